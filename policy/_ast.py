@@ -1,0 +1,520 @@
+"""The policy AST: frozen attrs values that cannot hold invalid values.
+
+Every node is immutable and validated on construction, so a ``Policy`` that exists is a
+policy that can be evaluated: durations are integer milliseconds, factors are exact
+``Fraction`` values, status codes are within 100-599.  Source spans are carried for error
+messages and lint positions but are excluded from equality (``eq=False``), so a policy
+parsed from its canonical form compares equal to the original.
+
+The parser (``_parse``) builds these nodes only after the validation pass (``_validate``)
+has collected every problem in the text, so the validators here are a safety net for
+code that builds an AST by hand, not the user-facing error path.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attrs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._evaluate import Compiled, Schedule, WorstCase
+    from ._outcomes import AttemptState, Decision, Outcome
+
+__all__ = [
+    "MAX_DURATION_MS",
+    "MAX_FACTOR",
+    "MAX_LIMIT",
+    "MAX_TEXT",
+    "AllErrors",
+    "AttemptsSetting",
+    "Backoff",
+    "DeadlineSetting",
+    "Headers",
+    "Jitter",
+    "Matcher",
+    "MethodsSetting",
+    "Never",
+    "OnConnect",
+    "OnReset",
+    "OnTimeout",
+    "Over",
+    "Policy",
+    "PresetRef",
+    "ResetFormat",
+    "Rule",
+    "Setting",
+    "Span",
+    "StatusClass",
+    "StatusCode",
+    "StatusRange",
+    "Strategy",
+    "TimeoutSetting",
+]
+
+#: Bounds that keep arithmetic sane (SPEC §1.1).
+MAX_DURATION_MS = 168 * 3600 * 1000
+MAX_LIMIT = 1_000_000
+MAX_FACTOR = 1000
+MAX_TEXT = 8 * 1024
+
+TIMEOUT_MIN_MS = 1000
+TIMEOUT_MAX_MS = 120_000
+
+
+class Jitter(enum.Enum):
+    """How a backoff delay is randomised (SPEC §2.3)."""
+
+    NONE = "none"
+    FULL = "full"
+    EQUAL = "equal"
+    DECORRELATED = "decorrelated"
+    SCALE = "scale"
+
+
+class ResetFormat(enum.Enum):
+    """How a reset header's value reads (SPEC §2.4)."""
+
+    AUTO = "auto"
+    SECONDS = "s"
+    MILLISECONDS = "ms"
+    EPOCH = "epoch"
+    EPOCH_MS = "epoch-ms"
+    DATE = "date"
+    ISO = "iso"
+    DURATION = "duration"
+
+
+class Over(enum.Enum):
+    """What a server wait longer than ``max`` does."""
+
+    GIVEUP = "giveup"
+    CLAMP = "clamp"
+    SKIP = "skip"
+
+
+@attrs.frozen
+class Span:
+    """A region of the policy text: 0-based offsets and 1-based line/column."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+def _span_field() -> Any:
+    return attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+def _in_range(lo: int, hi: int, what: str) -> Any:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: int) -> None:
+        if type(value) is not int or not lo <= value <= hi:
+            raise ValueError(f"{what} must be between {lo} and {hi} (got {value!r})")
+
+    return check
+
+
+# --- matchers ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class StatusCode:
+    """``429``: exactly one status."""
+
+    code: int = attrs.field(validator=_in_range(100, 599, "a status code"))
+    span: Span | None = _span_field()
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    def covers(self, status: int) -> bool:
+        return status == self.code
+
+
+@attrs.frozen
+class StatusRange:
+    """``500-599``: an inclusive range of statuses."""
+
+    low: int = attrs.field(validator=_in_range(100, 599, "a status code"))
+    high: int = attrs.field(validator=_in_range(100, 599, "a status code"))
+    span: Span | None = _span_field()
+
+    @low.validator
+    def _check(self, _attr: attrs.Attribute[int], low: int) -> None:
+        if low > self.high:
+            raise ValueError(f"range low must be ≤ high (got {low}-{self.high})")
+
+    @property
+    def size(self) -> int:
+        return self.high - self.low + 1
+
+    def covers(self, status: int) -> bool:
+        return self.low <= status <= self.high
+
+
+@attrs.frozen
+class StatusClass:
+    """``5xx``: the hundred statuses of one class."""
+
+    digit: int = attrs.field(validator=_in_range(1, 5, "a status class digit"))
+    span: Span | None = _span_field()
+
+    @property
+    def size(self) -> int:
+        return 100
+
+    def covers(self, status: int) -> bool:
+        return status // 100 == self.digit
+
+
+@attrs.frozen
+class AllErrors:
+    """``all``: every error status, 400-599, and less specific than any other matcher."""
+
+    span: Span | None = _span_field()
+
+    @property
+    def size(self) -> int:
+        return 1000
+
+    def covers(self, status: int) -> bool:
+        return 400 <= status <= 599
+
+
+@attrs.frozen
+class OnTimeout:
+    """``timeout``: the attempt hit its per-attempt timeout."""
+
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class OnConnect:
+    """``connect``: the connection could not be made; the request never left."""
+
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class OnReset:
+    """``reset``: the connection broke after the request was sent."""
+
+    span: Span | None = _span_field()
+
+
+StatusMatcher: TypeAlias = StatusCode | StatusRange | StatusClass | AllErrors
+FailureMatcher: TypeAlias = OnTimeout | OnConnect | OnReset
+Matcher: TypeAlias = StatusMatcher | FailureMatcher
+
+
+# --- strategies -------------------------------------------------------------------------
+
+
+def _duration(what: str) -> Any:
+    return _in_range(0, MAX_DURATION_MS, what)
+
+
+def _check_factor(_inst: object, _attr: attrs.Attribute[Any], value: Fraction) -> None:
+    if not isinstance(value, Fraction) or not 1 <= value <= MAX_FACTOR:
+        raise ValueError(f"factor must be between 1 and {MAX_FACTOR} (got {value!r})")
+
+
+def _to_fraction(value: Any) -> Any:
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        return Fraction(value)
+    return value
+
+
+@attrs.frozen
+class Backoff:
+    """``backoff(limit, min..max, xfactor, jitter)``: exponential backoff."""
+
+    limit: int = attrs.field(default=5, validator=_in_range(0, MAX_LIMIT, "limit"))
+    min_ms: int = attrs.field(default=1000, validator=_duration("min delay"))
+    max_ms: int = attrs.field(default=60_000, validator=_duration("max delay"))
+    factor: Fraction = attrs.field(
+        default=Fraction(9, 5), converter=_to_fraction, validator=_check_factor
+    )
+    jitter: Jitter = attrs.field(default=Jitter.NONE, validator=attrs.validators.instance_of(Jitter))
+    span: Span | None = _span_field()
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_ms > self.max_ms:
+            raise ValueError(
+                f"min delay must be ≤ max delay (got {self.min_ms}ms..{self.max_ms}ms)"
+            )
+        if self.min_ms == self.max_ms and self.factor != 1:
+            # A fixed delay has no factor: stored as 1 (SPEC §1.2).
+            object.__setattr__(self, "factor", Fraction(1))
+
+    @property
+    def fixed(self) -> bool:
+        return self.min_ms == self.max_ms
+
+
+def _header_name(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or value != value.lower() or "*" in value:
+        raise ValueError(f"{attr.name} must be a lower-case header name (got {value!r})")
+
+
+@attrs.frozen
+class Headers:
+    """``headers(family, format=, limit, max=, over=, jitter)``: wait as the server says."""
+
+    limit_header: str | None = attrs.field(default=None, validator=_header_name)
+    remaining_header: str | None = attrs.field(default=None, validator=_header_name)
+    reset_header: str | None = attrs.field(default=None, validator=_header_name)
+    format: ResetFormat = attrs.field(
+        default=ResetFormat.AUTO, validator=attrs.validators.instance_of(ResetFormat)
+    )
+    limit: int = attrs.field(default=5, validator=_in_range(0, MAX_LIMIT, "limit"))
+    max_ms: int = attrs.field(default=15 * 60_000, validator=_duration("max wait"))
+    over: Over = attrs.field(default=Over.GIVEUP, validator=attrs.validators.instance_of(Over))
+    jitter_ms: int = attrs.field(default=0, validator=_duration("jitter"))
+    span: Span | None = _span_field()
+
+    @property
+    def named(self) -> bool:
+        """Whether any header name was given (``headers()`` uses the defaults)."""
+        return (
+            self.limit_header is not None
+            or self.remaining_header is not None
+            or self.reset_header is not None
+        )
+
+
+@attrs.frozen
+class Never:
+    """``never``: do not retry."""
+
+    span: Span | None = _span_field()
+
+
+Strategy: TypeAlias = Backoff | Headers | Never
+
+
+def _non_empty(_inst: object, attr: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    if not value:
+        raise ValueError(f"a rule needs at least one {attr.name[:-1]}")
+
+
+@attrs.frozen
+class Rule:
+    """``selector:strategy|strategy``."""
+
+    matchers: tuple[Matcher, ...] = attrs.field(converter=tuple, validator=_non_empty)
+    strategies: tuple[Strategy, ...] = attrs.field(converter=tuple, validator=_non_empty)
+    span: Span | None = _span_field()
+
+    def __attrs_post_init__(self) -> None:
+        if len(set(self.matchers)) != len(self.matchers):
+            raise ValueError("a selector may not name the same matcher twice")
+        statuses = [m for m in self.matchers if not isinstance(m, OnTimeout | OnConnect | OnReset)]
+        if statuses and self.matchers and all(_only_2xx(m) for m in self.matchers):
+            raise ValueError("2xx responses are never retried")
+
+
+def _only_2xx(m: Matcher) -> bool:
+    if isinstance(m, StatusCode):
+        return 200 <= m.code <= 299
+    if isinstance(m, StatusRange):
+        return 200 <= m.low and m.high <= 299
+    if isinstance(m, StatusClass):
+        return m.digit == 2
+    return False
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class TimeoutSetting:
+    """``timeout=10s``: the per-attempt timeout (1s..2m, as the seed requires)."""
+
+    ms: int = attrs.field(validator=_in_range(TIMEOUT_MIN_MS, TIMEOUT_MAX_MS, "timeout (ms)"))
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class DeadlineSetting:
+    """``deadline=2m``: the budget for the whole call."""
+
+    ms: int = attrs.field(validator=_in_range(1, MAX_DURATION_MS, "deadline (ms)"))
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class AttemptsSetting:
+    """``attempts=10``: the cap on total requests."""
+
+    count: int = attrs.field(validator=_in_range(1, MAX_LIMIT, "attempts"))
+    span: Span | None = _span_field()
+
+
+def _methods_ok(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...] | None) -> None:
+    if value is None:
+        return
+    if not value or any(not m or m != m.upper() or not m.isascii() for m in value):
+        raise ValueError(f"methods must be upper-case method names (got {value!r})")
+    if len(set(value)) != len(value):
+        raise ValueError(f"methods may not repeat a method (got {value!r})")
+
+
+@attrs.frozen
+class MethodsSetting:
+    """``methods=GET,PUT`` (``None`` stands for ``*``: every method)."""
+
+    methods: tuple[str, ...] | None = attrs.field(
+        converter=attrs.converters.optional(tuple), validator=_methods_ok
+    )
+    span: Span | None = _span_field()
+
+
+Setting: TypeAlias = TimeoutSetting | DeadlineSetting | AttemptsSetting | MethodsSetting
+
+
+@attrs.frozen
+class PresetRef:
+    """``@name``: a named set of rules from the rules library, inserted in its place."""
+
+    name: str
+    rules: tuple[Rule, ...] = attrs.field(converter=tuple)
+    span: Span | None = _span_field()
+
+
+Item: TypeAlias = Rule | Setting | PresetRef
+
+
+def _items_ok(_inst: object, _attr: attrs.Attribute[Any], items: tuple[Item, ...]) -> None:
+    seen: set[type] = set()
+    for item in items:
+        if isinstance(item, TimeoutSetting | DeadlineSetting | AttemptsSetting | MethodsSetting):
+            if type(item) in seen:
+                raise ValueError(f"setting {type(item).__name__} given twice")
+            seen.add(type(item))
+
+
+class _Cache:
+    """Per-policy derived data (the compiled evaluator), excluded from eq, hash and repr.
+
+    Filled once, lazily; a race between threads compiles twice and keeps either result,
+    which is harmless because compiling is pure.
+    """
+
+    __slots__ = ("compiled",)
+
+    def __init__(self) -> None:
+        self.compiled: Compiled | None = None
+
+
+@attrs.frozen
+class Policy:
+    """A parsed policy: its items in source order.
+
+    ``str(policy)`` is the canonical form (SPEC §1.3).  ``decide`` and friends are
+    provided by the evaluator (``policy._evaluate``).
+    """
+
+    items: tuple[Item, ...] = attrs.field(converter=tuple, validator=_items_ok, default=())
+    _cache: _Cache = attrs.field(
+        factory=_Cache, init=False, eq=False, repr=False, hash=False, alias="_cache"
+    )
+
+    # -- derived views ---------------------------------------------------------------
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Every rule, presets expanded in place, in order."""
+        out: list[Rule] = []
+        for item in self.items:
+            if isinstance(item, Rule):
+                out.append(item)
+            elif isinstance(item, PresetRef):
+                out.extend(item.rules)
+        return tuple(out)
+
+    def _setting(self, kind: type[Any]) -> Any:
+        for item in self.items:
+            if isinstance(item, kind):
+                return item
+        return None
+
+    @property
+    def timeout_ms(self) -> int | None:
+        s = self._setting(TimeoutSetting)
+        return None if s is None else int(s.ms)
+
+    @property
+    def deadline_ms(self) -> int | None:
+        s = self._setting(DeadlineSetting)
+        return None if s is None else int(s.ms)
+
+    @property
+    def attempts(self) -> int | None:
+        s = self._setting(AttemptsSetting)
+        return None if s is None else int(s.count)
+
+    @property
+    def methods(self) -> tuple[str, ...] | None:
+        s = self._setting(MethodsSetting)
+        return None if s is None else s.methods  # type: ignore[no-any-return]
+
+    def __str__(self) -> str:
+        from ._render import render
+
+        return render(self)
+
+    # -- evaluation (SPEC §2.6); the work is done by the compiled form -----------------
+
+    def compiled(self) -> Compiled:
+        """The compiled evaluator for this policy (built once, then cached)."""
+        c = self._cache.compiled
+        if c is None:
+            from ._evaluate import Compiled
+
+            c = self._cache.compiled = Compiled(self)
+        return c
+
+    def start(self, *, now: float) -> AttemptState:
+        """The state before the first request of a call that starts at ``now``."""
+        return self.compiled().start(now)
+
+    def decide(
+        self,
+        state: AttemptState,
+        outcome: Outcome,
+        *,
+        now: float,
+        rand: Callable[[], float] = random.random,
+        method: str = "GET",
+    ) -> Decision:
+        """Decide what to do after ``outcome``: ``Retry``, ``GiveUp`` or ``Accept``."""
+        c = self._cache.compiled
+        if c is None:
+            c = self.compiled()
+        return c.decide(state, outcome, now, rand, method)
+
+    def schedule(self, outcome: Outcome) -> Schedule:
+        """The delay envelope (min, max seconds) of each retry ``outcome`` can get."""
+        return self.compiled().schedule(outcome)
+
+    def worst_case(self) -> WorstCase:
+        """The longest total wait and the most requests one call can take."""
+        return self.compiled().worst_case()
+
+    def to_options(self) -> dict[str, Any]:
+        """The seed's ``{"retry": ..., "timeout": ...}`` options for this policy."""
+        from ._options import to_options
+
+        return to_options(self)

@@ -1,0 +1,208 @@
+"""What happened to an attempt (outcomes), what to do next (decisions), and the state.
+
+Outcomes and decisions are frozen attrs classes that ``match`` can take apart.  The
+evaluator builds thousands of them per second, so the decision classes and
+``AttemptState`` have a private fast constructor (``_make``) that fills the slots directly
+instead of going through the validating ``__init__``; it is only used with values the
+evaluator has already checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._ast import Rule
+
+__all__ = [
+    "Accept",
+    "AttemptState",
+    "ConnectFailure",
+    "ConnectionReset",
+    "Decision",
+    "GiveUp",
+    "Outcome",
+    "Response",
+    "Retry",
+    "Timeout",
+    "normalize_headers",
+]
+
+HeadersLike: TypeAlias = Mapping[str, Any] | Iterable[tuple[Any, Any]] | None
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bytes | bytearray):
+        return bytes(v).decode("latin-1")
+    return str(v)
+
+
+def normalize_headers(headers: HeadersLike) -> dict[str, str]:
+    """Headers as a dict with lower-case names.
+
+    Accepts any mapping (``dict``, urllib3's ``HTTPHeaderDict``, ``email.message.Message``)
+    or an iterable of ``(name, value)`` pairs; names and values may be ``str`` or
+    ``bytes``.  When a name repeats, the first value is kept: a repeated single-valued
+    header such as ``Retry-After`` would otherwise read as malformed.
+    """
+    out: dict[str, str] = {}
+    if not headers:
+        return out
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(headers, Mapping):
+        items = headers.items()
+    else:
+        items = headers
+    for name, value in items:
+        key = _text(name).lower()
+        if key not in out:
+            out[key] = _text(value)
+    return out
+
+
+def _stop_signal(h: Mapping[str, str]) -> bool:
+    for name in ("x-should-retry", "stripe-should-retry"):
+        v = h.get(name)
+        if v is not None and v.strip().lower() == "false":
+            return True
+    return False
+
+
+@attrs.frozen
+class Response:
+    """An HTTP response: its status and headers (any mapping or list of pairs).
+
+    Headers are normalised once, on construction, to a dict with lower-case names, so
+    deciding on the same response twice costs nothing extra.
+    """
+
+    status: int = attrs.field()
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=normalize_headers)
+    stop: bool = attrs.field(init=False, eq=False, repr=False)
+
+    @status.validator
+    def _check_status(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if type(value) is not int or not 100 <= value <= 599:
+            raise ValueError(f"status must be an int between 100 and 599 (got {value!r})")
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "stop", _stop_signal(self.headers))
+
+
+@attrs.frozen
+class Timeout:
+    """The attempt hit its per-attempt timeout."""
+
+
+@attrs.frozen
+class ConnectFailure:
+    """The connection could not be made (refused, DNS, connect timeout, TLS handshake)."""
+
+
+@attrs.frozen
+class ConnectionReset:
+    """The connection broke after the request was sent: it may have been processed."""
+
+
+Outcome: TypeAlias = Response | Timeout | ConnectFailure | ConnectionReset
+
+
+@attrs.frozen
+class AttemptState:
+    """Where a call stands: when it started, retries granted, and per-strategy counters.
+
+    ``counters[i]`` is how many retries strategy position ``i`` has granted; ``prev[i]``
+    is the last delay it drew (for decorrelated jitter; 0.0 before the first).
+    ``deadline_at`` is the wall-clock time after which no wait may end (``inf``: none).
+    """
+
+    start: float
+    retries: int
+    counters: tuple[int, ...]
+    prev: tuple[float, ...]
+    deadline_at: float
+
+    @property
+    def requests(self) -> int:
+        """Requests made so far in this call (1 + retries granted)."""
+        return self.retries + 1
+
+    @classmethod
+    def _make(
+        cls,
+        start: float,
+        retries: int,
+        counters: tuple[int, ...],
+        prev: tuple[float, ...],
+        deadline_at: float,
+    ) -> AttemptState:
+        self = object.__new__(cls)
+        _set_start(self, start)
+        _set_retries(self, retries)
+        _set_counters(self, counters)
+        _set_prev(self, prev)
+        _set_deadline(self, deadline_at)
+        return self
+
+
+_set_start = AttemptState.__dict__["start"].__set__
+_set_retries = AttemptState.__dict__["retries"].__set__
+_set_counters = AttemptState.__dict__["counters"].__set__
+_set_prev = AttemptState.__dict__["prev"].__set__
+_set_deadline = AttemptState.__dict__["deadline_at"].__set__
+
+
+@attrs.frozen
+class Retry:
+    """Retry after ``delay`` seconds; continue with ``state``.
+
+    ``reason`` is a sentence for people; it is formatted when first read.
+    """
+
+    delay: float
+    state: AttemptState
+    rule: Rule
+    why: tuple[str, tuple[Any, ...]] = attrs.field(repr=False, eq=False)
+
+    @property
+    def reason(self) -> str:
+        fmt, args = self.why
+        return fmt.format(*args)
+
+    @classmethod
+    def _make(
+        cls, delay: float, state: AttemptState, rule: Rule, why: tuple[str, tuple[Any, ...]]
+    ) -> Retry:
+        self = object.__new__(cls)
+        _set_delay(self, delay)
+        _set_state(self, state)
+        _set_rule(self, rule)
+        _set_why(self, why)
+        return self
+
+
+_set_delay = Retry.__dict__["delay"].__set__
+_set_state = Retry.__dict__["state"].__set__
+_set_rule = Retry.__dict__["rule"].__set__
+_set_why = Retry.__dict__["why"].__set__
+
+
+@attrs.frozen
+class GiveUp:
+    """Stop retrying: ``reason`` says why; ``rule`` is the deciding rule (``None``: none)."""
+
+    reason: str
+    rule: Rule | None = None
+
+
+@attrs.frozen
+class Accept:
+    """A 2xx response: done."""
+
+
+Decision: TypeAlias = Retry | GiveUp | Accept

@@ -1,0 +1,1 @@
+"""The urllib3 transport for retry-policy (being written)."""
