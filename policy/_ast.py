@@ -244,7 +244,9 @@ class Backoff:
     factor: Fraction = attrs.field(
         default=Fraction(9, 5), converter=_to_fraction, validator=_check_factor
     )
-    jitter: Jitter = attrs.field(default=Jitter.NONE, validator=attrs.validators.instance_of(Jitter))
+    jitter: Jitter = attrs.field(
+        default=Jitter.NONE, validator=attrs.validators.instance_of(Jitter)
+    )
     span: Span | None = _span_field()
 
     def __attrs_post_init__(self) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["PRESETS", "Preset"]
+from ._ast import Rule
+
+__all__ = ["PRESETS", "Preset", "expand"]
 
 
 @attrs.frozen
@@ -23,3 +25,13 @@ class Preset:
 
 #: Known presets by lower-case name.  Filled by the rules-library work (issue 6).
 PRESETS: dict[str, Preset] = {}
+
+
+def expand(preset: Preset) -> tuple[Rule, ...]:
+    """The rules of ``preset``, parsed from its text (cached by the parser)."""
+    from ._parse import parse
+
+    parsed = parse(preset.text)
+    if len(parsed.rules) != len(parsed.items):
+        raise ValueError(f"preset @{preset.name} may hold rules only")
+    return parsed.rules

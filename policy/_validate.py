@@ -1,0 +1,632 @@
+"""The validation pass: raw nodes in, a frozen AST out, every problem collected.
+
+The transformer (``_parse``) only groups tokens.  Here each word and number is
+interpreted: keywords are looked up case-insensitively (with a "did you mean" for a
+misspelling), durations are converted to integer milliseconds with exact decimal
+arithmetic, bounds are checked (SPEC §1.1), duplicates are found.  Problems are collected
+rather than raised one by one, so a user fixing a policy sees all of them at once; only
+when there are none is the AST built.  Problems of the text itself (unknown words, a
+missing unit) make a ``PolicySyntaxError``; well-formed but invalid values make a
+``PolicyValueError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+from lark import Token
+
+from ._ast import (
+    MAX_DURATION_MS,
+    MAX_FACTOR,
+    MAX_LIMIT,
+    TIMEOUT_MAX_MS,
+    TIMEOUT_MIN_MS,
+    AllErrors,
+    AttemptsSetting,
+    Backoff,
+    DeadlineSetting,
+    Headers,
+    Item,
+    Jitter,
+    Matcher,
+    MethodsSetting,
+    Never,
+    OnConnect,
+    OnReset,
+    OnTimeout,
+    Over,
+    Policy,
+    PresetRef,
+    ResetFormat,
+    Rule,
+    Span,
+    StatusClass,
+    StatusCode,
+    StatusRange,
+    Strategy,
+    TimeoutSetting,
+    _only_2xx,
+)
+from ._errors import PolicySyntaxError, PolicyValueError, Problem
+
+__all__ = [
+    "STRATEGY_NAMES",
+    "RawArg",
+    "RawPreset",
+    "RawRule",
+    "RawSetting",
+    "RawStrategy",
+    "build_policy",
+    "did_you_mean",
+]
+
+STRATEGY_NAMES = ("backoff", "headers", "never")
+MATCHER_WORDS = ("all", "timeout", "connect", "reset")
+SETTING_NAMES = ("timeout", "deadline", "attempts", "methods")
+BACKOFF_KEYS = ("limit", "min", "max", "factor", "jitter")
+HEADERS_KEYS = (
+    "limit-header",
+    "remaining-header",
+    "reset-header",
+    "format",
+    "limit",
+    "max",
+    "over",
+    "jitter",
+)
+JITTER_KINDS = {j.value: j for j in Jitter}
+FORMATS: dict[str, ResetFormat] = {f.value: f for f in ResetFormat}
+FORMATS.update(
+    {
+        "unix_timestamp": ResetFormat.EPOCH,
+        "unix_timestamp_in_ms": ResetFormat.EPOCH_MS,
+        "iso_8601": ResetFormat.ISO,
+        "iso_8601_duration_openai_variant": ResetFormat.DURATION,
+    }
+)
+OVERS = {o.value: o for o in Over}
+UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+_NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)\Z")
+_HEADER = re.compile(r"[a-z0-9!#$%&'+.^_`|~-]+\Z")
+_METHOD = re.compile(r"[A-Z]+\Z")
+
+
+class RawArg(NamedTuple):
+    kind: str  # "pos", "bounds" or "kw"
+    key: Token | None
+    value: Token
+    value2: Token | None
+
+
+class RawStrategy(NamedTuple):
+    name: Token
+    args: list[RawArg] | None
+    end_pos: int
+    end_line: int
+    end_column: int
+
+
+class RawRule(NamedTuple):
+    matchers: list[tuple[str, Token]]
+    strategies: list[RawStrategy]
+
+
+class RawSetting(NamedTuple):
+    name: Token
+    values: list[Token]
+
+
+class RawPreset(NamedTuple):
+    name: Token
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """' (did you mean 'backoff'?)' for a close match, else ''."""
+    match = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _span(tok: Token, end: Token | None = None) -> Span:
+    last = end if end is not None else tok
+    return Span(
+        tok.start_pos or 0,
+        last.end_pos or 0,
+        tok.line or 1,
+        tok.column or 1,
+        last.end_line or 1,
+        last.end_column or 1,
+    )
+
+
+class _Builder:
+    """Interprets raw nodes; records problems instead of raising."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.problems: list[Problem] = []
+
+    # -- problems ----------------------------------------------------------------------
+
+    def bad(
+        self, tok: Token, message: str, *, syntax: bool = False, end: Token | None = None
+    ) -> None:
+        last = end if end is not None else tok
+        col = tok.column or 1
+        end_col = last.end_column or col + 1
+        if (last.end_line or 1) != (tok.line or 1):
+            end_col = col + len(str(tok))
+        self.problems.append(
+            Problem(message, tok.line or 1, col, max(col + 1, end_col), syntax, tok.start_pos or 0)
+        )
+
+    # -- values ------------------------------------------------------------------------
+
+    def duration(self, tok: Token, what: str) -> int | None:
+        m = _NUMBER.match(str(tok))
+        if m is None:
+            self.bad(
+                tok,
+                f"{what} must be a duration such as 1s or 250ms (got {str(tok)!r})",
+                syntax=True,
+            )
+            return None
+        number, unit = m.groups()
+        if not unit:
+            self.bad(
+                tok,
+                f"missing unit: {what} is a duration (write {number}s or {number}ms)",
+                syntax=True,
+            )
+            return None
+        scale = UNITS.get(unit.lower())
+        if scale is None:
+            self.bad(
+                tok,
+                f"unknown unit {unit!r} in {str(tok)!r}: use ms, s, m or h"
+                + did_you_mean(unit, tuple(UNITS)),
+                syntax=True,
+            )
+            return None
+        if len(number) > 30:
+            self.bad(tok, f"{what} must be at most 168h (got {str(tok)[:20]}...)")
+            return None
+        try:
+            ms = Decimal(number) * scale
+        except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+            self.bad(tok, f"{what} is not a number", syntax=True)
+            return None
+        if ms != ms.to_integral_value():
+            self.bad(tok, f"{what} must be a whole number of milliseconds (got {tok})")
+            return None
+        if ms > MAX_DURATION_MS:
+            self.bad(tok, f"{what} must be at most 168h (got {tok})")
+            return None
+        return int(ms)
+
+    def integer(self, tok: Token, what: str, lo: int, hi: int) -> int | None:
+        s = str(tok)
+        if not s.isdigit():
+            self.bad(tok, f"{what} must be a whole number (got {s!r})", syntax=True)
+            return None
+        if len(s) > 12 or not lo <= int(s) <= hi:
+            shown = s if len(s) <= 12 else s[:12] + "..."
+            self.bad(tok, f"{what} must be between {lo} and {hi:,} (got {shown})")
+            return None
+        return int(s)
+
+    def factor(self, tok: Token) -> Fraction | None:
+        s = str(tok)
+        body = s[1:] if s[:1] in "xX" else s
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", body):
+            self.bad(tok, f"factor must be a number such as x1.8 (got {s!r})", syntax=True)
+            return None
+        if len(body) > 30:
+            self.bad(tok, f"factor must be between 1 and {MAX_FACTOR} (got {s[:20]}...)")
+            return None
+        value = Fraction(body)
+        if not 1 <= value <= MAX_FACTOR:
+            self.bad(tok, f"factor must be between 1 and {MAX_FACTOR} (got {s})")
+            return None
+        return value
+
+    def choice(self, tok: Token, table: dict[str, Any], what: str) -> Any:
+        value = table.get(str(tok).lower())
+        if value is None:
+            known = ", ".join(k for k in table if "_" not in k)
+            self.bad(
+                tok,
+                f"unknown {what} {str(tok)!r}{did_you_mean(str(tok), list(table))}; known: {known}",
+                syntax=True,
+            )
+        return value
+
+    # -- matchers ----------------------------------------------------------------------
+
+    def matcher(self, kind: str, tok: Token) -> Matcher | None:
+        s = str(tok)
+        span = _span(tok)
+        if kind == "code":
+            if not s.isdigit():
+                self.bad(tok, f"{s!r} is not a status: expected 429, 500-599 or 5xx", syntax=True)
+                return None
+            code = int(s) if len(s) <= 4 else 10_000
+            if not 100 <= code <= 599:
+                self.bad(tok, f"status must be between 100 and 599 (got {s[:10]})")
+                return None
+            return StatusCode(code, span=span)
+        if kind == "range":
+            lo_s, hi_s = s.split("-")
+            lo = int(lo_s) if len(lo_s) <= 4 else 10_000
+            hi = int(hi_s) if len(hi_s) <= 4 else 10_000
+            ok = True
+            for v, vs in ((lo, lo_s), (hi, hi_s)):
+                if not 100 <= v <= 599:
+                    self.bad(tok, f"status must be between 100 and 599 (got {vs[:10]} in {s[:24]})")
+                    ok = False
+            if ok and lo > hi:
+                self.bad(tok, f"range low must be ≤ high (got {s})")
+                ok = False
+            return StatusRange(lo, hi, span=span) if ok else None
+        if kind == "class":
+            digit = int(s[0])
+            if not 1 <= digit <= 5:
+                self.bad(tok, f"status class must be 1xx to 5xx (got {s})")
+                return None
+            return StatusClass(digit, span=span)
+        word = s.lower()
+        if word == "all":
+            return AllErrors(span=span)
+        if word == "timeout":
+            return OnTimeout(span=span)
+        if word == "connect":
+            return OnConnect(span=span)
+        if word == "reset":
+            return OnReset(span=span)
+        self.bad(
+            tok,
+            f"unknown selector {s!r}{did_you_mean(s, MATCHER_WORDS)}: expected a status "
+            "(429, 500-599, 5xx) or all, timeout, connect, reset",
+            syntax=True,
+        )
+        return None
+
+    # -- strategies --------------------------------------------------------------------
+
+    def strategy(self, raw: RawStrategy) -> Strategy | None:
+        name = str(raw.name).lower()
+        span = Span(
+            raw.name.start_pos or 0,
+            raw.end_pos,
+            raw.name.line or 1,
+            raw.name.column or 1,
+            raw.end_line,
+            raw.end_column,
+        )
+        if name == "never":
+            if raw.args is not None:
+                self.bad(raw.name, "never takes no arguments (write never)", syntax=True)
+                return None
+            return Never(span=span)
+        if name == "backoff":
+            return self.backoff(raw.args or [], span)
+        if name == "headers":
+            return self.headers(raw.args or [], span)
+        s = str(raw.name)
+        hint = did_you_mean(s, STRATEGY_NAMES)
+        self.bad(
+            raw.name,
+            f"unknown strategy {s!r}{hint}: expected backoff(...), headers(...) or never",
+            syntax=True,
+        )
+        return None
+
+    def _once(self, seen: dict[str, Token], key: str, tok: Token) -> bool:
+        if key in seen:
+            self.bad(tok, f"{key} given twice in one strategy")
+            return False
+        seen[key] = tok
+        return True
+
+    def backoff(self, args: list[RawArg], span: Span) -> Backoff | None:
+        before = len(self.problems)
+        seen: dict[str, Token] = {}
+        kw: dict[str, Any] = {}
+        for arg in args:
+            if arg.kind == "bounds":
+                assert arg.value2 is not None
+                lo = self.duration(arg.value, "the minimum delay")
+                hi = self.duration(arg.value2, "the maximum delay")
+                if self._once(seen, "min", arg.value) and self._once(seen, "max", arg.value2):
+                    kw["min_ms"], kw["max_ms"] = lo, hi
+                    seen["bounds"] = arg.value
+                continue
+            if arg.kind == "kw":
+                assert arg.key is not None
+                key = str(arg.key).lower()
+                if key not in BACKOFF_KEYS:
+                    self.bad(
+                        arg.key,
+                        f"backoff has no argument {str(arg.key)!r}"
+                        f"{did_you_mean(key, BACKOFF_KEYS)}; known: {', '.join(BACKOFF_KEYS)}",
+                        syntax=True,
+                    )
+                    continue
+                if not self._once(seen, key, arg.key):
+                    continue
+                if key == "limit":
+                    kw["limit"] = self.integer(arg.value, "limit", 0, MAX_LIMIT)
+                elif key in ("min", "max"):
+                    what = "the minimum delay" if key == "min" else "the maximum delay"
+                    kw[f"{key}_ms"] = self.duration(arg.value, what)
+                elif key == "factor":
+                    kw["factor"] = self.factor(arg.value)
+                else:
+                    kw["jitter"] = self.choice(arg.value, JITTER_KINDS, "jitter kind")
+                continue
+            tok = arg.value
+            s = str(tok)
+            if tok.type == "FACTOR":
+                if self._once(seen, "factor", tok):
+                    kw["factor"] = self.factor(tok)
+            elif tok.type == "NUMBER":
+                if s.isdigit():
+                    if self._once(seen, "limit", tok):
+                        kw["limit"] = self.integer(tok, "limit", 0, MAX_LIMIT)
+                elif _NUMBER.match(s) and _NUMBER.match(s).group(2):  # type: ignore[union-attr]
+                    d = self.duration(tok, "the delay")
+                    if self._once(seen, "min", tok) and self._once(seen, "max", tok):
+                        kw["min_ms"] = kw["max_ms"] = d
+                else:
+                    self.duration(tok, "the delay")
+            else:
+                word = s.lower()
+                if word in ("jitter", "nojitter"):
+                    if self._once(seen, "jitter", tok):
+                        kw["jitter"] = Jitter.FULL if word == "jitter" else Jitter.NONE
+                else:
+                    self.bad(
+                        tok,
+                        f"backoff has no argument {s!r}"
+                        f"{did_you_mean(word, ['jitter', 'nojitter'])}: expected a limit (5), "
+                        "delays (1s..30s or 2s), a factor (x1.8) or jitter",
+                        syntax=True,
+                    )
+        if len(self.problems) > before or any(v is None for v in kw.values()):
+            return None
+        lo = kw.get("min_ms", 1000)
+        hi = kw.get("max_ms", 60_000)
+        if lo > hi:
+            tok = seen.get("bounds") or seen.get("min") or seen.get("max")
+            assert tok is not None
+            self.bad(
+                tok,
+                f"min delay must be ≤ max delay (got {_fmt_ms(lo)}..{_fmt_ms(hi)})",
+            )
+            return None
+        return Backoff(span=span, **kw)
+
+    def header_name(self, tok: Token, what: str) -> str | None:
+        s = str(tok).lower()
+        if "*" in s or not _HEADER.match(s):
+            self.bad(
+                tok, f"{what} must be a header name such as x-ratelimit-reset (got {str(tok)!r})"
+            )
+            return None
+        return s
+
+    def headers(self, args: list[RawArg], span: Span) -> Headers | None:
+        before = len(self.problems)
+        seen: dict[str, Token] = {}
+        kw: dict[str, Any] = {}
+        for arg in args:
+            if arg.kind == "bounds":
+                self.bad(
+                    arg.value,
+                    "headers takes no delay range: the server says how long to wait "
+                    "(use max= for the longest wait accepted)",
+                    end=arg.value2,
+                )
+                continue
+            if arg.kind == "kw":
+                assert arg.key is not None
+                key = str(arg.key).lower()
+                if key not in HEADERS_KEYS:
+                    self.bad(
+                        arg.key,
+                        f"headers has no argument {str(arg.key)!r}"
+                        f"{did_you_mean(key, HEADERS_KEYS)}; known: {', '.join(HEADERS_KEYS)}",
+                        syntax=True,
+                    )
+                    continue
+                if not self._once(seen, key, arg.key):
+                    continue
+                if key.endswith("-header"):
+                    field = key.replace("-", "_")
+                    if "family" in seen:
+                        self.bad(arg.key, f"{key} given twice (the family already names it)")
+                    kw[field] = self.header_name(arg.value, key)
+                elif key == "format":
+                    kw["format"] = self.choice(arg.value, FORMATS, "reset format")
+                elif key == "limit":
+                    kw["limit"] = self.integer(arg.value, "limit", 0, MAX_LIMIT)
+                elif key == "max":
+                    kw["max_ms"] = self.duration(arg.value, "max")
+                elif key == "over":
+                    kw["over"] = self.choice(arg.value, OVERS, "over= action")
+                else:
+                    kw["jitter_ms"] = self.duration(arg.value, "jitter")
+                continue
+            tok = arg.value
+            s = str(tok)
+            if tok.type == "NUMBER" and s.isdigit():
+                if self._once(seen, "limit", tok):
+                    kw["limit"] = self.integer(tok, "limit", 0, MAX_LIMIT)
+            elif tok.type == "WORD" and s.lower() == "jitter":
+                if self._once(seen, "jitter", tok):
+                    kw["jitter_ms"] = 1000
+            elif tok.type == "WORD" and "*" in s:
+                family = s.lower()
+                if family.count("*") != 1 or not _HEADER.match(family.replace("*", "x")):
+                    self.bad(
+                        tok,
+                        "a header family has one '*' where limit, remaining and reset go "
+                        f"(e.g. x-ratelimit-*; got {s!r})",
+                    )
+                    continue
+                for k in ("limit-header", "remaining-header", "reset-header"):
+                    if k in seen:
+                        self.bad(tok, f"{k} given twice (the family also names it)")
+                seen["family"] = tok
+                kw["limit_header"] = family.replace("*", "limit")
+                kw["remaining_header"] = family.replace("*", "remaining")
+                kw["reset_header"] = family.replace("*", "reset")
+            else:
+                self.bad(
+                    tok,
+                    f"headers has no argument {s!r}: expected a header family (x-ratelimit-*), "
+                    "a limit (5), jitter, or name=value",
+                    syntax=True,
+                )
+        if len(self.problems) > before or any(v is None for v in kw.values()):
+            return None
+        return Headers(span=span, **kw)
+
+    # -- items -------------------------------------------------------------------------
+
+    def rule(self, raw: RawRule) -> Rule | None:
+        before = len(self.problems)
+        matchers: list[Matcher] = []
+        for kind, tok in raw.matchers:
+            m = self.matcher(kind, tok)
+            if m is None:
+                continue
+            if m in matchers:
+                self.bad(tok, f"{tok} is named twice in one selector")
+                continue
+            matchers.append(m)
+        first_tok = raw.matchers[0][1]
+        last_tok = raw.matchers[-1][1]
+        if matchers and len(matchers) == len(raw.matchers) and all(_only_2xx(m) for m in matchers):
+            self.bad(
+                first_tok,
+                "this selector only matches 2xx responses, which are never retried",
+                end=last_tok,
+            )
+        strategies = [self.strategy(s) for s in raw.strategies]
+        if len(self.problems) > before:
+            return None
+        last = raw.strategies[-1]
+        span = Span(
+            first_tok.start_pos or 0,
+            last.end_pos,
+            first_tok.line or 1,
+            first_tok.column or 1,
+            last.end_line,
+            last.end_column,
+        )
+        return Rule(matchers, [s for s in strategies if s is not None], span=span)
+
+    def setting(self, raw: RawSetting, seen: dict[str, Token]) -> Item | None:
+        name = str(raw.name).lower()
+        if name not in SETTING_NAMES:
+            self.bad(
+                raw.name,
+                f"unknown setting {str(raw.name)!r}{did_you_mean(name, SETTING_NAMES)}; "
+                f"known: {', '.join(SETTING_NAMES)}",
+                syntax=True,
+            )
+            return None
+        if name in seen:
+            self.bad(raw.name, f"setting {name} given twice (first at column {seen[name].column})")
+            return None
+        seen[name] = raw.name
+        span = _span(raw.name, raw.values[-1])
+        if name != "methods" and len(raw.values) > 1:
+            self.bad(raw.values[1], f"{name} takes one value", syntax=True)
+            return None
+        tok = raw.values[0]
+        if name == "timeout":
+            ms = self.duration(tok, "timeout")
+            if ms is None:
+                return None
+            if not TIMEOUT_MIN_MS <= ms <= TIMEOUT_MAX_MS:
+                self.bad(tok, f"timeout must be between 1s and 2m (got {_fmt_ms(ms)})")
+                return None
+            return TimeoutSetting(ms, span=span)
+        if name == "deadline":
+            ms = self.duration(tok, "deadline")
+            if ms is None:
+                return None
+            if ms == 0:
+                self.bad(tok, "deadline must be more than 0s")
+                return None
+            return DeadlineSetting(ms, span=span)
+        if name == "attempts":
+            n = self.integer(tok, "attempts", 1, MAX_LIMIT)
+            return None if n is None else AttemptsSetting(n, span=span)
+        # methods
+        if len(raw.values) == 1 and str(tok) == "*":
+            return MethodsSetting(None, span=span)
+        methods: list[str] = []
+        ok = True
+        for v in raw.values:
+            m = str(v).upper()
+            if m == "*":
+                self.bad(v, "methods=* stands alone (every method)")
+                ok = False
+            elif not _METHOD.match(m):
+                self.bad(v, f"{str(v)!r} is not an HTTP method", syntax=True)
+                ok = False
+            elif m in methods:
+                self.bad(v, f"method {m} is named twice")
+                ok = False
+            else:
+                methods.append(m)
+        return MethodsSetting(tuple(methods), span=span) if ok else None
+
+    def preset(self, raw: RawPreset) -> PresetRef | None:
+        from ._presets import PRESETS, expand
+
+        name = str(raw.name).lower()
+        preset = PRESETS.get(name)
+        if preset is None:
+            known = ", ".join(f"@{k}" for k in sorted(PRESETS)) or "none are defined"
+            hint = did_you_mean(name, list(PRESETS))
+            self.bad(raw.name, f"unknown preset @{raw.name}{hint}; known presets: {known}")
+            return None
+        return PresetRef(name, expand(preset), span=_span(raw.name))
+
+
+def build_policy(text: str, raw_items: list[Any]) -> Policy:
+    """Interpret the raw items; raise with every problem, or return the ``Policy``."""
+    b = _Builder(text)
+    items: list[Item] = []
+    seen_settings: dict[str, Token] = {}
+    for raw in raw_items:
+        item: Item | None
+        if isinstance(raw, RawRule):
+            item = b.rule(raw)
+        elif isinstance(raw, RawSetting):
+            item = b.setting(raw, seen_settings)
+        else:
+            item = b.preset(raw)
+        if item is not None:
+            items.append(item)
+    if b.problems:
+        problems = sorted(b.problems, key=lambda p: p.offset)
+        if any(p.syntax for p in problems):
+            raise PolicySyntaxError(text, problems)
+        raise PolicyValueError(text, problems)
+    return Policy(items)
+
+
+def _fmt_ms(ms: int) -> str:
+    from ._render import duration
+
+    return duration(ms)
