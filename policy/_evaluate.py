@@ -1,33 +1,781 @@
-"""Placeholder: the evaluator is being written (issue 3)."""
+"""The evaluator: a compiled, pure, sans-IO ``decide()`` (SPEC §2).
+
+A ``Policy`` is compiled once, on first use, into lookup structures, and every decision
+after that is a handful of tuple reads and float operations.  Nothing here sleeps, reads a
+clock, draws a random number or does I/O: the caller passes ``now`` (wall-clock seconds,
+what ``time.time()`` returns) and ``rand`` (a zero-argument callable returning a float in
+[0, 1)), and gets back a decision and a new, immutable ``AttemptState``.  Two calls with
+the same state, outcome, ``now`` and ``rand`` values decide the same thing, and one
+compiled policy can be shared by any number of threads because nothing is mutated after
+compilation.
+
+Precedence.  Every status 100-599 is resolved at compile time to the rule whose matching
+matcher covers the fewest codes (an exact code 1, a range hi-lo+1, a class 100, ``all``
+1000, that is: less specific than anything else); at equal size the later rule wins, so
+text appended to a policy overrides what came before.  ``timeout``, ``connect`` and
+``reset`` have a slot each, filled by the last rule that names them.  2xx is always
+``Accept``.  The result is a 600-entry table indexed by status: choosing a rule costs one
+index operation whatever the number of rules.
+
+What a retry counts.  Every strategy of every rule (presets expanded, in order) is a
+*position* with its own counter; the matchers of one selector share their rule's
+positions.  A ``backoff`` uses its counter as the exponent ``n`` (the first retry waits
+``min``).  A position whose counter reached its ``limit``, or a ``headers`` strategy that
+finds nothing usable (or a ``remaining`` header above 0), yields *no decision*, and only
+then does a chain ``a|b`` fall through to the next strategy.  Every give-up is final: a
+``never``, a stop signal from the server, a ``limit`` header of 0, a server wait over
+``max`` with ``over=giveup``, the ``attempts`` cap, the deadline.  A counter moves only
+when its retry is actually granted (after the ``attempts`` and deadline checks), so the
+state a ``GiveUp`` leaves behind is the state before it.  Hence every call ends: one
+call makes at most ``1 + Σ limits`` requests, and at most ``attempts``.
+
+Where time comes from.  ``start(now)`` records the call's start and its deadline
+(``start + deadline``); ``decide(..., now)`` refuses a wait that would end after it.
+Absolute times in headers (epoch seconds, HTTP dates, RFC 3339) are measured against the
+response's own ``Date`` header when it has one, so a server whose clock is off by a
+minute still gets the wait it meant; only without ``Date`` is ``now`` the reference.
+
+Where randomness comes from.  Only from ``rand``, called at most once per decision and
+only by a strategy that jitters (backoff with a jitter kind, headers with ``jitter=``).
+Tests pass a constant; transports pass ``random.random``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import bisect
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, TypeAlias, overload
 
 import attrs
 
-from ._ast import Policy
+from ._ast import (
+    AllErrors,
+    Backoff,
+    Headers,
+    Jitter,
+    OnConnect,
+    OnReset,
+    OnTimeout,
+    Over,
+    Policy,
+    ResetFormat,
+    Rule,
+    StatusClass,
+    StatusCode,
+    StatusRange,
+    Strategy,
+)
+from ._headers import (
+    parse_number,
+    parse_ratelimit,
+    parse_reset,
+    parse_retry_after,
+    reference_time,
+)
+from ._outcomes import (
+    Accept,
+    AttemptState,
+    ConnectFailure,
+    ConnectionReset,
+    Decision,
+    GiveUp,
+    Outcome,
+    Response,
+    Retry,
+    Timeout,
+)
+from ._render import duration, render_matcher, render_rule
+
+__all__ = ["Compiled", "Envelope", "Schedule", "WorstCase"]
 
 
 @attrs.frozen
 class Envelope:
+    """The lowest and highest delay (seconds) one retry can wait."""
+
     min: float
     max: float
 
 
-class Schedule:
-    pass
-
-
 @attrs.frozen
 class WorstCase:
+    """The longest total of waits (seconds) and the most requests one call can take."""
+
     wait: float
     requests: int
 
 
+# --- compiled steps -----------------------------------------------------------------------
+#
+# A step is a plain tuple so the hot path unpacks it in one operation:
+#   backoff: (_BACKOFF, position, limit, min_s, max_s, factor, n_cap, jitter, strategy)
+#   headers: (_HEADERS, position, limit, _HeaderStep, strategy)
+#   never:   (_NEVER, position, 0, None, strategy)
+
+_BACKOFF: Final = 0
+_HEADERS: Final = 1
+_NEVER: Final = 2
+
+_J_NONE: Final = 0
+_J_FULL: Final = 1
+_J_EQUAL: Final = 2
+_J_DECORRELATED: Final = 3
+_J_SCALE: Final = 4
+
+_JITTER_CODE = {
+    Jitter.NONE: _J_NONE,
+    Jitter.FULL: _J_FULL,
+    Jitter.EQUAL: _J_EQUAL,
+    Jitter.DECORRELATED: _J_DECORRELATED,
+    Jitter.SCALE: _J_SCALE,
+}
+
+#: ``n_cap`` for a sequence that never reaches its cap (factor 1, or min 0).
+_NEVER_CAPS: Final = 1 << 62
+
+#: Larger than any matcher's size (``all`` is 1000).
+MAX_SIZE: Final = 10_000
+
+Step: TypeAlias = tuple[Any, ...]
+#: A rule, its compiled chain and its canonical text (for reasons).
+Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str]
+
+_ACCEPT: Final = Accept()
+_make_state = AttemptState._make
+_make_retry = Retry._make
+
+_WHY_BACKOFF: Final = "{0} matched {1}: retry {2}/{3} of its backoff, waiting {4:.3f}s"
+_WHY_HEADERS: Final = "{0} matched {1}: retry {2}/{3}, waiting {4:.3f}s as {5} says"
+
+
+def first_cap(low: float, high: float, factor: float) -> int:
+    """The first ``n`` with ``low · factorⁿ ≥ high`` (``_NEVER_CAPS`` if there is none).
+
+    From that ``n`` on the backoff base is ``high``, so the evaluator never raises a float
+    to a power that could overflow: ``n = 10 000`` costs what ``n = 1`` costs.
+    """
+    if low >= high:
+        return 0
+    if low <= 0.0 or factor <= 1.0:
+        return _NEVER_CAPS
+    n = max(0, math.ceil(math.log(high / low) / math.log(factor)))
+    # Settle float rounding in either direction, in the arithmetic decide() uses.
+    while n > 0 and low * factor ** (n - 1) >= high:
+        n -= 1
+    while low * factor**n < high:
+        n += 1
+    return n
+
+
+@attrs.frozen
+class _HeaderStep:
+    """A ``headers`` strategy with its numbers in seconds."""
+
+    limit_header: str | None
+    remaining_header: str | None
+    reset_header: str | None
+    format: ResetFormat
+    max_s: float
+    over: Over
+    jitter_s: float
+    named: bool
+
+
+def _compile_strategy(strategy: Strategy, position: int) -> Step:
+    if type(strategy) is Backoff:
+        low = strategy.min_ms / 1000
+        high = strategy.max_ms / 1000
+        # With min 0 every base is 0: a factor of 1 says so without raising 0·factorⁿ.
+        factor = float(strategy.factor) if low > 0 else 1.0
+        return (
+            _BACKOFF,
+            position,
+            strategy.limit,
+            low,
+            high,
+            factor,
+            first_cap(low, high, factor),
+            _JITTER_CODE[strategy.jitter],
+            strategy,
+        )
+    if type(strategy) is Headers:
+        hs = _HeaderStep(
+            limit_header=strategy.limit_header,
+            remaining_header=strategy.remaining_header,
+            reset_header=strategy.reset_header,
+            format=strategy.format,
+            max_s=strategy.max_ms / 1000,
+            over=strategy.over,
+            jitter_s=strategy.jitter_ms / 1000,
+            named=strategy.named,
+        )
+        return (_HEADERS, position, strategy.limit, hs, strategy)
+    return (_NEVER, position, 0, None, strategy)
+
+
+# --- texts for reasons (only built when a decision is read or a call gives up) ------------
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds in the policy language's canonical duration form (``90`` → ``1.5m``)."""
+    return duration(round(seconds * 1000))
+
+
+def _seconds_text(seconds: float) -> str:
+    if seconds == math.inf:
+        return "forever"
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _selector_text(rule: Rule) -> str:
+    return ",".join(render_matcher(m) for m in rule.matchers)
+
+
+def _kind_text(strategy: Strategy) -> str:
+    if type(strategy) is Backoff:
+        return "backoff"
+    if type(strategy) is Headers:
+        return "headers"
+    return "never"
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    if type(outcome) is Response:
+        return str(outcome.status)
+    if type(outcome) is Timeout:
+        return "timeout"
+    if type(outcome) is ConnectFailure:
+        return "connect"
+    return "reset"
+
+
+# --- the headers strategy (SPEC §2.4) -----------------------------------------------------
+
+_SKIP: Final = object()
+
+
+def _over(
+    hs: _HeaderStep, wait: float, source: str, label: object, rule: Rule, text: str
+) -> tuple[float, str] | GiveUp | object:
+    """Apply ``max``/``over`` to a server's wait; ``_SKIP`` means treat it as absent."""
+    if wait <= hs.max_s:
+        return (wait, source)
+    if hs.over is Over.CLAMP:
+        return (hs.max_s, source)
+    if hs.over is Over.SKIP:
+        return _SKIP
+    return GiveUp(
+        f"{label}: the server asks to wait {_seconds_text(wait)} ({source}), "
+        f"longer than the {duration_text(hs.max_s)} max of {text}",
+        rule,
+    )
+
+
+def _header_wait(
+    hs: _HeaderStep,
+    headers: Mapping[str, str],
+    now: float,
+    label: object,
+    rule: Rule,
+    text: str,
+) -> tuple[float, str] | GiveUp | None:
+    """Where the server says to wait, in the SPEC's order; ``None``: nothing usable."""
+    if not headers:
+        return None
+    reference: float | None = None
+    v = headers.get("retry-after")
+    if v is not None:
+        reference = reference_time(headers, now)
+        w = parse_retry_after(v, reference)
+        if w is not None:
+            found = _over(hs, w, "retry-after", label, rule, text)
+            if found is not _SKIP:
+                return found  # type: ignore[return-value]
+    fmt = hs.format
+    if hs.named:
+        name = hs.limit_header
+        if name is not None:
+            v = headers.get(name)
+            if v is not None and parse_number(v) == 0:
+                return GiveUp(
+                    f"{label}: {name} is 0, so the request cannot succeed now ({text})", rule
+                )
+        name = hs.remaining_header
+        if name is not None:
+            v = headers.get(name)
+            if v is not None:
+                left = parse_number(v)
+                if left is not None and left > 0:
+                    return None
+        sources: tuple[str | None, ...] = (hs.reset_header,)
+    else:
+        v = headers.get("ratelimit")
+        if v is not None:
+            t = parse_ratelimit(v)
+            if t is not None:
+                found = _over(hs, t, "ratelimit", label, rule, text)
+                if found is not _SKIP:
+                    return found  # type: ignore[return-value]
+        sources = ("ratelimit-reset", "x-ratelimit-reset")
+    for name in sources:
+        if name is None:
+            continue
+        v = headers.get(name)
+        if v is None:
+            continue
+        if reference is None:
+            reference = reference_time(headers, now)
+        w = parse_reset(v, fmt, reference)
+        if w is not None:
+            found = _over(hs, w, name, label, rule, text)
+            if found is not _SKIP:
+                return found  # type: ignore[return-value]
+    return None
+
+
+# --- the compiled policy ------------------------------------------------------------------
+
+
 class Compiled:
+    """A policy compiled for deciding: built once per ``Policy``, then read-only.
+
+    ``Policy.start``/``decide``/``schedule``/``worst_case`` delegate here.
+    """
+
+    __slots__ = (
+        "_by_status",
+        "_connect",
+        "_deadline_s",
+        "_max_retries",
+        "_methods",
+        "_reset",
+        "_timeout",
+        "attempts",
+        "entries",
+        "policy",
+        "positions",
+    )
+
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        entries: list[Entry] = []
+        positions = 0
+        for rule in policy.rules:
+            steps = []
+            for strategy in rule.strategies:
+                steps.append(_compile_strategy(strategy, positions))
+                positions += 1
+            entries.append((rule, tuple(steps), render_rule(rule)))
+        self.entries: tuple[Entry, ...] = tuple(entries)
+        self.positions = positions
 
-    def __getattr__(self, name: str) -> Any:
-        raise NotImplementedError(name)
+        by_status: list[Entry | None] = [None] * 600
+        best = [MAX_SIZE] * 600
+        timeout = connect = reset = None
+        for entry in entries:
+            for m in entry[0].matchers:
+                if isinstance(m, OnTimeout):
+                    timeout = entry
+                elif isinstance(m, OnConnect):
+                    connect = entry
+                elif isinstance(m, OnReset):
+                    reset = entry
+                else:
+                    size = m.size
+                    for status in _statuses(m):
+                        if 200 <= status <= 299:
+                            continue
+                        if size <= best[status]:
+                            best[status] = size
+                            by_status[status] = entry
+        self._by_status: tuple[Entry | None, ...] = tuple(by_status)
+        self._timeout: Entry | None = timeout
+        self._connect: Entry | None = connect
+        self._reset: Entry | None = reset
+
+        methods = policy.methods
+        self._methods: frozenset[str] | None = None if methods is None else frozenset(methods)
+        self.attempts: int | None = policy.attempts
+        self._max_retries: int = _NEVER_CAPS if self.attempts is None else self.attempts - 1
+        deadline_ms = policy.deadline_ms
+        self._deadline_s: float = math.inf if deadline_ms is None else deadline_ms / 1000
+
+    # -- state --------------------------------------------------------------------------
+
+    def start(self, now: float) -> AttemptState:
+        """The state before the first request of a call starting at ``now``."""
+        n = self.positions
+        return _make_state(now, 0, (0,) * n, (0.0,) * n, now + self._deadline_s)
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def entry_for(self, outcome: Outcome) -> Entry | None:
+        """The rule (and its compiled chain) that decides ``outcome``; ``None``: no rule."""
+        kind = type(outcome)
+        if kind is Response:
+            return self._by_status[outcome.status]  # type: ignore[union-attr]
+        if kind is Timeout:
+            return self._timeout
+        if kind is ConnectFailure:
+            return self._connect
+        if kind is ConnectionReset:
+            return self._reset
+        raise TypeError(f"not an outcome: {outcome!r}")
+
+    def decide(
+        self,
+        state: AttemptState,
+        outcome: Outcome,
+        now: float,
+        rand: Callable[[], float],
+        method: str,
+    ) -> Decision:
+        """Decide after ``outcome``: ``Accept`` (2xx), ``Retry`` or ``GiveUp`` (SPEC §2)."""
+        if type(outcome) is Response:
+            status = outcome.status
+            entry = self._by_status[status]
+            if entry is None:
+                if 200 <= status <= 299:
+                    return _ACCEPT
+                return GiveUp(f"no rule for {status}")
+            if outcome.stop:
+                return GiveUp(f"{status}: server said do not retry", entry[0])
+            label: Any = status
+        else:
+            entry = self.entry_for(outcome)
+            label = _outcome_text(outcome)
+            if entry is None:
+                return GiveUp(f"no rule for {label}")
+        methods = self._methods
+        if (
+            methods is not None
+            and type(outcome) is not ConnectFailure
+            and method.upper() not in methods
+        ):
+            return GiveUp(
+                f"{method.upper()} is not in methods={','.join(self.policy.methods or ())}: "
+                f"{label} is not retried",
+                entry[0],
+            )
+
+        rule, steps, text = entry
+        counters = state.counters
+        for step in steps:
+            kind = step[0]
+            if kind == _BACKOFF:
+                _, i, limit, low, high, factor, n_cap, jitter, _s = step
+                n = counters[i]
+                if n >= limit:
+                    continue
+                base = high if n >= n_cap else low * factor**n
+                if jitter == _J_NONE:
+                    delay = base
+                elif jitter == _J_FULL:
+                    delay = low + rand() * (base - low)
+                elif jitter == _J_EQUAL:
+                    delay = base / 2 + rand() * base / 2
+                elif jitter == _J_DECORRELATED:
+                    prev = state.prev[i] or low
+                    delay = low + rand() * (3 * prev - low)
+                else:
+                    delay = base * (1 + rand())
+                if delay > high:
+                    delay = high
+                elif delay < low:
+                    delay = low
+                why: tuple[str, tuple[Any, ...]] = (
+                    _WHY_BACKOFF,
+                    (label, text, n + 1, limit, delay),
+                )
+            elif kind == _HEADERS:
+                _, i, limit, hs, _s = step
+                n = counters[i]
+                if n >= limit or type(outcome) is not Response:
+                    continue
+                found = _header_wait(hs, outcome.headers, now, label, rule, text)
+                if found is None:
+                    continue
+                if type(found) is GiveUp:
+                    return found
+                wait, source = found  # type: ignore[misc]
+                delay = wait
+                if hs.jitter_s:
+                    delay = wait + rand() * hs.jitter_s
+                    if delay > hs.max_s:
+                        delay = hs.max_s  # the server's wait is at most max here
+                why = (_WHY_HEADERS, (label, text, n + 1, limit, delay, source))
+            else:
+                return GiveUp(f"{label}: {text} says never retry", rule)
+
+            # A strategy offers ``delay``: the call-wide checks come before the grant.
+            retries = state.retries
+            if retries >= self._max_retries:
+                return GiveUp(f"attempts={self.attempts} reached: {label} is not retried", rule)
+            if now + delay > state.deadline_at:
+                return GiveUp(
+                    f"deadline {duration_text(self._deadline_s)} would pass: "
+                    f"waiting {_seconds_text(delay)} after {label} would end "
+                    f"{_seconds_text(now + delay - state.deadline_at)} past it",
+                    rule,
+                )
+            if len(counters) == 1:
+                new_counters: tuple[int, ...] = (n + 1,)
+                new_prev: tuple[float, ...] = (delay,)
+            else:
+                new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
+                prev_all = state.prev
+                new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
+            return _make_retry(
+                delay,
+                _make_state(state.start, retries + 1, new_counters, new_prev, state.deadline_at),
+                rule,
+                why,
+            )
+        return self._ran_out(entry, state, outcome, now, label)
+
+    def _ran_out(
+        self, entry: Entry, state: AttemptState, outcome: Outcome, now: float, label: Any
+    ) -> GiveUp:
+        """The give-up of a chain in which every strategy yielded no decision."""
+        rule, steps, _text = entry
+        spent = []
+        unusable = []
+        selector = _selector_text(rule)
+        for step in steps:
+            i, limit, strategy = step[1], step[2], step[-1]
+            n = state.counters[i]
+            if n >= limit:
+                spent.append(f"{selector}:{_kind_text(strategy)} {n}/{limit}")
+            else:
+                unusable.append(strategy)
+        if unusable:
+            why = (
+                f"no usable rate-limit header for {label} "
+                f"({selector}:headers found nothing to wait for)"
+            )
+            if spent:
+                why += "; limit reached: " + ", ".join(spent)
+            return GiveUp(why, rule)
+        return GiveUp("limit reached: " + ", ".join(spent), rule)
+
+    # -- explaining -------------------------------------------------------------------------
+
+    def schedule(self, outcome: Outcome) -> Schedule:
+        """The delay envelope of each retry ``outcome`` can be granted, in order."""
+        entry = self.entry_for(outcome)
+        if entry is None:
+            return Schedule(())
+        segments: list[_Segment] = []
+        for step in entry[1]:
+            if step[0] == _NEVER:
+                break
+            if step[2] > 0:
+                segments.append(_Segment.of(step))
+        return Schedule(tuple(segments), self.attempts)
+
+    def reachable_steps(self) -> list[Step]:
+        """The positions some outcome can reach: of a rule that wins somewhere, before a
+        ``never`` in its chain."""
+        winners: dict[int, Entry] = {}
+        for e in (*self._by_status, self._timeout, self._connect, self._reset):
+            if e is not None:
+                winners[id(e)] = e
+        out: list[Step] = []
+        for entry in self.entries:
+            if id(entry) not in winners:
+                continue
+            for step in entry[1]:
+                if step[0] == _NEVER:
+                    break
+                if step[2] > 0:
+                    out.append(step)
+        return out
+
+    def worst_case(self) -> WorstCase:
+        """The longest total wait and the most requests one call can take.
+
+        ``requests = min(1 + Σ limits, attempts)`` over the reachable positions.  ``wait``
+        is the largest sum of per-retry upper bounds the retries of one call can collect:
+        a position's bounds come in order (retry ``n`` needs retries ``0..n-1`` first) and
+        never decrease, so with ``attempts`` capping the retries at ``k`` the best plan
+        takes every bound of some positions and a prefix of at most one other (moving a
+        retry between two partly used positions towards the one with the larger next
+        bound never loses).  Capped by the deadline.  Chain order is not enforced, so for
+        a chain under a tight ``attempts`` cap this is an upper bound.
+        """
+        segments = [_Segment.of(step) for step in self.reachable_steps()]
+        total_limit = sum(s.count for s in segments)
+        requests = 1 + total_limit
+        k = total_limit
+        if self.attempts is not None:
+            requests = min(requests, self.attempts)
+            k = min(k, self.attempts - 1)
+        wait = _best_sum(segments, k)
+        return WorstCase(wait=min(wait, self._deadline_s), requests=requests)
+
+
+def _statuses(m: StatusCode | StatusRange | StatusClass | AllErrors) -> range:
+    if type(m) is StatusCode:
+        return range(m.code, m.code + 1)
+    if type(m) is StatusRange:
+        return range(m.low, m.high + 1)
+    if type(m) is StatusClass:
+        return range(m.digit * 100, m.digit * 100 + 100)
+    return range(400, 600)
+
+
+# --- envelopes ----------------------------------------------------------------------------
+
+
+class _Segment:
+    """The retries one position grants, with the envelope of each, computed on demand."""
+
+    __slots__ = ("_bounds", "cap", "count", "step")
+
+    def __init__(self, step: Step, count: int) -> None:
+        self.step = step
+        self.count = count
+        # The upper bounds rise over the first ``cap`` retries and are constant after.
+        if step[0] == _BACKOFF:
+            low, high, _factor, n_cap, jitter = step[3:8]
+            self.cap = first_cap(low, high, 3.0) - 1 if jitter == _J_DECORRELATED else n_cap
+        else:
+            self.cap = 0
+        if self.cap >= _NEVER_CAPS:
+            self.cap = 0  # factor 1 or min 0: the bounds never change
+        self.cap = max(0, min(self.cap, count))
+        self._bounds: list[float] | None = None
+
+    @classmethod
+    def of(cls, step: Step) -> _Segment:
+        return cls(step, step[2])
+
+    def envelope(self, n: int) -> Envelope:
+        """The [lowest, highest] delay of this position's retry ``n`` (0-based)."""
+        step = self.step
+        if step[0] == _HEADERS:
+            hs: _HeaderStep = step[3]
+            return Envelope(0.0, hs.max_s + hs.jitter_s)
+        low, high, factor, n_cap, jitter = step[3:8]
+        base = high if n >= n_cap else min(high, low * factor**n)
+        if jitter == _J_NONE:
+            return Envelope(base, base)
+        if jitter == _J_FULL:
+            return Envelope(low, base)
+        if jitter == _J_EQUAL:
+            return Envelope(min(high, max(low, base / 2)), base)
+        if jitter == _J_SCALE:
+            return Envelope(base, min(high, 2 * base))
+        # decorrelated: u_n = min(max, 3·u_{n-1}), u_{-1} = min, so u_n = min(max, min·3ⁿ⁺¹)
+        n3 = first_cap(low, high, 3.0)
+        upper = high if n + 1 >= n3 else min(high, low * 3.0 ** (n + 1))
+        return Envelope(low, upper)
+
+    def upper(self, n: int) -> float:
+        """The highest wait retry ``n`` can actually get (headers: at most ``max``)."""
+        if self.step[0] == _HEADERS:
+            return float(self.step[3].max_s)
+        return self.envelope(n).max
+
+    def total(self, k: int) -> float:
+        """The sum of the upper bounds of retries ``0..k-1``."""
+        if self._bounds is None:
+            acc = 0.0
+            sums = [0.0]
+            for n in range(self.cap):
+                acc += self.upper(n)
+                sums.append(acc)
+            self._bounds = sums
+        sums = self._bounds
+        if k <= self.cap:
+            return sums[k]
+        return sums[self.cap] + (k - self.cap) * self.upper(self.cap)
+
+
+def _best_sum(segments: list[_Segment], k: int) -> float:
+    """The largest ``Σ total_i(k_i)`` with ``Σ k_i ≤ k`` and ``k_i ≤ count_i``.
+
+    Each ``total_i`` is convex (its increments never decrease), so an optimum uses at most
+    one position partly: try each as the partial one over the subset sums of the others.
+    Falls back to an upper bound (every position's full total) if the subsets explode.
+    """
+    full = [(s.count, s.total(s.count)) for s in segments]
+    if k >= sum(c for c, _ in full):
+        return sum(v for _, v in full)
+    best = 0.0
+    for j, part in enumerate([None, *segments]):
+        # Subset sums (retries used → best wait) of the fully used positions.
+        sums: dict[int, float] = {0: 0.0}
+        for idx, (count, value) in enumerate(full):
+            if idx == j - 1:
+                continue
+            for used, got in list(sums.items()):
+                u = used + count
+                if u <= k and sums.get(u, -1.0) < got + value:
+                    sums[u] = got + value
+            if len(sums) > 100_000:
+                return sum(v for _, v in full)
+        for used, got in sums.items():
+            extra = 0.0 if part is None else part.total(min(part.count, k - used))
+            best = max(best, got + extra)
+    return best
+
+
+class Schedule(Sequence[Envelope]):
+    """The envelope of each retry one outcome can get: an immutable, lazy sequence.
+
+    Limits go up to 10⁶, so entries are computed when asked for, never stored.
+    """
+
+    __slots__ = ("_len", "_segments", "_starts")
+
+    def __init__(self, segments: tuple[_Segment, ...], attempts: int | None = None) -> None:
+        self._segments = segments
+        starts = []
+        total = 0
+        for s in segments:
+            starts.append(total)
+            total += s.count
+        self._starts = tuple(starts)
+        self._len = total if attempts is None else min(total, attempts - 1)
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> Envelope: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Envelope]: ...
+
+    def __getitem__(self, index: int | slice) -> Envelope | Sequence[Envelope]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._len))]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError("schedule index out of range")
+        s = bisect.bisect_right(self._starts, index) - 1
+        return self._segments[s].envelope(index - self._starts[s])
+
+    def __iter__(self) -> Iterator[Envelope]:
+        left = self._len
+        for seg in self._segments:
+            for n in range(min(seg.count, left)):
+                yield seg.envelope(n)
+            left -= seg.count
+            if left <= 0:
+                return
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        head = ", ".join(f"{e.min:g}..{e.max:g}" for e in self[:3])
+        more = ", ..." if self._len > 3 else ""
+        return f"Schedule([{head}{more}], len={self._len})"
