@@ -46,6 +46,9 @@ def grammar_text() -> str:
     return here.read_text("utf-8")
 
 
+_MATCHER_KIND = {"NUMBER": "code", "CODE_RANGE": "range", "CODE_CLASS": "class", "WORD": "word"}
+
+
 class _Raw(Transformer[Token, Any]):
     """Builds raw nodes (tokens and lists); interpretation happens in ``_validate``."""
 
@@ -53,26 +56,14 @@ class _Raw(Transformer[Token, Any]):
         return [c for c in children if not (isinstance(c, Token) and c.type == "SEP")]
 
     def rule(self, children: list[Any]) -> RawRule:
-        matchers, strategies = children
+        matchers: list[tuple[str, Token]] = []
+        strategies: list[RawStrategy] = []
+        for c in children:
+            if type(c) is RawStrategy:
+                strategies.append(c)
+            else:
+                matchers.append((_MATCHER_KIND[c.type], c))
         return RawRule(matchers, strategies)
-
-    def selector(self, children: list[Any]) -> list[tuple[str, Token]]:
-        return children
-
-    def range_matcher(self, children: list[Token]) -> tuple[str, Token]:
-        return ("range", children[0])
-
-    def class_matcher(self, children: list[Token]) -> tuple[str, Token]:
-        return ("class", children[0])
-
-    def code_matcher(self, children: list[Token]) -> tuple[str, Token]:
-        return ("code", children[0])
-
-    def word_matcher(self, children: list[Token]) -> tuple[str, Token]:
-        return ("word", children[0])
-
-    def chain(self, children: list[RawStrategy]) -> list[RawStrategy]:
-        return children
 
     def strategy(self, children: list[Any]) -> RawStrategy:
         name = children[0]
@@ -82,10 +73,13 @@ class _Raw(Transformer[Token, Any]):
         return RawStrategy(name, args, rpar.end_pos, rpar.end_line, rpar.end_column)
 
     def args(self, children: list[Any]) -> tuple[list[RawArg], Token]:
-        return [c for c in children if isinstance(c, RawArg)], children[-1]
-
-    def positional(self, children: list[Token]) -> RawArg:
-        return RawArg("pos", None, children[0], None)
+        out: list[RawArg] = []
+        for c in children[1:-1]:
+            if type(c) is RawArg:
+                out.append(c)
+            elif c.type != "ARGSEP":
+                out.append(RawArg("pos", None, c, None))
+        return out, children[-1]
 
     def bounds(self, children: list[Token]) -> RawArg:
         return RawArg("bounds", None, children[0], children[2])
