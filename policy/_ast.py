@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -108,6 +109,10 @@ class Span:
     column: int
     end_line: int
     end_column: int
+
+
+def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
 
 
 def _span_field() -> Any:
@@ -315,8 +320,8 @@ def _non_empty(_inst: object, attr: attrs.Attribute[Any], value: tuple[Any, ...]
 class Rule:
     """``selector:strategy|strategy``."""
 
-    matchers: tuple[Matcher, ...] = attrs.field(converter=tuple, validator=_non_empty)
-    strategies: tuple[Strategy, ...] = attrs.field(converter=tuple, validator=_non_empty)
+    matchers: tuple[Matcher, ...] = attrs.field(converter=_to_tuple, validator=_non_empty)
+    strategies: tuple[Strategy, ...] = attrs.field(converter=_to_tuple, validator=_non_empty)
     span: Span | None = _span_field()
 
     def __attrs_post_init__(self) -> None:
@@ -331,7 +336,7 @@ def _only_2xx(m: Matcher) -> bool:
     if isinstance(m, StatusCode):
         return 200 <= m.code <= 299
     if isinstance(m, StatusRange):
-        return 200 <= m.low and m.high <= 299
+        return m.low >= 200 and m.high <= 299
     if isinstance(m, StatusClass):
         return m.digit == 2
     return False
@@ -378,7 +383,7 @@ class MethodsSetting:
     """``methods=GET,PUT`` (``None`` stands for ``*``: every method)."""
 
     methods: tuple[str, ...] | None = attrs.field(
-        converter=attrs.converters.optional(tuple), validator=_methods_ok
+        converter=attrs.converters.optional(_to_tuple), validator=_methods_ok
     )
     span: Span | None = _span_field()
 
@@ -391,7 +396,7 @@ class PresetRef:
     """``@name``: a named set of rules from the rules library, inserted in its place."""
 
     name: str
-    rules: tuple[Rule, ...] = attrs.field(converter=tuple)
+    rules: tuple[Rule, ...] = attrs.field(converter=_to_tuple)
     span: Span | None = _span_field()
 
 
@@ -428,7 +433,7 @@ class Policy:
     provided by the evaluator (``policy._evaluate``).
     """
 
-    items: tuple[Item, ...] = attrs.field(converter=tuple, validator=_items_ok, default=())
+    items: tuple[Item, ...] = attrs.field(converter=_to_tuple, validator=_items_ok, default=())
     _cache: _Cache = attrs.field(
         factory=_Cache, init=False, eq=False, repr=False, hash=False, alias="_cache"
     )
@@ -470,7 +475,7 @@ class Policy:
     @property
     def methods(self) -> tuple[str, ...] | None:
         s = self._setting(MethodsSetting)
-        return None if s is None else s.methods  # type: ignore[no-any-return]
+        return None if s is None else s.methods
 
     def __str__(self) -> str:
         from ._render import render

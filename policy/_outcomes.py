@@ -53,11 +53,7 @@ def normalize_headers(headers: HeadersLike) -> dict[str, str]:
     out: dict[str, str] = {}
     if not headers:
         return out
-    items: Iterable[tuple[Any, Any]]
-    if isinstance(headers, Mapping):
-        items = headers.items()
-    else:
-        items = headers
+    items: Iterable[tuple[Any, Any]] = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in items:
         key = _text(name).lower()
         if key not in out:

@@ -135,7 +135,7 @@ def _parse(text: str) -> Policy:
             [Problem(f"a policy may be at most {MAX_TEXT} bytes (got {size})", 1, 1, 2)],
         )
     try:
-        raw = parser().parse(text)
+        raw: list[Any] = parser().parse(text)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         raise PolicySyntaxError(text, [_syntax_problem(text, exc)]) from None
     return build_policy(text, raw)
@@ -175,10 +175,6 @@ def _describe(expected: set[str]) -> str:
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _show(ch: str) -> str:
-    return repr(ch) if ch.isprintable() and ch != "'" else repr(ch)
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:

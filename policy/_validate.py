@@ -402,10 +402,10 @@ class _Builder:
         lo = kw.get("min_ms", 1000)
         hi = kw.get("max_ms", 60_000)
         if lo > hi:
-            tok = seen.get("bounds") or seen.get("min") or seen.get("max")
-            assert tok is not None
+            where = seen.get("bounds") or seen.get("min") or seen.get("max")
+            assert where is not None
             self.bad(
-                tok,
+                where,
                 f"min delay must be ≤ max delay (got {_fmt_ms(lo)}..{_fmt_ms(hi)})",
             )
             return None
