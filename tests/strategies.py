@@ -1,0 +1,340 @@
+"""Hypothesis strategies for the policy language.
+
+Two families:
+
+* ``policy_text()`` draws strings from the real grammar (``grammar/policy.lark``) with
+  ``hypothesis.extra.lark.from_lark``, its terminals steered towards the words and numbers
+  users actually write (and, now and then, the mistakes they make), so generated strings
+  exercise the validation pass as well as the grammar.
+* ``policies()`` builds valid ``Policy`` values directly from the attrs classes, for the
+  round-trip properties ``parse(str(p)) == p``.
+"""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal
+from fractions import Fraction
+
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+from lark import Lark
+
+from policy import (
+    AllErrors,
+    AttemptsSetting,
+    Backoff,
+    DeadlineSetting,
+    Headers,
+    Jitter,
+    MethodsSetting,
+    Never,
+    OnConnect,
+    OnReset,
+    OnTimeout,
+    Over,
+    Policy,
+    ResetFormat,
+    Rule,
+    StatusClass,
+    StatusCode,
+    StatusRange,
+    TimeoutSetting,
+)
+from policy._parse import grammar_text
+
+__all__ = [
+    "durations_ms",
+    "factors",
+    "header_names",
+    "matchers",
+    "policies",
+    "policy_text",
+    "rules",
+    "settings_items",
+    "strategies",
+]
+
+MAX_DURATION_MS = 168 * 3600 * 1000
+
+# --- strings from the grammar ----------------------------------------------------------
+
+
+@functools.cache
+def _bare_parser() -> Lark:
+    """The grammar without the transformer: from_lark needs the plain Lark instance."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual")
+
+
+_SPACE = st.sampled_from(["", "", "", " ", "  ", "\n", " # c\n"])
+
+_UNITS = st.sampled_from(["ms", "s", "m", "h", "s", "ms", "", "sec", "us", "d", "M", "S"])
+
+_LIMITS = st.one_of(
+    st.sampled_from(["0", "1", "3", "5", "10", "1000000", "1000001", "007"]),
+    st.integers(0, 2_000_000).map(str),
+)
+
+_DECIMALS = st.one_of(
+    st.integers(0, 200).map(str),
+    st.builds(
+        lambda w, f: f"{w}.{f}", st.integers(0, 99), st.sampled_from(["5", "25", "125", "0001"])
+    ),
+)
+
+_DURATIONS = st.builds(lambda n, u: n + u, _DECIMALS, _UNITS)
+
+_NUMBERS = st.one_of(_LIMITS, _DURATIONS, st.sampled_from(["429", "503", "200", "600", "99"]))
+
+_CODE_RANGES = st.one_of(
+    st.sampled_from(["500-599", "400-499", "200-299", "500-500", "599-500", "100-600"]),
+    st.builds(lambda a, b: f"{a}-{b}", st.integers(0, 700), st.integers(0, 700)),
+)
+
+_CODE_CLASSES = st.builds(
+    lambda d, x, y: f"{d}{x}{y}", st.integers(0, 9), *[st.sampled_from("xX")] * 2
+)
+
+_FACTORS = st.builds(
+    lambda x, n: x + n,
+    st.sampled_from("xX"),
+    st.one_of(
+        st.sampled_from(["1", "1.8", "2", "1.5", "0.5", "1000", "1001", "1.0001"]),
+        _DECIMALS,
+    ),
+)
+
+_KEYWORDS = [
+    "backoff",
+    "headers",
+    "never",
+    "all",
+    "timeout",
+    "connect",
+    "reset",
+    "jitter",
+    "nojitter",
+    "limit",
+    "min",
+    "max",
+    "factor",
+    "format",
+    "over",
+    "limit-header",
+    "remaining-header",
+    "reset-header",
+    "x-ratelimit-*",
+    "x-ratelimit-*-requests",
+    "ratelimit-*",
+    "x-ratelimit-reset",
+    "deadline",
+    "attempts",
+    "methods",
+    "get",
+    "POST",
+    "*",
+    "auto",
+    "epoch",
+    "epoch-ms",
+    "date",
+    "iso",
+    "duration",
+    "unix_timestamp",
+    "unix_timestamp_in_ms",
+    "iso_8601",
+    "iso_8601_duration_openai_variant",
+    "full",
+    "equal",
+    "decorrelated",
+    "scale",
+    "none",
+    "giveup",
+    "clamp",
+    "skip",
+    "github",
+    "Backoff",
+    "TIMEOUT",
+    "backof",
+    "nevr",
+    "a*b*",
+]
+
+_WORDS = st.one_of(
+    st.sampled_from(_KEYWORDS),
+    st.sampled_from(_KEYWORDS),
+    st.sampled_from(_KEYWORDS),
+    st.from_regex(r"[A-Za-z][A-Za-z0-9_*-]{0,12}", fullmatch=True),
+)
+
+_SEPS = st.sampled_from([" ", ";", "\n", " # c\n", "; ", " ;\n\t", "#\n"])
+
+
+def _padded(core: str) -> st.SearchStrategy[str]:
+    return st.builds(lambda a, b: a + core + b, _SPACE, _SPACE)
+
+
+@functools.cache
+def policy_text() -> st.SearchStrategy[str]:
+    """Strings drawn from the real grammar, terminals steered to realistic values."""
+    return from_lark(
+        _bare_parser(),
+        explicit={
+            "NUMBER": _NUMBERS,
+            "CODE_RANGE": _CODE_RANGES,
+            "CODE_CLASS": _CODE_CLASSES,
+            "FACTOR": _FACTORS,
+            "WORD": _WORDS,
+            "SEP": _SEPS,
+            "LPAR": _padded("("),
+            "RPAR": _padded(")"),
+            "ARGSEP": _padded(","),
+            "DOTDOT": _padded(".."),
+            "KWEQ": _padded("="),
+        },
+    )
+
+
+# --- valid ASTs ------------------------------------------------------------------------
+
+
+def durations_ms(lo: int = 0, hi: int = MAX_DURATION_MS) -> st.SearchStrategy[int]:
+    """Whole milliseconds in [lo, hi], biased to values written with every unit."""
+    nice = [
+        v
+        for v in (0, 1, 250, 999, 1000, 1250, 1500, 30_000, 60_000, 61_000, 90_000, 3_600_000)
+        if lo <= v <= hi
+    ]
+    return st.one_of(st.sampled_from(nice), st.integers(lo, hi)) if nice else st.integers(lo, hi)
+
+
+def factors() -> st.SearchStrategy[Fraction]:
+    """Factors in [1, 1000] with at most three decimals, as the language writes them."""
+    return st.decimals(
+        min_value=1, max_value=1000, places=3, allow_nan=False, allow_infinity=False
+    ).map(lambda d: Fraction(str(Decimal(d))))
+
+
+_LIMIT = st.one_of(st.integers(0, 12), st.integers(0, 1_000_000))
+
+
+@st.composite
+def _backoffs(draw: st.DrawFn) -> Backoff:
+    a = draw(durations_ms())
+    b = draw(st.one_of(st.just(a), durations_ms()))
+    lo, hi = min(a, b), max(a, b)
+    return Backoff(
+        limit=draw(_LIMIT),
+        min_ms=lo,
+        max_ms=hi,
+        factor=draw(factors()),
+        jitter=draw(st.sampled_from(Jitter)),
+    )
+
+
+def header_names() -> st.SearchStrategy[str]:
+    """Lower-case header names the grammar can spell (a letter, then letters, digits, -, _)."""
+    return st.one_of(
+        st.sampled_from(
+            ["x-ratelimit-reset", "retry-after", "ratelimit-limit", "x-rate-remaining", "reset"]
+        ),
+        st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True),
+    )
+
+
+@st.composite
+def _header_triples(draw: st.DrawFn) -> tuple[str | None, str | None, str | None]:
+    kind = draw(st.sampled_from(["none", "family", "names"]))
+    if kind == "none":
+        return (None, None, None)
+    if kind == "family":
+        prefix = draw(st.sampled_from(["x-ratelimit-", "ratelimit-", "", "x-"]))
+        suffix = draw(st.sampled_from(["", "", "-requests", "-tokens"]))
+        return tuple(f"{prefix}{w}{suffix}" for w in ("limit", "remaining", "reset"))  # type: ignore[return-value]
+    opt = st.one_of(st.none(), header_names())
+    return (draw(opt), draw(opt), draw(opt))
+
+
+@st.composite
+def _headers(draw: st.DrawFn) -> Headers:
+    lim, rem, rst = draw(_header_triples())
+    return Headers(
+        limit_header=lim,
+        remaining_header=rem,
+        reset_header=rst,
+        format=draw(st.sampled_from(ResetFormat)),
+        limit=draw(_LIMIT),
+        max_ms=draw(st.one_of(st.just(15 * 60_000), durations_ms())),
+        over=draw(st.sampled_from(Over)),
+        jitter_ms=draw(st.one_of(st.sampled_from([0, 1000]), durations_ms())),
+    )
+
+
+def strategies() -> st.SearchStrategy[Backoff | Headers | Never]:
+    """Any valid strategy."""
+    return st.one_of(_backoffs(), _headers(), st.just(Never()))
+
+
+def matchers() -> st.SearchStrategy[object]:
+    """Any matcher (2xx ones included: ``rules()`` keeps selectors that are not all-2xx)."""
+    return st.one_of(
+        st.builds(StatusCode, st.integers(100, 599)),
+        st.tuples(st.integers(100, 599), st.integers(100, 599)).map(
+            lambda t: StatusRange(min(t), max(t))
+        ),
+        st.builds(StatusClass, st.integers(1, 5)),
+        st.sampled_from([AllErrors(), OnTimeout(), OnConnect(), OnReset()]),
+    )
+
+
+def _not_only_2xx(ms: list[object]) -> bool:
+    def only(m: object) -> bool:
+        if isinstance(m, StatusCode):
+            return 200 <= m.code <= 299
+        if isinstance(m, StatusRange):
+            return m.low >= 200 and m.high <= 299
+        if isinstance(m, StatusClass):
+            return m.digit == 2
+        return False
+
+    return not all(only(m) for m in ms)
+
+
+def rules() -> st.SearchStrategy[Rule]:
+    """Valid rules: distinct matchers, not all 2xx, a chain of one to three strategies."""
+    return st.builds(
+        Rule,
+        st.lists(matchers(), min_size=1, max_size=4, unique=True).filter(_not_only_2xx),
+        st.lists(strategies(), min_size=1, max_size=3),
+    )
+
+
+_METHODS = st.one_of(
+    st.none(),
+    st.lists(
+        st.one_of(
+            st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
+            st.from_regex(r"[A-Z]{1,8}", fullmatch=True),
+        ),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ).map(tuple),
+)
+
+
+def settings_items() -> st.SearchStrategy[list[object]]:
+    """Each setting at most once, each a valid value."""
+    return st.tuples(
+        st.one_of(st.none(), st.builds(TimeoutSetting, durations_ms(1000, 120_000))),
+        st.one_of(st.none(), st.builds(DeadlineSetting, durations_ms(1, MAX_DURATION_MS))),
+        st.one_of(st.none(), st.builds(AttemptsSetting, st.integers(1, 1_000_000))),
+        st.one_of(st.none(), st.builds(MethodsSetting, _METHODS)),
+    ).map(lambda t: [s for s in t if s is not None])
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> Policy:
+    """Valid policies (the empty one included): rules and settings in any order."""
+    items: list[object] = [*draw(st.lists(rules(), max_size=4)), *draw(settings_items())]
+    order = draw(st.permutations(range(len(items)))) if items else []
+    return Policy([items[i] for i in order])
