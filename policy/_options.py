@@ -174,10 +174,18 @@ def from_options(retry: Any = None, timeout: Any = None) -> Policy:
     items: list[Item] = []
     if retry is not None:
         if isinstance(retry, Mapping):
+            seen: dict[tuple[Matcher, ...], object] = {}
             for key, value in retry.items():
                 rule = _read_rule(key, value, problems)
-                if rule is not None:
-                    items.append(rule)
+                if rule is None:
+                    continue
+                if rule.matchers in seen:
+                    # {"5xx": ..., "5XX": ...}: the earlier entry could never decide.
+                    first = _key_path(seen[rule.matchers])
+                    problems.add(f"{_key_path(key)} repeats the pattern of {first}")
+                    continue
+                seen[rule.matchers] = key
+                items.append(rule)
         else:
             problems.add(
                 f"retry must be an object of status patterns to strategies (got {_show(retry)})"
@@ -299,7 +307,7 @@ def _read_strategy(
 
 def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
     lowered = {k.lower(): k for k in known}
-    close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean {lowered[close[0]]}?)" if close else ""
 
 
