@@ -1,1 +1,45 @@
-"""The urllib3 transport for retry-policy (being written)."""
+"""The transport for retry-policy: the only package that sends, sleeps and reads the clock.
+
+* ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
+* ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
+* ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
+* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown.
+"""
+
+from ._background import (
+    BackgroundFetcher,
+    FetcherClosed,
+    FetchError,
+    InMemoryStore,
+    SqliteStore,
+    Store,
+    StoredResult,
+    background_fetch,
+    background_fetch_response,
+    compose_policy,
+    default_fetcher,
+)
+from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
+from ._redact import Redacted, mask_url
+from ._urllib3 import PolicyRetry
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Attempt",
+    "BackgroundFetcher",
+    "FetchError",
+    "FetcherClosed",
+    "InMemoryStore",
+    "PolicyRetry",
+    "Redacted",
+    "RetryError",
+    "RetryingPool",
+    "SqliteStore",
+    "Store",
+    "StoredResult",
+    "background_fetch",
+    "background_fetch_response",
+    "compose_policy",
+    "default_fetcher",
+    "mask_url",
+]

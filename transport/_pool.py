@@ -1,0 +1,518 @@
+"""``RetryingPool``: the one loop that sends, reads, decides and sleeps.
+
+The evaluator (``policy``) is pure; this module is its I/O half, in the h11 style: send
+a request, turn whatever happened into an outcome (``Response``, ``Timeout``,
+``ConnectFailure``, ``ConnectionReset``), ask ``Policy.decide`` and do what it says.
+
+Design points, each a lesson from retry bugs in the wild:
+
+* **One retry layer.**  urllib3 is called with ``retries=False`` and ``redirect=False``
+  per hop, so it never retries behind the policy's back; redirects are followed here
+  (at most ``max_redirects``, not counted as retries), stripping urllib3's own
+  ``Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT`` (``Authorization``, ``Cookie``,
+  ``Proxy-Authorization``) and every ``Redacted`` header when the host changes, and
+  refusing https → http downgrades.
+* **The timeout bounds the whole attempt.**  Connecting, waiting for headers and reading
+  the body (with ``preload_content=False``, in chunks, the socket timeout set to the time
+  left before each read) share one budget, so a server that drips its body still times
+  out.  The budget is the call's ``timeout``, else the policy's ``timeout=``, else 120 s,
+  shrunk to the time left before the policy's ``deadline``.
+* **Clean connections only.**  Every response body is read (drained) before the next
+  attempt so its connection goes back to the pool; a connection that broke or timed out
+  is closed, never reused.
+* **Wall-clock for headers, monotonic for elapsed time.**  ``now`` given to the evaluator
+  is ``wall0 + clock() - clock0``: rate-limit resets are absolute wall times, but a
+  clock step during a call never shortens or stretches a wait.
+* **Cheap attempts.**  The URL is parsed once per call, the connection pool for the host
+  is looked up once per call and ``HTTPConnectionPool.urlopen`` is called directly, so the
+  per-attempt overhead stays close to urllib3's own retry loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import IO, Any, TypeAlias
+from urllib.parse import urljoin
+
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.util import Retry as _Urllib3Retry
+from urllib3.util import Timeout as _Timeout
+from urllib3.util import parse_url
+
+import policy
+
+from ._redact import mask_url, reveal_headers
+
+__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
+
+#: The per-attempt timeout when neither the call nor the policy gives one (seconds).
+DEFAULT_TIMEOUT = 120.0
+#: Redirects followed per attempt (they never count as retries).
+MAX_REDIRECTS = 10
+_REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+_STRIP_CROSS_HOST = frozenset(h.lower() for h in _Urllib3Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT)
+_NO_RETRY = _Urllib3Retry(total=False, redirect=False)
+_CHUNK = 65536
+_MIN_ATTEMPT = 0.001  # never hand urllib3 a zero or negative timeout
+
+log = logging.getLogger("policy")
+
+Body: TypeAlias = bytes | bytearray | memoryview | str | IO[bytes] | IO[str] | None
+Outcome: TypeAlias = (
+    policy.Response | policy.Timeout | policy.ConnectFailure | policy.ConnectionReset
+)
+
+
+def _label(outcome: Outcome) -> str:
+    if isinstance(outcome, policy.Response):
+        return str(outcome.status)
+    if isinstance(outcome, policy.Timeout):
+        return "timeout"
+    if isinstance(outcome, policy.ConnectFailure):
+        return "connect"
+    return "reset"
+
+
+def _rule_text(rule: Any) -> str | None:
+    if rule is None:
+        return None
+    if isinstance(rule, str):
+        return rule
+    return str(policy.Policy(items=(rule,)))
+
+
+class Attempt:
+    """One request of a call: its outcome, the wait after it and why.
+
+    ``number`` counts from 1; ``outcome`` is the ``policy`` outcome (``Response``,
+    ``Timeout``, ``ConnectFailure`` or ``ConnectionReset``); ``delay`` is the wait in
+    seconds before the next attempt (``None`` for the last one); ``reason`` is the
+    evaluator's sentence; ``rule`` the deciding rule in canonical form (``None``: no rule).
+    ``reason`` and ``rule`` are formatted when first read, so an attempt costs little.
+    """
+
+    __slots__ = ("_reason", "_rule", "delay", "number", "outcome")
+
+    def __init__(
+        self,
+        number: int,
+        outcome: Outcome,
+        delay: float | None,
+        reason: Any,
+        rule: Any,
+    ) -> None:
+        self.number = number
+        self.outcome = outcome
+        self.delay = delay
+        self._reason = reason  # a str, or a decision whose .reason formats lazily
+        self._rule = rule  # a str, a policy.Rule, or None
+
+    @property
+    def label(self) -> str:
+        """The outcome in a word: the status code, ``timeout``, ``connect`` or ``reset``."""
+        return _label(self.outcome)
+
+    @property
+    def status(self) -> int | None:
+        """The response status, or ``None`` for a connection failure or timeout."""
+        o = self.outcome
+        return o.status if isinstance(o, policy.Response) else None
+
+    @property
+    def reason(self) -> str:
+        r = self._reason
+        if not isinstance(r, str):
+            r = self._reason = str(r.reason) if r is not None else ""
+        return r
+
+    @property
+    def rule(self) -> str | None:
+        r = self._rule
+        if r is not None and not isinstance(r, str):
+            r = self._rule = _rule_text(r)
+        return r
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able summary (what stores keep)."""
+        return {
+            "number": self.number,
+            "outcome": self.label,
+            "delay": self.delay,
+            "reason": self.reason,
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
+        """The attempt ``as_dict`` described (response headers are not kept)."""
+        label = str(d["outcome"])
+        outcome: Outcome
+        if label.isdigit():
+            outcome = policy.Response(int(label), {})
+        elif label == "timeout":
+            outcome = policy.Timeout()
+        elif label == "connect":
+            outcome = policy.ConnectFailure()
+        else:
+            outcome = policy.ConnectionReset()
+        return cls(int(d["number"]), outcome, d.get("delay"), str(d["reason"]), d.get("rule"))
+
+    def __repr__(self) -> str:
+        wait = "" if self.delay is None else f", waited {self.delay:.3g}s"
+        return f"<Attempt {self.number}: {self.label}{wait}: {self.reason}>"
+
+
+class RetryError(Exception):
+    """A call ended without a response to return: connection failure, timeout or redirects.
+
+    ``attempts`` holds every attempt (outcome, delay, reason); the message names the
+    method, the URL with query values masked, and the final reason -- never a header.
+    """
+
+    def __init__(self, method: str, url: str, attempts: tuple[Attempt, ...], reason: str) -> None:
+        self.method = method
+        self.url = url  # already masked
+        self.attempts = attempts
+        self.reason = reason
+        n = len(attempts)
+        last = attempts[-1].label if attempts else "nothing"
+        super().__init__(
+            f"{method} {url} failed after {n} attempt{'s' if n != 1 else ''} "
+            f"(last: {last}): {reason}"
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.method, self.url, self.attempts, self.reason))
+
+
+class _Fail(Exception):
+    """Internal: an attempt ended in an outcome that is not a response."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        self.outcome = outcome
+        self.detail = detail
+
+
+class _Final(Exception):
+    """Internal: the call cannot go on (too many redirects, a refused downgrade)."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        self.outcome = outcome
+        self.reason = reason
+
+
+def _outcome_of(err: BaseException) -> Outcome | None:
+    """Map a urllib3 error to an outcome (``None``: not a transport failure)."""
+    if isinstance(err, ReadTimeoutError):
+        return policy.Timeout()
+    if isinstance(err, ConnectTimeoutError | NewConnectionError | SSLError | ProxyError):
+        # NewConnectionError covers refused and DNS (NameResolutionError); SSLError from
+        # urlopen is the handshake (after it, read errors surface as ProtocolError).
+        return policy.ConnectFailure()
+    if isinstance(err, ProtocolError | OSError):
+        return policy.ConnectionReset()
+    return None
+
+
+def _buffer_body(body: Body) -> bytes | None:
+    """The body as bytes, read once, so every attempt sends the same bytes."""
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytearray | memoryview):
+        return bytes(body)
+    read = getattr(body, "read", None)
+    if callable(read):
+        data = read()
+        if isinstance(data, str):
+            return data.encode("utf-8")
+        if isinstance(data, bytes | bytearray | memoryview):
+            return bytes(data)
+        raise TypeError(f"body.read() returned {type(data).__name__}, not bytes or str")
+    raise TypeError(
+        "body must be bytes, str or a file-like object with read() "
+        f"(got {type(body).__name__}): an iterator could not be re-sent on a retry"
+    )
+
+
+_ParsedURL: TypeAlias = tuple[str, str, int | None, str]
+_url_cache: dict[str, _ParsedURL] = {}
+
+
+def _parse(url: str) -> _ParsedURL:
+    """(scheme, host, port, request target) of an absolute http(s) URL, cached."""
+    hit = _url_cache.get(url)
+    if hit is not None:
+        return hit
+    u = parse_url(url)
+    scheme = (u.scheme or "").lower()
+    if scheme not in ("http", "https") or not u.host:
+        raise ValueError(f"not an absolute http(s) URL: {mask_url(url)}")
+    out = (scheme, u.host, u.port, u.request_uri)
+    if len(_url_cache) > 512:
+        _url_cache.clear()
+    _url_cache[url] = out
+    return out
+
+
+class RetryingPool:
+    """Send requests through urllib3 and retry them as a policy says.
+
+    ``pool`` is a ``urllib3.PoolManager`` to share (it is not closed by ``close()``);
+    ``sleep``, ``clock`` and ``rand`` can be injected (tests record the delays instead of
+    sleeping); ``on_retry`` is called with each ``Attempt`` just before its wait.
+    ``timeout`` is the default per-attempt timeout of this pool (seconds), used when a call
+    gives none and the policy has no ``timeout=``.
+    """
+
+    def __init__(
+        self,
+        policy: policy.Policy,
+        *,
+        pool: urllib3.PoolManager | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] | None = None,
+        on_retry: Callable[[Attempt], object] | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not 0 <= max_redirects <= MAX_REDIRECTS:
+            raise ValueError(f"max_redirects must be between 0 and {MAX_REDIRECTS}")
+        self.policy = policy
+        self._own_pool = pool is None
+        self._pm = pool if pool is not None else urllib3.PoolManager()
+        self._sleep = sleep
+        self._clock = clock
+        self._rand = rand if rand is not None else random.random
+        self._on_retry = on_retry
+        self._max_redirects = max_redirects
+        self._clock0 = clock()
+        self._wall0 = time.time()
+        t = policy.timeout_ms
+        self._timeout = t / 1000 if t is not None else float(timeout)
+        d = policy.deadline_ms
+        self._deadline = d / 1000 if d is not None else None
+        self._closed = False
+
+    # -- public API --------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Wall-clock seconds, advanced by the monotonic clock (what the evaluator sees)."""
+        return self._wall0 + self._clock() - self._clock0
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        body: Body = None,
+        timeout: float | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send ``method url`` until the policy accepts or gives up; return the response.
+
+        The response is fully read (``.data``) and has an ``attempts`` attribute: the
+        history.  Raises ``RetryError`` when the last outcome is a connection failure, a
+        timeout, too many redirects or a refused https → http redirect.
+        """
+        if self._closed:
+            raise RuntimeError("this RetryingPool is closed")
+        method = method.upper()
+        data = _buffer_body(body)
+        send_headers, secret = reveal_headers(headers)
+        budget = float(timeout) if timeout is not None else self._timeout
+        if budget <= 0:
+            raise ValueError(f"timeout must be positive (got {timeout!r})")
+        p = self.policy
+        start = self.now()
+        deadline_at = start + self._deadline if self._deadline is not None else None
+        state = p.start(now=start)
+        target = _parse(url)
+        cp = self._pm.connection_from_host(target[1], target[2], target[0])
+        attempts: list[Attempt] = []
+        while True:
+            limit = budget
+            if deadline_at is not None:
+                limit = min(limit, deadline_at - self.now())
+            resp: urllib3.BaseHTTPResponse | None
+            try:
+                resp = self._attempt(
+                    cp, target, url, method, data, send_headers, secret, max(limit, _MIN_ATTEMPT)
+                )
+            except _Fail as f:
+                outcome: Outcome = f.outcome
+                resp = None
+            except _Final as e:
+                attempts.append(Attempt(len(attempts) + 1, e.outcome, None, e.reason, None))
+                raise RetryError(method, mask_url(url), tuple(attempts), e.reason) from None
+            else:
+                outcome = policy.Response(resp.status, resp.headers)
+            d = p.decide(state, outcome, now=self.now(), rand=self._rand, method=method)
+            if type(d) is policy.Retry:
+                delay = d.delay
+                attempt = Attempt(len(attempts) + 1, outcome, delay, d, d.rule)
+                attempts.append(attempt)
+                self._report(method, url, attempt)
+                if delay > 0:
+                    self._sleep(delay)
+                state = d.state
+                continue
+            rule = d.rule if type(d) is policy.GiveUp else None
+            attempts.append(Attempt(len(attempts) + 1, outcome, None, d, rule))
+            if resp is None:
+                reason = d.reason if type(d) is policy.GiveUp else "failed"
+                raise RetryError(method, mask_url(url), tuple(attempts), reason)
+            resp.attempts = tuple(attempts)  # type: ignore[attr-defined]
+            return resp
+
+    def close(self) -> None:
+        """Close the connections (of a pool this object created)."""
+        self._closed = True
+        if self._own_pool:
+            self._pm.clear()
+
+    def __enter__(self) -> RetryingPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _report(self, method: str, url: str, attempt: Attempt) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s: %s, retry %d in %.3fs (rule %s: %s)",
+                method,
+                mask_url(url),
+                attempt.label,
+                attempt.number,
+                attempt.delay,
+                attempt.rule,
+                attempt.reason,
+            )
+        if self._on_retry is not None:
+            self._on_retry(attempt)
+
+    def _attempt(
+        self,
+        cp: HTTPConnectionPool,
+        target: _ParsedURL,
+        url: str,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        secret: frozenset[str],
+        limit: float,
+    ) -> urllib3.BaseHTTPResponse:
+        """One attempt (following redirects), all of it within ``limit`` seconds."""
+        clock = self._clock
+        end = clock() + limit
+        hops = 0
+        while True:
+            try:
+                resp = cp.urlopen(
+                    method,
+                    target[3],
+                    body=body,
+                    headers=headers,
+                    retries=_NO_RETRY,
+                    redirect=False,
+                    assert_same_host=False,
+                    timeout=_Timeout(connect=limit, read=limit),
+                    preload_content=False,
+                    release_conn=False,
+                )
+            except HTTPError as e:
+                o = _outcome_of(e)
+                if o is None:
+                    raise
+                raise _Fail(o, repr(e)) from None
+            self._read_body(resp, end)
+            status = resp.status
+            if status not in _REDIRECT_STATUSES or self._max_redirects == 0:
+                return resp
+            location = resp.headers.get("location")
+            if not location:
+                return resp
+            hops += 1
+            if hops > self._max_redirects:
+                raise _Final(
+                    policy.Response(status, resp.headers),
+                    f"too many redirects (more than {self._max_redirects})",
+                )
+            new_url = urljoin(url, location)
+            new_target = _parse(new_url)
+            if target[0] == "https" and new_target[0] == "http":
+                raise _Final(
+                    policy.Response(status, resp.headers),
+                    f"refused a redirect from https to http ({mask_url(new_url)})",
+                )
+            if new_target[:3] != target[:3]:
+                headers = {
+                    k: v
+                    for k, v in headers.items()
+                    if k.lower() not in _STRIP_CROSS_HOST and k.lower() not in secret
+                }
+                cp = self._pm.connection_from_host(new_target[1], new_target[2], new_target[0])
+            if status == 303 and method != "HEAD":
+                method, body = "GET", None
+                headers = {
+                    k: v
+                    for k, v in headers.items()
+                    if k.lower() not in ("content-type", "content-length", "content-encoding")
+                }
+            url, target = new_url, new_target
+            limit = end - clock()
+            if limit <= 0:
+                raise _Fail(policy.Timeout(), "attempt timed out while redirecting")
+
+    def _read_body(self, resp: urllib3.BaseHTTPResponse, end: float) -> None:
+        """Read the whole body before ``end`` (monotonic); keep it as ``resp.data``."""
+        clock = self._clock
+        chunks: list[bytes] = []
+        conn = resp.connection
+        sock = getattr(conn, "sock", None)
+        try:
+            while True:
+                left = end - clock()
+                if left <= 0:
+                    resp.close()
+                    resp.release_conn()
+                    raise _Fail(policy.Timeout(), "attempt timed out reading the body")
+                if sock is not None:
+                    sock.settimeout(left)
+                chunk = resp.read1(_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except HTTPError as e:
+            o = _outcome_of(e)
+            resp.close()
+            resp.release_conn()
+            if o is None:
+                raise
+            raise _Fail(o, repr(e)) from None
+        except OSError as e:
+            resp.close()
+            resp.release_conn()
+            raise _Fail(policy.ConnectionReset(), repr(e)) from None
+        resp.release_conn()
+        resp._body = b"".join(chunks) if len(chunks) != 1 else chunks[0]  # type: ignore[attr-defined]
