@@ -238,7 +238,8 @@ def parse_http_date(value: str, *, reference: float | None = None) -> float | No
     - IMF-fixdate: ``Sat, 28 Nov 2026 12:00:30 GMT`` (the one servers must send);
     - obsolete RFC 850: ``Saturday, 28-Nov-26 12:00:30 GMT``; the two-digit year is
       resolved against ``reference`` (epoch seconds) by the RFC 9110 rule, see
-      ``_two_digit_year``; a four-digit year is taken as is;
+      ``_two_digit_year``, as is the year of an RFC 822 date such as
+      ``Sat, 28 Nov 26 12:00:30 GMT``; a four-digit year is taken as is;
     - obsolete asctime: ``Sat Nov 28 12:00:30 2026`` (day padded with a space or zero).
 
     ``UTC`` is accepted in place of ``GMT``.  Years 1-9999, real calendar days (no Feb
@@ -302,7 +303,7 @@ _DURATION = re.compile(
     rf"(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m(?!s))?(?:{_NUM}s)?(?:{_NUM}ms)?",
     re.ASCII,
 )
-_UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0, 0.001)
+_UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0)
 
 
 def parse_duration(value: str) -> float | None:
@@ -319,10 +320,13 @@ def parse_duration(value: str) -> float | None:
     m = _DURATION.fullmatch(s)
     if m is None or not s:
         return None
+    *larger, milliseconds = m.groups()
     total = 0.0
-    for number, unit in zip(m.groups(), _UNIT_SECONDS, strict=True):
+    for number, unit in zip(larger, _UNIT_SECONDS, strict=True):
         if number is not None:
             total += float(number) * unit
+    if milliseconds is not None:
+        total += float(milliseconds) / 1000.0  # 72ms is 0.072, not 72 * 0.001
     return total if math.isfinite(total) else None
 
 
