@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import strategies
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -748,7 +749,40 @@ def test_any_input_raises_only_policy_value_error(retry: Any, timeout: Any) -> N
     assert isinstance(p, Policy)
 
 
-@given(structured_retry, strategy_objects)
+plausible_backoff_fields = {
+    "limit": st.integers(0, 20) | st.integers(0, 20).map(float),
+    "minTimeoutInMs": st.integers(0, 5000),
+    "maxTimeoutInMs": st.integers(4000, 100_000),
+    "factor": st.integers(1, 5) | st.floats(1, 10),
+    "randomize": st.booleans(),
+}
+plausible_backoff = st.fixed_dictionaries(
+    {"strategy": st.sampled_from(["backoff", "Backoff"])}, optional=plausible_backoff_fields
+)
+plausible_header_name = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,12}", fullmatch=True)
+plausible_headers = st.fixed_dictionaries(
+    {"type": st.just("headers")},
+    optional={
+        "limitHeader": plausible_header_name,
+        "remainingHeader": plausible_header_name,
+        "resetHeader": plausible_header_name,
+        "resetFormat": st.sampled_from(
+            ["unix_timestamp", "unix_timestamp_in_ms", "iso_8601", "auto", "epoch", "date", "s"]
+        ),
+    },
+)
+plausible_retry = st.dictionaries(
+    st.sampled_from(["429", "5xx", "500-599", "all", "503, 504", "4XX", "100-499", 408, "2xx"]),
+    plausible_backoff | plausible_headers,
+    max_size=4,
+)
+plausible_timeout = st.none() | st.fixed_dictionaries(
+    {"durationInMs": st.integers(500, 130_000)},
+    optional={"retry": st.fixed_dictionaries({}, optional=plausible_backoff_fields)},
+)
+
+
+@given(plausible_retry, plausible_timeout)
 def test_accepted_input_round_trips(retry: Any, timeout: Any) -> None:
     """Whatever from_options accepts writes back out and reads in as the same policy."""
     try:
@@ -762,6 +796,24 @@ def test_accepted_input_round_trips(retry: Any, timeout: Any) -> None:
         assert all("has no seed resetFormat" in q.message for q in err.problems)
         return
     assert from_options(**out) == p
+
+
+@given(strategies.policies())
+def test_to_options_any_policy(p: Policy) -> None:
+    """Any valid policy writes options or raises PolicyValueError; written ones read back.
+
+    Reading back puts status rules first (in order), then timeout= and the timeout rule,
+    and drops methods=*, which is the seed's behaviour anyway.
+    """
+    try:
+        out = p.to_options()
+    except PolicyValueError as err:
+        assert err.problems
+        return
+    status = [r for r in p.rules if OnTimeout() not in r.matchers]
+    timeout_rules = [r for r in p.rules if OnTimeout() in r.matchers]
+    timeout = [] if p.timeout_ms is None else [TimeoutSetting(p.timeout_ms)]
+    assert from_options(**out) == Policy([*status, *timeout, *timeout_rules])
 
 
 # --- the documentation --------------------------------------------------------------------
