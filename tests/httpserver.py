@@ -142,11 +142,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = b"" if self.command == "HEAD" else reply.body_bytes()
-        self.send_response(reply.status)
+        self.send_response_only(reply.status)
         names = set()
         for name, value in reply.header_items():
             names.add(name.lower())
             self.send_header(name, value)
+        if "date" not in names:
+            self.send_header("Date", self.date_time_string())
         if "content-length" not in names:
             self.send_header("Content-Length", str(len(reply.body_bytes())))
         self.end_headers()

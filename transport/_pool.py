@@ -135,7 +135,7 @@ class Attempt:
     def reason(self) -> str:
         r = self._reason
         if not isinstance(r, str):
-            r = self._reason = str(r.reason) if r is not None else ""
+            r = self._reason = str(getattr(r, "reason", "accepted"))
         return r
 
     @property
@@ -399,7 +399,7 @@ class RetryingPool:
     def _report(self, method: str, url: str, attempt: Attempt) -> None:
         if log.isEnabledFor(logging.INFO):
             log.info(
-                "%s %s: %s, retry %d in %.3fs (rule %s: %s)",
+                "%s %s: %s, retry %d in %.3fs by rule %s (%s)",
                 method,
                 mask_url(url),
                 attempt.label,

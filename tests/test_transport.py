@@ -1,0 +1,326 @@
+"""RetryingPool against a real scripted server on 127.0.0.1 (never a mocked urllib3)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+
+import pytest
+import urllib3
+
+import policy
+import transport
+
+try:
+    from tests.httpserver import LoopbackServer, Reply, free_port
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from httpserver import LoopbackServer, Reply, free_port  # type: ignore[no-redef]
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as s:
+        yield s
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the pool sleeps (or the test says so)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def make_pool(text: str, **kw: object) -> tuple[transport.RetryingPool, list[float]]:
+    delays: list[float] = []
+    pool = transport.RetryingPool(policy.parse(text), sleep=delays.append, **kw)  # type: ignore[arg-type]
+    return pool, delays
+
+
+def test_503_503_200_returns_the_200_with_history(server: LoopbackServer) -> None:
+    """Two 503s are retried with the policy's backoff and the 200 comes back with history."""
+    url = server.route("/f", Reply(503), Reply(503), Reply(200, body=b'{"ok": true}'))
+    pool, delays = make_pool("5xx:backoff(5,1s..30s,x2)")
+    with pool:
+        r = pool.request("GET", url)
+    assert r.status == 200
+    assert r.json() == {"ok": True}
+    assert delays == [1.0, 2.0]
+    assert [a.label for a in r.attempts] == ["503", "503", "200"]
+    assert [a.delay for a in r.attempts] == [1.0, 2.0, None]
+    assert len(server.requests_to("/f")) == 3
+
+
+def test_give_up_on_status_returns_the_final_response(server: LoopbackServer) -> None:
+    """When the policy's limit is spent the last response is returned, body included."""
+    url = server.route("/down", Reply(503, body=b"busy"))
+    pool, delays = make_pool("5xx:backoff(2,1s)")
+    with pool:
+        r = pool.request("GET", url)
+    assert r.status == 503
+    assert r.data == b"busy"
+    assert len(r.attempts) == 3
+    assert "limit" in r.attempts[-1].reason
+    assert delays == [1.0, 1.0]
+
+
+def test_unmatched_status_is_not_retried(server: LoopbackServer) -> None:
+    """A status no rule matches comes back after one request."""
+    url = server.route("/nf", Reply(404))
+    pool, delays = make_pool("5xx:backoff(3)")
+    with pool:
+        assert pool.request("GET", url).status == 404
+    assert delays == []
+    assert len(server.requests_to("/nf")) == 1
+
+
+def test_429_retry_after_is_honoured(server: LoopbackServer) -> None:
+    """The wait after a 429 is the server's Retry-After."""
+    url = server.route("/rl", Reply(429, headers={"Retry-After": "7"}), Reply(200))
+    pool, delays = make_pool("429:headers()")
+    with pool:
+        assert pool.request("GET", url).status == 200
+    assert delays == [7.0]
+
+
+def test_ratelimit_epoch_reset_measured_against_date(server: LoopbackServer) -> None:
+    """An x-ratelimit epoch reset is read against the response's Date header."""
+    date_epoch = 1_700_000_000
+
+    def limited(_req: object) -> Reply:
+        return Reply(
+            429,
+            headers={
+                "Date": formatdate(date_epoch, usegmt=True),
+                "X-RateLimit-Limit": "100",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(date_epoch + 42),
+            },
+        )
+
+    url = server.route("/epoch", limited, Reply(200))
+    pool, delays = make_pool("429:headers(x-ratelimit-*)")
+    with pool:
+        assert pool.request("GET", url).status == 200
+    assert delays == [pytest.approx(42.0)]
+
+
+def test_slow_headers_trip_the_attempt_timeout(server: LoopbackServer) -> None:
+    """A reply slower than the per-attempt timeout is a timeout outcome, then retried."""
+    url = server.route("/slow", Reply(200, delay=2.0), Reply(200, body=b"fast"))
+    pool, delays = make_pool("timeout:backoff(1,1s)")
+    with pool:
+        t0 = time.monotonic()
+        r = pool.request("GET", url, timeout=0.3)
+        elapsed = time.monotonic() - t0
+    assert r.data == b"fast"
+    assert [a.label for a in r.attempts] == ["timeout", "200"]
+    assert elapsed < 1.9  # the 2 s reply was abandoned, not waited for
+
+
+def test_dripping_body_times_out_as_a_whole(server: LoopbackServer) -> None:
+    """A body that arrives byte by byte, each byte in time, still hits the attempt budget."""
+    url = server.route("/drip", Reply(200, body=b"x" * 40, drip=0.05))
+    pool, _ = make_pool("")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("GET", url, timeout=0.4)
+    assert [a.label for a in info.value.attempts] == ["timeout"]
+
+
+def test_policy_timeout_setting_is_the_default_budget(server: LoopbackServer) -> None:
+    """Without a call timeout, the policy's timeout= bounds each attempt."""
+    url = server.route("/slow2", Reply(200, delay=3.0))
+    pool, _ = make_pool("timeout=1s")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("GET", url)
+    assert info.value.attempts[0].label == "timeout"
+
+
+def test_nothing_listening_is_a_connect_failure() -> None:
+    """A closed port gives ConnectFailure outcomes, retried by connect rules, then RetryError."""
+    url = f"http://127.0.0.1:{free_port()}/"
+    pool, delays = make_pool("connect:backoff(2,1s)")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("POST", url, body=b"x")
+    assert [a.label for a in info.value.attempts] == ["connect"] * 3
+    assert delays == [1.0, 1.0]
+
+
+def test_close_mid_body_is_a_reset(server: LoopbackServer) -> None:
+    """A connection closed halfway through the body is a reset, and the retry succeeds."""
+    url = server.route("/half", Reply(200, body=b"abcdefgh", close_after=3), Reply(200, body=b"ok"))
+    pool, _ = make_pool("reset:backoff(1,1s)")
+    with pool:
+        r = pool.request("GET", url)
+    assert r.data == b"ok"
+    assert [a.label for a in r.attempts] == ["reset", "200"]
+
+
+def test_tcp_reset_before_response_is_a_reset(server: LoopbackServer) -> None:
+    """A connection aborted with RST before any response is a reset outcome."""
+    url = server.route("/rst", Reply(reset=True))
+    pool, _ = make_pool("")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("GET", url)
+    assert info.value.attempts[0].label == "reset"
+
+
+@pytest.mark.parametrize(
+    "body, sent",
+    [
+        (b"\x00binary\xff", b"\x00binary\xff"),
+        ("héllo", "héllo".encode()),
+        (io.BytesIO(b"stream once"), b"stream once"),
+    ],
+)
+def test_post_body_is_resent_byte_for_byte(
+    server: LoopbackServer, body: object, sent: bytes
+) -> None:
+    """Every attempt of a POST carries the same bytes, whatever form the body came in."""
+    url = server.route("/post", Reply(503), Reply(503), Reply(201))
+    pool, _ = make_pool("5xx:backoff(3,1s)")
+    with pool:
+        assert pool.request("POST", url, body=body).status == 201  # type: ignore[arg-type]
+    assert [r.body for r in server.requests_to("/post")] == [sent] * 3
+
+
+def test_iterator_body_is_rejected() -> None:
+    """A body that could not be re-sent (a generator) is a TypeError, not an empty retry."""
+    pool, _ = make_pool("")
+    with pool, pytest.raises(TypeError, match="re-sent"):
+        pool.request("POST", "http://127.0.0.1:9/", body=(b for b in [b"a"]))  # type: ignore[arg-type]
+
+
+def test_same_host_redirect_is_followed_without_counting(server: LoopbackServer) -> None:
+    """A redirect is followed and is not a retry (no delay, one attempt)."""
+    server.route("/new", Reply(200, body=b"here"))
+    url = server.route("/old", Reply(302, headers={"Location": "/new"}))
+    pool, delays = make_pool("5xx:backoff(1,1s)")
+    with pool:
+        r = pool.request("GET", url, headers={"Authorization": "Bearer same-host"})
+    assert r.data == b"here"
+    assert len(r.attempts) == 1 and delays == []
+    assert server.requests_to("/new")[0].headers["authorization"] == "Bearer same-host"
+
+
+def test_cross_host_redirect_strips_credentials(server: LoopbackServer) -> None:
+    """Authorization, Cookie and Redacted headers are dropped when the host changes."""
+    with LoopbackServer() as other:
+        target = other.route("/landing", Reply(200))
+        url = server.route("/away", Reply(307, headers={"Location": target}))
+        pool, _ = make_pool("")
+        headers = {
+            "Authorization": "Bearer top",
+            "Cookie": "session=1",
+            "X-Api-Key": transport.Redacted("{}", "k3y"),
+            "X-Plain": "kept",
+        }
+        with pool:
+            assert pool.request("GET", url, headers=headers).status == 200
+        got = other.requests_to("/landing")[0].headers
+    assert server.requests_to("/away")[0].headers["x-api-key"] == "k3y"
+    assert "authorization" not in got and "cookie" not in got and "x-api-key" not in got
+    assert got["x-plain"] == "kept"
+
+
+def test_redirect_loop_raises_retry_error(server: LoopbackServer) -> None:
+    """More than ten redirects raise RetryError, not an endless loop."""
+    url = server.route("/loop", Reply(302, headers={"Location": "/loop"}))
+    pool, _ = make_pool("3xx:backoff(2,1s)")
+    with pool, pytest.raises(transport.RetryError, match="too many redirects"):
+        pool.request("GET", url)
+    assert len(server.requests_to("/loop")) == 11
+
+
+def test_deadline_is_never_slept_past(server: LoopbackServer) -> None:
+    """With deadline=5s, waits stop before the deadline would pass (fake clock)."""
+    url = server.route("/d", Reply(503))
+    clock = FakeClock()
+    pool = transport.RetryingPool(
+        policy.parse("5xx:backoff(10,2s) deadline=5s"), sleep=clock.sleep, clock=clock
+    )
+    with pool:
+        r = pool.request("GET", url)
+    assert r.status == 503
+    assert sum(clock.slept) <= 5.0
+    assert clock.slept == [2.0, 2.0]
+    assert "deadline" in r.attempts[-1].reason
+
+
+def test_deadline_shrinks_the_attempt_timeout(server: LoopbackServer) -> None:
+    """The last attempt gets only the time left before the deadline (real time, loose bound)."""
+    url = server.route("/late", Reply(200, delay=3.0))
+    pool = transport.RetryingPool(policy.parse("deadline=1s timeout=10s"))
+    with pool, pytest.raises(transport.RetryError):
+        t0 = time.monotonic()
+        pool.request("GET", url)
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_connections_are_reused_after_drained_retries(server: LoopbackServer) -> None:
+    """Drained retries return their connection: three attempts use one TCP connection."""
+    url = server.route("/reuse", Reply(503, body=b"x" * 1000), Reply(503), Reply(200))
+    pm = urllib3.PoolManager()
+    pool = transport.RetryingPool(policy.parse("5xx:backoff(3,1s)"), pool=pm, sleep=lambda s: None)
+    with pool:
+        pool.request("GET", url)
+    cp = pm.connection_from_url(url)
+    assert cp.num_connections == 1
+    pm.clear()
+
+
+def test_retry_log_line_and_hook_without_secrets(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each retry logs one line (rule, outcome, wait) and calls on_retry; no secret appears."""
+    url = server.route("/s", Reply(503), Reply(200))
+    seen: list[transport.Attempt] = []
+    pool = transport.RetryingPool(
+        policy.parse("5xx:backoff(2,1s)"), sleep=lambda s: None, on_retry=seen.append
+    )
+    token = transport.Redacted("Bearer {}", "sk-SECRET-123")
+    with caplog.at_level(logging.INFO, logger="policy"), pool:
+        pool.request("GET", url + "?api_key=QSECRET", headers={"Authorization": token})
+    lines = [r.getMessage() for r in caplog.records if r.name == "policy"]
+    assert len(lines) == 1
+    assert "5xx:backoff" in lines[0] and "503" in lines[0] and "1.000s" in lines[0]
+    assert "SECRET" not in caplog.text
+    assert server.requests_to("/s?api_key=QSECRET")[0].headers["authorization"] == (
+        "Bearer sk-SECRET-123"
+    )
+    assert [a.label for a in seen] == ["503"]
+
+
+def test_retry_error_text_masks_query_secrets() -> None:
+    """RetryError names the URL with query values masked."""
+    pool, _ = make_pool("")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("GET", f"http://127.0.0.1:{free_port()}/x?token=QSECRET")
+    assert "QSECRET" not in str(info.value)
+    assert "token=***" in str(info.value)
+
+
+def test_redacted_is_masked_everywhere_but_the_wire() -> None:
+    """str, repr and format show the template; reveal() gives the value sent."""
+    r = transport.Redacted("Bearer {}", "tok")
+    assert str(r) == "Bearer ********" and f"{r}" == "Bearer ********"
+    assert "tok" not in repr(r)
+    assert r.reveal() == "Bearer tok"
+
+
+def test_refused_https_connection_is_a_connect_failure() -> None:
+    """An https URL with nothing listening fails as connect (the handshake never happened)."""
+    pool, _ = make_pool("")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("GET", f"https://127.0.0.1:{free_port()}/")
+    assert info.value.attempts[0].label == "connect"
