@@ -118,7 +118,7 @@ def test_ratelimit_epoch_reset_measured_against_date(server: LoopbackServer) -> 
 def test_slow_headers_trip_the_attempt_timeout(server: LoopbackServer) -> None:
     """A reply slower than the per-attempt timeout is a timeout outcome, then retried."""
     url = server.route("/slow", Reply(200, delay=2.0), Reply(200, body=b"fast"))
-    pool, delays = make_pool("timeout:backoff(1,1s)")
+    pool, _ = make_pool("timeout:backoff(1,1s)")
     with pool:
         t0 = time.monotonic()
         r = pool.request("GET", url, timeout=0.3)
