@@ -24,11 +24,14 @@ their own, costly for a per-decision call).  There is no clock and no I/O: every
 time is measured against a ``reference`` (epoch seconds) passed in by the caller.  Values
 longer than ``MAX_VALUE_LEN`` characters are rejected before any parsing, so the work per
 call is bounded whatever the input; every regular expression is linear (no nested
-quantifiers over overlapping alternatives).
+quantifiers over overlapping alternatives).  Dates, durations and ``RateLimit`` fields are
+memoised in small LRU caches keyed by the text (a server repeats its values, and the
+evaluator reads them on every decision); the functions stay pure.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -202,18 +205,22 @@ def _two_digit_year(yy: int, reference: float | None) -> int:
     return year
 
 
-def _http_date(value: str, reference: float | None) -> float | None:
-    """Epoch seconds of an HTTP-date, possibly negative (before 1970)."""
-    if not isinstance(value, str) or len(value) > MAX_VALUE_LEN:
-        return None
-    s = value.strip(_OWS)
+_Fields = tuple[int, int, int, int, int, int]
+
+
+@functools.lru_cache(maxsize=512)
+def _http_date_text(s: str) -> float | _Fields | None:
+    """An HTTP-date's epoch seconds, or its fields when the year has two digits.
+
+    Cached (on texts of at most ``MAX_VALUE_LEN`` characters): a server repeats the
+    same Date and Retry-After values, and the evaluator reads them on every decision.
+    """
     m = _RFC1123_850.fullmatch(s)
     if m is not None:
         weekday, day, _, month, year, hour, minute, second = m.groups()
         weekday = weekday.lower()
         if weekday not in _SHORT_DAYS and weekday not in _LONG_DAYS:
             return None
-        full_year = int(year) if len(year) == 4 else _two_digit_year(int(year), reference)
     else:
         m = _ASCTIME.fullmatch(s)
         if m is None:
@@ -221,11 +228,22 @@ def _http_date(value: str, reference: float | None) -> float | None:
         weekday, month, day, hour, minute, second, year = m.groups()
         if weekday.lower() not in _SHORT_DAYS:
             return None
-        full_year = int(year)
     month_number = _MONTHS.get(month.lower())
     if month_number is None:
         return None
-    return _epoch(full_year, month_number, int(day), int(hour), int(minute), int(second))
+    fields = (int(year), month_number, int(day), int(hour), int(minute), int(second))
+    return fields if len(year) == 2 else _epoch(*fields)
+
+
+def _http_date(value: str, reference: float | None) -> float | None:
+    """Epoch seconds of an HTTP-date, possibly negative (before 1970)."""
+    if not isinstance(value, str) or len(value) > MAX_VALUE_LEN:
+        return None
+    parsed = _http_date_text(value.strip(_OWS))
+    if not isinstance(parsed, tuple):
+        return parsed
+    two_digit_year, *rest = parsed
+    return _epoch(_two_digit_year(two_digit_year, reference), *rest)
 
 
 def parse_http_date(value: str, *, reference: float | None = None) -> float | None:
@@ -264,7 +282,13 @@ def _iso(value: str) -> float | None:
     """Epoch seconds of an RFC 3339 / ISO 8601 date-time, possibly negative."""
     if not isinstance(value, str) or len(value) > MAX_VALUE_LEN:
         return None
-    m = _ISO.fullmatch(value.strip(_OWS))
+    return _iso_text(value.strip(_OWS))
+
+
+@functools.lru_cache(maxsize=512)
+def _iso_text(s: str) -> float | None:
+    """``_iso`` of a stripped text, cached like ``_http_date_text``."""
+    m = _ISO.fullmatch(s)
     if m is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = m.groups()
@@ -316,7 +340,12 @@ def parse_duration(value: str) -> float | None:
     """
     if not isinstance(value, str) or len(value) > MAX_VALUE_LEN:
         return None
-    s = value.strip(_OWS)
+    return _duration_text(value.strip(_OWS))
+
+
+@functools.lru_cache(maxsize=512)
+def _duration_text(s: str) -> float | None:
+    """``parse_duration`` of a stripped text, cached like ``_http_date_text``."""
     m = _DURATION.fullmatch(s)
     if m is None or not s:
         return None
@@ -498,6 +527,12 @@ def parse_ratelimit(value: str) -> float | None:
     """
     if not isinstance(value, str) or len(value) > _MAX_FIELD_LEN:
         return None
+    return _ratelimit_text(value)
+
+
+@functools.lru_cache(maxsize=128)
+def _ratelimit_text(value: str) -> float | None:
+    """``parse_ratelimit`` of a field, cached like ``_http_date_text``."""
     best: float | None = None
     for member in _split_members(value):
         reset = _member_reset(member)
