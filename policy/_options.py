@@ -91,8 +91,9 @@ _FORMAT_OUT = {fmt: name for name, fmt in _SEED_FORMATS.items()}
 _CODE = re.compile(r"[0-9]{3}", re.ASCII)
 _RANGE = re.compile(r"([0-9]{3})-([0-9]{3})", re.ASCII)
 _CLASS = re.compile(r"([0-9])xx", re.ASCII | re.IGNORECASE)
-#: RFC 9110 ``token`` characters, less ``*`` (which would read as a header family).
-_HEADER_NAME = re.compile(r"[!#$%&'+\-.^_`|~0-9A-Za-z]+", re.ASCII)
+#: Header names the policy language can spell (its word terminal), so ``str(policy)``
+#: of a converted policy always parses back.
+_HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*", re.ASCII)
 
 
 class _Problems:
@@ -151,9 +152,12 @@ def _show(value: object, depth: int = 0) -> str:
 
 def _key_path(key: object) -> str:
     """``retry["5xx"]``: the path of one retry entry, as a user would index it."""
-    if isinstance(key, str):
-        return f"retry[{json.dumps(key, ensure_ascii=False)}]"
     return f"retry[{_show(key)}]"
+
+
+def _field(key: str) -> str:
+    """An option name for a path: as written, unless too long or odd to print bare."""
+    return key if len(key) <= 40 and key.isprintable() and key.strip() == key else _show(key)
 
 
 # --- reading: from_options ---------------------------------------------------------------
@@ -290,7 +294,7 @@ def _read_strategy(
         if not isinstance(k, str):
             problems.add(f"{path} has a key that is not a string (got {_show(k)})")
         elif k not in _ALL_KEYS:
-            problems.add(f"{path}.{k} is not a seed option{_did_you_mean(k, _ALL_KEYS)}")
+            problems.add(f"{path}.{_field(k)} is not a seed option{_did_you_mean(k, _ALL_KEYS)}")
         else:
             fields[k] = v
     kind = _strategy_kind(fields, path, problems, timeout=timeout)
@@ -414,11 +418,13 @@ def _read_headers(fields: dict[str, object], path: str, problems: _Problems) -> 
             continue
         value = fields[key]
         if not isinstance(value, str):
-            problems.add(f"{path}.{key} must be a header name (got {_show(value)})")
+            problems.add(f"{path}.{key} must be a string (got {_show(value)})")
         elif "*" in value:
             problems.add(f"{path}.{key} must be one header name, not a family (got {_show(value)})")
         elif not _HEADER_NAME.fullmatch(value):
-            problems.add(f"{path}.{key} must be a header name (got {_show(value)})")
+            problems.add(
+                f"{path}.{key} must be a header name such as x-ratelimit-reset (got {_show(value)})"
+            )
         else:
             names[key] = value.lower()
     fmt = ResetFormat.AUTO
@@ -455,7 +461,9 @@ def _read_timeout(timeout: object, problems: _Problems) -> list[Item]:
         if not isinstance(k, str):
             problems.add(f"timeout has a key that is not a string (got {_show(k)})")
         elif k not in _TIMEOUT_KEYS:
-            problems.add(f"timeout.{k} is not a seed option{_did_you_mean(k, _TIMEOUT_KEYS)}")
+            problems.add(
+                f"timeout.{_field(k)} is not a seed option{_did_you_mean(k, _TIMEOUT_KEYS)}"
+            )
         else:
             fields[k] = v
     items: list[Item] = []

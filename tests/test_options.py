@@ -367,6 +367,11 @@ INVALID: list[tuple[Any, Any, list[str]]] = [
     ),
     ({4.5: BACKOFF}, None, ["retry[4.5]: a status pattern must be a string (got 4.5)"]),
     (
+        {"5xx": {**BACKOFF, "x" * 50: 1}},
+        None,
+        ['retry["5xx"]."' + "x" * 40 + '…" is not a seed option'],
+    ),
+    (
         {"429": {"strategy": "headers"}},
         None,
         ['retry["429"]: the headers strategy needs limitHeader, remainingHeader or resetHeader'],
@@ -380,8 +385,9 @@ INVALID: list[tuple[Any, Any, list[str]]] = [
         {"429": {"strategy": "headers", "resetHeader": "x reset", "limitHeader": 7}},
         None,
         [
-            'retry["429"].limitHeader must be a header name (got 7)',
-            'retry["429"].resetHeader must be a header name (got "x reset")',
+            'retry["429"].limitHeader must be a string (got 7)',
+            'retry["429"].resetHeader must be a header name such as x-ratelimit-reset'
+            ' (got "x reset")',
         ],
     ),
     (
@@ -796,6 +802,7 @@ def test_accepted_input_round_trips(retry: Any, timeout: Any) -> None:
         assert all("has no seed resetFormat" in q.message for q in err.problems)
         return
     assert from_options(**out) == p
+    assert policy.parse(str(p)) == p
 
 
 @given(strategies.policies())
