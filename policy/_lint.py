@@ -218,7 +218,8 @@ class _Linter:
                 self.partly(i, origin)
         self.methods()
         self.timing()
-        self.out.sort(key=lambda d: (d.severity != "error", d.line, d.column, d.code))
+        rank = {"error": 0, "warning": 1, "info": 2}
+        self.out.sort(key=lambda d: (rank[d.severity], d.line, d.column, d.code))
         return self.out
 
     # W101
