@@ -138,6 +138,7 @@ _NEVER_CAPS: Final = 1 << 62
 MAX_SIZE: Final = 10_000
 
 Step: TypeAlias = tuple[Any, ...]
+Decide: TypeAlias = Callable[[AttemptState, Outcome, float, Callable[[], float], str], Decision]
 #: A rule, its compiled chain and its canonical text (for reasons).
 Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str]
 
@@ -352,6 +353,7 @@ class Compiled:
         "_reset",
         "_timeout",
         "attempts",
+        "decide",
         "entries",
         "policy",
         "positions",
@@ -400,6 +402,9 @@ class Compiled:
         self._max_retries: int = _NEVER_CAPS if self.attempts is None else self.attempts - 1
         deadline_ms = policy.deadline_ms
         self._deadline_s: float = math.inf if deadline_ms is None else deadline_ms / 1000
+        #: ``decide(state, outcome, now, rand, method) -> Decision`` (SPEC §2): a closure
+        #: built by ``_decider``, stored on the instance so a call is one call.
+        self.decide: Decide = _decider(self)
 
     # -- state --------------------------------------------------------------------------
 
@@ -422,117 +427,6 @@ class Compiled:
         if kind is ConnectionReset:
             return self._reset
         raise TypeError(f"not an outcome: {outcome!r}")
-
-    def decide(
-        self,
-        state: AttemptState,
-        outcome: Outcome,
-        now: float,
-        rand: Callable[[], float],
-        method: str,
-    ) -> Decision:
-        """Decide after ``outcome``: ``Accept`` (2xx), ``Retry`` or ``GiveUp`` (SPEC §2)."""
-        if type(outcome) is Response:
-            status = outcome.status
-            entry = self._by_status[status]
-            if entry is None:
-                if 200 <= status <= 299:
-                    return _ACCEPT
-                return GiveUp(f"no rule for {status}")
-            if outcome.stop:
-                return GiveUp(f"{status}: server said do not retry", entry[0])
-            label: Any = status
-        else:
-            entry = self.entry_for(outcome)
-            label = _outcome_text(outcome)
-            if entry is None:
-                return GiveUp(f"no rule for {label}")
-        methods = self._methods
-        if (
-            methods is not None
-            and type(outcome) is not ConnectFailure
-            and method.upper() not in methods
-        ):
-            return GiveUp(
-                f"{method.upper()} is not in methods={','.join(self.policy.methods or ())}: "
-                f"{label} is not retried",
-                entry[0],
-            )
-
-        rule, steps, text = entry
-        counters = state.counters
-        for step in steps:
-            kind = step[0]
-            if kind == _BACKOFF:
-                _, i, limit, low, high, factor, n_cap, jitter, _s = step
-                n = counters[i]
-                if n >= limit:
-                    continue
-                base = high if n >= n_cap else low * factor**n
-                if jitter == _J_NONE:
-                    delay = base
-                elif jitter == _J_FULL:
-                    delay = low + rand() * (base - low)
-                elif jitter == _J_EQUAL:
-                    delay = base / 2 + rand() * base / 2
-                elif jitter == _J_DECORRELATED:
-                    prev = state.prev[i] or low
-                    delay = low + rand() * (3 * prev - low)
-                else:
-                    delay = base * (1 + rand())
-                if delay > high:
-                    delay = high
-                elif delay < low:
-                    delay = low
-                why: tuple[str, tuple[Any, ...]] = (
-                    _WHY_BACKOFF,
-                    (label, text, n + 1, limit, delay),
-                )
-            elif kind == _HEADERS:
-                _, i, limit, hs, _s = step
-                n = counters[i]
-                if n >= limit or type(outcome) is not Response:
-                    continue
-                found = _header_wait(hs, outcome.headers, now, label, rule, text)
-                if found is None:
-                    continue
-                if type(found) is GiveUp:
-                    return found
-                wait, source = found  # type: ignore[misc]
-                delay = wait
-                if hs.jitter_s:
-                    delay = wait + rand() * hs.jitter_s
-                    if delay > hs.max_s:
-                        delay = hs.max_s  # the server's wait is at most max here
-                why = (_WHY_HEADERS, (label, text, n + 1, limit, delay, source))
-            else:
-                return GiveUp(f"{label}: {text} says never retry", rule)
-
-            # A strategy offers ``delay``: the call-wide checks come before the grant.
-            retries = state.retries
-            if retries >= self._max_retries:
-                return GiveUp(f"attempts={self.attempts} reached: {label} is not retried", rule)
-            if now + delay > state.deadline_at:
-                return GiveUp(
-                    f"deadline {duration_text(self._deadline_s)} would pass: "
-                    f"waiting {_seconds_text(delay)} after {label} would end "
-                    f"{_seconds_text(now + delay - state.deadline_at)} past it",
-                    rule,
-                )
-            if len(counters) == 1:
-                new_counters: tuple[int, ...] = (n + 1,)
-                new_prev: tuple[float, ...] = (delay,)
-            else:
-                new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
-                prev_all = state.prev
-                new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
-            return _make_retry(
-                delay,
-                _make_state(state.start, retries + 1, new_counters, new_prev, state.deadline_at),
-                rule,
-                why,
-            )
-        return self._ran_out(entry, state, outcome, now, label)
 
     def _ran_out(
         self, entry: Entry, state: AttemptState, outcome: Outcome, now: float, label: Any
@@ -613,6 +507,137 @@ class Compiled:
             k = min(k, self.attempts - 1)
         wait = _best_sum(segments, k)
         return WorstCase(wait=min(wait, self._deadline_s), requests=requests)
+
+
+def _decider(c: Compiled) -> Decide:
+    """The decision function of ``c``, with everything it reads bound in its closure.
+
+    Closure cells and constants are the cheapest reads CPython has; a decision touches no
+    global and no attribute of the compiled policy.
+    """
+    by_status = c._by_status
+    entry_for = c.entry_for
+    ran_out = c._ran_out
+    methods = c._methods
+    methods_text = ",".join(c.policy.methods or ())
+    attempts = c.attempts
+    max_retries = c._max_retries
+    deadline_s = c._deadline_s
+    make_state = _make_state
+    make_retry = _make_retry
+    accept = _ACCEPT
+    why_backoff = _WHY_BACKOFF
+    why_headers = _WHY_HEADERS
+    response_type = Response
+
+    def decide(
+        state: AttemptState,
+        outcome: Outcome,
+        now: float,
+        rand: Callable[[], float],
+        method: str,
+    ) -> Decision:
+        if type(outcome) is response_type:
+            status = outcome.status
+            entry = by_status[status]
+            if entry is None:
+                if 200 <= status <= 299:
+                    return accept
+                return GiveUp(f"no rule for {status}")
+            if outcome.stop:
+                return GiveUp(f"{status}: server said do not retry", entry[0])
+            label: Any = status
+        else:
+            entry = entry_for(outcome)
+            label = _outcome_text(outcome)
+            if entry is None:
+                return GiveUp(f"no rule for {label}")
+        if (
+            methods is not None
+            and type(outcome) is not ConnectFailure
+            and method.upper() not in methods
+        ):
+            return GiveUp(
+                f"{method.upper()} is not in methods={methods_text}: {label} is not retried",
+                entry[0],
+            )
+
+        rule, steps, text = entry
+        counters = state.counters
+        for step in steps:
+            kind = step[0]
+            if kind == 0:  # _BACKOFF
+                _, i, limit, low, high, factor, n_cap, jitter, _s = step
+                n = counters[i]
+                if n >= limit:
+                    continue
+                base = high if n >= n_cap else low * factor**n
+                if jitter == 0:  # _J_NONE
+                    delay = base
+                elif jitter == 1:  # _J_FULL
+                    delay = low + rand() * (base - low)
+                elif jitter == 2:  # _J_EQUAL
+                    delay = base / 2 + rand() * base / 2
+                elif jitter == 3:  # _J_DECORRELATED
+                    prev = state.prev[i] or low
+                    delay = low + rand() * (3 * prev - low)
+                else:
+                    delay = base * (1 + rand())
+                if delay > high:
+                    delay = high
+                elif delay < low:
+                    delay = low
+                why: tuple[str, tuple[Any, ...]] = (
+                    why_backoff,
+                    (label, text, n + 1, limit, delay),
+                )
+            elif kind == 1:  # _HEADERS
+                _, i, limit, hs, _s = step
+                n = counters[i]
+                if n >= limit or type(outcome) is not Response:
+                    continue
+                found = _header_wait(hs, outcome.headers, now, label, rule, text)
+                if found is None:
+                    continue
+                if type(found) is GiveUp:
+                    return found
+                wait, source = found  # type: ignore[misc]
+                delay = wait
+                if hs.jitter_s:
+                    delay = wait + rand() * hs.jitter_s
+                    if delay > hs.max_s:
+                        delay = hs.max_s  # the server's wait is at most max here
+                why = (why_headers, (label, text, n + 1, limit, delay, source))
+            else:
+                return GiveUp(f"{label}: {text} says never retry", rule)
+
+            # A strategy offers ``delay``: the call-wide checks come before the grant.
+            retries = state.retries
+            if retries >= max_retries:
+                return GiveUp(f"attempts={attempts} reached: {label} is not retried", rule)
+            if now + delay > state.deadline_at:
+                return GiveUp(
+                    f"deadline {duration_text(deadline_s)} would pass: "
+                    f"waiting {_seconds_text(delay)} after {label} would end "
+                    f"{_seconds_text(now + delay - state.deadline_at)} past it",
+                    rule,
+                )
+            if len(counters) == 1:
+                new_counters: tuple[int, ...] = (n + 1,)
+                new_prev: tuple[float, ...] = (delay,)
+            else:
+                new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
+                prev_all = state.prev
+                new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
+            return make_retry(
+                delay,
+                make_state(state.start, retries + 1, new_counters, new_prev, state.deadline_at),
+                rule,
+                why,
+            )
+        return ran_out(entry, state, outcome, now, label)
+
+    return decide
 
 
 def _statuses(m: StatusCode | StatusRange | StatusClass | AllErrors) -> range:

@@ -1,0 +1,134 @@
+"""How long one retry decision takes: ``Policy.decide`` against urllib3's ``Retry``.
+
+Run ``python bench/bench_decide.py``.  Every case builds its inputs (the policy, the
+state, the outcome, urllib3's response object) outside the timed region and times only
+the decision, with ``timeit``; each number is the median of several repeats, in
+microseconds per decision.  The SPEC's bar (§5): a backoff decision at least 9x faster
+than urllib3's ``is_retry`` + ``increment`` + ``get_backoff_time``, same run.
+
+Cases:
+
+- ``backoff``: ``5xx:backoff(5,1s..30s,x1.8,jitter)`` deciding a 503.
+- ``headers_retry_after``: ``429:headers()`` deciding a 429 with ``Retry-After: 7``.
+- ``headers_epoch_date``: ``429:headers(x-ratelimit-*)`` deciding a GitHub-style 429 with
+  an epoch ``x-ratelimit-reset`` measured against its ``Date`` header.
+- ``urllib3``: ``Retry(total=5, backoff_factor=1, status_forcelist=[503])`` with a real
+  ``urllib3.HTTPResponse(status=503)``.
+- ``floor``: a hand-written Python function doing the same backoff decision with tuples
+  (what a decision costs with no abstraction at all).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import timeit
+from typing import Any
+
+import urllib3
+from urllib3.util.retry import Retry as Urllib3Retry
+
+import policy
+
+REPEATS = 7
+
+
+def _median_us(stmt: Any, iterations: int) -> float:
+    times = timeit.repeat(stmt, number=iterations, repeat=REPEATS)
+    return statistics.median(times) / iterations * 1e6
+
+
+def _rand() -> float:
+    return 0.5
+
+
+def main(iterations: int = 100_000) -> dict[str, float]:
+    """Time every case over ``iterations`` decisions; print and return µs per decision."""
+    now = 1_795_867_200.0
+
+    backoff = policy.parse("5xx:backoff(5,1s..30s,x1.8,jitter)")
+    state = backoff.start(now=now)
+    r503 = policy.Response(503, {"content-type": "text/plain"})
+    decide = backoff.decide
+
+    def backoff_case() -> object:
+        return decide(state, r503, now=now, rand=_rand, method="GET")
+
+    assert isinstance(backoff_case(), policy.Retry)
+
+    ra = policy.parse("429:headers()")
+    ra_state = ra.start(now=now)
+    r429 = policy.Response(429, {"Retry-After": "7"})
+    ra_decide = ra.decide
+
+    def retry_after_case() -> object:
+        return ra_decide(ra_state, r429, now=now, rand=_rand, method="GET")
+
+    assert isinstance(retry_after_case(), policy.Retry)
+
+    gh = policy.parse("429:headers(x-ratelimit-*)")
+    gh_state = gh.start(now=now)
+    gh429 = policy.Response(
+        429,
+        {
+            "Date": "Sat, 28 Nov 2026 12:00:00 GMT",
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": "1795867260",
+        },
+    )
+    gh_decide = gh.decide
+
+    def epoch_case() -> object:
+        return gh_decide(gh_state, gh429, now=now + 5, rand=_rand, method="GET")
+
+    assert isinstance(epoch_case(), policy.Retry)
+
+    retry = Urllib3Retry(total=5, backoff_factor=1, status_forcelist=[503])
+    response = urllib3.HTTPResponse(
+        body=b"", status=503, headers={"content-type": "text/plain"}, preload_content=False
+    )
+
+    def urllib3_case() -> float:
+        assert retry.is_retry("GET", 503, False)
+        nxt = retry.increment("GET", "/", response=response)
+        return nxt.get_backoff_time()
+
+    urllib3_case()
+
+    limits = ((500, 600, 5, 1.0, 30.0, 1.8),)
+
+    def floor(counters: tuple[int, ...], status: int, rand: Any) -> tuple[float, tuple[int, ...]]:
+        for lo, hi, limit, low, high, factor in limits:
+            if lo <= status < hi:
+                n = counters[0]
+                if n < limit:
+                    base = min(high, low * factor**n)
+                    return low + rand() * (base - low), (n + 1,)
+        return -1.0, counters
+
+    zero = (0,)
+
+    def floor_case() -> object:
+        return floor(zero, 503, _rand)
+
+    results = {
+        "backoff": _median_us(backoff_case, iterations),
+        "headers_retry_after": _median_us(retry_after_case, iterations),
+        "headers_epoch_date": _median_us(epoch_case, iterations),
+        "urllib3": _median_us(urllib3_case, iterations),
+        "floor": _median_us(floor_case, iterations),
+    }
+    results["ratio"] = results["urllib3"] / results["backoff"]
+    response.release_conn()
+    print(f"python {sys.version.split()[0]}, urllib3 {urllib3.__version__}, ", end="")
+    print(f"{iterations} decisions x {REPEATS} repeats (median), µs per decision:")
+    for name, value in results.items():
+        if name != "ratio":
+            print(f"  {name:22} {value:8.3f} µs")
+    print(f"  urllib3 / backoff      {results['ratio']:8.1f}x   (bar: >= 9x)")
+    return results
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
