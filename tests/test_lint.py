@@ -1,0 +1,190 @@
+"""The lint rules of SPEC §4: each code with a policy that triggers it and one that does not."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from strategies import policies, policy_text
+
+import policy
+from policy._lint import NO_HEAL, RULES, Diagnostic, lint
+from policy._presets import PRESETS, Preset
+
+# (code, policy, the text the diagnostic's caret covers)
+TRIGGERS = [
+    ("E001", "5xx:backof(3)", "backof"),
+    ("E001", "5xx : never", " "),
+    ("E002", "5xx:backoff(3,30s..1s,jitter)", "30s"),
+    ("E002", "700:never", "700"),
+    ("E002", "timeout=5m", "5m"),
+    ("E002", "@nosuchpreset", "nosuchpreset"),
+    ("W101", "5xx:backoff(3,1s..8s,x2)", "backoff(3,1s..8s,x2)"),
+    ("W101", "500:backoff(2,1s)", "backoff(2,1s)"),
+    (
+        "W102",
+        "503:never 5xx:backoff(3,1s..8s,x2,jitter) 500-599:never",
+        "5xx:backoff(3,1s..8s,x2,jitter)",
+    ),
+    ("W102", "429:never 429:headers()", "429:never"),
+    ("W103", "404:backoff(2,1s,jitter)", "404"),
+    ("W103", "400-410:backoff(2,1s,jitter)", "400-410"),
+    ("W103", "501:backoff(2,1s,jitter)", "501"),
+    ("W104", "429:backoff(2,1s,jitter)", "429"),
+    ("W104", "500-503:backoff(2,1s,jitter)", "500-503"),
+    ("W105", "5xx:backoff(5,10s,jitter) deadline=30s", "deadline=30s"),
+    ("W106", "5xx:never timeout=30s deadline=30s", "timeout=30s"),
+    ("W107", "5xx:backoff(11,1s..2s,jitter)", "backoff(11,1s..2s,jitter)"),
+    ("W107", "429:headers(x-ratelimit-*,20)", "headers(x-ratelimit-*,20)"),
+    ("W108", "reset:backoff(2,1s,jitter)", "reset"),
+    ("W108", "5xx:never timeout:backoff(2,1s,jitter) methods=*", "timeout"),
+    ("I201", "5xx:never", "5xx:never"),
+]
+
+# (code, a policy close to the trigger that must not raise it)
+CLEAN = [
+    ("E001", "5xx:backoff(3)"),
+    ("E002", "5xx:backoff(3,1s..30s,jitter)"),
+    ("W101", "5xx:backoff(3,1s..8s,x2,jitter)"),
+    ("W101", "5xx:backoff(0,1s..8s)"),  # grants no retry
+    ("W101", "5xx:never"),
+    ("W102", "503:never 5xx:backoff(3,1s..8s,x2,jitter)"),
+    ("W102", "5xx:backoff(3,1s..8s,x2,jitter) 503:never"),
+    ("W103", "404:never 4xx:backoff(2,1s,jitter)"),
+    ("W103", "4xx:backoff(2,1s,jitter)"),  # a whole class is a deliberate choice
+    ("W103", "402-403:backoff(2,1s,jitter)"),  # narrow, but no status that never heals
+    ("W103", "404-408:backoff(2,1s,jitter) 404:never 405:never"),  # carved out
+    ("W104", "429:headers()|backoff(2,1s,jitter)"),
+    ("W104", "5xx:backoff(2,1s,jitter)"),
+    ("W104", "503:never"),
+    ("W105", "5xx:backoff(2,10s,jitter) deadline=30s"),
+    ("W105", "5xx:backoff(5,10s,jitter)"),
+    ("W106", "5xx:never timeout=10s deadline=30s"),
+    ("W107", "5xx:backoff(10,1s..2s,jitter)"),
+    ("W108", "reset:backoff(2,1s,jitter) methods=GET,PUT"),
+    ("W108", "reset:never timeout:never"),
+    ("W108", "connect:backoff(2,1s,jitter)"),  # the request never left
+]
+
+
+def _covered(text: str, d: Diagnostic) -> str:
+    line = text.split("\n")[d.line - 1]
+    return line[d.column - 1 : d.end_column - 1]
+
+
+@pytest.mark.parametrize(("code", "text", "span"), TRIGGERS)
+def test_rule_triggers_with_its_position(code: str, text: str, span: str) -> None:
+    """Each rule fires on its example, and its caret covers the offending part."""
+    found = [d for d in lint(text) if d.code == code]
+    assert found, f"{code} not raised for {text!r}: {lint(text)}"
+    assert span in [_covered(text, d) for d in found]
+    assert all(d.severity == RULES[code][0] for d in found)
+
+
+@pytest.mark.parametrize(("code", "text"), CLEAN)
+def test_rule_stays_quiet_when_it_should(code: str, text: str) -> None:
+    """A policy that avoids a rule's mistake gets no finding of that code."""
+    assert [d for d in lint(text) if d.code == code] == []
+
+
+def test_every_code_has_a_trigger_and_a_clean_case() -> None:
+    """The tables above cover every code of the catalogue (I202 is tested with a preset)."""
+    assert {c for c, *_ in TRIGGERS} | {"I202"} == set(RULES)
+    assert {c for c, _ in CLEAN} >= {c for c in RULES if c[0] == "W"}
+
+
+def test_a_good_policy_has_only_the_info_line() -> None:
+    """The README's example with jitter and headers is clean but for I201."""
+    text = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter) methods=GET"
+    assert [d.code for d in lint(text)] == ["I201"]
+
+
+def test_worst_case_info_in_policy_notation() -> None:
+    """I201 states the longest total wait (1+2+4 s) and the request count (1 + 3)."""
+    (info,) = [d for d in lint("5xx:backoff(3,1s..4s,x2,jitter)") if d.code == "I201"]
+    assert "4 requests" in info.message
+    assert "7s of waiting" in info.message
+
+
+def test_worst_case_wait_in_larger_units() -> None:
+    """Waits of minutes are written in minutes, as the policy would write them."""
+    (info,) = [d for d in lint("5xx:backoff(3,30s,jitter)") if d.code == "I201"]
+    assert "1.5m of waiting" in info.message
+
+
+def test_every_problem_of_a_bad_policy_is_reported() -> None:
+    """A text with a syntax error and a bad value reports both, in order."""
+    text = "5xx:backof(3) 700:never"
+    got = [(d.code, d.column) for d in lint(text)]
+    assert got == [("E001", 5), ("E002", 15)]
+
+
+def test_lint_accepts_a_policy_object() -> None:
+    """A parsed Policy lints the same as its text."""
+    text = "503:backoff(3) timeout=30s deadline=30s"
+    assert lint(policy.parse(text)) == lint(text)
+
+
+def test_lint_of_a_hand_built_policy_without_positions() -> None:
+    """A policy built without spans gets its findings at line 1, column 1."""
+    p = policy.Policy([policy.Rule([policy.StatusCode(404)], [policy.Backoff(limit=2)])])
+    codes = {d.code: d for d in lint(p)}
+    assert {"W101", "W103", "I201"} <= set(codes)
+    assert (codes["W103"].line, codes["W103"].column) == (1, 1)
+
+
+def test_w103_names_every_no_heal_status() -> None:
+    """Every status SPEC §4 lists as not healing is flagged when named exactly."""
+    for status in NO_HEAL:
+        text = f"{status}:backoff(1,1s,jitter)"
+        assert any(d.code == "W103" and str(status) in d.message for d in lint(text)), status
+
+
+def test_w102_names_the_rules_that_decide_instead() -> None:
+    """A shadowed rule's message says which rules take its outcomes."""
+    (d,) = [d for d in lint("5xx:never 5xx:backoff(2,1s,jitter)") if d.code == "W102"]
+    assert "5xx:backoff(2,1s,jitter)" in d.message
+    assert d.column == 1
+
+
+def test_preset_rules_are_not_second_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preset's own rules get no W findings: the preset is curated."""
+    monkeypatch.setitem(
+        PRESETS, "lintdemo", Preset("lintdemo", "503:backoff(20,1s)", "a test preset")
+    )
+    codes = {d.code for d in lint("@lintdemo 5xx:never")}
+    assert not {"W101", "W104", "W107"} & codes
+
+
+def test_later_rule_partly_effective_after_a_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """I202: a later 5xx rule still loses 503 to a narrower preset rule (SPEC §1.2)."""
+    monkeypatch.setitem(
+        PRESETS, "lintpartly", Preset("lintpartly", "503:headers()", "a test preset")
+    )
+    text = "@lintpartly 5xx:never"
+    (d,) = [d for d in lint(text) if d.code == "I202"]
+    assert "503" in d.message
+    assert _covered(text, d) == "5xx:never"
+    assert not [d for d in lint("@lintpartly 503:never") if d.code == "I202"]
+
+
+@given(policy_text())
+def test_lint_never_raises_on_grammar_text(text: str) -> None:
+    """Any text from the grammar lints without raising; E codes exactly when parse fails."""
+    found = lint(text)
+    assert all(d.code in RULES for d in found)
+    try:
+        policy.parse(text)
+    except policy.PolicyError:
+        assert any(d.severity == "error" for d in found)
+    else:
+        assert not any(d.severity == "error" for d in found)
+        assert [d.code for d in found].count("I201") == 1
+
+
+@given(policies())
+def test_findings_lie_inside_the_canonical_text(p: policy.Policy) -> None:
+    """Every finding on a canonical policy points at a non-empty slice of its one line."""
+    text = str(p)
+    for d in lint(text):
+        assert d.line == 1
+        assert 1 <= d.column < d.end_column <= max(len(text), 1) + 1
