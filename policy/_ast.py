@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import random
+import re
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -268,10 +269,14 @@ class Backoff:
         return self.min_ms == self.max_ms
 
 
+#: Header names the language can spell (the grammar's WORD, lower case, no '*').
+_HEADER_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
 def _header_name(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value or value != value.lower() or "*" in value:
+    if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
         raise ValueError(f"{attr.name} must be a lower-case header name (got {value!r})")
 
 

@@ -93,7 +93,7 @@ OVERS = {o.value: o for o in Over}
 UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 
 _NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)\Z")
-_HEADER = re.compile(r"[a-z0-9!#$%&'+.^_`|~-]+\Z")
+_HEADER = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _METHOD = re.compile(r"[A-Z]+\Z")
 
 
