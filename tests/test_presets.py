@@ -553,3 +553,59 @@ def test_discord_429_without_headers_gives_up() -> None:
 def test_discord_5xx_backs_off() -> None:
     """A 502 from Discord backs off from 1s."""
     assert delay_of(first("@discord", Response(502))) == 1.0
+
+
+# --- docs/presets.md --------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "presets.md"
+
+
+def _doc_sections() -> dict[str, str]:
+    sections: dict[str, str] = {}
+    for part in DOC.read_text("utf-8").split("\n## ")[1:]:
+        title, _, body = part.partition("\n")
+        sections[title.strip()] = body
+    return sections
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    return [b.split("```", 1)[0] for b in text.split(f"```{lang}\n")[1:]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_docs_show_each_preset_expanded_with_its_sources(name: str) -> None:
+    """docs/presets.md has a section per preset with its exact rules, one a line, and sources."""
+    body = _doc_sections()[f"@{name}"]
+    (block,) = _blocks(body, "text")
+    assert " ".join(block.split()) == PRESETS[name].text
+    for source in PRESETS[name].sources:
+        url = source[source.index("https://") :]
+        assert url in body, url
+
+
+def test_docs_python_examples_run() -> None:
+    """Every python block in docs/presets.md runs without error."""
+    blocks = _blocks(DOC.read_text("utf-8"), "python")
+    assert blocks
+    for block in blocks:
+        exec(compile(block, str(DOC), "exec"), {})
+
+
+def test_docs_text_examples_parse() -> None:
+    """Every text block in docs/presets.md is a valid policy."""
+    for block in _blocks(DOC.read_text("utf-8"), "text"):
+        policy.parse(block)
+
+
+def test_composition_claims_in_the_docs() -> None:
+    """A narrower preset rule beats a broader later one; equal specificity: later wins."""
+    # @anthropic 5xx:never leaves 529 to the preset's own 529 rule.
+    assert isinstance(first("@anthropic 5xx:never", Response(529)), Retry)
+    assert isinstance(first("@anthropic 5xx,529:never", Response(529)), GiveUp)
+    # @standard @github: GitHub's 429 wins, @standard's exact 503 beats GitHub's 5xx.
+    both = policy.parse("@standard @github")
+    github_429 = policy.parse("@github").compiled().entry_for(Response(429))
+    standard_503 = policy.parse("@standard").compiled().entry_for(Response(503))
+    assert github_429 is not None and standard_503 is not None
+    assert both.compiled().entry_for(Response(429))[0] == github_429[0]  # type: ignore[index]
+    assert both.compiled().entry_for(Response(503))[0] == standard_503[0]  # type: ignore[index]
