@@ -257,7 +257,7 @@ class _Builder:
                 return None
             code = int(s) if len(s) <= 4 else 10_000
             if not 100 <= code <= 599:
-                self.bad(tok, f"status must be between 100 and 599 (got {s[:10]})")
+                self.bad(tok, f"status must be between 100 and 599 (got {_cut(s)})")
                 return None
             return StatusCode(code, span=span)
         if kind == "range":
@@ -267,7 +267,9 @@ class _Builder:
             ok = True
             for v, vs in ((lo, lo_s), (hi, hi_s)):
                 if not 100 <= v <= 599:
-                    self.bad(tok, f"status must be between 100 and 599 (got {vs[:10]} in {s[:24]})")
+                    self.bad(
+                        tok, f"status must be between 100 and 599 (got {_cut(vs)} in {_cut(s, 24)})"
+                    )
                     ok = False
             if ok and lo > hi:
                 self.bad(tok, f"range low must be ≤ high (got {s})")
@@ -624,6 +626,11 @@ def build_policy(text: str, raw_items: list[Any]) -> Policy:
             raise PolicySyntaxError(text, problems)
         raise PolicyValueError(text, problems)
     return Policy(items)
+
+
+def _cut(s: str, n: int = 10) -> str:
+    """``s`` shortened to ``n`` characters, with the cut marked."""
+    return s if len(s) <= n else s[:n] + "..."
 
 
 def _fmt_ms(ms: int) -> str:

@@ -252,7 +252,6 @@ def test_big_rejected_input_completes(text: str) -> None:
         policy.parse(text)
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: a long status is shown cut to 10 digits")
 def test_long_number_is_not_misquoted() -> None:
     """A message quoting a number too long to show marks the cut instead of showing another."""
     with pytest.raises(PolicyValueError) as info:
