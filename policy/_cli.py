@@ -751,7 +751,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import demo
 
-    return demo(fast=args.fast)
+    return demo()
 
 
 # --- argument parsing -------------------------------------------------------------------------
@@ -835,10 +835,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--retry", default="", metavar="POLICY", help="the retry policy")
     g.add_argument("--timeout", default=None, help="per-attempt timeout, e.g. 10s")
     g.add_argument("--key", help="fetch through background_fetch with this stable key")
+    g.add_argument("--store", metavar="FILE", help="with --key: keep results in this SQLite file")
     g.set_defaults(func=cmd_fetch)
 
     d = sub.add_parser("demo", help="policies at work against an embedded local server")
-    d.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
     d.set_defaults(func=cmd_demo)
     return top
 
