@@ -313,3 +313,29 @@ def test_error_positions_are_inside_the_text(text: str) -> None:
             assert 1 <= p.line <= len(lines)
             assert 1 <= p.column <= len(lines[p.line - 1]) + 1
             assert p.end_column > p.column
+
+
+@pytest.mark.xfail(strict=True, reason="parser bug: a repeated header family is silently accepted")
+def test_repeated_family_is_an_error() -> None:
+    """A header family given twice is 'given twice', like every other repeated argument."""
+    with pytest.raises(PolicyValueError) as info:
+        policy.parse("429:headers(x-ratelimit-*,ratelimit-*)")
+    assert "twice" in info.value.message
+
+
+@pytest.mark.xfail(strict=True, reason="parser bug: blames whitespace inside parentheses")
+def test_missing_comma_between_arguments() -> None:
+    """Two arguments without a ',' get a hint about ',' — whitespace inside parentheses is fine."""
+    with pytest.raises(PolicySyntaxError) as info:
+        policy.parse("5xx:backoff(5 1s)")
+    assert "','" in info.value.message
+    assert "whitespace" not in info.value.message
+
+
+@pytest.mark.xfail(strict=True, reason="parser bug: says backoff takes no arguments")
+def test_strategy_without_selector() -> None:
+    """A strategy written without a selector is told it needs one (e.g. 5xx:backoff(3))."""
+    with pytest.raises(PolicySyntaxError) as info:
+        policy.parse("backoff(3)")
+    assert "only backoff and headers take arguments" not in info.value.message
+    assert "selector" in info.value.message
