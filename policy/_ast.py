@@ -65,6 +65,9 @@ MAX_LIMIT = 1_000_000
 MAX_FACTOR = 1000
 MAX_TEXT = 8 * 1024
 
+#: The idempotent methods of RFC 9110 §9.2.2: ``[idempotent]`` in a rule.
+IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE")
+
 TIMEOUT_MIN_MS = 1000
 TIMEOUT_MAX_MS = 120_000
 
@@ -323,11 +326,27 @@ def _non_empty(_inst: object, attr: attrs.Attribute[Any], value: tuple[Any, ...]
 
 @attrs.frozen
 class Rule:
-    """``selector:strategy|strategy``."""
+    """``selector[methods]:strategy|strategy``.
+
+    ``methods`` (``None``: every method) limits the rule to requests with those methods:
+    for any other method the rule does not match, so a broader rule decides, or nothing
+    does and the call gives up.
+    """
 
     matchers: tuple[Matcher, ...] = attrs.field(converter=_to_tuple, validator=_non_empty)
     strategies: tuple[Strategy, ...] = attrs.field(converter=_to_tuple, validator=_non_empty)
+    methods: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_to_tuple), kw_only=True
+    )
     span: Span | None = _span_field()
+
+    @methods.validator
+    def _check_methods(self, attr: attrs.Attribute[Any], value: tuple[str, ...] | None) -> None:
+        _methods_ok(self, attr, value)
+
+    def applies_to(self, method: str) -> bool:
+        """Whether this rule may decide for a request with ``method``."""
+        return self.methods is None or method.upper() in self.methods
 
     def __attrs_post_init__(self) -> None:
         if len(set(self.matchers)) != len(self.matchers):

@@ -58,12 +58,18 @@ class _Raw(Transformer[Token, Any]):
     def rule(self, children: list[Any]) -> RawRule:
         matchers: list[tuple[str, Token]] = []
         strategies: list[RawStrategy] = []
+        methods: list[Token] | None = None
         for c in children:
             if type(c) is RawStrategy:
                 strategies.append(c)
-            else:
+            elif type(c) is list:
+                methods = c
+            elif c is not None:
                 matchers.append((_MATCHER_KIND[c.type], c))
-        return RawRule(matchers, strategies)
+        return RawRule(matchers, strategies, methods)
+
+    def rule_methods(self, children: list[Token]) -> list[Token]:
+        return children
 
     def strategy(self, children: list[Any]) -> RawStrategy:
         name = children[0]
@@ -149,6 +155,8 @@ _WORDS = {
     "VBAR": "'|'",
     "EQUAL": "'='",
     "AT": "'@'",
+    "LSQB": "'['",
+    "RSQB": "']'",
     "LPAR": "'('",
     "RPAR": "')'",
     "ARGSEP": "','",

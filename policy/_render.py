@@ -11,6 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ._ast import (
+    IDEMPOTENT,
     AllErrors,
     AttemptsSetting,
     Backoff,
@@ -155,6 +156,8 @@ def render_strategy(s: Strategy) -> str:
 
 def render_rule(r: Rule) -> str:
     selector = ",".join(render_matcher(m) for m in r.matchers)
+    if r.methods is not None:
+        selector += "[idempotent]" if r.methods == IDEMPOTENT else f"[{','.join(r.methods)}]"
     return f"{selector}:{'|'.join(render_strategy(s) for s in r.strategies)}"
 
 

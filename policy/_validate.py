@@ -49,6 +49,7 @@ from ._ast import (
     StatusCode,
     StatusRange,
     Strategy,
+    IDEMPOTENT,
     TimeoutSetting,
     _only_2xx,
 )
@@ -115,6 +116,7 @@ class RawStrategy(NamedTuple):
 class RawRule(NamedTuple):
     matchers: list[tuple[str, Token]]
     strategies: list[RawStrategy]
+    methods: list[Token] | None = None
 
 
 class RawSetting(NamedTuple):
@@ -520,6 +522,7 @@ class _Builder:
                 "this selector only matches 2xx responses, which are never retried",
                 end=last_tok,
             )
+        methods = self.methods(raw.methods) if raw.methods is not None else None
         strategies = [self.strategy(s) for s in raw.strategies]
         if len(self.problems) > before:
             return None
@@ -532,7 +535,26 @@ class _Builder:
             last.end_line,
             last.end_column,
         )
-        return Rule(matchers, [s for s in strategies if s is not None], span=span)
+        return Rule(
+            matchers, [s for s in strategies if s is not None], methods=methods, span=span
+        )
+
+    def methods(self, toks: list[Token]) -> tuple[str, ...] | None:
+        """``[GET,PUT]`` or ``[idempotent]`` after a selector."""
+        if len(toks) == 1 and str(toks[0]).lower() == "idempotent":
+            return IDEMPOTENT
+        out: list[str] = []
+        for v in toks:
+            m = str(v).upper()
+            if m == "IDEMPOTENT":
+                self.bad(v, "[idempotent] stands alone (it names GET, HEAD, PUT, DELETE, ...)")
+            elif not _METHOD.match(m):
+                self.bad(v, f"{str(v)!r} is not an HTTP method", syntax=True)
+            elif m in out:
+                self.bad(v, f"method {m} is named twice")
+            else:
+                out.append(m)
+        return tuple(out)
 
     def setting(self, raw: RawSetting, seen: dict[str, Token]) -> Item | None:
         name = str(raw.name).lower()
