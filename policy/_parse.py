@@ -14,15 +14,12 @@ value parsed once per request costs a dictionary lookup after the first time.
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from typing import TYPE_CHECKING, Any
 
 from ._ast import MAX_TEXT, Policy
 from ._errors import PolicySyntaxError, PolicyValueError, Problem
+from ._fastparse import fast_raw as _fast_raw
 from ._validate import (
     STRATEGY_NAMES,
     RawArg,
@@ -33,11 +30,17 @@ from ._validate import (
     build_policy,
 )
 
+if TYPE_CHECKING:
+    from lark import Lark
+    from lark.exceptions import UnexpectedInput
+
 __all__ = ["grammar_text", "parse", "parser"]
 
 
 def grammar_text() -> str:
     """The grammar file's text, from the installed package or the source checkout."""
+    from importlib import resources
+
     try:
         return (resources.files("policy") / "_grammar" / "policy.lark").read_text("utf-8")
     except (FileNotFoundError, NotADirectoryError, OSError):
@@ -49,65 +52,73 @@ def grammar_text() -> str:
 _MATCHER_KIND = {"NUMBER": "code", "CODE_RANGE": "range", "CODE_CLASS": "class", "WORD": "word"}
 
 
-class _Raw(Transformer[Token, Any]):
-    """Builds raw nodes (tokens and lists); interpretation happens in ``_validate``."""
+def _transformer() -> Any:
+    """The raw transformer (defined here so that Lark is imported only when it is needed)."""
+    from lark import Token, Transformer
 
-    def start(self, children: list[Any]) -> list[Any]:
-        return [c for c in children if not (isinstance(c, Token) and c.type == "SEP")]
+    class _Raw(Transformer[Token, Any]):
+        """Builds raw nodes (tokens and lists); interpretation happens in ``_validate``."""
 
-    def rule(self, children: list[Any]) -> RawRule:
-        matchers: list[tuple[str, Token]] = []
-        strategies: list[RawStrategy] = []
-        methods: list[Token] | None = None
-        for c in children:
-            if type(c) is RawStrategy:
-                strategies.append(c)
-            elif type(c) is list:
-                methods = c
-            elif c is not None:
-                matchers.append((_MATCHER_KIND[c.type], c))
-        return RawRule(matchers, strategies, methods)
+        def start(self, children: list[Any]) -> list[Any]:
+            return [c for c in children if not (isinstance(c, Token) and c.type == "SEP")]
 
-    def rule_methods(self, children: list[Token]) -> list[Token]:
-        return children
+        def rule(self, children: list[Any]) -> RawRule:
+            matchers: list[tuple[str, Token]] = []
+            strategies: list[RawStrategy] = []
+            methods: list[Token] | None = None
+            for c in children:
+                if type(c) is RawStrategy:
+                    strategies.append(c)
+                elif type(c) is list:
+                    methods = c
+                elif c is not None:
+                    matchers.append((_MATCHER_KIND[c.type], c))
+            return RawRule(matchers, strategies, methods)
 
-    def strategy(self, children: list[Any]) -> RawStrategy:
-        name = children[0]
-        if len(children) == 1:
-            return RawStrategy(name, None, name.end_pos, name.end_line, name.end_column)
-        args, rpar = children[1]
-        return RawStrategy(name, args, rpar.end_pos, rpar.end_line, rpar.end_column)
+        def rule_methods(self, children: list[Token]) -> list[Token]:
+            return children
 
-    def args(self, children: list[Any]) -> tuple[list[RawArg], Token]:
-        out: list[RawArg] = []
-        for c in children[1:-1]:
-            if type(c) is RawArg:
-                out.append(c)
-            elif c.type != "ARGSEP":
-                out.append(RawArg("pos", None, c, None))
-        return out, children[-1]
+        def strategy(self, children: list[Any]) -> RawStrategy:
+            name = children[0]
+            if len(children) == 1:
+                return RawStrategy(name, None, name.end_pos, name.end_line, name.end_column)
+            args, rpar = children[1]
+            return RawStrategy(name, args, rpar.end_pos, rpar.end_line, rpar.end_column)
 
-    def bounds(self, children: list[Token]) -> RawArg:
-        return RawArg("bounds", None, children[0], children[2])
+        def args(self, children: list[Any]) -> tuple[list[RawArg], Token]:
+            out: list[RawArg] = []
+            for c in children[1:-1]:
+                if type(c) is RawArg:
+                    out.append(c)
+                elif c.type != "ARGSEP":
+                    out.append(RawArg("pos", None, c, None))
+            return out, children[-1]
 
-    def keyword(self, children: list[Token]) -> RawArg:
-        return RawArg("kw", children[0], children[2], None)
+        def bounds(self, children: list[Token]) -> RawArg:
+            return RawArg("bounds", None, children[0], children[2])
 
-    def setting(self, children: list[Token]) -> RawSetting:
-        return RawSetting(children[0], children[1:])
+        def keyword(self, children: list[Token]) -> RawArg:
+            return RawArg("kw", children[0], children[2], None)
 
-    def preset(self, children: list[Token]) -> RawPreset:
-        return RawPreset(children[0])
+        def setting(self, children: list[Token]) -> RawSetting:
+            return RawSetting(children[0], children[1:])
+
+        def preset(self, children: list[Token]) -> RawPreset:
+            return RawPreset(children[0])
+
+    return _Raw()
 
 
 @functools.cache
 def parser() -> Lark:
     """The LALR parser, built once on first use."""
+    from lark import Lark
+
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
-        transformer=_Raw(),
+        transformer=_transformer(),
         maybe_placeholders=False,
     )
 
@@ -140,10 +151,14 @@ def _parse(text: str) -> Policy:
             text[:200],
             [Problem(f"a policy may be at most {MAX_TEXT} bytes (got {size})", 1, 1, 2)],
         )
-    try:
-        raw: list[Any] = parser().parse(text)  # type: ignore[assignment]
-    except UnexpectedInput as exc:
-        raise PolicySyntaxError(text, [_syntax_problem(text, exc)]) from None
+    raw = _fast_raw(text)
+    if raw is None:
+        from lark.exceptions import UnexpectedInput
+
+        try:
+            raw = parser().parse(text)  # type: ignore[assignment]
+        except UnexpectedInput as exc:
+            raise PolicySyntaxError(text, [_syntax_problem(text, exc)]) from None
     return build_policy(text, raw)
 
 
@@ -209,6 +224,8 @@ def _prev_word(text: str, pos: int) -> tuple[int, str]:
 
 
 def _syntax_problem(text: str, exc: UnexpectedInput) -> Problem:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(text)
     expected: set[str] = set()
     if isinstance(exc, UnexpectedToken):
@@ -226,6 +243,15 @@ def _syntax_problem(text: str, exc: UnexpectedInput) -> Problem:
         ttype, value = "$END", ""
     else:  # pragma: no cover
         ttype, value = "", ""
+
+    # Two arguments without a ',' between them: '5xx:backoff(5 1s)'.
+    if ttype == "SEP" and "ARGSEP" in expected:
+        return _problem(
+            text,
+            pos,
+            pos + len(value),
+            "expected ',' between arguments (e.g. backoff(5,1s))",
+        )
 
     # Whitespace where it does not belong: '5xx : never', '5xx backoff()', 'backoff (5)'.
     if ttype == "SEP" and "SEP" not in expected:
@@ -344,6 +370,13 @@ def _syntax_problem(text: str, exc: UnexpectedInput) -> Problem:
             pos,
             pos + len(value),
             f"expected ',' or ')' before {value!r}: arguments are separated by ','",
+        )
+    if ttype == "LPAR" and "COLON" in expected and word.lower() in STRATEGY_NAMES:
+        return _problem(
+            text,
+            start,
+            pos + 1,
+            f"a strategy needs a selector before it (e.g. 5xx:{word}(...))",
         )
     if ttype == "LPAR" and "LPAR" not in expected:
         return _problem(

@@ -12,13 +12,13 @@ missing unit) make a ``PolicySyntaxError``; well-formed but invalid values make 
 
 from __future__ import annotations
 
-import difflib
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lark import Token
+if TYPE_CHECKING:
+    from lark import Token
 
 from ._ast import (
     MAX_DURATION_MS,
@@ -130,6 +130,8 @@ class RawPreset(NamedTuple):
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     """' (did you mean 'backoff'?)' for a close match, else ''."""
+    import difflib
+
     match = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -483,6 +485,9 @@ class _Builder:
                         f"(e.g. x-ratelimit-*; got {s!r})",
                     )
                     continue
+                if "family" in seen:
+                    self.bad(tok, "the header family given twice in one strategy")
+                    continue
                 for k in ("limit-header", "remaining-header", "reset-header"):
                     if k in seen:
                         self.bad(tok, f"{k} given twice (the family also names it)")
@@ -535,9 +540,7 @@ class _Builder:
             last.end_line,
             last.end_column,
         )
-        return Rule(
-            matchers, [s for s in strategies if s is not None], methods=methods, span=span
-        )
+        return Rule(matchers, [s for s in strategies if s is not None], methods=methods, span=span)
 
     def methods(self, toks: list[Token]) -> tuple[str, ...] | None:
         """``[GET,PUT]`` or ``[idempotent]`` after a selector."""

@@ -315,7 +315,6 @@ def test_error_positions_are_inside_the_text(text: str) -> None:
             assert p.end_column > p.column
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: a repeated header family is silently accepted")
 def test_repeated_family_is_an_error() -> None:
     """A header family given twice is 'given twice', like every other repeated argument."""
     with pytest.raises(PolicyValueError) as info:
@@ -323,7 +322,6 @@ def test_repeated_family_is_an_error() -> None:
     assert "twice" in info.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: blames whitespace inside parentheses")
 def test_missing_comma_between_arguments() -> None:
     """Two arguments without a ',' get a hint about ',' — whitespace inside parentheses is fine."""
     with pytest.raises(PolicySyntaxError) as info:
@@ -332,7 +330,6 @@ def test_missing_comma_between_arguments() -> None:
     assert "whitespace" not in info.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: says backoff takes no arguments")
 def test_strategy_without_selector() -> None:
     """A strategy written without a selector is told it needs one (e.g. 5xx:backoff(3))."""
     with pytest.raises(PolicySyntaxError) as info:
