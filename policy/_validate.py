@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lark import Token
 
 from ._ast import (
+    IDEMPOTENT,
     MAX_DURATION_MS,
     MAX_FACTOR,
     MAX_LIMIT,
@@ -49,7 +50,6 @@ from ._ast import (
     StatusCode,
     StatusRange,
     Strategy,
-    IDEMPOTENT,
     TimeoutSetting,
     _only_2xx,
 )
