@@ -1,0 +1,98 @@
+"""The examples in the documentation run: every ```python block of docs/*.md and README.md.
+
+A file's blocks run in order in one namespace, so a later block can use what an earlier
+one defined. A block written as an interactive session (``>>>`` prompts) runs as a
+doctest: its printed output must match. A block is left out when its fence says so:
+```` ```python skip ```` (never run), or ```` ```python requires=httpx ```` (run only
+when that module is installed).
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib.util
+import io
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
+)
+
+
+def python_blocks(text: str) -> list[tuple[int, str, list[str]]]:
+    """(line, code, words after 'python') of each python fence in a Markdown text."""
+    out = []
+    for m in _FENCE.finditer(text):
+        words = m.group("info").split()
+        if not words or words[0].lower() not in ("python", "py"):
+            continue
+        line = text.count("\n", 0, m.start()) + 2
+        out.append((line, textwrap.dedent(m.group("body")), words[1:]))
+    return out
+
+
+def _wanted(options: list[str]) -> str | None:
+    """Why a block is left out, or None to run it."""
+    for opt in options:
+        if opt == "skip":
+            return "marked skip"
+        if opt.startswith("requires="):
+            for mod in opt.split("=", 1)[1].split(","):
+                if importlib.util.find_spec(mod) is None:
+                    return f"needs {mod}"
+    return None
+
+
+def _run_doctest(code: str, namespace: dict[str, Any], name: str) -> None:
+    """Run an interactive-session block; fail with doctest's report on any mismatch."""
+    test = doctest.DocTestParser().get_doctest(code, namespace, name, name, 0)
+    report = io.StringIO()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = runner.run(test, out=report.write, clear_globs=False)
+    namespace.update(test.globs)
+    if result.failed:
+        pytest.fail(f"{name}: doctest failed\n{report.getvalue()}", pytrace=False)
+
+
+def test_block_finder() -> None:
+    """The finder sees python fences with their options and ignores other languages."""
+    text = "a\n```python\nx = 1\n```\n```toml\ny = 2\n```\n```python skip\nboom\n```\n"
+    assert python_blocks(text) == [(3, "x = 1\n", []), (9, "boom\n", ["skip"])]
+    assert _wanted(["skip"]) == "marked skip"
+    assert _wanted(["requires=no_such_module_xyz"]) == "needs no_such_module_xyz"
+    assert _wanted([]) is None
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def test_doc_examples_run(path: Path) -> None:
+    """Every python block of the file runs without an exception (asserts included)."""
+    blocks = python_blocks(path.read_text("utf-8"))
+    if not blocks:
+        pytest.skip("no python examples")
+    namespace: dict[str, Any] = {"__name__": f"docs_{path.stem}"}
+    ran = 0
+    finished = False
+    try:
+        for line, code, options in blocks:
+            if _wanted(options) is not None:
+                continue
+            if code.lstrip().startswith(">>>"):
+                _run_doctest(code, namespace, f"{path.name}:{line}")
+            else:
+                exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
+            ran += 1
+        finished = True
+    finally:
+        # A failing page may leave the cookbook's loopback server running: stop it.
+        server = namespace.get("server")
+        if not finished and server is not None and hasattr(server, "__exit__"):
+            server.__exit__(None, None, None)
+    assert ran or all(_wanted(o) for _, _, o in blocks)
