@@ -34,6 +34,7 @@ from policy import (
     OnTimeout,
     Over,
     Policy,
+    PresetRef,
     ResetFormat,
     Rule,
     StatusClass,
@@ -50,6 +51,7 @@ __all__ = [
     "matchers",
     "policies",
     "policy_text",
+    "presets",
     "rules",
     "settings_items",
     "strategies",
@@ -332,9 +334,22 @@ def settings_items() -> st.SearchStrategy[list[object]]:
     ).map(lambda t: [s for s in t if s is not None])
 
 
+def presets() -> st.SearchStrategy[PresetRef]:
+    """References to the known presets, their rules expanded (nothing when none are known)."""
+    from policy import PRESETS, parse
+
+    names = sorted(PRESETS)
+    if not names:
+        return st.nothing()
+    return st.sampled_from(names).map(lambda n: PresetRef(n, parse(PRESETS[n].text).rules))
+
+
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
-    """Valid policies (the empty one included): rules and settings in any order."""
-    items: list[object] = [*draw(st.lists(rules(), max_size=4)), *draw(settings_items())]
+    """Valid policies (the empty one included): rules, presets and settings in any order."""
+    items: list[object] = [
+        *draw(st.lists(st.one_of(rules(), rules(), rules(), presets()), max_size=4)),
+        *draw(settings_items()),
+    ]
     order = draw(st.permutations(range(len(items)))) if items else []
     return Policy([items[i] for i in order])

@@ -386,3 +386,23 @@ def test_arbitrary_text_raises_only_policy_error(text: str) -> None:
     except policy.PolicyError as err:
         assert isinstance(err, ValueError)
         str(err)
+
+
+def test_presets_are_case_insensitive_and_expand_in_place() -> None:
+    """`@GitHub` is `@github`; its rules take its place among the policy's rules."""
+    name = sorted(policy.PRESETS)[0]
+    own = policy.parse(policy.PRESETS[name].text).rules
+    p = policy.parse(f"429:never @{name.upper()} 5xx:never")
+    assert p.items[1] == policy.PresetRef(name, own)
+    assert p.rules == (rule(StatusCode(429), N), *own, rule(StatusClass(5), N))
+    assert str(p) == f"429:never @{name} 5xx:never"
+
+
+def test_unknown_preset_suggests_and_lists() -> None:
+    """An unknown preset is a PolicyError with a suggestion and the known names."""
+    name = sorted(policy.PRESETS)[0]
+    with pytest.raises(policy.PolicyError) as info:
+        policy.parse(f"@{name[:-1]}")
+    assert f"did you mean '{name}'" in info.value.message
+    for known in policy.PRESETS:
+        assert f"@{known}" in info.value.message
