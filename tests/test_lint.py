@@ -188,3 +188,14 @@ def test_findings_lie_inside_the_canonical_text(p: policy.Policy) -> None:
     for d in lint(text):
         assert d.line == 1
         assert 1 <= d.column < d.end_column <= max(len(text), 1) + 1
+
+
+def test_every_code_is_in_the_catalogue() -> None:
+    """docs/lint.md has a section, with an example, for every code the linter can emit."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "lint.md").read_text("utf-8")
+    for code in RULES:
+        section = doc.split(f"\n## {code} ", 1)
+        assert len(section) == 2, code
+        assert f'"{code}"' in section[1].split("\n## ", 1)[0], code
