@@ -24,7 +24,6 @@ import random
 import re
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -125,6 +124,8 @@ def _read(path: Path) -> str:
 
 def _load(path: Path, text: str) -> Any:
     """The data of a TOML, JSON or YAML file."""
+    import tomllib  # only for config files: keeps the cold start of `policy check` short
+
     kind = _kind(path)
     try:
         if kind == "TOML":
