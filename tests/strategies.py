@@ -13,6 +13,7 @@ Two families:
 from __future__ import annotations
 
 import functools
+import string
 from decimal import Decimal
 from fractions import Fraction
 
@@ -199,6 +200,7 @@ def policy_text() -> st.SearchStrategy[str]:
 # --- valid ASTs ------------------------------------------------------------------------
 
 
+@functools.cache
 def durations_ms(lo: int = 0, hi: int = MAX_DURATION_MS) -> st.SearchStrategy[int]:
     """Whole milliseconds in [lo, hi], biased to values written with every unit."""
     nice = [
@@ -209,73 +211,101 @@ def durations_ms(lo: int = 0, hi: int = MAX_DURATION_MS) -> st.SearchStrategy[in
     return st.one_of(st.sampled_from(nice), st.integers(lo, hi)) if nice else st.integers(lo, hi)
 
 
+@functools.cache
 def factors() -> st.SearchStrategy[Fraction]:
     """Factors in [1, 1000] with at most three decimals, as the language writes them."""
-    return st.decimals(
-        min_value=1, max_value=1000, places=3, allow_nan=False, allow_infinity=False
-    ).map(lambda d: Fraction(str(Decimal(d))))
+    nice = st.sampled_from(["1", "1.5", "1.8", "2", "2.5", "3", "1.001", "999.999", "1000"])
+    thousandths = st.integers(1000, 1_000_000).map(lambda n: str(Decimal(n) / 1000))
+    return st.one_of(nice, thousandths).map(lambda d: Fraction(str(Decimal(d))))
 
 
 _LIMIT = st.one_of(st.integers(0, 12), st.integers(0, 1_000_000))
 
 
-@st.composite
-def _backoffs(draw: st.DrawFn) -> Backoff:
-    a = draw(durations_ms())
-    b = draw(st.one_of(st.just(a), durations_ms()))
-    lo, hi = min(a, b), max(a, b)
-    return Backoff(
-        limit=draw(_LIMIT),
-        min_ms=lo,
-        max_ms=hi,
-        factor=draw(factors()),
-        jitter=draw(st.sampled_from(Jitter)),
-    )
+def _backoff(limit: int, a: int, b: int, same: bool, factor: Fraction, jitter: Jitter) -> Backoff:
+    lo, hi = (a, a) if same else (min(a, b), max(a, b))
+    return Backoff(limit=limit, min_ms=lo, max_ms=hi, factor=factor, jitter=jitter)
 
 
+@functools.cache
 def header_names() -> st.SearchStrategy[str]:
     """Lower-case header names the grammar can spell (a letter, then letters, digits, -, _)."""
     return st.one_of(
         st.sampled_from(
             ["x-ratelimit-reset", "retry-after", "ratelimit-limit", "x-rate-remaining", "reset"]
         ),
-        st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True),
+        st.builds(
+            str.__add__,
+            st.sampled_from(string.ascii_lowercase),
+            st.text(alphabet=string.ascii_lowercase + string.digits + "_-", max_size=15),
+        ),
     )
 
 
-@st.composite
-def _header_triples(draw: st.DrawFn) -> tuple[str | None, str | None, str | None]:
-    kind = draw(st.sampled_from(["none", "family", "names"]))
-    if kind == "none":
-        return (None, None, None)
-    if kind == "family":
-        prefix = draw(st.sampled_from(["x-ratelimit-", "ratelimit-", "", "x-"]))
-        suffix = draw(st.sampled_from(["", "", "-requests", "-tokens"]))
-        return tuple(f"{prefix}{w}{suffix}" for w in ("limit", "remaining", "reset"))  # type: ignore[return-value]
+def _family(prefix: str, suffix: str) -> tuple[str | None, str | None, str | None]:
+    return (f"{prefix}limit{suffix}", f"{prefix}remaining{suffix}", f"{prefix}reset{suffix}")
+
+
+@functools.cache
+def _header_triples() -> st.SearchStrategy[tuple[str | None, str | None, str | None]]:
     opt = st.one_of(st.none(), header_names())
-    return (draw(opt), draw(opt), draw(opt))
+    return st.one_of(
+        st.just((None, None, None)),
+        st.builds(
+            _family,
+            st.sampled_from(["x-ratelimit-", "ratelimit-", "", "x-"]),
+            st.sampled_from(["", "", "-requests", "-tokens"]),
+        ),
+        st.tuples(opt, opt, opt),
+    )
 
 
-@st.composite
-def _headers(draw: st.DrawFn) -> Headers:
-    lim, rem, rst = draw(_header_triples())
+def _header(
+    names: tuple[str | None, str | None, str | None],
+    fmt: ResetFormat,
+    limit: int,
+    max_ms: int,
+    over: Over,
+    jitter_ms: int,
+) -> Headers:
+    lim, rem, rst = names
     return Headers(
         limit_header=lim,
         remaining_header=rem,
         reset_header=rst,
-        format=draw(st.sampled_from(ResetFormat)),
-        limit=draw(_LIMIT),
-        max_ms=draw(st.one_of(st.just(15 * 60_000), durations_ms())),
-        over=draw(st.sampled_from(Over)),
-        jitter_ms=draw(st.one_of(st.sampled_from([0, 1000]), durations_ms())),
+        format=fmt,
+        limit=limit,
+        max_ms=max_ms,
+        over=over,
+        jitter_ms=jitter_ms,
     )
 
 
+@functools.cache
 def strategies() -> st.SearchStrategy[Backoff | Headers | Never]:
     """Any valid strategy."""
-    return st.one_of(_backoffs(), _headers(), st.just(Never()))
+    backoffs = st.builds(
+        _backoff,
+        _LIMIT,
+        durations_ms(),
+        durations_ms(),
+        st.booleans(),
+        factors(),
+        st.sampled_from(Jitter),
+    )
+    headers = st.builds(
+        _header,
+        _header_triples(),
+        st.sampled_from(ResetFormat),
+        _LIMIT,
+        st.one_of(st.just(15 * 60_000), durations_ms()),
+        st.sampled_from(Over),
+        st.one_of(st.sampled_from([0, 1000]), durations_ms()),
+    )
+    return st.one_of(backoffs, headers, st.just(Never()))
 
 
+@functools.cache
 def matchers() -> st.SearchStrategy[object]:
     """Any matcher (2xx ones included: ``rules()`` keeps selectors that are not all-2xx)."""
     return st.one_of(
@@ -301,6 +331,7 @@ def _not_only_2xx(ms: list[object]) -> bool:
     return not all(only(m) for m in ms)
 
 
+@functools.cache
 def rules() -> st.SearchStrategy[Rule]:
     """Valid rules: distinct matchers, not all 2xx, a chain of one to three strategies."""
     return st.builds(
@@ -315,7 +346,7 @@ _METHODS = st.one_of(
     st.lists(
         st.one_of(
             st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
-            st.from_regex(r"[A-Z]{1,8}", fullmatch=True),
+            st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8),
         ),
         min_size=1,
         max_size=4,
@@ -324,6 +355,7 @@ _METHODS = st.one_of(
 )
 
 
+@functools.cache
 def settings_items() -> st.SearchStrategy[list[object]]:
     """Each setting at most once, each a valid value."""
     return st.tuples(
@@ -334,6 +366,7 @@ def settings_items() -> st.SearchStrategy[list[object]]:
     ).map(lambda t: [s for s in t if s is not None])
 
 
+@functools.cache
 def presets() -> st.SearchStrategy[PresetRef]:
     """References to the known presets, their rules expanded (nothing when none are known)."""
     from policy import PRESETS, parse
@@ -344,12 +377,18 @@ def presets() -> st.SearchStrategy[PresetRef]:
     return st.sampled_from(names).map(lambda n: PresetRef(n, parse(PRESETS[n].text).rules))
 
 
-@st.composite
-def policies(draw: st.DrawFn) -> Policy:
-    """Valid policies (the empty one included): rules, presets and settings in any order."""
-    items: list[object] = [
-        *draw(st.lists(st.one_of(rules(), rules(), rules(), presets()), max_size=4)),
-        *draw(settings_items()),
-    ]
-    order = draw(st.permutations(range(len(items)))) if items else []
+def _shuffled(items_and_order: tuple[list[object], list[int]]) -> Policy:
+    items, order = items_and_order
     return Policy([items[i] for i in order])
+
+
+@functools.cache
+def policies() -> st.SearchStrategy[Policy]:
+    """Valid policies (the empty one included): rules, presets and settings in any order."""
+    items = st.tuples(
+        st.lists(st.one_of(rules(), rules(), rules(), presets()), max_size=4),
+        settings_items(),
+    ).map(lambda t: [*t[0], *t[1]])
+    return items.flatmap(lambda xs: st.tuples(st.just(xs), st.permutations(range(len(xs))))).map(
+        _shuffled
+    )
