@@ -656,15 +656,17 @@ def _statuses(m: StatusCode | StatusRange | StatusClass | AllErrors) -> range:
 class _Segment:
     """The retries one position grants, with the envelope of each, computed on demand."""
 
-    __slots__ = ("_bounds", "cap", "count", "step")
+    __slots__ = ("_bounds", "cap", "count", "n3", "step")
 
     def __init__(self, step: Step, count: int) -> None:
         self.step = step
         self.count = count
         # The upper bounds rise over the first ``cap`` retries and are constant after.
+        self.n3 = 0
         if step[0] == _BACKOFF:
             low, high, _factor, n_cap, jitter = step[3:8]
-            self.cap = first_cap(low, high, 3.0) - 1 if jitter == _J_DECORRELATED else n_cap
+            self.n3 = first_cap(low, high, 3.0)
+            self.cap = self.n3 - 1 if jitter == _J_DECORRELATED else n_cap
         else:
             self.cap = 0
         if self.cap >= _NEVER_CAPS:
@@ -693,8 +695,9 @@ class _Segment:
         if jitter == _J_SCALE:
             return Envelope(base, min(high, 2 * base))
         # decorrelated: u_n = min(max, 3·u_{n-1}), u_{-1} = min, so u_n = min(max, min·3ⁿ⁺¹)
-        n3 = first_cap(low, high, 3.0)
-        upper = high if n + 1 >= n3 else min(high, low * 3.0 ** (n + 1))
+        if low <= 0.0:
+            return Envelope(low, low)  # every draw is 0·r: prev never grows
+        upper = high if n + 1 >= self.n3 else min(high, low * 3.0 ** (n + 1))
         return Envelope(low, upper)
 
     def upper(self, n: int) -> float:

@@ -894,3 +894,17 @@ def test_schedule_bounds_every_drawn_delay(b: Backoff, r: float) -> None:
     for n, d in enumerate(x for x in ds if isinstance(x, Retry)):
         env = sched[n]
         assert env.min - 1e-9 <= d.delay <= env.max + 1e-9
+
+
+def test_the_benchmark_script_runs() -> None:
+    """bench/bench_decide.py runs end to end (one decision per case, nothing timed here)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "bench" / "bench_decide.py"
+    spec = importlib.util.spec_from_file_location("bench_decide", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(1)
+    assert set(results) >= {"backoff", "urllib3", "floor", "ratio"}
+    assert all(v > 0 for v in results.values())
