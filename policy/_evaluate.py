@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias, overload
 
 import attrs
@@ -139,8 +139,9 @@ MAX_SIZE: Final = 10_000
 
 Step: TypeAlias = tuple[Any, ...]
 Decide: TypeAlias = Callable[[AttemptState, Outcome, float, Callable[[], float], str], Decision]
-#: A rule, its compiled chain and its canonical text (for reasons).
-Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str]
+#: A rule, its compiled chain, its canonical text (for reasons)
+#: and the methods it is limited to (``selector[GET,PUT]:``; ``None``: every method).
+Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str, frozenset[str] | None]
 
 _ACCEPT: Final = Accept()
 _make_state = AttemptState._make
@@ -346,12 +347,11 @@ class Compiled:
 
     __slots__ = (
         "_by_status",
-        "_connect",
+        "_candidates",
         "_deadline_s",
+        "_failures",
         "_max_retries",
         "_methods",
-        "_reset",
-        "_timeout",
         "attempts",
         "decide",
         "entries",
@@ -368,33 +368,37 @@ class Compiled:
             for strategy in rule.strategies:
                 steps.append(_compile_strategy(strategy, positions))
                 positions += 1
-            entries.append((rule, tuple(steps), render_rule(rule)))
+            only = None if rule.methods is None else frozenset(rule.methods)
+            entries.append((rule, tuple(steps), render_rule(rule), only))
         self.entries: tuple[Entry, ...] = tuple(entries)
         self.positions = positions
 
-        by_status: list[Entry | None] = [None] * 600
-        best = [MAX_SIZE] * 600
-        timeout = connect = reset = None
-        for entry in entries:
+        # Per status, every rule that matches it, most specific first and the later rule
+        # first at equal size.  The first one decides unless it is limited to methods
+        # (``5xx[GET]:``) the request does not have; then the next that allows it.
+        ranked: list[list[tuple[int, int, Entry]]] = [[] for _ in range(600)]
+        failures: dict[type, list[Entry]] = {Timeout: [], ConnectFailure: [], ConnectionReset: []}
+        for index, entry in enumerate(entries):
             for m in entry[0].matchers:
                 if isinstance(m, OnTimeout):
-                    timeout = entry
+                    failures[Timeout].insert(0, entry)
                 elif isinstance(m, OnConnect):
-                    connect = entry
+                    failures[ConnectFailure].insert(0, entry)
                 elif isinstance(m, OnReset):
-                    reset = entry
+                    failures[ConnectionReset].insert(0, entry)
                 else:
-                    size = m.size
                     for status in _statuses(m):
-                        if 200 <= status <= 299:
-                            continue
-                        if size <= best[status]:
-                            best[status] = size
-                            by_status[status] = entry
-        self._by_status: tuple[Entry | None, ...] = tuple(by_status)
-        self._timeout: Entry | None = timeout
-        self._connect: Entry | None = connect
-        self._reset: Entry | None = reset
+                        if not 200 <= status <= 299:
+                            ranked[status].append((m.size, -index, entry))
+        self._candidates: tuple[tuple[Entry, ...], ...] = tuple(
+            tuple(_unique(e for _, _, e in sorted(r, key=lambda t: (t[0], t[1])))) for r in ranked
+        )
+        self._by_status: tuple[Entry | None, ...] = tuple(
+            c[0] if c else None for c in self._candidates
+        )
+        self._failures: dict[type, tuple[Entry, ...]] = {
+            k: tuple(_unique(v)) for k, v in failures.items()
+        }
 
         methods = policy.methods
         self._methods: frozenset[str] | None = None if methods is None else frozenset(methods)
@@ -415,24 +419,28 @@ class Compiled:
 
     # -- deciding -------------------------------------------------------------------------
 
-    def entry_for(self, outcome: Outcome) -> Entry | None:
-        """The rule (and its compiled chain) that decides ``outcome``; ``None``: no rule."""
-        kind = type(outcome)
-        if kind is Response:
-            return self._by_status[outcome.status]  # type: ignore[union-attr]
-        if kind is Timeout:
-            return self._timeout
-        if kind is ConnectFailure:
-            return self._connect
-        if kind is ConnectionReset:
-            return self._reset
-        raise TypeError(f"not an outcome: {outcome!r}")
+    def entry_for(self, outcome: Outcome, method: str | None = None) -> Entry | None:
+        """The rule (and its compiled chain) that decides ``outcome`` for a request with
+        ``method`` (``None``: ignore rules' method limits); ``None``: no rule."""
+        if type(outcome) is Response:
+            candidates = self._candidates[outcome.status]
+        elif type(outcome) in self._failures:
+            candidates = self._failures[type(outcome)]
+        else:
+            raise TypeError(f"not an outcome: {outcome!r}")
+        if method is None:
+            return candidates[0] if candidates else None
+        upper = method.upper()
+        for entry in candidates:
+            if entry[3] is None or upper in entry[3]:
+                return entry
+        return None
 
     def _ran_out(
         self, entry: Entry, state: AttemptState, outcome: Outcome, now: float, label: Any
     ) -> GiveUp:
         """The give-up of a chain in which every strategy yielded no decision."""
-        rule, steps, _text = entry
+        rule, steps, _text, _only = entry
         spent = []
         unusable = []
         selector = _selector_text(rule)
@@ -472,9 +480,11 @@ class Compiled:
         """The positions some outcome can reach: of a rule that wins somewhere, before a
         ``never`` in its chain."""
         winners: dict[int, Entry] = {}
-        for e in (*self._by_status, self._timeout, self._connect, self._reset):
-            if e is not None:
+        for candidates in (*self._candidates, *self._failures.values()):
+            for e in candidates:  # each can win for some method, up to the first for all
                 winners[id(e)] = e
+                if e[3] is None:
+                    break
         out: list[Step] = []
         for entry in self.entries:
             if id(entry) not in winners:
@@ -544,13 +554,19 @@ def _decider(c: Compiled) -> Decide:
                 if 200 <= status <= 299:
                     return accept
                 return GiveUp(f"no rule for {status}")
+            if entry[3] is not None and method.upper() not in entry[3]:
+                entry = entry_for(outcome, method)
+                if entry is None:
+                    return GiveUp(f"no rule for {status} with {method.upper()}")
             if outcome.stop:
                 return GiveUp(f"{status}: server said do not retry", entry[0])
             label: Any = status
         else:
-            entry = entry_for(outcome)
+            entry = entry_for(outcome, method)
             label = _outcome_text(outcome)
             if entry is None:
+                if entry_for(outcome) is not None:
+                    return GiveUp(f"no rule for {label} with {method.upper()}")
                 return GiveUp(f"no rule for {label}")
         if (
             methods is not None
@@ -562,7 +578,7 @@ def _decider(c: Compiled) -> Decide:
                 entry[0],
             )
 
-        rule, steps, text = entry
+        rule, steps, text, _only = entry
         counters = state.counters
         for step in steps:
             kind = step[0]
@@ -638,6 +654,17 @@ def _decider(c: Compiled) -> Decide:
         return ran_out(entry, state, outcome, now, label)
 
     return decide
+
+
+def _unique(entries: Iterable[Entry]) -> list[Entry]:
+    """``entries`` without repeats (a rule may match one status by two matchers)."""
+    seen: set[int] = set()
+    out = []
+    for e in entries:
+        if id(e) not in seen:
+            seen.add(id(e))
+            out.append(e)
+    return out
 
 
 def _statuses(m: StatusCode | StatusRange | StatusClass | AllErrors) -> range:

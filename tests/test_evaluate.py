@@ -317,6 +317,34 @@ def test_methods_outside_the_list_give_up_except_on_connect(
         assert method in d.reason
 
 
+RULE_METHODS = [
+    # (policy, outcome, method, expected delay or the words of a give-up)
+    ("5xx[GET]:backoff(1,2s) all:backoff(1,5s)", Response(503), "GET", 2.0),
+    ("5xx[GET]:backoff(1,2s) all:backoff(1,5s)", Response(503), "post", 5.0),
+    ("5xx[GET]:backoff(1,2s) 5xx:backoff(1,5s)", Response(503), "GET", 5.0),
+    ("5xx:backoff(1,5s) 5xx[GET]:backoff(1,2s)", Response(503), "GET", 2.0),
+    ("5xx:backoff(1,5s) 5xx[GET]:backoff(1,2s)", Response(503), "POST", 5.0),
+    ("5xx[GET]:backoff(1,2s)", Response(503), "POST", "no rule for 503 with POST"),
+    ("reset,timeout[idempotent]:backoff(3,1s)", Timeout(), "PUT", 1.0),
+    ("reset,timeout[idempotent]:backoff(3,1s)", ConnectionReset(), "POST", "no rule for reset"),
+    ("timeout[idempotent]:backoff(3,1s) timeout:never", Timeout(), "GET", "never"),
+]
+
+
+@pytest.mark.parametrize(("text", "outcome", "method", "expected"), RULE_METHODS)
+def test_a_rule_limited_to_methods_does_not_match_others(
+    text: str, outcome: Any, method: str, expected: Any
+) -> None:
+    """selector[methods]: for another method the next rule in precedence decides."""
+    d = decide(text, outcome, method=method)
+    if isinstance(expected, str):
+        assert isinstance(d, GiveUp)
+        assert expected in d.reason
+    else:
+        assert isinstance(d, Retry)
+        assert d.delay == expected
+
+
 # --- 2.3 backoff formulas -----------------------------------------------------------------
 
 # backoff(5,1s..30s,x2): bases 1, 2, 4, 8, 16.  With r = 0.25:
@@ -770,6 +798,8 @@ def test_most_specific_rule_decides_regardless_of_order(rs: list[Rule], data: An
     sizes = []
     for r in rs:
         got = [s for m in r.matchers if (s := _size(m, status)) is not None]
+        if r.methods is not None and "GET" not in r.methods:
+            got = []  # a rule limited to other methods does not match a GET
         sizes.append(min(got) if got else None)
     matching = [s for s in sizes if s is not None]
     order = data.draw(st.permutations(rs))
