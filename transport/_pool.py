@@ -310,6 +310,7 @@ class RetryingPool:
         d = policy.deadline_ms
         self._deadline = d / 1000 if d is not None else None
         self._closed = False
+        self._last_timeout: tuple[float, _Timeout] = (-1.0, _Timeout(connect=1.0, read=1.0))
 
     # -- public API --------------------------------------------------------------------
 
@@ -436,7 +437,7 @@ class RetryingPool:
                     retries=_NO_RETRY,
                     redirect=False,
                     assert_same_host=False,
-                    timeout=_Timeout(connect=limit, read=limit),
+                    timeout=self._timeout_for(limit),
                     preload_content=False,
                     release_conn=False,
                 )
@@ -445,7 +446,7 @@ class RetryingPool:
                 if o is None:
                     raise
                 raise _Fail(o, repr(e)) from None
-            self._read_body(resp, end)
+            self._read_body(resp, end, limit)
             status = resp.status
             if status not in _REDIRECT_STATUSES or self._max_redirects == 0:
                 return resp
@@ -484,12 +485,25 @@ class RetryingPool:
             if limit <= 0:
                 raise _Fail(policy.Timeout(), "attempt timed out while redirecting")
 
-    def _read_body(self, resp: urllib3.BaseHTTPResponse, end: float) -> None:
-        """Read the whole body before ``end`` (monotonic); keep it as ``resp.data``."""
+    def _timeout_for(self, limit: float) -> _Timeout:
+        cached = self._last_timeout
+        if cached[0] == limit:
+            return cached[1]
+        t = _Timeout(connect=limit, read=limit)
+        self._last_timeout = (limit, t)
+        return t
+
+    def _read_body(self, resp: urllib3.BaseHTTPResponse, end: float, limit: float) -> None:
+        """Read the whole body before ``end`` (monotonic); keep it as ``resp.data``.
+
+        The socket's read timeout is ``limit`` when the headers arrive; before each read it
+        is lowered to the time left (skipped while that is within 1 ms of ``limit``).
+        """
         clock = self._clock
         chunks: list[bytes] = []
-        conn = resp.connection
-        sock = getattr(conn, "sock", None)
+        sock = getattr(resp.connection, "sock", None)
+        near = limit - 0.001
+        plain = "content-encoding" not in resp.headers  # no decoder holding data back
         try:
             while True:
                 left = end - clock()
@@ -497,12 +511,14 @@ class RetryingPool:
                     resp.close()
                     resp.release_conn()
                     raise _Fail(policy.Timeout(), "attempt timed out reading the body")
-                if sock is not None:
+                if sock is not None and left < near:
                     sock.settimeout(left)
                 chunk = resp.read1(_CHUNK)
                 if not chunk:
                     break
                 chunks.append(chunk)
+                if plain and resp.length_remaining == 0:
+                    break
         except HTTPError as e:
             o = _outcome_of(e)
             resp.close()
