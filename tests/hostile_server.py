@@ -1,0 +1,205 @@
+"""A raw-socket server on 127.0.0.1 that misbehaves at the byte level, for the hostile suite.
+
+``tests/httpserver.py`` speaks correct HTTP with scripted statuses and timings; this one
+does what ``http.server`` cannot: stall after the headers, close in the middle of a body,
+send 10 000 header lines or a 1 MB one, answer with a status line that is not HTTP,
+redirect forever or send a gzip bomb.  Each behaviour is a function that gets the client
+socket, the request head it sent and a stop event, and writes whatever it likes.
+
+``close()`` sets the stop event (stalled behaviours wait on it), shuts every client socket
+and joins every thread, so nothing outlives the test (the suite runs with
+``filterwarnings = error``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+__all__ = [
+    "Behaviour",
+    "HostileServer",
+    "bad_status_line",
+    "close_mid_body",
+    "drip_body",
+    "endless_redirect",
+    "gzip_bomb",
+    "hostile_server",
+    "huge_header_line",
+    "many_headers",
+    "stall_after_headers",
+    "stall_before_headers",
+]
+
+Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        sock.sendall(data)
+
+
+def stall_after_headers(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """Headers promising 100 bytes, then nothing until the server stops."""
+    _send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+    stop.wait()
+
+
+def stall_before_headers(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """Read the request, answer nothing."""
+    stop.wait()
+
+
+def drip_body(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """A 1 MB body sent one byte every 20 ms: every read succeeds, the whole never ends."""
+    _send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+    while not stop.wait(0.02):
+        try:
+            sock.sendall(b"x")
+        except OSError:
+            return
+
+
+def close_mid_body(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """Promise 1000 bytes, send 10, close."""
+    _send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+
+
+def many_headers(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """10 000 header lines."""
+    lines = b"".join(b"X-Filler-%d: %d\r\n" % (i, i) for i in range(10_000))
+    _send(sock, b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 2\r\n\r\nok")
+
+
+def huge_header_line(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """One header line of 1 MB."""
+    _send(
+        sock, b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * 1_000_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+
+
+def bad_status_line(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """A status line that is not HTTP at all."""
+    _send(sock, b"SPDY/9 banana\r\nContent-Length: 0\r\n\r\n")
+
+
+def endless_redirect(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """Redirect to a new path, forever (``/r/1`` → ``/r/2`` → ...)."""
+    path = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b"/"
+    n = int(path.rsplit(b"/", 1)[-1]) if path.rsplit(b"/", 1)[-1].isdigit() else 0
+    _send(
+        sock,
+        b"HTTP/1.1 302 Found\r\nLocation: /r/%d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        % (n + 1),
+    )
+
+
+BOMB_SIZE = 64 * 1024 * 1024
+_bomb: list[bytes] = []
+
+
+def gzip_bomb(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """A gzip body of ~64 kB that inflates to 64 MB of zeros (``BOMB_SIZE``)."""
+    if not _bomb:
+        _bomb.append(gzip.compress(b"\0" * BOMB_SIZE, compresslevel=9))
+    body = _bomb[0]
+    _send(
+        sock,
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body,
+    )
+
+
+class HostileServer:
+    """A TCP server on 127.0.0.1 answering every connection with one ``Behaviour``.
+
+    ``behaviour`` may be changed between requests; ``heads`` logs the request heads
+    received.  After the behaviour returns, the connection is closed.
+    """
+
+    def __init__(self, behaviour: Behaviour = bad_status_line) -> None:
+        self.behaviour = behaviour
+        self.heads: list[bytes] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._clients: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._clients.add(sock)
+                t = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+                self._threads.append(t)
+            t.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            sock.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            with self._lock:
+                self.heads.append(head)
+            self.behaviour(sock, head, self._stop)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._clients.discard(sock)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        """Wake stalled behaviours, shut every client socket, join every thread."""
+        self._stop.set()
+        with self._lock:
+            clients = list(self._clients)
+        for s in clients:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        self._acceptor.join()
+        self._listener.close()
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join()
+
+    def __enter__(self) -> HostileServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@pytest.fixture
+def hostile_server() -> Iterator[HostileServer]:
+    """A ``HostileServer``, closed after the test."""
+    with HostileServer() as server:
+        yield server
