@@ -44,7 +44,7 @@ from ._ast import (
     TimeoutSetting,
 )
 from ._errors import PolicyError
-from ._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
+from ._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Retry, Timeout
 from ._render import duration, render_matcher, render_strategy
 from ._render import render_rule as _render_rule
 
@@ -344,9 +344,18 @@ class _Linter:
     def methods(self) -> None:
         if self.policy.methods is not None:
             return
+        p = self.policy
         for key, outcome in (("reset", ConnectionReset()), ("timeout", Timeout())):
-            j = self.decider.get(key)
-            if j is None or not len(self.policy.schedule(outcome)):
+            # Would a POST get a retry?  Asked of the evaluator itself, so rules limited
+            # to methods (``reset,timeout[idempotent]:``) and their fallbacks count right.
+            d = p.decide(p.start(now=0.0), outcome, now=0.0, rand=_zero, method="POST")
+            if not isinstance(d, Retry):
+                continue
+            j = next(
+                (i for i, o in enumerate(self.origins) if o.rule is d.rule),
+                self.decider.get(key),
+            )
+            if j is None:  # pragma: no cover - every deciding rule has an origin
                 continue
             origin = self.origins[j]
             span = next(
@@ -417,6 +426,10 @@ def _narrow(m: Matcher) -> bool:
 def _covers(m: Matcher, status: int) -> bool:
     covers = getattr(m, "covers", None)
     return bool(covers(status)) if covers is not None else False
+
+
+def _zero() -> float:
+    return 0.0
 
 
 def _outcome_key(m: Matcher) -> str | None:

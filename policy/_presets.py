@@ -53,11 +53,13 @@ _STANDARD = Preset(
     name="standard",
     text=(
         "429,503:headers(3,max=5m)|backoff(4,1s..30s,x2,jitter) "
-        "502,504,connect:backoff(4,1s..30s,x2,jitter)"
+        "502,504,connect:backoff(4,1s..30s,x2,jitter) "
+        "reset,timeout[idempotent]:backoff(2,1s..30s,x2,jitter)"
     ),
     description=(
         "A safe default for any HTTP API: 429/503 wait as the server says (at most 5m), "
-        "else jittered backoff; 502/504 and connection failures back off."
+        "else jittered backoff; 502/504 and connection failures back off; broken "
+        "connections and timeouts are retried only for idempotent methods."
     ),
     sources=(
         "RFC 9110 §10.2.3 Retry-After: https://www.rfc-editor.org/rfc/rfc9110#field.retry-after",
