@@ -153,13 +153,18 @@ def _parse(text: str) -> Policy:
         )
     raw = _fast_raw(text)
     if raw is None:
-        from lark.exceptions import UnexpectedInput
-
-        try:
-            raw = parser().parse(text)  # type: ignore[assignment]
-        except UnexpectedInput as exc:
-            raise PolicySyntaxError(text, [_syntax_problem(text, exc)]) from None
+        raw = _lark_raw(text)
     return build_policy(text, raw)
+
+
+def _lark_raw(text: str) -> list[Any]:
+    """The raw items by Lark: for text the fast path does not take, and every error."""
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        return parser().parse(text)  # type: ignore[return-value]
+    except UnexpectedInput as exc:
+        raise PolicySyntaxError(text, [_syntax_problem(text, exc)]) from None
 
 
 # --- error translation ------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""A fast path for well-formed policy text: the same raw nodes as the Lark parser, or None.
+
+The language is regular (parentheses do not nest), so a policy that parses can be read
+by a few anchored regular expressions and a loop, without Lark's generic LALR machinery
+(about 20 Python calls per token) and without importing Lark at all.  This module
+accepts only text the grammar accepts and produces exactly the raw nodes the Lark
+transformer would (same token types, values and positions); at the first thing it does
+not expect it gives up and returns ``None``, and ``_parse`` runs Lark, which produces
+the nodes or the syntax error with its message.  So every error, and every message,
+still comes from one place; tests compare the two paths on generated text.
+
+Token by token it mirrors Lark's contextual lexer: in each parser state only the
+terminals the state accepts are tried, in Lark's order (higher priority first), with the
+grammar's own patterns.  Text with a comment ('#') is always left to Lark.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._validate import RawArg, RawPreset, RawRule, RawSetting, RawStrategy
+
+__all__ = ["Tok", "fast_raw"]
+
+_WS = r"(?:[ \t\r\n]|#[^\n]*)*"
+# The grammar's terminals (grammar/policy.lark), one group per terminal, in Lark's order.
+_NUMBER = r"(?P<NUMBER>[0-9]+(?:\.[0-9]+)?[A-Za-z]*)"
+_WORD = r"(?P<WORD>[A-Za-z*][A-Za-z0-9_*-]*)"
+_MATCHER = re.compile(
+    r"(?P<CODE_RANGE>[0-9]+-[0-9]+)|(?P<CODE_CLASS>[0-9][xX][xX](?![A-Za-z0-9_*-]))|"
+    + _NUMBER
+    + "|"
+    + _WORD
+)
+_VALUE = re.compile(
+    r"(?P<FACTOR>[xX][0-9]+(?:\.[0-9]+)?(?![A-Za-z0-9_*-]))|" + _NUMBER + "|" + _WORD
+)
+_SVALUE = re.compile(_NUMBER + "|" + _WORD)
+_WORD_RE = re.compile(_WORD)
+_SEP = re.compile(r"(?:[ \t\r\n;]|#[^\n]*)+")
+_LPAR = re.compile(r"\(" + _WS)
+_RPAR = re.compile(_WS + r"\)")
+_ARGSEP = re.compile(_WS + "," + _WS)
+_DOTDOT = re.compile(_WS + r"\.\." + _WS)
+_KWEQ = re.compile(_WS + "=" + _WS)
+
+_MATCHER_KIND = {"NUMBER": "code", "CODE_RANGE": "range", "CODE_CLASS": "class", "WORD": "word"}
+
+
+class Tok(str):
+    """A token: the text, its terminal's name and its position (as Lark's ``Token``)."""
+
+    type: str
+    start_pos: int
+    end_pos: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+def _tok(text: str, kind: str, start: int, end: int, one_line: bool) -> Any:
+    # Any: the raw nodes are typed with Lark's Token, which this class stands in for.
+    t = Tok(text[start:end])
+    t.type = kind
+    t.start_pos = start
+    t.end_pos = end
+    if one_line:
+        t.line = t.end_line = 1
+        t.column = start + 1
+        t.end_column = end + 1
+    else:
+        t.line = text.count("\n", 0, start) + 1
+        t.column = start - text.rfind("\n", 0, start)
+        t.end_line = text.count("\n", 0, end) + 1
+        t.end_column = end - text.rfind("\n", 0, end)
+    return t
+
+
+def fast_raw(text: str) -> list[Any] | None:
+    """The raw items of ``text`` if it is well formed, else ``None`` (ask Lark)."""
+    if "#" in text:
+        # A comment can hold ',', '=', '..' or ')', and then which of the terminals that
+        # start with optional whitespace and comments Lark picks depends on its scanner's
+        # order; comments are rare enough in policies to leave all of them to Lark.
+        return None
+    one = "\n" not in text
+    n = len(text)
+    items: list[Any] = []
+    m: Any = _SEP.match(text)
+    pos = m.end() if m else 0
+    while pos < n:
+        if text[pos] == "@":
+            m = _WORD_RE.match(text, pos + 1)
+            if m is None:
+                return None
+            items.append(RawPreset(_tok(text, "WORD", pos + 1, m.end(), one)))
+            pos = m.end()
+        else:
+            m = _MATCHER.match(text, pos)
+            if m is None:
+                return None
+            kind = m.lastgroup
+            end = m.end()
+            first = _tok(text, kind, pos, end, one)
+            pos = end
+            if kind == "WORD" and text.startswith("=", pos):
+                values: list[Any] = []
+                while True:
+                    m = _SVALUE.match(text, pos + 1)
+                    if m is None:
+                        return None
+                    values.append(_tok(text, m.lastgroup, pos + 1, m.end(), one))
+                    pos = m.end()
+                    if not text.startswith(",", pos):
+                        break
+                items.append(RawSetting(first, values))
+            else:
+                rule = _rule(text, pos, first, one)
+                if rule is None:
+                    return None
+                item, pos = rule
+                items.append(item)
+        if pos >= n:
+            break
+        m = _SEP.match(text, pos)
+        if m is None:
+            return None
+        pos = m.end()
+    return items
+
+
+def _rule(text: str, pos: int, first: Any, one: bool) -> tuple[RawRule, int] | None:
+    m: Any
+    matchers: list[tuple[str, Any]] = [(_MATCHER_KIND[first.type], first)]
+    while text.startswith(",", pos):
+        m = _MATCHER.match(text, pos + 1)
+        if m is None:
+            return None
+        matchers.append(
+            (_MATCHER_KIND[m.lastgroup], _tok(text, m.lastgroup, pos + 1, m.end(), one))
+        )
+        pos = m.end()
+    methods: list[Any] | None = None
+    if text.startswith("[", pos):
+        methods = []
+        while True:
+            m = _WORD_RE.match(text, pos + 1)
+            if m is None:
+                return None
+            methods.append(_tok(text, "WORD", pos + 1, m.end(), one))
+            pos = m.end()
+            if not text.startswith(",", pos):
+                break
+        if not text.startswith("]", pos):
+            return None
+        pos += 1
+    if not text.startswith(":", pos):
+        return None
+    strategies: list[RawStrategy] = []
+    while True:
+        m = _WORD_RE.match(text, pos + 1)
+        if m is None:
+            return None
+        name = _tok(text, "WORD", pos + 1, m.end(), one)
+        pos = m.end()
+        if text.startswith("(", pos):
+            found = _args(text, pos, one)
+            if found is None:
+                return None
+            args, rpar, pos = found
+            strategies.append(RawStrategy(name, args, rpar.end_pos, rpar.end_line, rpar.end_column))
+        else:
+            strategies.append(RawStrategy(name, None, name.end_pos, name.end_line, name.end_column))
+        if not text.startswith("|", pos):
+            break
+    return RawRule(matchers, strategies, methods), pos
+
+
+def _args(text: str, pos: int, one: bool) -> tuple[list[RawArg], Any, int] | None:
+    pos = _LPAR.match(text, pos).end()  # type: ignore[union-attr]
+    out: list[RawArg] = []
+    m: Any = _RPAR.match(text, pos)
+    if m is None:
+        while True:
+            m = _VALUE.match(text, pos)
+            if m is None:
+                return None
+            kind = m.lastgroup
+            value = _tok(text, kind, pos, m.end(), one)
+            pos = m.end()
+            if kind == "WORD" and (m := _KWEQ.match(text, pos)) is not None:
+                m = _VALUE.match(text, m.end())
+                if m is None:
+                    return None
+                out.append(
+                    RawArg("kw", value, _tok(text, m.lastgroup, m.start(), m.end(), one), None)
+                )
+                pos = m.end()
+            elif (m := _DOTDOT.match(text, pos)) is not None:
+                m = _VALUE.match(text, m.end())
+                if m is None:
+                    return None
+                high = _tok(text, m.lastgroup, m.start(), m.end(), one)
+                out.append(RawArg("bounds", None, value, high))
+                pos = m.end()
+            else:
+                out.append(RawArg("pos", None, value, None))
+            m = _ARGSEP.match(text, pos)
+            if m is None:
+                break
+            pos = m.end()
+        m = _RPAR.match(text, pos)
+        if m is None:
+            return None
+    rpar = _tok(text, "RPAR", pos, m.end(), one)
+    return out, rpar, m.end()
