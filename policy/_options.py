@@ -531,6 +531,11 @@ def to_options(policy: Policy) -> dict[str, Any]:
     for rule in policy.rules:
         keys = [_matcher_key(m) for m in rule.matchers]
         key = ",".join(keys)
+        if rule.methods is not None:
+            problems.add(
+                f'rule "{key}": a method limit [{",".join(rule.methods)}] has no seed option '
+                "(the seed retries every method)"
+            )
         if any(isinstance(m, OnTimeout) for m in rule.matchers):
             if len(rule.matchers) > 1:
                 problems.add(f'rule "{key}": timeout shares no rule with others in seed options')

@@ -831,3 +831,10 @@ def test_docs_examples() -> None:
     result = doctest.testfile(str(DOCS), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_rule_method_limit_has_no_seed_option() -> None:
+    """A rule limited to some methods (reset,timeout[idempotent]:) cannot become options."""
+    with pytest.raises(policy.PolicyValueError) as info:
+        policy.parse("5xx[GET,PUT]:backoff(3,jitter=scale)").to_options()
+    assert "[GET,PUT] has no seed option" in str(info.value)
