@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
-import run  # type: ignore[import-not-found]  # noqa: E402
+import run  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
 from strategies import policy_text  # noqa: E402
 
 from policy._fastparse import fast_raw  # noqa: E402
