@@ -20,8 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -448,3 +451,23 @@ def test_report_slowest(capsys: pytest.CaptureFixture[str]) -> None:
         if SLOWEST:
             print("\nslowest input (s): " + ", ".join(f"{k}={v:.4f}" for k, v in SLOWEST.items()))
     assert all(v < SANITY_S for v in SLOWEST.values())
+
+
+def test_long_run_script_runs_a_short_batch() -> None:
+    """``bench/fuzz_long.py`` (the documented 10⁶-input run) works on a short batch."""
+    script = Path(__file__).parents[1] / "bench" / "fuzz_long.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "-n", "400", "-j", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["inputs"] == 400 and summary["errors"] == 0
+    assert {t: v["count"] for t, v in summary["targets"].items()} == {
+        "parse": 100,
+        "from_options": 100,
+        "headers": 100,
+        "decide": 100,
+    }
