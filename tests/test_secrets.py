@@ -198,3 +198,20 @@ def test_invalid_redacted_value_is_rejected_without_showing_it(
         rp.request("GET", url, headers={"Authorization": transport.Redacted("{}", secret)})
     assert "TOP" not in _shown_error(info.value)
     assert server.requests == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding: urllib3.connectionpool logs the request target at DEBUG with its query "
+    "string unmasked ('GET /a?api_key=... HTTP/1.1'), while the transport masks query values "
+    "everywhere it shows a URL",
+)
+def test_query_values_are_masked_in_every_log_line(
+    server: LoopbackServer, logs: pytest.LogCaptureFixture
+) -> None:
+    """A key in the query string is masked in every log line, urllib3's included."""
+    url = server.route("/a", Reply(503), Reply(200))
+    with transport.RetryingPool(policy.parse("5xx:backoff(1,1ms)"), sleep=_no_sleep) as rp:
+        rp.request("GET", url + "?api_key=QUERYSECRET")
+    assert server.requests[0].path.endswith("QUERYSECRET")
+    assert "QUERYSECRET" not in _shown_logs(logs)
