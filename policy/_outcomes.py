@@ -10,6 +10,7 @@ evaluator has already checked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
@@ -108,49 +109,75 @@ class ConnectionReset:
 Outcome: TypeAlias = Response | Timeout | ConnectFailure | ConnectionReset
 
 
-@attrs.frozen
-class AttemptState:
+class AttemptState(tuple[float, int, tuple[int, ...], tuple[float, ...], float]):
     """Where a call stands: when it started, retries granted, and per-strategy counters.
 
     ``counters[i]`` is how many retries strategy position ``i`` has granted; ``prev[i]``
     is the last delay it drew (for decorrelated jitter; 0.0 before the first).
     ``deadline_at`` is the wall-clock time after which no wait may end (``inf``: none).
+
+    An immutable tuple with named fields rather than an attrs class: the evaluator makes
+    one per retry, and a tuple costs a third of a frozen attrs instance to build.
+    ``match`` takes it apart by name (``AttemptState(retries=1)``) or position.
     """
 
-    start: float
-    retries: int
-    counters: tuple[int, ...]
-    prev: tuple[float, ...]
-    deadline_at: float
+    __slots__ = ()
+    __match_args__ = ("start", "retries", "counters", "prev", "deadline_at")
+
+    def __new__(
+        cls,
+        start: float,
+        retries: int,
+        counters: Iterable[int],
+        prev: Iterable[float],
+        deadline_at: float,
+    ) -> AttemptState:
+        return tuple.__new__(cls, (start, retries, tuple(counters), tuple(prev), deadline_at))
+
+    if TYPE_CHECKING:
+
+        @property
+        def start(self) -> float: ...
+        @property
+        def retries(self) -> int: ...
+        @property
+        def counters(self) -> tuple[int, ...]: ...
+        @property
+        def prev(self) -> tuple[float, ...]: ...
+        @property
+        def deadline_at(self) -> float: ...
+
+    else:
+        start = property(itemgetter(0), doc="Wall-clock time the call started.")
+        retries = property(itemgetter(1), doc="Retries granted so far in this call.")
+        counters = property(itemgetter(2), doc="Retries granted per strategy position.")
+        prev = property(itemgetter(3), doc="Last delay drawn per strategy position.")
+        deadline_at = property(itemgetter(4), doc="No wait may end after this time.")
 
     @property
     def requests(self) -> int:
         """Requests made so far in this call (1 + retries granted)."""
-        return self.retries + 1
+        return self[1] + 1
 
-    @classmethod
+    def __repr__(self) -> str:
+        return (
+            f"AttemptState(start={self[0]!r}, retries={self[1]!r}, counters={self[2]!r}, "
+            f"prev={self[3]!r}, deadline_at={self[4]!r})"
+        )
+
+    @staticmethod
     def _make(
-        cls,
         start: float,
         retries: int,
         counters: tuple[int, ...],
         prev: tuple[float, ...],
         deadline_at: float,
     ) -> AttemptState:
-        self = object.__new__(cls)
-        _set_start(self, start)
-        _set_retries(self, retries)
-        _set_counters(self, counters)
-        _set_prev(self, prev)
-        _set_deadline(self, deadline_at)
-        return self
+        """Build without copying: the evaluator passes tuples it has just made."""
+        return _tuple_new(AttemptState, (start, retries, counters, prev, deadline_at))
 
 
-_set_start = AttemptState.__dict__["start"].__set__
-_set_retries = AttemptState.__dict__["retries"].__set__
-_set_counters = AttemptState.__dict__["counters"].__set__
-_set_prev = AttemptState.__dict__["prev"].__set__
-_set_deadline = AttemptState.__dict__["deadline_at"].__set__
+_tuple_new = tuple.__new__
 
 
 @attrs.frozen
