@@ -77,7 +77,15 @@ def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
     for name, value in items:
         if isinstance(value, Redacted):
             secret.add(name.lower())
-            out[name] = value.reveal()
+            revealed = value.reveal()
+            if not _valid_header_value(revealed):
+                # http.client would reject it with an error that quotes the value.
+                raise ValueError(
+                    f"header {name!r}: its Redacted value is not a valid header value "
+                    "(it contains CR, LF, NUL or a character outside Latin-1); "
+                    "the value is not shown"
+                )
+            out[name] = revealed
         elif isinstance(value, str):
             out[name] = value
         elif isinstance(value, bytes):
@@ -88,6 +96,17 @@ def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
                 f"(got {type(value).__name__})"
             )
     return out, frozenset(secret)
+
+
+def _valid_header_value(value: str) -> bool:
+    """Whether ``value`` can be sent as a header value (Latin-1, no CR, LF or NUL)."""
+    if "\r" in value or "\n" in value or "\0" in value:
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def mask_url(url: str) -> str:
