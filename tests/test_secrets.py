@@ -176,6 +176,7 @@ BAD_SECRETS = [
     pytest.param("sk-TOP\r\nX-Injected: 1", id="crlf"),
     pytest.param("sk-TOP\nSECRET", id="lf"),
     pytest.param("sk-TOP\u20acSECRET", id="not-latin-1"),
+    pytest.param("sk-TOP\x00SECRET", id="nul"),
 ]
 
 
