@@ -14,7 +14,6 @@ code that builds an AST by hand, not the user-facing error path.
 from __future__ import annotations
 
 import enum
-import random
 import re
 from collections.abc import Iterable
 from fractions import Fraction
@@ -23,10 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ._evaluate import Compiled, Schedule, WorstCase
-    from ._outcomes import AttemptState, Decision, Outcome
+    from ._evaluate import Compiled, Decide, Schedule, WorstCase
+    from ._outcomes import AttemptState, Outcome
 
 __all__ = [
     "MAX_DURATION_MS",
@@ -521,20 +518,18 @@ class Policy:
         """The state before the first request of a call that starts at ``now``."""
         return self.compiled().start(now)
 
-    def decide(
-        self,
-        state: AttemptState,
-        outcome: Outcome,
-        *,
-        now: float,
-        rand: Callable[[], float] = random.random,
-        method: str = "GET",
-    ) -> Decision:
-        """Decide what to do after ``outcome``: ``Retry``, ``GiveUp`` or ``Accept``."""
+    @property
+    def decide(self) -> Decide:
+        """``decide(state, outcome, *, now, rand=random.random, method="GET")``.
+
+        Decide what to do after ``outcome``: ``Retry``, ``GiveUp`` or ``Accept``.  The
+        attribute is the compiled policy's decision function itself, so calling
+        ``policy.decide(...)`` goes straight to it (no wrapper on the hot path).
+        """
         c = self._cache.compiled
         if c is None:
             c = self.compiled()
-        return c.decide(state, outcome, now, rand, method)
+        return c.decide
 
     def schedule(self, outcome: Outcome) -> Schedule:
         """The delay envelope (min, max seconds) of each retry ``outcome`` can get."""

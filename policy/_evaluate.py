@@ -45,7 +45,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, TypeAlias, overload
+from random import random as _random
+from typing import Any, Final, Protocol, TypeAlias, overload
 
 import attrs
 
@@ -138,7 +139,22 @@ _NEVER_CAPS: Final = 1 << 62
 MAX_SIZE: Final = 10_000
 
 Step: TypeAlias = tuple[Any, ...]
-Decide: TypeAlias = Callable[[AttemptState, Outcome, float, Callable[[], float], str], Decision]
+
+
+class Decide(Protocol):
+    """``decide(state, outcome, *, now, rand=random.random, method="GET")`` (SPEC §2.6)."""
+
+    def __call__(
+        self,
+        state: AttemptState,
+        outcome: Outcome,
+        *,
+        now: float,
+        rand: Callable[[], float] = ...,
+        method: str = ...,
+    ) -> Decision: ...
+
+
 #: A rule, its compiled chain, its canonical text (for reasons)
 #: and the methods it is limited to (``selector[GET,PUT]:``; ``None``: every method).
 Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str, frozenset[str] | None]
@@ -543,9 +559,10 @@ def _decider(c: Compiled) -> Decide:
     def decide(
         state: AttemptState,
         outcome: Outcome,
+        *,
         now: float,
-        rand: Callable[[], float],
-        method: str,
+        rand: Callable[[], float] = _random,
+        method: str = "GET",
     ) -> Decision:
         if type(outcome) is response_type:
             status = outcome.status
