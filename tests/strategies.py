@@ -338,6 +338,17 @@ def rules() -> st.SearchStrategy[Rule]:
         Rule,
         st.lists(matchers(), min_size=1, max_size=4, unique=True).filter(_not_only_2xx),
         st.lists(strategies(), min_size=1, max_size=3),
+        methods=st.one_of(
+            st.none(),
+            st.none(),
+            st.just(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE")),
+            st.lists(
+                st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"]),
+                min_size=1,
+                max_size=3,
+                unique=True,
+            ).map(tuple),
+        ),
     )
 
 
