@@ -549,7 +549,8 @@ def _decider(c: Compiled) -> Decide:
     attempts = c.attempts
     max_retries = c._max_retries
     deadline_s = c._deadline_s
-    make_state = _make_state
+    new_state = tuple.__new__
+    state_cls = AttemptState
     make_retry = _make_retry
     accept = _ACCEPT
     why_backoff = _WHY_BACKOFF
@@ -596,7 +597,7 @@ def _decider(c: Compiled) -> Decide:
             )
 
         rule, steps, text, _only = entry
-        counters = state.counters
+        counters = state[2]
         for step in steps:
             kind = step[0]
             if kind == 0:  # _BACKOFF
@@ -612,7 +613,7 @@ def _decider(c: Compiled) -> Decide:
                 elif jitter == 2:  # _J_EQUAL
                     delay = base / 2 + rand() * base / 2
                 elif jitter == 3:  # _J_DECORRELATED
-                    prev = state.prev[i] or low
+                    prev = state[3][i] or low
                     delay = low + rand() * (3 * prev - low)
                 else:
                     delay = base * (1 + rand())
@@ -645,14 +646,15 @@ def _decider(c: Compiled) -> Decide:
                 return GiveUp(f"{label}: {text} says never retry", rule)
 
             # A strategy offers ``delay``: the call-wide checks come before the grant.
-            retries = state.retries
+            retries = state[1]
             if retries >= max_retries:
                 return GiveUp(f"attempts={attempts} reached: {label} is not retried", rule)
-            if now + delay > state.deadline_at:
+            deadline_at = state[4]
+            if now + delay > deadline_at:
                 return GiveUp(
                     f"deadline {duration_text(deadline_s)} would pass: "
                     f"waiting {_seconds_text(delay)} after {label} would end "
-                    f"{_seconds_text(now + delay - state.deadline_at)} past it",
+                    f"{_seconds_text(now + delay - deadline_at)} past it",
                     rule,
                 )
             if len(counters) == 1:
@@ -660,11 +662,11 @@ def _decider(c: Compiled) -> Decide:
                 new_prev: tuple[float, ...] = (delay,)
             else:
                 new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
-                prev_all = state.prev
+                prev_all = state[3]
                 new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
             return make_retry(
                 delay,
-                make_state(state.start, retries + 1, new_counters, new_prev, state.deadline_at),
+                new_state(state_cls, (state[0], retries + 1, new_counters, new_prev, deadline_at)),
                 rule,
                 why,
             )
