@@ -101,6 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def setup(self) -> None:
+        # A TLS server (tests/tls.py) accepts without the handshake, so a client that fails
+        # it (an untrusted certificate, plain HTTP) fails here, in this handler's thread.
+        handshake = getattr(self.request, "do_handshake", None)
+        if handshake is not None:
+            self.request.settimeout(10.0)
+            handshake()
+            self.request.settimeout(None)
         super().setup()
         # Small writes must not wait for delayed ACKs (40 ms stalls on loopback).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -244,9 +251,11 @@ class LoopbackServer:
 
     # -- scripting and inspection --------------------------------------------------------
 
+    scheme = "http"
+
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path

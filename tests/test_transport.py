@@ -10,14 +10,11 @@ from email.utils import formatdate
 
 import pytest
 import urllib3
+from httpserver import LoopbackServer, Reply, free_port
+from tls import TLSCerts, TLSLoopbackServer, certs_or_skip
 
 import policy
 import transport
-
-try:
-    from tests.httpserver import LoopbackServer, Reply, free_port
-except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    from httpserver import LoopbackServer, Reply, free_port  # type: ignore[no-redef]
 
 
 @pytest.fixture
@@ -41,6 +38,16 @@ class FakeClock:
         self.t += seconds
 
 
+def attempts_of(r: urllib3.BaseHTTPResponse) -> tuple[transport.Attempt, ...]:
+    """The history RetryingPool attached to a response."""
+    out: tuple[transport.Attempt, ...] = r.attempts  # type: ignore[attr-defined]
+    return out
+
+
+def _no_wait(_seconds: float) -> None:
+    pass
+
+
 def make_pool(text: str, **kw: object) -> tuple[transport.RetryingPool, list[float]]:
     delays: list[float] = []
     pool = transport.RetryingPool(policy.parse(text), sleep=delays.append, **kw)  # type: ignore[arg-type]
@@ -56,8 +63,8 @@ def test_503_503_200_returns_the_200_with_history(server: LoopbackServer) -> Non
     assert r.status == 200
     assert r.json() == {"ok": True}
     assert delays == [1.0, 2.0]
-    assert [a.label for a in r.attempts] == ["503", "503", "200"]
-    assert [a.delay for a in r.attempts] == [1.0, 2.0, None]
+    assert [a.label for a in attempts_of(r)] == ["503", "503", "200"]
+    assert [a.delay for a in attempts_of(r)] == [1.0, 2.0, None]
     assert len(server.requests_to("/f")) == 3
 
 
@@ -69,8 +76,8 @@ def test_give_up_on_status_returns_the_final_response(server: LoopbackServer) ->
         r = pool.request("GET", url)
     assert r.status == 503
     assert r.data == b"busy"
-    assert len(r.attempts) == 3
-    assert "limit" in r.attempts[-1].reason
+    assert len(attempts_of(r)) == 3
+    assert "limit" in attempts_of(r)[-1].reason
     assert delays == [1.0, 1.0]
 
 
@@ -124,7 +131,7 @@ def test_slow_headers_trip_the_attempt_timeout(server: LoopbackServer) -> None:
         r = pool.request("GET", url, timeout=0.3)
         elapsed = time.monotonic() - t0
     assert r.data == b"fast"
-    assert [a.label for a in r.attempts] == ["timeout", "200"]
+    assert [a.label for a in attempts_of(r)] == ["timeout", "200"]
     assert elapsed < 1.9  # the 2 s reply was abandoned, not waited for
 
 
@@ -163,7 +170,7 @@ def test_close_mid_body_is_a_reset(server: LoopbackServer) -> None:
     with pool:
         r = pool.request("GET", url)
     assert r.data == b"ok"
-    assert [a.label for a in r.attempts] == ["reset", "200"]
+    assert [a.label for a in attempts_of(r)] == ["reset", "200"]
 
 
 def test_tcp_reset_before_response_is_a_reset(server: LoopbackServer) -> None:
@@ -209,7 +216,7 @@ def test_same_host_redirect_is_followed_without_counting(server: LoopbackServer)
     with pool:
         r = pool.request("GET", url, headers={"Authorization": "Bearer same-host"})
     assert r.data == b"here"
-    assert len(r.attempts) == 1 and delays == []
+    assert len(attempts_of(r)) == 1 and delays == []
     assert server.requests_to("/new")[0].headers["authorization"] == "Bearer same-host"
 
 
@@ -254,7 +261,7 @@ def test_deadline_is_never_slept_past(server: LoopbackServer) -> None:
     assert r.status == 503
     assert sum(clock.slept) <= 5.0
     assert clock.slept == [2.0, 2.0]
-    assert "deadline" in r.attempts[-1].reason
+    assert "deadline" in attempts_of(r)[-1].reason
 
 
 def test_deadline_shrinks_the_attempt_timeout(server: LoopbackServer) -> None:
@@ -324,3 +331,99 @@ def test_refused_https_connection_is_a_connect_failure() -> None:
     with pool, pytest.raises(transport.RetryError) as info:
         pool.request("GET", f"https://127.0.0.1:{free_port()}/")
     assert info.value.attempts[0].label == "connect"
+
+
+# -- over TLS (a throwaway CA from the openssl command line; tests/tls.py) -------------------
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TLSCerts:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost."""
+    return certs_or_skip(tmp_path_factory)
+
+
+def _trusting(certs: TLSCerts) -> urllib3.PoolManager:
+    return urllib3.PoolManager(ca_certs=str(certs.ca))
+
+
+def test_https_retries_with_a_trusted_certificate(tls_certs: TLSCerts) -> None:
+    """Over TLS with the CA trusted, 503s are retried and the 200 comes back."""
+    pm = _trusting(tls_certs)
+    with TLSLoopbackServer(tls_certs) as s:
+        url = s.route("/f", Reply(503), Reply(200, body=b"secure"))
+        pool = transport.RetryingPool(policy.parse("5xx:backoff(2,1s)"), pool=pm, sleep=_no_wait)
+        with pool:
+            r = pool.request("GET", url)
+        assert url.startswith("https://")
+        assert r.data == b"secure"
+        assert [a.label for a in attempts_of(r)] == ["503", "200"]
+    pm.clear()
+
+
+def test_https_to_http_redirect_is_refused(tls_certs: TLSCerts, server: LoopbackServer) -> None:
+    """A redirect from https to http raises RetryError and nothing reaches the http server."""
+    pm = _trusting(tls_certs)
+    plain = server.route("/landing", Reply(200))
+    with TLSLoopbackServer(tls_certs) as s:
+        url = s.route("/up", Reply(302, headers={"Location": plain}))
+        pool, delays = make_pool("3xx,5xx:backoff(3,1s)", pool=pm)
+        with pool, pytest.raises(transport.RetryError) as info:
+            pool.request("GET", url, headers={"Authorization": "Bearer tls-only"})
+        assert len(s.requests_to("/up")) == 1
+    assert "https to http" in info.value.reason
+    assert [a.label for a in info.value.attempts] == ["302"]
+    assert delays == []
+    assert server.requests == []
+    pm.clear()
+
+
+def test_https_cross_host_redirect_strips_credentials(tls_certs: TLSCerts) -> None:
+    """https → https on another host drops Authorization, Cookie and Redacted headers."""
+    pm = _trusting(tls_certs)
+    headers = {
+        "Authorization": "Bearer top",
+        "Cookie": "session=1",
+        "X-Api-Key": transport.Redacted("{}", "k3y"),
+        "X-Plain": "kept",
+    }
+    with TLSLoopbackServer(tls_certs) as s, TLSLoopbackServer(tls_certs, "localhost") as other:
+        target = other.route("/landing", Reply(200, body=b"landed"))
+        url = s.route("/away", Reply(307, headers={"Location": target}))
+        pool, _ = make_pool("", pool=pm)
+        with pool:
+            r = pool.request("GET", url, headers=headers)
+        assert target.startswith("https://localhost:") and url.startswith("https://127.0.0.1:")
+        assert r.data == b"landed"
+        sent = s.requests_to("/away")[0].headers
+        got = other.requests_to("/landing")[0].headers
+    assert (sent["authorization"], sent["cookie"], sent["x-api-key"]) == (
+        "Bearer top",
+        "session=1",
+        "k3y",
+    )
+    assert "authorization" not in got and "cookie" not in got and "x-api-key" not in got
+    assert got["x-plain"] == "kept"
+    pm.clear()
+
+
+def test_untrusted_certificate_is_a_connect_failure(tls_certs: TLSCerts) -> None:
+    """A certificate the client does not trust fails the handshake: a connect outcome."""
+    with TLSLoopbackServer(tls_certs) as s:
+        url = s.route("/x", Reply(200))
+        pool, delays = make_pool("connect:backoff(1,1s)")  # the system CAs only
+        with pool, pytest.raises(transport.RetryError) as info:
+            pool.request("GET", url)
+        assert s.requests == []
+    assert [a.label for a in info.value.attempts] == ["connect", "connect"]
+    assert delays == [1.0]
+
+
+def test_https_to_a_plain_http_server_is_a_connect_failure(server: LoopbackServer) -> None:
+    """Speaking TLS to a plain HTTP server fails the handshake: a connect outcome."""
+    url = server.route("/x", Reply(200)).replace("http://", "https://", 1)
+    pool, delays = make_pool("connect:backoff(1,1s)")
+    with pool, pytest.raises(transport.RetryError) as info:
+        pool.request("GET", url, timeout=10)
+    assert [a.label for a in info.value.attempts] == ["connect", "connect"]
+    assert delays == [1.0]
+    assert server.requests_to("/x") == []
