@@ -17,7 +17,7 @@ import enum
 import re
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 
@@ -100,9 +100,12 @@ class Over(enum.Enum):
     SKIP = "skip"
 
 
-@attrs.frozen
-class Span:
-    """A region of the policy text: 0-based offsets and 1-based line/column."""
+class Span(NamedTuple):
+    """A region of the policy text: 0-based offsets and 1-based line/column.
+
+    An immutable tuple with named fields: the parser makes one per node, and a tuple
+    costs a third of a frozen attrs instance to build.
+    """
 
     start: int
     end: int
@@ -544,3 +547,114 @@ class Policy:
         from ._options import to_options
 
         return to_options(self)
+
+
+# --- fast constructors for the parser ---------------------------------------------------
+#
+# The validation pass (``_validate``) checks every value before it builds a node, so the
+# parser builds nodes through these: the same fields as the attrs ``__init__`` sets, but
+# without running the validators, converters and post-init checks a second time.  Code
+# that builds an AST by hand goes through the classes, which keep every check.
+
+_new = object.__new__
+_set = object.__setattr__
+_tuple_new = tuple.__new__
+
+#: A fixed delay stores factor 1 (SPEC §1.2), as ``Backoff.__attrs_post_init__`` does.
+_ONE = Fraction(1)
+
+
+def _make_span(
+    start: int, end: int, line: int, column: int, end_line: int, end_column: int
+) -> Span:
+    return _tuple_new(Span, (start, end, line, column, end_line, end_column))
+
+
+def _make_code(code: int, span: Span) -> StatusCode:
+    node = _new(StatusCode)
+    _set(node, "code", code)
+    _set(node, "span", span)
+    return node
+
+
+def _make_range(low: int, high: int, span: Span) -> StatusRange:
+    node = _new(StatusRange)
+    _set(node, "low", low)
+    _set(node, "high", high)
+    _set(node, "span", span)
+    return node
+
+
+def _make_class(digit: int, span: Span) -> StatusClass:
+    node = _new(StatusClass)
+    _set(node, "digit", digit)
+    _set(node, "span", span)
+    return node
+
+
+_Bare = TypeVar("_Bare", AllErrors, OnTimeout, OnConnect, OnReset, Never)
+
+
+def _make_bare(cls: type[_Bare], span: Span) -> _Bare:
+    """A node whose only field is its span (``all``, ``timeout``, ..., ``never``)."""
+    node = _new(cls)
+    _set(node, "span", span)
+    return node
+
+
+def _make_backoff(
+    limit: int, min_ms: int, max_ms: int, factor: Fraction, jitter: Jitter, span: Span
+) -> Backoff:
+    node = _new(Backoff)
+    _set(node, "limit", limit)
+    _set(node, "min_ms", min_ms)
+    _set(node, "max_ms", max_ms)
+    _set(node, "factor", _ONE if min_ms == max_ms else factor)
+    _set(node, "jitter", jitter)
+    _set(node, "span", span)
+    return node
+
+
+def _make_headers(
+    limit_header: str | None,
+    remaining_header: str | None,
+    reset_header: str | None,
+    format: ResetFormat,
+    limit: int,
+    max_ms: int,
+    over: Over,
+    jitter_ms: int,
+    span: Span,
+) -> Headers:
+    node = _new(Headers)
+    _set(node, "limit_header", limit_header)
+    _set(node, "remaining_header", remaining_header)
+    _set(node, "reset_header", reset_header)
+    _set(node, "format", format)
+    _set(node, "limit", limit)
+    _set(node, "max_ms", max_ms)
+    _set(node, "over", over)
+    _set(node, "jitter_ms", jitter_ms)
+    _set(node, "span", span)
+    return node
+
+
+def _make_rule(
+    matchers: tuple[Matcher, ...],
+    strategies: tuple[Strategy, ...],
+    methods: tuple[str, ...] | None,
+    span: Span,
+) -> Rule:
+    node = _new(Rule)
+    _set(node, "matchers", matchers)
+    _set(node, "strategies", strategies)
+    _set(node, "methods", methods)
+    _set(node, "span", span)
+    return node
+
+
+def _make_policy(items: tuple[Item, ...]) -> Policy:
+    node = _new(Policy)
+    _set(node, "items", items)
+    _set(node, "_cache", _Cache())
+    return node

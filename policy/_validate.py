@@ -2,18 +2,20 @@
 
 The transformer (``_parse``) only groups tokens.  Here each word and number is
 interpreted: keywords are looked up case-insensitively (with a "did you mean" for a
-misspelling), durations are converted to integer milliseconds with exact decimal
+misspelling), durations are converted to integer milliseconds with exact integer
 arithmetic, bounds are checked (SPEC §1.1), duplicates are found.  Problems are collected
 rather than raised one by one, so a user fixing a policy sees all of them at once; only
 when there are none is the AST built.  Problems of the text itself (unknown words, a
 missing unit) make a ``PolicySyntaxError``; well-formed but invalid values make a
 ``PolicyValueError``.
+
+Every value is checked here, so the nodes are built through the AST's private fast
+constructors (``_ast._make_*``), which do not run the attrs validators a second time.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -46,11 +48,17 @@ from ._ast import (
     ResetFormat,
     Rule,
     Span,
-    StatusClass,
-    StatusCode,
-    StatusRange,
     Strategy,
     TimeoutSetting,
+    _make_backoff,
+    _make_bare,
+    _make_class,
+    _make_code,
+    _make_headers,
+    _make_policy,
+    _make_range,
+    _make_rule,
+    _make_span,
     _only_2xx,
 )
 from ._errors import PolicySyntaxError, PolicyValueError, Problem
@@ -96,6 +104,11 @@ UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)\Z")
 _HEADER = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _METHOD = re.compile(r"[A-Z]+\Z")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
+
+#: Factors read so far, by their text (a ``Fraction`` from a string costs microseconds).
+_FACTORS: dict[str, Fraction] = {}
+_FACTOR_DEFAULT = Fraction(9, 5)
 
 
 class RawArg(NamedTuple):
@@ -138,7 +151,7 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 def _span(tok: Token, end: Token | None = None) -> Span:
     last = end if end is not None else tok
-    return Span(
+    return _make_span(
         tok.start_pos or 0,
         last.end_pos or 0,
         tok.line or 1,
@@ -200,18 +213,20 @@ class _Builder:
         if len(number) > 30:
             self.bad(tok, f"{what} must be at most 168h (got {str(tok)[:20]}...)")
             return None
-        try:
-            ms = Decimal(number) * scale
-        except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-            self.bad(tok, f"{what} is not a number", syntax=True)
-            return None
-        if ms != ms.to_integral_value():
-            self.bad(tok, f"{what} must be a whole number of milliseconds (got {tok})")
-            return None
+        whole, _, frac = number.partition(".")
+        ms: int
+        if frac:
+            # Exact: whole.frac * scale is a whole number of ms iff 10**len(frac) divides it.
+            ms, rest = divmod(int(whole + frac) * scale, 10 ** len(frac))
+            if rest:
+                self.bad(tok, f"{what} must be a whole number of milliseconds (got {tok})")
+                return None
+        else:
+            ms = int(whole) * scale
         if ms > MAX_DURATION_MS:
             self.bad(tok, f"{what} must be at most 168h (got {tok})")
             return None
-        return int(ms)
+        return ms
 
     def integer(self, tok: Token, what: str, lo: int, hi: int) -> int | None:
         s = str(tok)
@@ -227,16 +242,25 @@ class _Builder:
     def factor(self, tok: Token) -> Fraction | None:
         s = str(tok)
         body = s[1:] if s[:1] in "xX" else s
-        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", body):
+        value = _FACTORS.get(body)
+        if value is not None:
+            return value
+        if not _DECIMAL.match(body):
             self.bad(tok, f"factor must be a number such as x1.8 (got {s!r})", syntax=True)
             return None
         if len(body) > 30:
             self.bad(tok, f"factor must be between 1 and {MAX_FACTOR} (got {s[:20]}...)")
             return None
-        value = Fraction(body)
-        if not 1 <= value <= MAX_FACTOR:
+        whole, _, frac = body.partition(".")
+        num: int = int(whole + frac)
+        den: int = 10 ** len(frac)
+        if not den <= num <= MAX_FACTOR * den:
             self.bad(tok, f"factor must be between 1 and {MAX_FACTOR} (got {s})")
             return None
+        value = Fraction(num, den)
+        if len(_FACTORS) >= 256:
+            _FACTORS.clear()
+        _FACTORS[body] = value
         return value
 
     def choice(self, tok: Token, table: dict[str, Any], what: str) -> Any:
@@ -263,7 +287,7 @@ class _Builder:
             if not 100 <= code <= 599:
                 self.bad(tok, f"status must be between 100 and 599 (got {_cut(s)})")
                 return None
-            return StatusCode(code, span=span)
+            return _make_code(code, span)
         if kind == "range":
             lo_s, hi_s = s.split("-")
             lo = int(lo_s) if len(lo_s) <= 4 else 10_000
@@ -278,22 +302,22 @@ class _Builder:
             if ok and lo > hi:
                 self.bad(tok, f"range low must be ≤ high (got {s})")
                 ok = False
-            return StatusRange(lo, hi, span=span) if ok else None
+            return _make_range(lo, hi, span) if ok else None
         if kind == "class":
             digit = int(s[0])
             if not 1 <= digit <= 5:
                 self.bad(tok, f"status class must be 1xx to 5xx (got {s})")
                 return None
-            return StatusClass(digit, span=span)
+            return _make_class(digit, span)
         word = s.lower()
         if word == "all":
-            return AllErrors(span=span)
+            return _make_bare(AllErrors, span)
         if word == "timeout":
-            return OnTimeout(span=span)
+            return _make_bare(OnTimeout, span)
         if word == "connect":
-            return OnConnect(span=span)
+            return _make_bare(OnConnect, span)
         if word == "reset":
-            return OnReset(span=span)
+            return _make_bare(OnReset, span)
         self.bad(
             tok,
             f"unknown selector {s!r}{did_you_mean(s, MATCHER_WORDS)}: expected a status "
@@ -306,7 +330,7 @@ class _Builder:
 
     def strategy(self, raw: RawStrategy) -> Strategy | None:
         name = str(raw.name).lower()
-        span = Span(
+        span = _make_span(
             raw.name.start_pos or 0,
             raw.end_pos,
             raw.name.line or 1,
@@ -318,7 +342,7 @@ class _Builder:
             if raw.args is not None:
                 self.bad(raw.name, "never takes no arguments (write never)", syntax=True)
                 return None
-            return Never(span=span)
+            return _make_bare(Never, span)
         if name == "backoff":
             return self.backoff(raw.args or [], span)
         if name == "headers":
@@ -415,7 +439,14 @@ class _Builder:
                 f"min delay must be ≤ max delay (got {_fmt_ms(lo)}..{_fmt_ms(hi)})",
             )
             return None
-        return Backoff(span=span, **kw)
+        return _make_backoff(
+            kw.get("limit", 5),
+            lo,
+            hi,
+            kw.get("factor", _FACTOR_DEFAULT),
+            kw.get("jitter", Jitter.NONE),
+            span,
+        )
 
     def header_name(self, tok: Token, what: str) -> str | None:
         s = str(tok).lower()
@@ -504,7 +535,17 @@ class _Builder:
                 )
         if len(self.problems) > before or any(v is None for v in kw.values()):
             return None
-        return Headers(span=span, **kw)
+        return _make_headers(
+            kw.get("limit_header"),
+            kw.get("remaining_header"),
+            kw.get("reset_header"),
+            kw.get("format", ResetFormat.AUTO),
+            kw.get("limit", 5),
+            kw.get("max_ms", 15 * 60_000),
+            kw.get("over", Over.GIVEUP),
+            kw.get("jitter_ms", 0),
+            span,
+        )
 
     # -- items -------------------------------------------------------------------------
 
@@ -532,7 +573,7 @@ class _Builder:
         if len(self.problems) > before:
             return None
         last = raw.strategies[-1]
-        span = Span(
+        span = _make_span(
             first_tok.start_pos or 0,
             last.end_pos,
             first_tok.line or 1,
@@ -540,7 +581,9 @@ class _Builder:
             last.end_line,
             last.end_column,
         )
-        return Rule(matchers, [s for s in strategies if s is not None], methods=methods, span=span)
+        return _make_rule(
+            tuple(matchers), tuple(s for s in strategies if s is not None), methods, span
+        )
 
     def methods(self, toks: list[Token]) -> tuple[str, ...] | None:
         """``[GET,PUT]`` or ``[idempotent]`` after a selector."""
@@ -650,7 +693,7 @@ def build_policy(text: str, raw_items: list[Any]) -> Policy:
         if any(p.syntax for p in problems):
             raise PolicySyntaxError(text, problems)
         raise PolicyValueError(text, problems)
-    return Policy(items)
+    return _make_policy(tuple(items))
 
 
 def _cut(s: str, n: int = 10) -> str:
