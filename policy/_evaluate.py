@@ -110,7 +110,7 @@ class WorstCase:
 # --- compiled steps -----------------------------------------------------------------------
 #
 # A step is a plain tuple so the hot path unpacks it in one operation:
-#   backoff: (_BACKOFF, position, limit, min_s, max_s, factor, n_cap, jitter, strategy)
+#   backoff: (_BACKOFF, position, limit, min_s, max_s, factor, n_cap, jitter, why, strategy)
 #   headers: (_HEADERS, position, limit, _HeaderStep, strategy)
 #   never:   (_NEVER, position, 0, None, strategy)
 
@@ -161,7 +161,6 @@ Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str, frozenset[str] | None]
 
 _ACCEPT: Final = Accept()
 _make_state = AttemptState._make
-_make_retry = Retry._make
 
 _WHY_BACKOFF: Final = "{0} matched {1}: retry {2}/{3} of its backoff, waiting {4:.3f}s"
 _WHY_HEADERS: Final = "{0} matched {1}: retry {2}/{3}, waiting {4:.3f}s as {5} says"
@@ -200,7 +199,8 @@ class _HeaderStep:
     named: bool
 
 
-def _compile_strategy(strategy: Strategy, position: int) -> Step:
+def _compile_strategy(strategy: Strategy, position: int, text: str) -> Step:
+    """The step of ``strategy`` at ``position`` in the rule whose canonical text is ``text``."""
     if type(strategy) is Backoff:
         low = strategy.min_ms / 1000
         high = strategy.max_ms / 1000
@@ -215,6 +215,7 @@ def _compile_strategy(strategy: Strategy, position: int) -> Step:
             factor,
             first_cap(low, high, factor),
             _JITTER_CODE[strategy.jitter],
+            (_WHY_BACKOFF, text, position, strategy.limit),
             strategy,
         )
     if type(strategy) is Headers:
@@ -380,12 +381,13 @@ class Compiled:
         entries: list[Entry] = []
         positions = 0
         for rule in policy.rules:
+            text = render_rule(rule)
             steps = []
             for strategy in rule.strategies:
-                steps.append(_compile_strategy(strategy, positions))
+                steps.append(_compile_strategy(strategy, positions, text))
                 positions += 1
             only = None if rule.methods is None else frozenset(rule.methods)
-            entries.append((rule, tuple(steps), render_rule(rule), only))
+            entries.append((rule, tuple(steps), text, only))
         self.entries: tuple[Entry, ...] = tuple(entries)
         self.positions = positions
 
@@ -551,9 +553,10 @@ def _decider(c: Compiled) -> Decide:
     deadline_s = c._deadline_s
     new_state = tuple.__new__
     state_cls = AttemptState
-    make_retry = _make_retry
+    new_object = object.__new__
+    retry_cls = Retry
+    set_retry = Retry.__dict__["_d"].__set__
     accept = _ACCEPT
-    why_backoff = _WHY_BACKOFF
     why_headers = _WHY_HEADERS
     response_type = Response
 
@@ -601,7 +604,7 @@ def _decider(c: Compiled) -> Decide:
         for step in steps:
             kind = step[0]
             if kind == 0:  # _BACKOFF
-                _, i, limit, low, high, factor, n_cap, jitter, _s = step
+                _, i, limit, low, high, factor, n_cap, jitter, why, _s = step
                 n = counters[i]
                 if n >= limit:
                     continue
@@ -621,10 +624,6 @@ def _decider(c: Compiled) -> Decide:
                     delay = high
                 elif delay < low:
                     delay = low
-                why: tuple[str, tuple[Any, ...]] = (
-                    why_backoff,
-                    (label, text, n + 1, limit, delay),
-                )
             elif kind == 1:  # _HEADERS
                 _, i, limit, hs, _s = step
                 n = counters[i]
@@ -641,7 +640,7 @@ def _decider(c: Compiled) -> Decide:
                     delay = wait + rand() * hs.jitter_s
                     if delay > hs.max_s:
                         delay = hs.max_s  # the server's wait is at most max here
-                why = (why_headers, (label, text, n + 1, limit, delay, source))
+                why = (why_headers, text, i, limit, source)
             else:
                 return GiveUp(f"{label}: {text} says never retry", rule)
 
@@ -664,12 +663,20 @@ def _decider(c: Compiled) -> Decide:
                 new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
                 prev_all = state[3]
                 new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
-            return make_retry(
-                delay,
-                new_state(state_cls, (state[0], retries + 1, new_counters, new_prev, deadline_at)),
-                rule,
-                why,
+            granted = new_object(retry_cls)
+            set_retry(
+                granted,
+                (
+                    delay,
+                    new_state(
+                        state_cls, (state[0], retries + 1, new_counters, new_prev, deadline_at)
+                    ),
+                    rule,
+                    why,
+                    label,
+                ),
             )
+            return granted
         return ran_out(entry, state, outcome, now, label)
 
     return decide

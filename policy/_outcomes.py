@@ -180,39 +180,80 @@ class AttemptState(tuple[float, int, tuple[int, ...], tuple[float, ...], float])
 _tuple_new = tuple.__new__
 
 
-@attrs.frozen
+#: What a ``Retry`` says about itself: a finished sentence, or the pieces the evaluator
+#: had at hand, ``(format, rule text, position, limit, *more)``, formatted when first read
+#: with the status (or outcome name), the position's counter after the grant, and the delay.
+Why: TypeAlias = str | tuple[Any, ...]
+
+
+@attrs.frozen(init=False, eq=False, repr=False, match_args=False)
 class Retry:
     """Retry after ``delay`` seconds; continue with ``state``.
 
-    ``reason`` is a sentence for people; it is formatted when first read.
+    ``delay``, ``state``, ``rule`` and ``reason`` read one private tuple: the evaluator makes
+    a ``Retry`` per granted retry, and filling one slot costs about half of filling four.
+    ``==`` and ``hash`` take ``delay``, ``state`` and ``rule`` (not the wording of
+    ``reason``); ``match`` takes it apart by name or position (``Retry(delay, state)``).
+    ``reason`` is a sentence for people; it is formatted when read.
     """
 
-    delay: float
-    state: AttemptState
-    rule: Rule
-    why: tuple[str, tuple[Any, ...]] = attrs.field(repr=False, eq=False)
+    _d: tuple[float, AttemptState, Rule, Why, Any]
+
+    __match_args__ = ("delay", "state", "rule", "reason")
+
+    def __init__(self, delay: float, state: AttemptState, rule: Rule, reason: str = "") -> None:
+        _set_d(self, (float(delay), state, rule, reason, None))
+
+    if TYPE_CHECKING:
+
+        @property
+        def delay(self) -> float: ...
+        @property
+        def state(self) -> AttemptState: ...
+        @property
+        def rule(self) -> Rule: ...
+
+    else:
+        delay = property(lambda self: self._d[0], doc="Seconds to wait before the next attempt.")
+        state = property(lambda self: self._d[1], doc="The state to continue the call with.")
+        rule = property(lambda self: self._d[2], doc="The rule that granted the retry.")
 
     @property
     def reason(self) -> str:
-        fmt, args = self.why
-        return fmt.format(*args)
+        """Why the retry was granted and what it waits, in a sentence."""
+        delay, state, _rule, why, label = self._d
+        if isinstance(why, str):
+            return why
+        fmt, text, position, limit, *more = why
+        return str(fmt.format(label, text, state[2][position], limit, delay, *more))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Retry:
+            return NotImplemented
+        return self._d[:3] == other._d[:3]
+
+    def __ne__(self, other: object) -> bool:
+        if type(other) is not Retry:
+            return NotImplemented
+        return self._d[:3] != other._d[:3]
+
+    def __hash__(self) -> int:
+        return hash((Retry, *self._d[:3]))
+
+    def __repr__(self) -> str:
+        delay, state, rule, _why, _label = self._d
+        return f"Retry(delay={delay!r}, state={state!r}, rule={rule!r})"
 
     @classmethod
-    def _make(
-        cls, delay: float, state: AttemptState, rule: Rule, why: tuple[str, tuple[Any, ...]]
-    ) -> Retry:
-        self = object.__new__(cls)
-        _set_delay(self, delay)
-        _set_state(self, state)
-        _set_rule(self, rule)
-        _set_why(self, why)
+    def _make(cls, delay: float, state: AttemptState, rule: Rule, why: Why, label: Any) -> Retry:
+        """Build without checks (the evaluator inlines these two calls)."""
+        self = _object_new(cls)
+        _set_d(self, (delay, state, rule, why, label))
         return self
 
 
-_set_delay = Retry.__dict__["delay"].__set__
-_set_state = Retry.__dict__["state"].__set__
-_set_rule = Retry.__dict__["rule"].__set__
-_set_why = Retry.__dict__["why"].__set__
+_object_new = object.__new__
+_set_d = Retry.__dict__["_d"].__set__
 
 
 @attrs.frozen
