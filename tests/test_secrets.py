@@ -18,10 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 from httpserver import LoopbackServer, Reply, free_port
+from hypothesis import given
+from hypothesis import strategies as st
 
 import policy
 import transport
+from transport._redact import MaskQueryFilter
 
 SECRET = "sk-7f3a9c1e-TOPSECRET"
 
@@ -195,12 +199,6 @@ def test_invalid_redacted_value_is_rejected_without_showing_it(
     assert server.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: urllib3.connectionpool logs the request target at DEBUG with its query "
-    "string unmasked ('GET /a?api_key=... HTTP/1.1'), while the transport masks query values "
-    "everywhere it shows a URL",
-)
 def test_query_values_are_masked_in_every_log_line(
     server: LoopbackServer, logs: pytest.LogCaptureFixture
 ) -> None:
@@ -210,3 +208,72 @@ def test_query_values_are_masked_in_every_log_line(
         rp.request("GET", url + "?api_key=QUERYSECRET")
     assert server.requests[0].path.endswith("QUERYSECRET")
     assert "QUERYSECRET" not in _shown_logs(logs)
+
+
+def test_query_values_are_masked_in_urllib3_redirect_and_retry_logs(
+    server: LoopbackServer, logs: pytest.LogCaptureFixture
+) -> None:
+    """PolicyRetry inside urllib3: its retry, redirect and request lines mask query values."""
+    server.route("/b", Reply(200, body=b"ok"))
+    url = server.route(
+        "/a", Reply(503), Reply(302, headers={"Location": "/b?token=QRED1RECT&bare"})
+    )
+    retry = transport.PolicyRetry(policy.parse("5xx:backoff(1,1ms)"), sleep=_no_sleep)
+    with urllib3.PoolManager(retries=retry) as pm:
+        resp = pm.request("GET", url + "?api_key=QUERYSECRET&QBARESECRET")
+    assert resp.status == 200
+    paths = [r.path for r in server.requests]
+    assert paths[0].endswith("QBARESECRET") and paths[-1] == "/b?token=QRED1RECT&bare"
+    shown = _shown_logs(logs)
+    assert "api_key=***&***" in shown and "token=***&***" in shown  # the lines were logged
+    for value in ("QUERYSECRET", "QBARESECRET", "QRED1RECT"):
+        assert value not in shown
+
+
+def test_log_filter_is_installed_once_per_urllib3_logger() -> None:
+    """Installing the log filter again (a re-import) adds nothing: one filter per logger."""
+    from transport._redact import URLLIB3_LOGGERS, MaskQueryFilter, install_log_filter
+
+    install_log_filter()
+    install_log_filter()
+    for name in URLLIB3_LOGGERS:
+        filters = logging.getLogger(name).filters
+        assert sum(isinstance(f, MaskQueryFilter) for f in filters) == 1, name
+
+
+_KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-", max_size=8)
+_VALUES = st.text(
+    alphabet=st.characters(
+        codec="utf-8", exclude_characters="&#?\"'<> \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
+    ),
+    max_size=12,
+).map(lambda v: "Z9" + v)  # a marker no key, path or host contains
+
+
+@given(
+    pairs=st.lists(
+        st.one_of(
+            st.tuples(_KEYS, _VALUES),  # key=value (the value may hold "=")
+            st.tuples(st.none(), _VALUES.filter(lambda v: "=" not in v)),  # a bare value
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_masking_hides_every_query_value(pairs: list[tuple[str | None, str]]) -> None:
+    """mask_url and the log filter's mask_text hide every query value, keyed or bare."""
+    query = "&".join(v if k is None else f"{k}={v}" for k, v in pairs)
+    url = f"https://api.example/v1/items?{query}"
+    record = logging.LogRecord(
+        "urllib3.connectionpool",
+        logging.DEBUG,
+        __file__,
+        1,
+        '%s "GET %s HTTP/1.1" 200',
+        ("https://api.example", url),
+        None,
+    )
+    assert MaskQueryFilter().filter(record)
+    for shown in (transport.mask_url(url), record.getMessage()):
+        assert "Z9" not in shown
+        assert shown.count("***") == len(pairs)

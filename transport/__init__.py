@@ -20,8 +20,11 @@ from ._background import (
     default_fetcher,
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
-from ._redact import Redacted, mask_url
+from ._redact import Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
+
+# urllib3 logs request targets (query strings included) at DEBUG: mask their values.
+install_log_filter()
 
 __all__ = [
     "DEFAULT_TIMEOUT",

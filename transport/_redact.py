@@ -9,15 +9,30 @@ value silently.  The transport unwraps it (``reveal()``) at the last moment, whe
 request headers are handed to urllib3.
 
 URLs are shown with query values and passwords masked (``?token=***``), because query
-strings are a common place for keys.
+strings are a common place for keys.  That includes urllib3's own log lines (its
+``connectionpool`` logs every request target at DEBUG): ``install_log_filter()``, run
+once when ``transport`` is imported, puts a filter on urllib3's loggers that masks query
+values and URL passwords in every record they emit.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["MASK", "Redacted", "mask_url", "reveal_headers"]
+__all__ = [
+    "MASK",
+    "URLLIB3_LOGGERS",
+    "MaskQueryFilter",
+    "Redacted",
+    "install_log_filter",
+    "mask_query",
+    "mask_text",
+    "mask_url",
+    "reveal_headers",
+]
 
 MASK = "********"
 
@@ -109,6 +124,18 @@ def _valid_header_value(value: str) -> bool:
     return True
 
 
+def mask_query(query: str) -> str:
+    """A query string with every value masked; keys are kept, a bare value is masked too.
+
+    >>> mask_query("key=abc&page=2&flag&=x")
+    'key=***&page=***&***&=***'
+    """
+    return "&".join(
+        (piece.partition("=")[0] + "=***" if "=" in piece else "***") if piece else ""
+        for piece in query.split("&")
+    )
+
+
 def mask_url(url: str) -> str:
     """The URL with every query value and any password replaced by ``***``.
 
@@ -124,8 +151,68 @@ def mask_url(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***") for k, _ in pairs], safe="*")
+    query = mask_query(parts.query) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+# A query in free text: from "?" to a space, a quote, an angle bracket or a fragment.
+_QUERY_IN_TEXT = re.compile(r"\?([^\s\"'<>#]+)")
+# A password in a URL in free text: "//user:password@".
+_PASSWORD_IN_TEXT = re.compile(r"(//[^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
+
+
+def mask_text(text: str) -> str:
+    """Free text (a log message) with the query values and passwords of its URLs masked.
+
+    >>> mask_text('http://h:80 "GET /a?api_key=s3cr3t&n=1 HTTP/1.1" 200 2')
+    'http://h:80 "GET /a?api_key=***&n=*** HTTP/1.1" 200 2'
+    """
+    if "?" in text:
+        text = _QUERY_IN_TEXT.sub(lambda m: "?" + mask_query(m.group(1)), text)
+    if "@" in text:
+        text = _PASSWORD_IN_TEXT.sub(r"\1:***@", text)
+    return text
+
+
+class MaskQueryFilter(logging.Filter):
+    """A logging filter that masks query values and URL passwords in a record's message.
+
+    The message is formatted (``getMessage()``) and, when masking changes it, stored
+    back as the record's ``msg`` with no ``args``: every handler then sees the masked
+    text.  It never drops a record.  Records are only built for enabled levels, so the
+    filter costs nothing while DEBUG is off.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler's error report
+            return True
+        masked = mask_text(message)
+        if masked != message:
+            record.msg = masked
+            record.args = None
+        return True
+
+
+#: urllib3's loggers whose records can carry a URL (request targets, redirects, retries).
+URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "urllib3.http2.connection",
+)
+
+
+def install_log_filter() -> None:
+    """Put a ``MaskQueryFilter`` on each of urllib3's loggers (once; calling again is a no-op).
+
+    A logger's filters see only the records logged on that logger (not those of its
+    children), hence one filter per module logger rather than one on ``urllib3``.
+    """
+    for name in URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskQueryFilter) for f in logger.filters):
+            logger.addFilter(MaskQueryFilter())
