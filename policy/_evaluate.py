@@ -559,6 +559,10 @@ def _decider(c: Compiled) -> Decide:
     accept = _ACCEPT
     why_headers = _WHY_HEADERS
     response_type = Response
+    # The common case gets a straight path: a status whose rule has no method limit and
+    # starts its chain with a ``backoff``.  Per status, that step unpacked once, here.
+    fast_by_status = tuple(_fast_step(e) for e in by_status)
+    single = c.positions == 1
 
     def decide(
         state: AttemptState,
@@ -570,6 +574,59 @@ def _decider(c: Compiled) -> Decide:
     ) -> Decision:
         if type(outcome) is response_type:
             status = outcome.status
+            fast = fast_by_status[status]
+            if (
+                fast is not None
+                and (methods is None or method in methods)
+                and not outcome.stop
+                and state[2][fast[0]] < fast[1]
+                and state[1] < max_retries
+            ):
+                # The first strategy of the chain is a backoff with retries left: the same
+                # arithmetic and checks as in the loop below, without the dispatch.
+                i, limit, low, high, factor, n_cap, jitter, why, rule = fast
+                n = state[2][i]
+                base = high if n >= n_cap else low * factor**n
+                if jitter == 1:  # _J_FULL
+                    delay = low + rand() * (base - low)
+                elif jitter == 0:  # _J_NONE
+                    delay = base
+                elif jitter == 2:  # _J_EQUAL
+                    delay = base / 2 + rand() * base / 2
+                elif jitter == 3:  # _J_DECORRELATED
+                    prev = state[3][i] or low
+                    delay = low + rand() * (3 * prev - low)
+                else:
+                    delay = base * (1 + rand())
+                if delay > high:
+                    delay = high
+                elif delay < low:
+                    delay = low
+                deadline_at = state[4]
+                if now + delay <= deadline_at:
+                    if single:
+                        new_counters: tuple[int, ...] = (n + 1,)
+                        new_prev: tuple[float, ...] = (delay,)
+                    else:
+                        counters = state[2]
+                        new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
+                        prev_all = state[3]
+                        new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
+                    granted = new_object(retry_cls)
+                    set_retry(
+                        granted,
+                        (
+                            delay,
+                            new_state(
+                                state_cls,
+                                (state[0], state[1] + 1, new_counters, new_prev, deadline_at),
+                            ),
+                            rule,
+                            why,
+                            status,
+                        ),
+                    )
+                    return granted
             entry = by_status[status]
             if entry is None:
                 if 200 <= status <= 299:
@@ -657,8 +714,8 @@ def _decider(c: Compiled) -> Decide:
                     rule,
                 )
             if len(counters) == 1:
-                new_counters: tuple[int, ...] = (n + 1,)
-                new_prev: tuple[float, ...] = (delay,)
+                new_counters = (n + 1,)
+                new_prev = (delay,)
             else:
                 new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
                 prev_all = state[3]
@@ -680,6 +737,15 @@ def _decider(c: Compiled) -> Decide:
         return ran_out(entry, state, outcome, now, label)
 
     return decide
+
+
+def _fast_step(entry: Entry | None) -> tuple[Any, ...] | None:
+    """What ``decide``'s straight path needs of ``entry``, if its chain starts with a
+    backoff and it has no method limit: ``(position, limit, min_s, max_s, factor, n_cap,
+    jitter, why, rule)``."""
+    if entry is None or entry[3] is not None or not entry[1] or entry[1][0][0] != _BACKOFF:
+        return None
+    return (*entry[1][0][1:9], entry[0])
 
 
 def _unique(entries: Iterable[Entry]) -> list[Entry]:
