@@ -11,6 +11,8 @@ The package is sans-IO: it never sleeps, reads the clock or draws random numbers
 urllib3 and requests.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._ast import (
     AllErrors,
     AttemptsSetting,
@@ -35,20 +37,58 @@ from ._ast import (
     TimeoutSetting,
 )
 from ._errors import PolicyError, PolicySyntaxError, PolicyValueError, Problem
-from ._evaluate import Envelope, Schedule, WorstCase
-from ._options import from_options
-from ._outcomes import (
-    Accept,
-    AttemptState,
-    ConnectFailure,
-    ConnectionReset,
-    GiveUp,
-    Response,
-    Retry,
-    Timeout,
-)
 from ._parse import parse
-from ._presets import PRESETS, Preset
+
+if TYPE_CHECKING:
+    from ._evaluate import Envelope, Schedule, WorstCase
+    from ._options import from_options
+    from ._outcomes import (
+        Accept,
+        AttemptState,
+        ConnectFailure,
+        ConnectionReset,
+        GiveUp,
+        Response,
+        Retry,
+        Timeout,
+    )
+    from ._presets import PRESETS, Preset
+
+#: Names imported on first use (PEP 562), so that ``import policy`` and a cold CLI do not
+#: pay for the evaluator, the seed options or the presets before they need them.
+_LAZY = {
+    "Envelope": "_evaluate",
+    "Schedule": "_evaluate",
+    "WorstCase": "_evaluate",
+    "from_options": "_options",
+    "Accept": "_outcomes",
+    "AttemptState": "_outcomes",
+    "ConnectFailure": "_outcomes",
+    "ConnectionReset": "_outcomes",
+    "GiveUp": "_outcomes",
+    "Response": "_outcomes",
+    "Retry": "_outcomes",
+    "Timeout": "_outcomes",
+    "PRESETS": "_presets",
+    "Preset": "_presets",
+}
+
+
+if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "PRESETS",

@@ -14,7 +14,6 @@ value parsed once per request costs a dictionary lookup after the first time.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._ast import MAX_TEXT, Policy
@@ -40,6 +39,7 @@ __all__ = ["grammar_text", "parse", "parser"]
 def grammar_text() -> str:
     """The grammar file's text, from the installed package or the source checkout."""
     from importlib import resources
+    from pathlib import Path
 
     try:
         return (resources.files("policy") / "_grammar" / "policy.lark").read_text("utf-8")
