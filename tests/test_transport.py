@@ -100,6 +100,33 @@ def test_429_retry_after_is_honoured(server: LoopbackServer) -> None:
     assert delays == [7.0]
 
 
+def test_repeated_header_first_value_wins_any_case(server: LoopbackServer) -> None:
+    """A header sent twice in different cases is read by its first value, as policy does."""
+    url = server.route(
+        "/twice", Reply(429, headers=[("Retry-After", "7"), ("RETRY-AFTER", "99")]), Reply(200)
+    )
+    pool, delays = make_pool("429:headers()")
+    with pool:
+        r = pool.request("GET", url)
+    assert delays == [7.0]
+    first = attempts_of(r)[0].outcome
+    assert isinstance(first, policy.Response)
+    assert first.headers["retry-after"] == "7"
+
+
+def test_shared_pool_manager_cleared_between_calls(server: LoopbackServer) -> None:
+    """A shared PoolManager cleared (its pools closed) between calls does not break the next."""
+    url = server.route("/c", Reply(503), Reply(200, body=b"again"), cycle=True)
+    pm = urllib3.PoolManager()
+    pool = transport.RetryingPool(policy.parse("5xx:backoff(1,1s)"), pool=pm, sleep=_no_wait)
+    with pool:
+        assert pool.request("GET", url).data == b"again"
+        pm.clear()
+        assert pool.request("GET", url).data == b"again"
+    assert len(server.requests_to("/c")) == 4
+    pm.clear()
+
+
 def test_ratelimit_epoch_reset_measured_against_date(server: LoopbackServer) -> None:
     """An x-ratelimit epoch reset is read against the response's Date header."""
     date_epoch = 1_700_000_000
