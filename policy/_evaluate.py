@@ -575,58 +575,55 @@ def _decider(c: Compiled) -> Decide:
         if type(outcome) is response_type:
             status = outcome.status
             fast = fast_by_status[status]
-            if (
-                fast is not None
-                and (methods is None or method in methods)
-                and not outcome.stop
-                and state[2][fast[0]] < fast[1]
-                and state[1] < max_retries
-            ):
-                # The first strategy of the chain is a backoff with retries left: the same
-                # arithmetic and checks as in the loop below, without the dispatch.
-                i, limit, low, high, factor, n_cap, jitter, why, rule = fast
+            if fast is not None and (methods is None or method in methods) and not outcome.stop:
+                # The chain starts with a backoff: while it has retries left, the same
+                # arithmetic and checks as in the loop below, without the dispatch, and
+                # ``min·factorⁿ`` read from a table made at compile time.
+                i, limit, low, high, bases, n_table, after, jitter, why, rule = fast
                 n = state[2][i]
-                base = high if n >= n_cap else low * factor**n
-                if jitter == 1:  # _J_FULL
-                    delay = low + rand() * (base - low)
-                elif jitter == 0:  # _J_NONE
-                    delay = base
-                elif jitter == 2:  # _J_EQUAL
-                    delay = base / 2 + rand() * base / 2
-                elif jitter == 3:  # _J_DECORRELATED
-                    prev = state[3][i] or low
-                    delay = low + rand() * (3 * prev - low)
-                else:
-                    delay = base * (1 + rand())
-                if delay > high:
-                    delay = high
-                elif delay < low:
-                    delay = low
-                deadline_at = state[4]
-                if now + delay <= deadline_at:
-                    if single:
-                        new_counters: tuple[int, ...] = (n + 1,)
-                        new_prev: tuple[float, ...] = (delay,)
+                retries = state[1]
+                if n < limit and retries < max_retries:
+                    base = after if n >= n_table else bases[n]
+                    if jitter == 1:  # _J_FULL
+                        delay = low + rand() * (base - low)
+                    elif jitter == 0:  # _J_NONE
+                        delay = base
+                    elif jitter == 2:  # _J_EQUAL
+                        delay = base / 2 + rand() * base / 2
+                    elif jitter == 3:  # _J_DECORRELATED
+                        prev = state[3][i] or low
+                        delay = low + rand() * (3 * prev - low)
                     else:
-                        counters = state[2]
-                        new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
-                        prev_all = state[3]
-                        new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
-                    granted = new_object(retry_cls)
-                    set_retry(
-                        granted,
-                        (
-                            delay,
-                            new_state(
-                                state_cls,
-                                (state[0], state[1] + 1, new_counters, new_prev, deadline_at),
+                        delay = base * (1 + rand())
+                    if delay > high:
+                        delay = high
+                    elif delay < low:
+                        delay = low
+                    deadline_at = state[4]
+                    if now + delay <= deadline_at:
+                        if single:
+                            new_counters: tuple[int, ...] = (n + 1,)
+                            new_prev: tuple[float, ...] = (delay,)
+                        else:
+                            counters = state[2]
+                            new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
+                            prev_all = state[3]
+                            new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
+                        granted = new_object(retry_cls)
+                        set_retry(
+                            granted,
+                            (
+                                delay,
+                                new_state(
+                                    state_cls,
+                                    (state[0], retries + 1, new_counters, new_prev, deadline_at),
+                                ),
+                                rule,
+                                why,
+                                status,
                             ),
-                            rule,
-                            why,
-                            status,
-                        ),
-                    )
-                    return granted
+                        )
+                        return granted
             entry = by_status[status]
             if entry is None:
                 if 200 <= status <= 299:
@@ -739,13 +736,33 @@ def _decider(c: Compiled) -> Decide:
     return decide
 
 
+#: The longest table of backoff bases ``decide`` keeps per strategy (more: the loop's ``**``).
+_MAX_TABLE: Final = 1024
+
+
 def _fast_step(entry: Entry | None) -> tuple[Any, ...] | None:
     """What ``decide``'s straight path needs of ``entry``, if its chain starts with a
-    backoff and it has no method limit: ``(position, limit, min_s, max_s, factor, n_cap,
-    jitter, why, rule)``."""
+    backoff and it has no method limit: ``(position, limit, min_s, max_s, bases, n_table,
+    after, jitter, why, rule)``.
+
+    ``bases[n]`` is the base of retry ``n`` computed as the loop computes it
+    (``min·factorⁿ``) for ``n < n_table``, and ``after`` the base from there on: ``max``
+    from ``n_cap``, or ``min`` for ever when the sequence never reaches ``max`` (factor 1
+    or min 0: ``min·1ⁿ`` is ``min``).  Only the first ``limit`` bases are ever read.
+    """
     if entry is None or entry[3] is not None or not entry[1] or entry[1][0][0] != _BACKOFF:
         return None
-    return (*entry[1][0][1:9], entry[0])
+    _, i, limit, low, high, factor, n_cap, jitter, why, _strategy = entry[1][0]
+    if n_cap >= _NEVER_CAPS:  # factor 1 (min 0 compiles to factor 1): every base is min
+        if factor != 1.0:
+            return None
+        n_table, after = 0, low
+    else:
+        n_table, after = min(n_cap, limit), high
+        if n_table > _MAX_TABLE:
+            return None
+    bases = tuple(low * factor**n for n in range(n_table))
+    return (i, limit, low, high, bases, n_table, after, jitter, why, entry[0])
 
 
 def _unique(entries: Iterable[Entry]) -> list[Entry]:

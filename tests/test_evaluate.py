@@ -11,9 +11,11 @@ import math
 import random
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -616,12 +618,72 @@ def test_retry_carries_rule_state_and_a_readable_reason() -> None:
             pytest.fail("Retry does not match its documented shape")
 
 
+def test_retry_reason_reads_as_a_sentence_with_the_grant_and_the_wait() -> None:
+    """The reason of a backoff retry names outcome, rule, the retry granted and the wait."""
+    p = policy.parse("5xx:backoff(5,1s..30s,x2)")
+    state = AttemptState(T0, 2, (2,), (2.0,), math.inf)
+    d = decide(p, Response(502), state=state, r=0.0)
+    # third retry: base 1·2² = 4s, no jitter
+    assert (
+        d.reason
+        == "502 matched 5xx:backoff(5,1s..30s,x2): retry 3/5 of its backoff, waiting 4.000s"
+    )
+    h = decide("429:headers()", Response(429, {"retry-after": "7"}))
+    assert h.reason == "429 matched 429:headers(): retry 1/5, waiting 7.000s as retry-after says"
+
+
+def test_retry_is_a_frozen_attrs_value() -> None:
+    """Retry is a frozen attrs class; == and hash take delay, state and rule, not the wording."""
+    p = policy.parse("5xx:backoff(5,1s..30s,x2)")
+    a = decide(p, Response(503), r=0.0)
+    b = decide(p, Response(502), r=0.0)
+    assert attrs.has(type(a))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        a.delay = 2.0
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        a._d = ()
+    assert a == b and hash(a) == hash(b) and a.reason != b.reason
+    assert a != decide(p, Response(503), state=a.state) != a.state
+    made = Retry(1, a.state, a.rule, "by hand")
+    assert made == a and made.delay == 1.0 and made.reason == "by hand"
+    assert repr(made) == f"Retry(delay=1.0, state={a.state!r}, rule={a.rule!r})"
+    match made:
+        case Retry(seconds, state, rule, why):
+            assert (seconds, state, rule, why) == (1.0, a.state, a.rule, "by hand")
+        case _:
+            pytest.fail("Retry does not match by position")
+
+
+def test_straight_path_keeps_every_check() -> None:
+    """A rule that starts with a backoff still honours stop signals, methods, attempts,
+    the deadline, an exhausted counter and a chain's fall-through."""
+    p = policy.parse("5xx:backoff(1,1s)|backoff(3,5s) methods=GET attempts=3 deadline=8s")
+    s0 = p.start(now=T0)
+    assert (
+        "server said do not retry"
+        in decide(p, Response(503, {"x-should-retry": "false"}), state=s0).reason
+    )
+    assert "POST is not in methods=GET" in decide(p, Response(503), state=s0, method="POST").reason
+    assert isinstance(decide(p, Response(503), state=s0, method="get"), Retry)
+    d1 = decide(p, Response(503), state=s0)
+    d2 = decide(p, Response(503), state=d1.state, now=T0 + 1)
+    assert (d1.delay, d2.delay) == (1.0, 5.0)  # the first link spent, the second one
+    assert d2.state.counters == (1, 1)
+    late = decide(p, Response(503), state=d1.state, now=T0 + 4)
+    assert late.reason.startswith("deadline 8s would pass")
+    assert decide(p, Response(503), state=d2.state, now=T0 + 6).reason.startswith("attempts=3")
+    first = policy.parse("5xx:backoff(5,1s) attempts=2")
+    once = decide(first, Response(503))
+    assert decide(first, Response(503), state=once.state).reason.startswith("attempts=2")
+
+
 def test_decide_leaves_the_given_state_alone() -> None:
     """States are immutable: deciding twice from one state gives the same answer."""
     p = policy.parse("5xx:backoff(5,1s..30s,x2)")
     s = p.start(now=T0)
     a = p.decide(s, Response(503), now=T0, rand=const(0.1))
     b = p.decide(s, Response(503), now=T0, rand=const(0.1))
+    assert isinstance(a, Retry) and isinstance(b, Retry)
     assert a == b and a.reason == b.reason
     assert s.counters == (0,) and s.retries == 0
 
@@ -641,7 +703,7 @@ def test_the_evaluator_touches_no_clock_no_sleep_no_random(monkeypatch: pytest.M
     monkeypatch.setattr(random, "random", trap)
     monkeypatch.setattr(random, "uniform", trap)
     state = p.start(now=T0)
-    outcomes = [
+    outcomes: list[Any] = [
         Response(500),
         Response(429, {"Retry-After": "Sat, 28 Nov 2026 12:00:05 GMT", "Date": DATE}),
         Response(503, {"x-ratelimit-reset": str(int(T0) + 3), "Date": DATE}),
@@ -750,6 +812,31 @@ def test_every_backoff_delay_lies_in_min_max(b: Backoff, n: int, prev: float, r:
     assert envelope.min <= d.delay
     if b.jitter is not Jitter.DECORRELATED:  # its bound depends on the prev it was given
         assert d.delay <= envelope.max
+
+
+@given(b=backoffs, n=st.integers(0, 2000), prev=st.floats(0, 700_000), r=unit)
+def test_straight_path_and_chain_loop_decide_alike(
+    b: Backoff, n: int, prev: float, r: float
+) -> None:
+    """A backoff decided on decide's straight path equals the same backoff decided by the
+    general chain loop (reached through a method-limited rule), and without jitter it is
+    ``min(max, min·factorⁿ)``."""
+    assume(n < b.limit)
+    straight = Policy([Rule([StatusCode(503)], [b])])
+    looped = Policy([Rule([StatusCode(503)], [b], methods=("GET",))])
+    state = AttemptState(T0, n, (n,), (prev,), math.inf)
+    d1 = decide(straight, Response(503), state=state, r=r)
+    d2 = decide(looped, Response(503), state=state, r=r)
+    assert isinstance(d1, Retry) and isinstance(d2, Retry)
+    assert (d1.delay, d1.state) == (d2.delay, d2.state)
+    assert d1.state == AttemptState(T0, n + 1, (n + 1,), (d1.delay,), math.inf)
+    if b.jitter is Jitter.NONE:
+        exact = Fraction(b.min_ms)  # min·factorⁿ in exact arithmetic, stopped at max
+        for _ in range(n):
+            if exact >= b.max_ms or exact == 0:
+                break
+            exact *= b.factor
+        assert d1.delay == pytest.approx(float(min(exact, Fraction(b.max_ms))) / 1000, rel=1e-9)
 
 
 @given(
