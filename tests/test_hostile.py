@@ -161,6 +161,20 @@ def test_gzip_bomb_is_a_defined_outcome_in_time(hostile: HostileServer) -> None:
     assert elapsed <= 5.0 + MARGIN_S
 
 
+def test_gzip_bomb_over_max_body_ends_the_call(hostile: HostileServer) -> None:
+    """A body that inflates past max_body ends the call with RetryError, not read further."""
+    hostile.behaviour = gzip_bomb
+    cap = 1024 * 1024
+    with (
+        transport.RetryingPool(policy.parse("5xx:backoff(3,1ms)"), max_body=cap) as rp,
+        pytest.raises(transport.RetryError) as info,
+    ):
+        rp.request("GET", hostile.url("/bomb"), timeout=5.0)
+    assert "max_body" in info.value.reason
+    assert [a.label for a in info.value.attempts] == ["200"]
+    assert len(hostile.heads) == 1
+
+
 def test_deadline_bounds_the_whole_call(hostile: HostileServer) -> None:
     """With a deadline, attempt timeouts shrink to the time left: the call ends near it."""
     hostile.behaviour = stall_before_headers

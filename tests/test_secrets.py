@@ -277,3 +277,11 @@ def test_masking_hides_every_query_value(pairs: list[tuple[str | None, str]]) ->
     for shown in (transport.mask_url(url), record.getMessage()):
         assert "Z9" not in shown
         assert shown.count("***") == len(pairs)
+
+
+def test_nul_in_a_plain_header_value_is_refused() -> None:
+    """A NUL byte in a plain header value is refused before anything is sent."""
+    from transport._redact import reveal_headers
+
+    with pytest.raises(ValueError, match="may not contain NUL"):
+        reveal_headers({"X-Trace": "a\0b"})

@@ -64,6 +64,9 @@ __all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
 DEFAULT_TIMEOUT = 120.0
 #: Redirects followed per attempt (they never count as retries).
 MAX_REDIRECTS = 10
+#: The largest (decoded) response body a call reads by default: 64 MiB.  A hostile
+#: server's gzip bomb (64 MB from 65 kB) ends the call with ``RetryError``, not the process.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
 _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _STRIP_CROSS_HOST = frozenset(h.lower() for h in _Urllib3Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT)
 _NO_RETRY = _Urllib3Retry(total=False, redirect=False)
@@ -308,9 +311,13 @@ class RetryingPool:
         on_retry: Callable[[Attempt], object] | None = None,
         max_redirects: int = MAX_REDIRECTS,
         timeout: float = DEFAULT_TIMEOUT,
+        max_body: int | None = DEFAULT_MAX_BODY,
     ) -> None:
         if not 0 <= max_redirects <= MAX_REDIRECTS:
             raise ValueError(f"max_redirects must be between 0 and {MAX_REDIRECTS}")
+        if max_body is not None and max_body < 0:
+            raise ValueError(f"max_body must be ≥ 0 bytes or None (got {max_body})")
+        self._max_body = max_body
         self.policy = policy
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager()
@@ -542,6 +549,8 @@ class RetryingPool:
         """
         clock = self._clock
         chunks: list[bytes] = []
+        size = 0
+        cap = self._max_body
         sock = getattr(resp.connection, "sock", None)
         near = limit - 0.001
         plain = "content-encoding" not in resp.headers  # no decoder holding data back
@@ -558,6 +567,15 @@ class RetryingPool:
                 if not chunk:
                     break
                 chunks.append(chunk)
+                size += len(chunk)
+                if cap is not None and size > cap:
+                    status, headers = resp.status, _header_dict(resp.headers)
+                    resp.close()
+                    resp.release_conn()
+                    raise _Final(
+                        policy.Response(status, headers),
+                        f"response body over max_body={cap} bytes (decoded); not read further",
+                    )
                 if plain and resp.length_remaining == 0:
                     break
         except HTTPError as e:

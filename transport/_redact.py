@@ -102,6 +102,9 @@ def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
                 )
             out[name] = revealed
         elif isinstance(value, str):
+            if "\0" in value:
+                # http.client refuses CR and LF itself, but would send a NUL.
+                raise ValueError(f"header {name!r}: a header value may not contain NUL")
             out[name] = value
         elif isinstance(value, bytes):
             out[name] = value.decode("latin-1")
