@@ -42,9 +42,14 @@ _WORD_RE = re.compile(_WORD)
 _SEP = re.compile(r"[ \t\r\n;]+")
 _LPAR = re.compile(r"\(" + _WS)
 _RPAR = re.compile(_WS + r"\)")
-_ARGSEP = re.compile(_WS + "," + _WS)
-_DOTDOT = re.compile(_WS + r"\.\." + _WS)
-_KWEQ = re.compile(_WS + "=" + _WS)
+# What may follow a value inside parentheses (Lark's KWEQ, DOTDOT, ARGSEP and RPAR), and
+# what may follow a whole argument (ARGSEP or RPAR); RPAR keeps no trailing whitespace.
+_AFTER_VALUE = re.compile(
+    _WS + r"(?:(?P<KWEQ>=)" + _WS + r"|(?P<DOTDOT>\.\.)" + _WS + "|(?P<ARGSEP>,)" + _WS
+    + r"|(?P<RPAR>\)))"
+)  # fmt: skip
+_AFTER_ARG = re.compile(_WS + r"(?:(?P<ARGSEP>,)" + _WS + r"|(?P<RPAR>\)))")
+_tuple_new = tuple.__new__
 
 _MATCHER_KIND = {"NUMBER": "code", "CODE_RANGE": "range", "CODE_CLASS": "class", "WORD": "word"}
 
@@ -170,50 +175,59 @@ def _rule(text: str, pos: int, first: Any, one: bool) -> tuple[RawRule, int] | N
             found = _args(text, pos, one)
             if found is None:
                 return None
-            args, rpar, pos = found
-            strategies.append(RawStrategy(name, args, rpar.end_pos, rpar.end_line, rpar.end_column))
+            args, pos = found
+            # The strategy ends where its ')' does (Lark's RPAR token).
+            if one:
+                strategies.append(_tuple_new(RawStrategy, (name, args, pos, 1, pos + 1)))
+            else:
+                line = text.count("\n", 0, pos) + 1
+                column = pos - text.rfind("\n", 0, pos)
+                strategies.append(_tuple_new(RawStrategy, (name, args, pos, line, column)))
         else:
-            strategies.append(RawStrategy(name, None, name.end_pos, name.end_line, name.end_column))
+            strategies.append(
+                _tuple_new(RawStrategy, (name, None, name.end_pos, name.end_line, name.end_column))
+            )
         if not text.startswith("|", pos):
             break
-    return RawRule(matchers, strategies, methods), pos
+    return _tuple_new(RawRule, (matchers, strategies, methods)), pos
 
 
-def _args(text: str, pos: int, one: bool) -> tuple[list[RawArg], Any, int] | None:
+def _args(text: str, pos: int, one: bool) -> tuple[list[RawArg], int] | None:
+    """The arguments from '(' at ``pos``, and where the ')' ends; None if not well formed."""
     pos = _LPAR.match(text, pos).end()  # type: ignore[union-attr]
     out: list[RawArg] = []
     m: Any = _RPAR.match(text, pos)
-    if m is None:
-        while True:
-            m = _VALUE.match(text, pos)
-            if m is None:
-                return None
-            kind = m.lastgroup
-            value = _tok(text, kind, pos, m.end(), one)
-            pos = m.end()
-            if kind == "WORD" and (m := _KWEQ.match(text, pos)) is not None:
-                m = _VALUE.match(text, m.end())
-                if m is None:
-                    return None
-                out.append(
-                    RawArg("kw", value, _tok(text, m.lastgroup, m.start(), m.end(), one), None)
-                )
-                pos = m.end()
-            elif (m := _DOTDOT.match(text, pos)) is not None:
-                m = _VALUE.match(text, m.end())
-                if m is None:
-                    return None
-                high = _tok(text, m.lastgroup, m.start(), m.end(), one)
-                out.append(RawArg("bounds", None, value, high))
-                pos = m.end()
-            else:
-                out.append(RawArg("pos", None, value, None))
-            m = _ARGSEP.match(text, pos)
-            if m is None:
-                break
-            pos = m.end()
-        m = _RPAR.match(text, pos)
+    if m is not None:
+        return out, m.end()
+    while True:
+        m = _VALUE.match(text, pos)
         if m is None:
             return None
-    rpar = _tok(text, "RPAR", pos, m.end(), one)
-    return out, rpar, m.end()
+        kind = m.lastgroup
+        pos = m.end()
+        value = _tok(text, kind, m.start(), pos, one)
+        m = _AFTER_VALUE.match(text, pos)
+        if m is None:
+            return None
+        after = m.lastgroup
+        if after == "KWEQ" or after == "DOTDOT":
+            if after == "KWEQ" and kind != "WORD":
+                return None
+            m = _VALUE.match(text, m.end())
+            if m is None:
+                return None
+            second = _tok(text, m.lastgroup, m.start(), m.end(), one)
+            if after == "KWEQ":
+                out.append(_tuple_new(RawArg, ("kw", value, second, None)))
+            else:
+                out.append(_tuple_new(RawArg, ("bounds", None, value, second)))
+            pos = m.end()
+            m = _AFTER_ARG.match(text, pos)
+            if m is None:
+                return None
+            after = m.lastgroup
+        else:
+            out.append(_tuple_new(RawArg, ("pos", None, value, None)))
+        if after == "RPAR":
+            return out, m.end()
+        pos = m.end()
