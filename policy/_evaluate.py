@@ -559,10 +559,6 @@ def _decider(c: Compiled) -> Decide:
     accept = _ACCEPT
     why_headers = _WHY_HEADERS
     response_type = Response
-    # The common case gets a straight path: a status whose rule has no method limit and
-    # starts its chain with a ``backoff``.  Per status, that step unpacked once, here.
-    fast_by_status = tuple(_fast_step(e) for e in by_status)
-    single = c.positions == 1
 
     def decide(
         state: AttemptState,
@@ -574,56 +570,6 @@ def _decider(c: Compiled) -> Decide:
     ) -> Decision:
         if type(outcome) is response_type:
             status = outcome.status
-            fast = fast_by_status[status]
-            if fast is not None and (methods is None or method in methods) and not outcome.stop:
-                # The chain starts with a backoff: while it has retries left, the same
-                # arithmetic and checks as in the loop below, without the dispatch, and
-                # ``min·factorⁿ`` read from a table made at compile time.
-                i, limit, low, high, bases, n_table, after, jitter, why, rule = fast
-                n = state[2][i]
-                retries = state[1]
-                if n < limit and retries < max_retries:
-                    base = after if n >= n_table else bases[n]
-                    if jitter == 1:  # _J_FULL
-                        delay = low + rand() * (base - low)
-                    elif jitter == 0:  # _J_NONE
-                        delay = base
-                    elif jitter == 2:  # _J_EQUAL
-                        delay = base / 2 + rand() * base / 2
-                    elif jitter == 3:  # _J_DECORRELATED
-                        prev = state[3][i] or low
-                        delay = low + rand() * (3 * prev - low)
-                    else:
-                        delay = base * (1 + rand())
-                    if delay > high:
-                        delay = high
-                    elif delay < low:
-                        delay = low
-                    deadline_at = state[4]
-                    if now + delay <= deadline_at:
-                        if single:
-                            new_counters: tuple[int, ...] = (n + 1,)
-                            new_prev: tuple[float, ...] = (delay,)
-                        else:
-                            counters = state[2]
-                            new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
-                            prev_all = state[3]
-                            new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
-                        granted = new_object(retry_cls)
-                        set_retry(
-                            granted,
-                            (
-                                delay,
-                                new_state(
-                                    state_cls,
-                                    (state[0], retries + 1, new_counters, new_prev, deadline_at),
-                                ),
-                                rule,
-                                why,
-                                status,
-                            ),
-                        )
-                        return granted
             entry = by_status[status]
             if entry is None:
                 if 200 <= status <= 299:
@@ -704,15 +650,10 @@ def _decider(c: Compiled) -> Decide:
                 return GiveUp(f"attempts={attempts} reached: {label} is not retried", rule)
             deadline_at = state[4]
             if now + delay > deadline_at:
-                return GiveUp(
-                    f"deadline {duration_text(deadline_s)} would pass: "
-                    f"waiting {_seconds_text(delay)} after {label} would end "
-                    f"{_seconds_text(now + delay - deadline_at)} past it",
-                    rule,
-                )
+                return _deadline_give_up(deadline_s, delay, label, now, deadline_at, rule)
             if len(counters) == 1:
-                new_counters = (n + 1,)
-                new_prev = (delay,)
+                new_counters: tuple[int, ...] = (n + 1,)
+                new_prev: tuple[float, ...] = (delay,)
             else:
                 new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
                 prev_all = state[3]
@@ -733,6 +674,120 @@ def _decider(c: Compiled) -> Decide:
             return granted
         return ran_out(entry, state, outcome, now, label)
 
+    return _straight_path(c, decide)
+
+
+def _deadline_give_up(
+    deadline_s: float, delay: float, label: Any, now: float, at: float, rule: Rule
+) -> GiveUp:
+    return GiveUp(
+        f"deadline {duration_text(deadline_s)} would pass: "
+        f"waiting {_seconds_text(delay)} after {label} would end "
+        f"{_seconds_text(now + delay - at)} past it",
+        rule,
+    )
+
+
+# The straight path.  Most decisions are a status whose rule has no method limit and starts
+# its chain with a ``backoff`` that has retries left.  For those, ``decide`` is generated
+# per policy (like attrs generates ``__init__``): the same arithmetic and checks as the
+# loop, with the backoff step unpacked from a per-status table, ``min·factorⁿ`` read from
+# a table, and what the policy makes impossible (a ``methods`` check without ``methods=``,
+# an ``attempts`` check without ``attempts=``, other jitter kinds, other positions) left
+# out of the code rather than tested on every call.  Anything else goes to the loop.
+
+_STRAIGHT = """\
+def decide(state, outcome, *, now, rand=default_rand, method="GET"):
+    if type(outcome) is response_type:
+        status = outcome.status
+        fast = fast_by_status[status]
+        if fast is not None and not outcome.stop{methods}:
+            i, limit, low, high, bases, n_table, after, jitter, why, rule = fast
+            n = state[2][i]
+            if n < limit{attempts}:
+                base = after if n >= n_table else bases[n]
+{jitter}
+                if delay > high:
+                    delay = high
+                elif delay < low:
+                    delay = low
+                deadline_at = state[4]
+                if now + delay > deadline_at:
+                    return deadline_give_up(deadline_s, delay, status, now, deadline_at, rule)
+{counters}
+                granted = new_object(retry_cls)
+                set_retry(
+                    granted,
+                    (
+                        delay,
+                        new_state(
+                            state_cls, (state[0], state[1] + 1, new_counters, new_prev, deadline_at)
+                        ),
+                        rule,
+                        why,
+                        status,
+                    ),
+                )
+                return granted
+    return loop(state, outcome, now=now, rand=rand, method=method)
+"""
+
+_JITTER_SOURCE: Final = {
+    _J_NONE: "delay = base",
+    _J_FULL: "delay = low + rand() * (base - low)",
+    _J_EQUAL: "delay = base / 2 + rand() * base / 2",
+    _J_DECORRELATED: "delay = low + rand() * (3 * (state[3][i] or low) - low)",
+    _J_SCALE: "delay = base * (1 + rand())",
+}
+
+
+def _jitter_source(kinds: set[int]) -> str:
+    pad = " " * 16
+    if len(kinds) == 1:
+        return pad + _JITTER_SOURCE[kinds.pop()]
+    lines = []
+    for n, kind in enumerate(sorted(kinds)):
+        test = "else:" if n == len(kinds) - 1 else f"{'if' if n == 0 else 'elif'} jitter == {kind}:"
+        lines += [pad + test, pad + "    " + _JITTER_SOURCE[kind]]
+    return "\n".join(lines)
+
+
+def _straight_path(c: Compiled, loop: Decide) -> Decide:
+    """``decide`` for ``c``: the generated straight path in front of ``loop``."""
+    fast_by_status = tuple(_fast_step(e) for e in c._by_status)
+    kinds = {f[7] for f in fast_by_status if f is not None}
+    if not kinds:
+        return loop
+    if c.positions == 1:
+        counters = "new_counters = (n + 1,)\nnew_prev = (delay,)"
+    else:
+        counters = (
+            "new_counters = (*state[2][:i], n + 1, *state[2][i + 1 :])\n"
+            "new_prev = (*state[3][:i], delay, *state[3][i + 1 :])"
+        )
+    source = _STRAIGHT.format(
+        methods="" if c._methods is None else " and method in methods",
+        attempts="" if c.attempts is None else " and state[1] < max_retries",
+        jitter=_jitter_source(kinds),
+        counters="\n".join(" " * 16 + line for line in counters.splitlines()),
+    )
+    namespace: dict[str, Any] = {
+        "default_rand": _random,
+        "response_type": Response,
+        "fast_by_status": fast_by_status,
+        "methods": c._methods,
+        "max_retries": c._max_retries,
+        "deadline_s": c._deadline_s,
+        "deadline_give_up": _deadline_give_up,
+        "new_object": object.__new__,
+        "retry_cls": Retry,
+        "set_retry": Retry.__dict__["_d"].__set__,
+        "new_state": tuple.__new__,
+        "state_cls": AttemptState,
+        "loop": loop,
+    }
+    exec(compile(source, f"<policy decide {id(c):#x}>", "exec"), namespace)
+    decide: Decide = namespace["decide"]
     return decide
 
 
