@@ -654,6 +654,28 @@ def test_retry_is_a_frozen_attrs_value() -> None:
             pytest.fail("Retry does not match by position")
 
 
+@pytest.mark.parametrize("r", [0.0, 0.3, 0.99])
+def test_straight_path_with_every_jitter_kind_in_one_policy(r: float) -> None:
+    """One policy mixing every jitter kind decides each status as a policy of that rule
+    alone does (the straight path dispatches on the kind only when kinds are mixed)."""
+    kinds = {500: "none", 501: "full", 502: "equal", 503: "decorrelated", 504: "scale"}
+    mixed = policy.parse(
+        " ".join(f"{code}:backoff(4,1s..8s,x2,jitter={kind})" for code, kind in kinds.items())
+    )
+    for code, kind in kinds.items():
+        alone = policy.parse(f"{code}:backoff(4,1s..8s,x2,jitter={kind})")
+        i = list(kinds).index(code)
+        sm, sa = mixed.start(now=T0), alone.start(now=T0)
+        for _ in range(4):
+            dm = decide(mixed, Response(code), state=sm, r=r)
+            da = decide(alone, Response(code), state=sa, r=r)
+            assert dm.delay == da.delay
+            assert dm.state.counters[i] == da.state.counters[0]
+            assert dm.state.prev[i] == da.state.prev[0]
+            sm, sa = dm.state, da.state
+        assert isinstance(decide(mixed, Response(code), state=sm), GiveUp)
+
+
 def test_straight_path_keeps_every_check() -> None:
     """A rule that starts with a backoff still honours stop signals, methods, attempts,
     the deadline, an exhausted counter and a chain's fall-through."""
