@@ -408,7 +408,7 @@ class _Builder:
                 if s.isdigit():
                     if self._once(seen, "limit", tok):
                         kw["limit"] = self.integer(tok, "limit", 0, MAX_LIMIT)
-                elif _NUMBER.match(s) and _NUMBER.match(s).group(2):  # type: ignore[union-attr]
+                elif (n := _NUMBER.match(s)) is not None and n.group(2):
                     d = self.duration(tok, "the delay")
                     if self._once(seen, "min", tok) and self._once(seen, "max", tok):
                         kw["min_ms"] = kw["max_ms"] = d
@@ -427,7 +427,8 @@ class _Builder:
                         "delays (1s..30s or 2s), a factor (x1.8) or jitter",
                         syntax=True,
                     )
-        if len(self.problems) > before or any(v is None for v in kw.values()):
+        if len(self.problems) > before:
+            # (a value in kw is None only where a problem was recorded)
             return None
         lo = kw.get("min_ms", 1000)
         hi = kw.get("max_ms", 60_000)
@@ -533,7 +534,8 @@ class _Builder:
                     "a limit (5), jitter, or name=value",
                     syntax=True,
                 )
-        if len(self.problems) > before or any(v is None for v in kw.values()):
+        if len(self.problems) > before:
+            # (a value in kw is None only where a problem was recorded)
             return None
         return _make_headers(
             kw.get("limit_header"),
@@ -556,13 +558,18 @@ class _Builder:
             m = self.matcher(kind, tok)
             if m is None:
                 continue
-            if m in matchers:
+            if matchers and m in matchers:
                 self.bad(tok, f"{tok} is named twice in one selector")
                 continue
             matchers.append(m)
         first_tok = raw.matchers[0][1]
         last_tok = raw.matchers[-1][1]
-        if matchers and len(matchers) == len(raw.matchers) and all(_only_2xx(m) for m in matchers):
+        if (
+            matchers
+            and _only_2xx(matchers[0])
+            and len(matchers) == len(raw.matchers)
+            and all(_only_2xx(m) for m in matchers)
+        ):
             self.bad(
                 first_tok,
                 "this selector only matches 2xx responses, which are never retried",
@@ -581,9 +588,8 @@ class _Builder:
             last.end_line,
             last.end_column,
         )
-        return _make_rule(
-            tuple(matchers), tuple(s for s in strategies if s is not None), methods, span
-        )
+        # No problem was recorded, so no strategy is None.
+        return _make_rule(tuple(matchers), tuple(strategies), methods, span)  # type: ignore[arg-type]
 
     def methods(self, toks: list[Token]) -> tuple[str, ...] | None:
         """``[GET,PUT]`` or ``[idempotent]`` after a selector."""
