@@ -700,17 +700,15 @@ _STRAIGHT = """\
 def decide(state, outcome, *, now, rand=default_rand, method="GET"):
     if type(outcome) is response_type:
         status = outcome.status
-        fast = fast_by_status[status]
-        if fast is not None and not outcome.stop{methods}:
-            i, limit, low, high, bases, n_table, after, jitter, why, rule = fast
-            n = state[2][i]
-            if n < limit{attempts}:
-                base = after if n >= n_table else bases[n]
+{fetch}
+            n = state[2][{i}]
+            if n < {limit}{attempts}:
+                base = {after} if n >= {n_table} else bases[n]
 {jitter}
-                if delay > high:
-                    delay = high
-                elif delay < low:
-                    delay = low
+                if delay > {high}:
+                    delay = {high}
+                elif delay < {low}:
+                    delay = {low}
                 deadline_at = state[4]
                 if now + delay > deadline_at:
                     return deadline_give_up(deadline_s, delay, status, now, deadline_at, rule)
@@ -732,13 +730,26 @@ def decide(state, outcome, *, now, rand=default_rand, method="GET"):
     return loop(state, outcome, now=now, rand=rand, method=method)
 """
 
+#: The step read from the per-status table (several rules take the straight path) ...
+_FETCH_TABLE: Final = """\
+        fast = fast_by_status[status]
+        if fast is not None and not outcome.stop{methods}:
+            i, limit, low, high, bases, n_table, after, jitter, why, rule = fast"""
+
+#: ... or written into the code as constants (one rule does: the common case).
+_FETCH_CONSTANT: Final = """\
+        if fast_by_status[status] is not None and not outcome.stop{methods}:"""
+
 _JITTER_SOURCE: Final = {
     _J_NONE: "delay = base",
-    _J_FULL: "delay = low + rand() * (base - low)",
+    _J_FULL: "delay = {low} + rand() * (base - {low})",
     _J_EQUAL: "delay = base / 2 + rand() * base / 2",
-    _J_DECORRELATED: "delay = low + rand() * (3 * (state[3][i] or low) - low)",
+    _J_DECORRELATED: "delay = {low} + rand() * (3 * (state[3][{i}] or {low}) - {low})",
     _J_SCALE: "delay = base * (1 + rand())",
 }
+
+#: Single-position policies with a limit up to this read ``(n + 1,)`` from a table.
+_MAX_ONES: Final = 1024
 
 
 def _jitter_source(kinds: set[int]) -> str:
@@ -754,23 +765,14 @@ def _jitter_source(kinds: set[int]) -> str:
 
 def _straight_path(c: Compiled, loop: Decide) -> Decide:
     """``decide`` for ``c``: the generated straight path in front of ``loop``."""
-    fast_by_status = tuple(_fast_step(e) for e in c._by_status)
-    kinds = {f[7] for f in fast_by_status if f is not None}
-    if not kinds:
+    steps: dict[int, tuple[Any, ...] | None] = {}  # one record per rule, shared by statuses
+    for entry in c._by_status:
+        if entry is not None and id(entry) not in steps:
+            steps[id(entry)] = _fast_step(entry)
+    fast_by_status = tuple(None if e is None else steps[id(e)] for e in c._by_status)
+    records = [f for f in steps.values() if f is not None]
+    if not records:
         return loop
-    if c.positions == 1:
-        counters = "new_counters = (n + 1,)\nnew_prev = (delay,)"
-    else:
-        counters = (
-            "new_counters = (*state[2][:i], n + 1, *state[2][i + 1 :])\n"
-            "new_prev = (*state[3][:i], delay, *state[3][i + 1 :])"
-        )
-    source = _STRAIGHT.format(
-        methods="" if c._methods is None else " and method in methods",
-        attempts="" if c.attempts is None else " and state[1] < max_retries",
-        jitter=_jitter_source(kinds),
-        counters="\n".join(" " * 16 + line for line in counters.splitlines()),
-    )
     namespace: dict[str, Any] = {
         "default_rand": _random,
         "response_type": Response,
@@ -786,6 +788,39 @@ def _straight_path(c: Compiled, loop: Decide) -> Decide:
         "state_cls": AttemptState,
         "loop": loop,
     }
+    names = {k: k for k in ("i", "limit", "low", "high", "n_table", "after")}
+    fetch = _FETCH_TABLE
+    if len(records) == 1:
+        # Floats written with repr() read back as the same floats.
+        i, limit, low, high, bases, n_table, after, _jitter, why, rule = records[0]
+        names = {
+            "i": repr(i),
+            "limit": repr(limit),
+            "low": repr(low),
+            "high": repr(high),
+            "n_table": repr(n_table),
+            "after": repr(after),
+        }
+        namespace.update(bases=bases, why=why, rule=rule)
+        fetch = _FETCH_CONSTANT
+    methods = "" if c._methods is None else " and method in methods"
+    if c.positions == 1 and len(records) == 1 and records[0][1] <= _MAX_ONES:
+        namespace["ones"] = tuple((k,) for k in range(1, records[0][1] + 1))
+        counters = "new_counters = ones[n]\nnew_prev = (delay,)"
+    elif c.positions == 1:
+        counters = "new_counters = (n + 1,)\nnew_prev = (delay,)"
+    else:
+        counters = (
+            "new_counters = (*state[2][:{i}], n + 1, *state[2][{i} + 1 :])\n"
+            "new_prev = (*state[3][:{i}], delay, *state[3][{i} + 1 :])"
+        )
+    source = _STRAIGHT.format(
+        fetch=fetch.format(methods=methods),
+        attempts="" if c.attempts is None else " and state[1] < max_retries",
+        jitter=_jitter_source({f[7] for f in records}).format(**names),
+        counters="\n".join(" " * 16 + line for line in counters.format(**names).splitlines()),
+        **names,
+    )
     exec(compile(source, f"<policy decide {id(c):#x}>", "exec"), namespace)
     decide: Decide = namespace["decide"]
     return decide
