@@ -8,6 +8,9 @@ a repeated string ≤ 2 µs, a cold ``policy check '<example>'`` process ≤ 150
 - ``parse_lark``: the example through Lark (the path for text with comments and errors).
 - ``parse_cached``: ``policy.parse`` of a string parsed before (the LRU cache).
 - ``lark_parser_build``: building the Lark parser (once per process, on first fallback).
+The in-process cases run in interleaved rounds (each round times every case once) and
+report the median round, so a burst of load on a shared machine touches every case alike.
+
 - ``import``, ``check``: fresh interpreter processes, wall time in ms (median), after one
   warm-up run with bytecode writing allowed, so that the processes load up-to-date ``.pyc``
   files as an installed package does (``PYTHONDONTWRITEBYTECODE`` in the environment would
@@ -22,26 +25,34 @@ import subprocess
 import sys
 import time
 import timeit
+from collections.abc import Callable
 
 EXAMPLE = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter)"
 EXAMPLE_3 = EXAMPLE + " connect,timeout:backoff(3)"
-REPEATS = 5
+ROUNDS = 15
 
 
-def _us(stmt: object, number: int) -> float:
-    times = timeit.repeat(stmt, number=number, repeat=REPEATS)  # type: ignore[arg-type]
-    return statistics.median(times) / number * 1e6
+def _rounds(cases: dict[str, tuple[Callable[[], object], int]], rounds: int) -> dict[str, float]:
+    """µs per call of each case: the median of ``rounds`` interleaved rounds."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (stmt, number) in cases.items():
+            times[name].append(timeit.timeit(stmt, number=number) / number * 1e6)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _process_ms(args: list[str], runs: int) -> float:
+def _processes_ms(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
+    """Wall ms of each command in a fresh process: the median of ``runs`` interleaved rounds."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(args, check=True, capture_output=True, env=env)  # warm-up: writes .pyc
-    times = []
+    for args in commands.values():
+        subprocess.run(args, check=True, capture_output=True, env=env)  # warm-up: writes .pyc
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True, env=env)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+        for name, args in commands.items():
+            t0 = time.perf_counter()
+            subprocess.run(args, check=True, capture_output=True, env=env)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
 def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
@@ -50,23 +61,34 @@ def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
     from policy import _parse as m
     from policy._validate import build_policy
 
-    m._parse(EXAMPLE)
-    results = {
-        "parse": _us(lambda: m._parse(EXAMPLE), iterations),
-        "parse_3rules": _us(lambda: m._parse(EXAMPLE_3), iterations),
-        "parse_lark": _us(lambda: build_policy(EXAMPLE, m._lark_raw(EXAMPLE)), iterations),
-        "parse_cached": _us(lambda: policy.parse(EXAMPLE), iterations * 50),
-    }
-
     def build() -> None:
         m.parser.cache_clear()
         m.parser()
 
-    results["lark_parser_build"] = _us(build, max(1, iterations // 200))
+    m._parse(EXAMPLE)
+    n = max(1, iterations // 5)
+    results = _rounds(
+        {
+            "parse": (lambda: m._parse(EXAMPLE), n),
+            "parse_3rules": (lambda: m._parse(EXAMPLE_3), n),
+            "parse_lark": (lambda: build_policy(EXAMPLE, m._lark_raw(EXAMPLE)), n),
+            "parse_cached": (lambda: policy.parse(EXAMPLE), n * 50),
+            "lark_parser_build": (build, max(1, iterations // 1000)),
+        },
+        ROUNDS if iterations >= 100 else 3,
+    )
     py = sys.executable
-    results["import_ms"] = _process_ms([py, "-c", "import policy"], processes)
-    results["check_ms"] = _process_ms([py, "-m", "policy", "check", EXAMPLE], processes)
-    results["python_ms"] = _process_ms([py, "-c", "pass"], processes)
+    results |= {
+        f"{name}_ms": ms
+        for name, ms in _processes_ms(
+            {
+                "import": [py, "-c", "import policy"],
+                "check": [py, "-m", "policy", "check", EXAMPLE],
+                "python": [py, "-c", "pass"],
+            },
+            processes,
+        ).items()
+    }
     for name, value in results.items():
         unit = "ms" if name.endswith("_ms") else "µs"
         print(f"  {name:22} {value:9.1f} {unit}")
