@@ -751,6 +751,9 @@ _JITTER_SOURCE: Final = {
 #: Single-position policies with a limit up to this read ``(n + 1,)`` from a table.
 _MAX_ONES: Final = 1024
 
+#: Up to this many positions, the straight path of a one-rule policy spells out the tuples.
+_MAX_SPELLED: Final = 16
+
 
 def _jitter_source(kinds: set[int]) -> str:
     pad = " " * 16
@@ -809,6 +812,16 @@ def _straight_path(c: Compiled, loop: Decide) -> Decide:
         counters = "new_counters = ones[n]\nnew_prev = (delay,)"
     elif c.positions == 1:
         counters = "new_counters = (n + 1,)\nnew_prev = (delay,)"
+    elif len(records) == 1 and c.positions <= _MAX_SPELLED:
+        # A few positions and a known one to move: spell the new tuples out.
+        i = records[0][0]
+        held = [f"counters[{k}]" for k in range(c.positions)]
+        drawn = [f"prev[{k}]" for k in range(c.positions)]
+        held[i], drawn[i] = "n + 1", "delay"
+        counters = (
+            "counters = state[2]\nprev = state[3]\n"
+            f"new_counters = ({', '.join(held)},)\nnew_prev = ({', '.join(drawn)},)"
+        )
     else:
         counters = (
             "new_counters = (*state[2][:{i}], n + 1, *state[2][{i} + 1 :])\n"

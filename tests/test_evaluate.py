@@ -676,6 +676,23 @@ def test_straight_path_with_every_jitter_kind_in_one_policy(r: float) -> None:
         assert isinstance(decide(mixed, Response(code), state=sm), GiveUp)
 
 
+def test_straight_path_moves_only_its_own_position() -> None:
+    """With other positions around, a backoff retry moves its own counter and prev only."""
+    p = policy.parse("429:headers() 5xx:backoff(3,1s..8s,x2) timeout:backoff(2,3s)")
+    state = p.start(now=T0)
+    for delay in (1.0, 2.0):
+        d = decide(p, Response(503), state=state)
+        assert d.delay == delay
+        state = d.state
+    assert (state.counters, state.prev) == ((0, 2, 0), (0.0, 2.0, 0.0))
+    d = decide(p, Response(429, {"retry-after": "5"}), state=state)
+    assert (d.state.counters, d.state.prev) == ((1, 2, 0), (5.0, 2.0, 0.0))
+    d = decide(p, Timeout(), state=d.state)
+    assert (d.state.counters, d.state.prev, d.state.retries) == ((1, 2, 1), (5.0, 2.0, 3.0), 4)
+    d = decide(p, Response(500), state=d.state)
+    assert (d.delay, d.state.counters, d.state.prev) == (4.0, (1, 3, 1), (5.0, 4.0, 3.0))
+
+
 def test_straight_path_keeps_every_check() -> None:
     """A rule that starts with a backoff still honours stop signals, methods, attempts,
     the deadline, an exhausted counter and a chain's fall-through."""
