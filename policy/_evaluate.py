@@ -703,7 +703,6 @@ def decide(state, outcome, *, now, rand=default_rand, method="GET"):
 {fetch}
             n = state[2][{i}]
             if n < {limit}{attempts}:
-                base = {after} if n >= {n_table} else bases[n]
 {jitter}
                 if delay > {high}:
                     delay = {high}
@@ -827,10 +826,23 @@ def _straight_path(c: Compiled, loop: Decide) -> Decide:
             "new_counters = (*state[2][:{i}], n + 1, *state[2][{i} + 1 :])\n"
             "new_prev = (*state[3][:{i}], delay, *state[3][{i} + 1 :])"
         )
+    kinds = {f[7] for f in records}
+    # With one rule whose limit is within its table, every base it grants is in the table.
+    in_table = len(records) == 1 and records[0][1] <= records[0][5]
+    base = "bases[n]" if in_table else "({after} if n >= {n_table} else bases[n])"
+    if len(records) == 1 and kinds == {_J_FULL}:
+        # Full jitter needs only base - min: read that from a table too (the same floats).
+        low, bases, after = records[0][2], records[0][4], records[0][6]
+        namespace["spans"] = tuple(b - low for b in bases)
+        namespace["after_span"] = after - low
+        span = "spans[n]" if in_table else "(after_span if n >= {n_table} else spans[n])"
+        delay = " " * 16 + "delay = {low} + rand() * " + span
+    else:
+        delay = " " * 16 + "base = " + base + "\n" + _jitter_source(kinds)
     source = _STRAIGHT.format(
         fetch=fetch.format(methods=methods),
         attempts="" if c.attempts is None else " and state[1] < max_retries",
-        jitter=_jitter_source({f[7] for f in records}).format(**names),
+        jitter=delay.format(**names),
         counters="\n".join(" " * 16 + line for line in counters.format(**names).splitlines()),
         **names,
     )
