@@ -35,6 +35,14 @@ Absolute times in headers (epoch seconds, HTTP dates, RFC 3339) are measured aga
 response's own ``Date`` header when it has one, so a server whose clock is off by a
 minute still gets the wait it meant; only without ``Date`` is ``now`` the reference.
 
+The straight path.  Most decisions are a backoff granted by a rule that starts its chain
+with one.  For those, ``decide`` is Python source generated per policy at compile time
+(the way attrs writes ``__init__``): the rule's numbers written in as constants, ``min·
+factorⁿ`` read from a table, and no code for what the policy cannot need (a ``methods``
+check without ``methods=``, other jitter kinds, other positions).  It makes the same
+floats and checks as the general loop, which handles everything else; a property test
+holds the two to the same answers.
+
 Where randomness comes from.  Only from ``rand``, called at most once per decision and
 only by a strategy that jitters (backoff with a jitter kind, headers with ``jitter=``).
 Tests pass a constant; transports pass ``random.random``.
