@@ -356,6 +356,22 @@ class _Builder:
         )
         return None
 
+    def _keyword(
+        self, arg: RawArg, strategy: str, keys: tuple[str, ...], seen: dict[str, Token]
+    ) -> str | None:
+        """The lower-case name of a ``name=value`` argument, if known and not repeated."""
+        assert arg.key is not None
+        key = str(arg.key).lower()
+        if key not in keys:
+            self.bad(
+                arg.key,
+                f"{strategy} has no argument {str(arg.key)!r}"
+                f"{did_you_mean(key, keys)}; known: {', '.join(keys)}",
+                syntax=True,
+            )
+            return None
+        return key if self._once(seen, key, arg.key) else None
+
     def _once(self, seen: dict[str, Token], key: str, tok: Token) -> bool:
         if key in seen:
             self.bad(tok, f"{key} given twice in one strategy")
@@ -377,17 +393,8 @@ class _Builder:
                     seen["bounds"] = arg.value
                 continue
             if arg.kind == "kw":
-                assert arg.key is not None
-                key = str(arg.key).lower()
-                if key not in BACKOFF_KEYS:
-                    self.bad(
-                        arg.key,
-                        f"backoff has no argument {str(arg.key)!r}"
-                        f"{did_you_mean(key, BACKOFF_KEYS)}; known: {', '.join(BACKOFF_KEYS)}",
-                        syntax=True,
-                    )
-                    continue
-                if not self._once(seen, key, arg.key):
+                key = self._keyword(arg, "backoff", BACKOFF_KEYS, seen)
+                if key is None:
                     continue
                 if key == "limit":
                     kw["limit"] = self.integer(arg.value, "limit", 0, MAX_LIMIT)
@@ -472,22 +479,13 @@ class _Builder:
                 )
                 continue
             if arg.kind == "kw":
-                assert arg.key is not None
-                key = str(arg.key).lower()
-                if key not in HEADERS_KEYS:
-                    self.bad(
-                        arg.key,
-                        f"headers has no argument {str(arg.key)!r}"
-                        f"{did_you_mean(key, HEADERS_KEYS)}; known: {', '.join(HEADERS_KEYS)}",
-                        syntax=True,
-                    )
-                    continue
-                if not self._once(seen, key, arg.key):
+                key = self._keyword(arg, "headers", HEADERS_KEYS, seen)
+                if key is None:
                     continue
                 if key.endswith("-header"):
                     field = key.replace("-", "_")
                     if "family" in seen:
-                        self.bad(arg.key, f"{key} given twice (the family already names it)")
+                        self.bad(seen[key], f"{key} given twice (the family already names it)")
                     kw[field] = self.header_name(arg.value, key)
                 elif key == "format":
                     kw["format"] = self.choice(arg.value, FORMATS, "reset format")
