@@ -19,14 +19,14 @@ time: ``import policy`` stays free of urllib3.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 import attrs
 
@@ -124,6 +124,7 @@ def _read(path: Path) -> str:
 
 def _load(path: Path, text: str) -> Any:
     """The data of a TOML, JSON or YAML file."""
+    import json
     import tomllib  # only for config files: keeps the cold start of `policy check` short
 
     kind = _kind(path)
@@ -258,7 +259,7 @@ def sources_from_file(path: Path, key: str | None) -> list[Source]:
 def _sources(args: argparse.Namespace) -> list[Source]:
     out = [Source(f"<arg{i}>", text) for i, text in enumerate(args.policies, 1)]
     for f in args.files:
-        out.extend(sources_from_file(Path(f), args.key))
+        out.extend(sources_from_file(_path(f), args.key))
     if args.key is not None and not args.files:
         raise UsageError("--key needs a -f FILE to look in")
     if not out:
@@ -333,6 +334,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             else:
                 _print_diagnostic(src, d, _out())
     if args.json:
+        import json
+
         json.dump(records, _out(), indent=2, ensure_ascii=False)
         print(file=_out())
     else:
@@ -372,7 +375,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if not args.check:
             print(p, file=_out())
     for f in args.files:
-        path = Path(f)
+        path = _path(f)
         sources = sources_from_file(path, args.key)
         policies = []
         for src in sources:
@@ -617,6 +620,8 @@ def _parse_outcomes(spec: str, headers: list[str]) -> list[Outcome]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    import random
+
     p = _one_policy(args.policy)
     outcomes = _parse_outcomes(args.outcomes, args.headers)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
@@ -673,6 +678,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    import json
+
     from ._options import from_options
 
     if (args.policy is None) == (args.file is None):
@@ -680,7 +687,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.policy is not None:
         p = _one_policy(args.policy)
     else:
-        path = Path(args.file)
+        path = _path(args.file)
         text = _read(path)
         data = _load(path, text) if _kind(path) != "text" else _json_or_usage(path, text)
         if args.key is not None:
@@ -712,6 +719,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _json_or_usage(path: Path, text: str) -> Any:
+    import json
+
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -758,8 +767,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- argument parsing -------------------------------------------------------------------------
 
 
+def _path(name: str) -> Path:
+    """``Path(name)``; pathlib (with urllib.parse) is imported only by commands on files."""
+    from pathlib import Path
+
+    return Path(name)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # A fixed width: argparse would otherwise import shutil to ask the terminal's size,
+    # a few milliseconds of every cold `policy check`.
+    return argparse.HelpFormatter(prog, width=100)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors raise instead of exiting the interpreter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
