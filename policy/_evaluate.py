@@ -54,7 +54,7 @@ import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from random import random as _random
-from typing import Any, Final, Protocol, TypeAlias, overload
+from typing import Any, Final, NamedTuple, Protocol, TypeAlias, overload
 
 import attrs
 
@@ -99,17 +99,21 @@ from ._render import duration, render_matcher, render_rule
 __all__ = ["Compiled", "Envelope", "Schedule", "WorstCase"]
 
 
-@attrs.frozen
-class Envelope:
-    """The lowest and highest delay (seconds) one retry can wait."""
+class Envelope(NamedTuple):
+    """The lowest and highest delay (seconds) one retry can wait.
+
+    A named tuple, so ``lo, hi = envelope`` and ``envelope == (1.0, 2.0)`` work too.
+    """
 
     min: float
     max: float
 
 
-@attrs.frozen
-class WorstCase:
-    """The longest total of waits (seconds) and the most requests one call can take."""
+class WorstCase(NamedTuple):
+    """The longest total of waits (seconds) and the most requests one call can take.
+
+    A named tuple, so ``wait, requests = p.worst_case()`` works too.
+    """
 
     wait: float
     requests: int

@@ -1064,3 +1064,14 @@ def test_the_benchmark_script_runs() -> None:
     results = module.main(1)
     assert set(results) >= {"backoff", "urllib3", "floor", "ratio"}
     assert all(v > 0 for v in results.values())
+
+
+def test_schedule_and_worst_case_read_as_tuples_too() -> None:
+    """Envelopes and the worst case unpack like (min, max) and (wait, requests) pairs."""
+    p = policy.parse("5xx:backoff(3,1s..4s,x2)")
+    lo, hi = p.schedule(policy.Response(503))[2]
+    assert (lo, hi) == (4.0, 4.0)
+    assert list(p.schedule(policy.Response(503))) == [(1.0, 1.0), (2.0, 2.0), (4.0, 4.0)]
+    wait, requests = p.worst_case()
+    assert (wait, requests) == (7.0, 4)
+    assert p.worst_case().wait == 7.0
