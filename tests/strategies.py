@@ -403,3 +403,23 @@ def policies() -> st.SearchStrategy[Policy]:
     return items.flatmap(lambda xs: st.tuples(st.just(xs), st.permutations(range(len(xs))))).map(
         _shuffled
     )
+
+
+#: Every key of the seed's option objects (SPEC §2.7), plus one it lacks ("bodyFilter"),
+#: for the option fuzzers of tests/test_options.py and tests/test_fuzz.py.
+SEED_OPTION_KEYS = [
+    "strategy",
+    "type",
+    "limit",
+    "minTimeoutInMs",
+    "maxTimeoutInMs",
+    "factor",
+    "randomize",
+    "limitHeader",
+    "remainingHeader",
+    "resetHeader",
+    "resetFormat",
+    "durationInMs",
+    "retry",
+    "bodyFilter",
+]

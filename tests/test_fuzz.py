@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import policies, policy_text
+from strategies import SEED_OPTION_KEYS, policies, policy_text
 
 import policy
 from policy import _headers as H
@@ -162,22 +162,7 @@ def test_parse_raises_only_policy_errors(text: str) -> None:
 
 # --- from_options ------------------------------------------------------------------------
 
-_SEED_KEYS = [
-    "strategy",
-    "type",
-    "limit",
-    "minTimeoutInMs",
-    "maxTimeoutInMs",
-    "factor",
-    "randomize",
-    "limitHeader",
-    "remainingHeader",
-    "resetHeader",
-    "resetFormat",
-    "bodyFilter",
-    "durationInMs",
-    "retry",
-]
+_SEED_KEYS = SEED_OPTION_KEYS
 _SEED_PATTERNS = ["429", "500-599", "5xx", "all", "429,5xx", "200", "2xx", "600", "5XX", " 5xx"]
 
 _JSON_LEAVES = st.one_of(

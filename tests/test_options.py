@@ -706,22 +706,7 @@ def test_round_trip_through_text(p: Policy) -> None:
     assert policy.parse(str(p)).to_options() == p.to_options()
 
 
-OPTION_KEYS = [
-    "strategy",
-    "type",
-    "limit",
-    "minTimeoutInMs",
-    "maxTimeoutInMs",
-    "factor",
-    "randomize",
-    "limitHeader",
-    "remainingHeader",
-    "resetHeader",
-    "resetFormat",
-    "durationInMs",
-    "retry",
-    "bodyFilter",
-]
+OPTION_KEYS = strategies.SEED_OPTION_KEYS
 PATTERNS = ["429", "5xx", "500-599", "all", "2xx", "429,503", "599-500", "7xx", "4XX", ""]
 leaves = st.one_of(
     st.none(),
