@@ -570,86 +570,55 @@ def _make_span(
     return _tuple_new(Span, (start, end, line, column, end_line, end_column))
 
 
-def _make_code(code: int, span: Span) -> StatusCode:
-    node = _new(StatusCode)
-    _set(node, "code", code)
-    _set(node, "span", span)
-    return node
+_Node = TypeVar(
+    "_Node",
+    StatusCode,
+    StatusRange,
+    StatusClass,
+    AllErrors,
+    OnTimeout,
+    OnConnect,
+    OnReset,
+    Backoff,
+    Headers,
+    Never,
+    Rule,
+)
 
 
-def _make_range(low: int, high: int, span: Span) -> StatusRange:
-    node = _new(StatusRange)
-    _set(node, "low", low)
-    _set(node, "high", high)
-    _set(node, "span", span)
-    return node
+_DEFAULTS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
 
 
-def _make_class(digit: int, span: Span) -> StatusClass:
-    node = _new(StatusClass)
-    _set(node, "digit", digit)
-    _set(node, "span", span)
-    return node
+def _defaults(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """``(field, default)`` of each field of ``cls``, read from its attrs definition.
+
+    The one source of the defaults: a field the parser did not see takes the value the
+    class declares (``attrs.NOTHING`` for a required field, which the parser always gives).
+    """
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = _DEFAULTS[cls] = tuple((f.name, f.default) for f in attrs.fields(cls))
+    return found
 
 
-_Bare = TypeVar("_Bare", AllErrors, OnTimeout, OnConnect, OnReset, Never)
+def default_of(cls: type[Any], name: str) -> Any:
+    """The declared default of field ``name`` of ``cls`` (e.g. ``Backoff``'s ``min_ms``)."""
+    return dict(_defaults(cls))[name]
 
 
-def _make_bare(cls: type[_Bare], span: Span) -> _Bare:
-    """A node whose only field is its span (``all``, ``timeout``, ..., ``never``)."""
+def _build(cls: type[_Node], /, **values: Any) -> _Node:
+    """A node of ``cls`` with ``values`` (already validated) and declared defaults."""
     node = _new(cls)
-    _set(node, "span", span)
+    for name, default in _defaults(cls):
+        _set(node, name, values.get(name, default))
     return node
 
 
-def _make_backoff(
-    limit: int, min_ms: int, max_ms: int, factor: Fraction, jitter: Jitter, span: Span
-) -> Backoff:
-    node = _new(Backoff)
-    _set(node, "limit", limit)
-    _set(node, "min_ms", min_ms)
-    _set(node, "max_ms", max_ms)
-    _set(node, "factor", _ONE if min_ms == max_ms else factor)
-    _set(node, "jitter", jitter)
-    _set(node, "span", span)
-    return node
-
-
-def _make_headers(
-    limit_header: str | None,
-    remaining_header: str | None,
-    reset_header: str | None,
-    format: ResetFormat,
-    limit: int,
-    max_ms: int,
-    over: Over,
-    jitter_ms: int,
-    span: Span,
-) -> Headers:
-    node = _new(Headers)
-    _set(node, "limit_header", limit_header)
-    _set(node, "remaining_header", remaining_header)
-    _set(node, "reset_header", reset_header)
-    _set(node, "format", format)
-    _set(node, "limit", limit)
-    _set(node, "max_ms", max_ms)
-    _set(node, "over", over)
-    _set(node, "jitter_ms", jitter_ms)
-    _set(node, "span", span)
-    return node
-
-
-def _make_rule(
-    matchers: tuple[Matcher, ...],
-    strategies: tuple[Strategy, ...],
-    methods: tuple[str, ...] | None,
-    span: Span,
-) -> Rule:
-    node = _new(Rule)
-    _set(node, "matchers", matchers)
-    _set(node, "strategies", strategies)
-    _set(node, "methods", methods)
-    _set(node, "span", span)
+def _make_backoff(**values: Any) -> Backoff:
+    """A ``Backoff``; a fixed delay stores factor 1, as ``__attrs_post_init__`` does."""
+    node = _build(Backoff, **values)
+    if node.min_ms == node.max_ms:
+        _set(node, "factor", _ONE)
     return node
 
 

@@ -48,18 +48,17 @@ from ._ast import (
     ResetFormat,
     Rule,
     Span,
+    StatusClass,
+    StatusCode,
+    StatusRange,
     Strategy,
     TimeoutSetting,
+    _build,
     _make_backoff,
-    _make_bare,
-    _make_class,
-    _make_code,
-    _make_headers,
     _make_policy,
-    _make_range,
-    _make_rule,
     _make_span,
     _only_2xx,
+    default_of,
 )
 from ._errors import PolicySyntaxError, PolicyValueError, Problem
 
@@ -108,7 +107,6 @@ _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
 
 #: Factors read so far, by their text (a ``Fraction`` from a string costs microseconds).
 _FACTORS: dict[str, Fraction] = {}
-_FACTOR_DEFAULT = Fraction(9, 5)
 
 
 class RawArg(NamedTuple):
@@ -287,7 +285,7 @@ class _Builder:
             if not 100 <= code <= 599:
                 self.bad(tok, f"status must be between 100 and 599 (got {_cut(s)})")
                 return None
-            return _make_code(code, span)
+            return _build(StatusCode, code=code, span=span)
         if kind == "range":
             lo_s, hi_s = s.split("-")
             lo = int(lo_s) if len(lo_s) <= 4 else 10_000
@@ -302,22 +300,22 @@ class _Builder:
             if ok and lo > hi:
                 self.bad(tok, f"range low must be ≤ high (got {s})")
                 ok = False
-            return _make_range(lo, hi, span) if ok else None
+            return _build(StatusRange, low=lo, high=hi, span=span) if ok else None
         if kind == "class":
             digit = int(s[0])
             if not 1 <= digit <= 5:
                 self.bad(tok, f"status class must be 1xx to 5xx (got {s})")
                 return None
-            return _make_class(digit, span)
+            return _build(StatusClass, digit=digit, span=span)
         word = s.lower()
         if word == "all":
-            return _make_bare(AllErrors, span)
+            return _build(AllErrors, span=span)
         if word == "timeout":
-            return _make_bare(OnTimeout, span)
+            return _build(OnTimeout, span=span)
         if word == "connect":
-            return _make_bare(OnConnect, span)
+            return _build(OnConnect, span=span)
         if word == "reset":
-            return _make_bare(OnReset, span)
+            return _build(OnReset, span=span)
         self.bad(
             tok,
             f"unknown selector {s!r}{did_you_mean(s, MATCHER_WORDS)}: expected a status "
@@ -342,7 +340,7 @@ class _Builder:
             if raw.args is not None:
                 self.bad(raw.name, "never takes no arguments (write never)", syntax=True)
                 return None
-            return _make_bare(Never, span)
+            return _build(Never, span=span)
         if name == "backoff":
             return self.backoff(raw.args or [], span)
         if name == "headers":
@@ -437,8 +435,8 @@ class _Builder:
         if len(self.problems) > before:
             # (a value in kw is None only where a problem was recorded)
             return None
-        lo = kw.get("min_ms", 1000)
-        hi = kw.get("max_ms", 60_000)
+        lo = kw.get("min_ms", default_of(Backoff, "min_ms"))
+        hi = kw.get("max_ms", default_of(Backoff, "max_ms"))
         if lo > hi:
             where = seen.get("bounds") or seen.get("min") or seen.get("max")
             assert where is not None
@@ -447,14 +445,7 @@ class _Builder:
                 f"min delay must be ≤ max delay (got {_fmt_ms(lo)}..{_fmt_ms(hi)})",
             )
             return None
-        return _make_backoff(
-            kw.get("limit", 5),
-            lo,
-            hi,
-            kw.get("factor", _FACTOR_DEFAULT),
-            kw.get("jitter", Jitter.NONE),
-            span,
-        )
+        return _make_backoff(span=span, **kw)
 
     def header_name(self, tok: Token, what: str) -> str | None:
         s = str(tok).lower()
@@ -535,17 +526,7 @@ class _Builder:
         if len(self.problems) > before:
             # (a value in kw is None only where a problem was recorded)
             return None
-        return _make_headers(
-            kw.get("limit_header"),
-            kw.get("remaining_header"),
-            kw.get("reset_header"),
-            kw.get("format", ResetFormat.AUTO),
-            kw.get("limit", 5),
-            kw.get("max_ms", 15 * 60_000),
-            kw.get("over", Over.GIVEUP),
-            kw.get("jitter_ms", 0),
-            span,
-        )
+        return _build(Headers, span=span, **kw)
 
     # -- items -------------------------------------------------------------------------
 
@@ -587,7 +568,13 @@ class _Builder:
             last.end_column,
         )
         # No problem was recorded, so no strategy is None.
-        return _make_rule(tuple(matchers), tuple(strategies), methods, span)  # type: ignore[arg-type]
+        return _build(
+            Rule,
+            matchers=tuple(matchers),
+            strategies=tuple(strategies),
+            methods=methods,
+            span=span,
+        )
 
     def methods(self, toks: list[Token]) -> tuple[str, ...] | None:
         """``[GET,PUT]`` or ``[idempotent]`` after a selector."""
