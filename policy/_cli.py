@@ -32,7 +32,7 @@ import attrs
 
 from ._ast import Policy, PresetRef, Rule
 from ._errors import PolicyError, caret
-from ._lint import Diagnostic, lint, seconds_text
+from ._lint import Diagnostic, lint, seconds_text, statuses_text
 from ._outcomes import (
     Accept,
     ConnectFailure,
@@ -493,7 +493,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             continue
         statuses = [o.status for o in decided if isinstance(o, Response)]
         others = [_outcome_label(o) for o in decided if not isinstance(o, Response)]
-        labels = ([_ranges(statuses)] if statuses else []) + others
+        labels = ([statuses_text(statuses)] if statuses else []) + others
         print(f"  decides: {', '.join(labels)}", file=out)
         print(f"  strategy: {' | '.join(_strategy_words(s) for s in rule.strategies)}", file=out)
         sched = p.schedule(decided[0])
@@ -542,16 +542,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
         file=out,
     )
     return 0
-
-
-def _ranges(statuses: list[int]) -> str:
-    runs: list[list[int]] = []
-    for s in sorted(statuses):
-        if runs and runs[-1][1] == s - 1:
-            runs[-1][1] = s
-        else:
-            runs.append([s, s])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _strategy_words(s: Any) -> str:

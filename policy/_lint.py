@@ -48,7 +48,7 @@ from ._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Retry
 from ._render import duration, render_matcher, render_strategy
 from ._render import render_rule as _render_rule
 
-__all__ = ["NO_HEAL", "RULES", "Diagnostic", "Severity", "lint", "seconds_text"]
+__all__ = ["NO_HEAL", "RULES", "Diagnostic", "Severity", "lint", "seconds_text", "statuses_text"]
 
 Severity: TypeAlias = Literal["error", "warning", "info"]
 
@@ -163,7 +163,7 @@ def _retries(rule: Rule) -> bool:
     return False
 
 
-def _statuses_text(statuses: Iterable[int]) -> str:
+def statuses_text(statuses: Iterable[int]) -> str:
     """``[500, 501, 502, 504]`` → ``'500-502, 504'``."""
     runs: list[list[int]] = []
     for s in sorted(statuses):
@@ -336,7 +336,7 @@ class _Linter:
                     "I202",
                     f"{_text(later.rule)} is only partly effective: @{origin.preset}'s "
                     f"{_text(origin.rule)} is more specific and still decides "
-                    f"{_statuses_text(set(taken))}",
+                    f"{statuses_text(set(taken))}",
                     later.span,
                 )
 
