@@ -3,8 +3,14 @@
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
-* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown.
+* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
+* ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
+  (extra ``[redis]``);
+
+``RedisState`` is loaded on first use, so ``import transport`` never imports ``redis``.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._background import (
     BackgroundFetcher,
@@ -22,6 +28,9 @@ from ._background import (
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
 from ._redact import Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
+
+if TYPE_CHECKING:
+    from ._redis import RedisState as RedisState
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()
@@ -46,3 +55,31 @@ __all__ = [
     "default_fetcher",
     "mask_url",
 ]
+
+# Loaded on first use (PEP 562): name -> (module, extra that provides its dependency).
+_LAZY = {
+    "RedisState": ("._redis", "redis"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'transport' has no attribute {name!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(where[0], __name__)
+    except ImportError as e:
+        if e.name not in ("redis", "celery", "kombu"):
+            raise
+        raise ImportError(
+            f"transport.{name} needs the {e.name!r} package: pip install 'retry-policy[{where[1]}]'"
+        ) from e
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
