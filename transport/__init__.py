@@ -6,8 +6,10 @@
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
 * ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
   (extra ``[redis]``);
+* ``CeleryFetcher(app)`` -- ``background_fetch`` on Celery workers (extra ``[celery]``).
 
-``RedisState`` is loaded on first use, so ``import transport`` never imports ``redis``.
+``RedisState`` and ``CeleryFetcher`` are loaded on first use, so ``import transport``
+never imports ``redis`` or ``celery``.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,8 @@ from ._redact import Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
+    from ._celery import CeleryFetch as CeleryFetch
+    from ._celery import CeleryFetcher as CeleryFetcher
     from ._redis import RedisState as RedisState
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -59,6 +63,8 @@ __all__ = [
 # Loaded on first use (PEP 562): name -> (module, extra that provides its dependency).
 _LAZY = {
     "RedisState": ("._redis", "redis"),
+    "CeleryFetcher": ("._celery", "celery"),
+    "CeleryFetch": ("._celery", "celery"),
 }
 
 
