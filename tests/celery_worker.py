@@ -9,6 +9,7 @@ waits (bounded) until its log says it is ready.  ``kill()`` is a SIGKILL (a cras
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,10 +103,8 @@ class CeleryWorker:
         if proc is None or proc.poll() is not None:
             return
         for child in _children(proc.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
@@ -124,10 +123,8 @@ class CeleryWorker:
 
     def close(self) -> None:
         self.stop()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.logfile)
-        except OSError:
-            pass
 
     def __enter__(self) -> CeleryWorker:
         return self.start()

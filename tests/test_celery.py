@@ -1,0 +1,368 @@
+"""``transport.CeleryFetcher`` on a real redis-server and real ``celery worker`` processes.
+
+No eager mode and no fake broker: messages go through Redis to worker subprocesses, which
+are SIGKILLed to show that nothing is lost and no attempt is made twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import transport
+
+try:
+    from tests.celery_app import make_app
+    from tests.celery_worker import CeleryWorker
+    from tests.httpserver import LoopbackServer, Reply, Request
+    from tests.redis_server import RedisServer, redis_server
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from celery_app import make_app  # type: ignore[no-redef]
+    from celery_worker import CeleryWorker  # type: ignore[no-redef]
+    from httpserver import LoopbackServer, Reply, Request  # type: ignore[no-redef]
+    from redis_server import RedisServer, redis_server  # type: ignore[no-redef]
+
+__all__ = ["redis_server"]
+
+SECRET = "s3cr3t-" + uuid.uuid4().hex
+_db_lock = threading.Lock()
+_next_db = [10]
+
+
+def _fresh_db() -> int:
+    with _db_lock:
+        _next_db[0] += 1
+        return _next_db[0]
+
+
+class Fleet:
+    """One Redis database, an app + fetcher in this process, and a worker subprocess."""
+
+    def __init__(self, server: RedisServer, *, visibility: float = 3600.0) -> None:
+        self.db = _fresh_db()
+        self.broker = server.db_url(self.db)
+        self.prefix = f"t{uuid.uuid4().hex[:8]}:"
+        self.visibility = visibility
+        self.app, self.fetcher = make_app(self.broker, self.prefix, visibility)
+        self.worker = self.new_worker()
+        self.redis = redis.Redis.from_url(self.broker)
+
+    def new_worker(self) -> CeleryWorker:
+        return CeleryWorker(
+            self.broker, self.prefix, visibility=self.visibility, env={"RP_API_KEY": SECRET}
+        ).start()
+
+    def restart(self) -> None:
+        self.worker.kill()
+        self.worker.close()
+        self.worker = self.new_worker()
+
+    def close(self) -> None:
+        self.worker.close()
+        self.redis.flushdb()
+        self.redis.close()
+
+
+@pytest.fixture(scope="module")
+def fleet(redis_server: RedisServer) -> Iterator[Fleet]:
+    f = Fleet(redis_server)
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+@pytest.fixture
+def http() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as s:
+        yield s
+
+
+def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_503_503_200_by_key_then_joins_then_refuses_another_request(
+    fleet: Fleet, http: LoopbackServer
+) -> None:
+    """The seed's contract on Celery: JSON, joins without a request, ValueError on mismatch."""
+    url = http.route("/json", Reply(503), Reply(503), Reply(200, body=b'{"n": 1}'))
+    key = "k-" + uuid.uuid4().hex
+    handle = fleet.fetcher.fetch(key, url, retry="5xx:backoff(3,50ms)")
+    assert handle.result(timeout=30) == {"n": 1}
+    assert handle.done()
+    assert len(http.requests_to("/json")) == 3
+    assert [a["outcome"] for a in fleet.fetcher.attempts(key)] == ["503", "503", "200"]
+    # Same key, same request: the stored result, no new request.
+    again = fleet.fetcher.fetch_response(key, url, retry="5xx:backoff(3,50ms)")
+    status, _headers, data = again.result(timeout=5)
+    assert (status, data) == (200, {"n": 1})
+    assert len(http.requests_to("/json")) == 3
+    # Same key, another request: refused, whatever differs.
+    with pytest.raises(ValueError, match="different request"):
+        fleet.fetcher.fetch(key, url, method="POST")
+    with pytest.raises(ValueError, match="different request"):
+        fleet.fetcher.fetch(key, url + "?page=2")
+    with pytest.raises(ValueError, match="different request"):
+        fleet.fetcher.fetch(key, url, body=b"x")
+    # Header values are not part of the identity.
+    assert fleet.fetcher.fetch(key, url, headers={"X-Trace": "1"}).result(5) == {"n": 1}
+    # forget() frees the key: the next fetch makes a new request.
+    fleet.fetcher.forget(key)
+    http.route("/json", Reply(200, body=b'{"n": 2}'))
+    assert fleet.fetcher.fetch(key, url).result(timeout=30) == {"n": 2}
+    assert len(http.requests_to("/json")) == 4
+
+
+def test_a_stored_failure_raises_again(fleet: Fleet, http: LoopbackServer) -> None:
+    """A final 503 is a FetchError with the history; asking again raises it, no request."""
+    url = http.route("/down", Reply(503, body=b"down"))
+    key = "f-" + uuid.uuid4().hex
+    with pytest.raises(transport.FetchError) as e:
+        fleet.fetcher.fetch(key, url, retry="5xx:backoff(1,10ms)").result(timeout=30)
+    assert e.value.status == 503 and e.value.body == b"down"
+    assert [a.label for a in e.value.attempts] == ["503", "503"]
+    with pytest.raises(transport.FetchError):
+        fleet.fetcher.fetch(key, url, retry="5xx:backoff(1,10ms)").result(timeout=5)
+    assert len(http.requests_to("/down")) == 2
+    # A connection failure: FetchError with status None, chained to the RetryError.
+    dead = "http://127.0.0.1:9/nothing"
+    with pytest.raises(transport.FetchError) as e2:
+        fleet.fetcher.fetch("c-" + key, dead).result(timeout=30)
+    assert e2.value.status is None
+    assert isinstance(e2.value.__cause__, transport.RetryError)
+
+
+def test_result_timeout_and_bad_arguments(fleet: Fleet, http: LoopbackServer) -> None:
+    """result(timeout=) raises TimeoutError in time; bad keys and URLs are refused up front."""
+    url = http.route("/slow", Reply(200, body=b"1", delay=1.5))
+    handle = fleet.fetcher.fetch("t-" + uuid.uuid4().hex, url)
+    t = time.monotonic()
+    with pytest.raises(TimeoutError):
+        handle.result(timeout=0.2)
+    assert time.monotonic() - t < 1.0
+    assert handle.result(timeout=30) == 1
+    with pytest.raises(ValueError, match="non-empty"):
+        fleet.fetcher.fetch("", url)
+    with pytest.raises(ValueError, match="absolute http"):
+        fleet.fetcher.fetch("x", "ftp://host/file")
+    with pytest.raises(ValueError, match="one task per app"):
+        transport.CeleryFetcher(fleet.app)
+    assert transport.CeleryFetcher.of(fleet.app) is fleet.fetcher
+
+
+def test_a_literal_secret_is_refused(fleet: Fleet) -> None:
+    """A Redacted value or a URL password would be in the broker: refused, env form shown."""
+    with pytest.raises(ValueError, match=re.escape("Redacted.env('Bearer {}', 'API_KEY')")) as e:
+        fleet.fetcher.fetch(
+            "s",
+            "http://127.0.0.1:1/",
+            headers={"Authorization": transport.Redacted("Bearer {}", SECRET)},
+        )
+    assert SECRET not in str(e.value)
+    with pytest.raises(ValueError, match="password") as e2:
+        fleet.fetcher.fetch("s", f"http://user:{SECRET}@127.0.0.1:1/")
+    assert SECRET not in str(e2.value)
+    assert fleet.redis.exists(f"{fleet.prefix}fetch:s") == 0  # nothing claimed
+
+
+def _every_value(client: redis.Redis) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) for every value of every key of every database, whatever its type."""
+    dbs = [int(name[2:]) for name in client.info("keyspace")]
+    pool_kwargs = client.connection_pool.connection_kwargs
+    for db in dbs:
+        c = redis.Redis(host=pool_kwargs["host"], port=pool_kwargs["port"], db=db)
+        for key in c.scan_iter():
+            kind = c.type(key).decode()
+            if kind == "string":
+                values = [c.get(key) or b""]
+            elif kind == "list":
+                values = c.lrange(key, 0, -1)
+            elif kind == "hash":
+                values = [b for kv in c.hgetall(key).items() for b in kv]
+            elif kind == "set":
+                values = list(c.smembers(key))
+            elif kind == "zset":
+                values = [m for m, _ in c.zrange(key, 0, -1, withscores=True)]
+            else:
+                values = [c.dump(key) or b""]
+            for v in [key, *values]:
+                yield key, v
+        c.close()
+
+
+def _contains(value: bytes, secret: bytes) -> bool:
+    """``secret`` in ``value`` as is, or in any base64 piece of it (message bodies)."""
+    if secret in value:
+        return True
+    for piece in re.findall(rb"[A-Za-z0-9+/=]{16,}", value):
+        try:
+            decoded = base64.b64decode(piece + b"=" * (-len(piece) % 4))
+        except ValueError:
+            continue
+        if secret in decoded or _contains_json(decoded, secret):
+            return True
+    return False
+
+
+def _contains_json(decoded: bytes, secret: bytes) -> bool:
+    try:
+        text = json.dumps(json.loads(decoded))
+    except ValueError:
+        return False
+    return secret.decode() in text
+
+
+def test_an_env_secret_is_read_on_the_worker_and_never_stored(
+    fleet: Fleet, redis_server: RedisServer, http: LoopbackServer
+) -> None:
+    """Redacted.env: the server gets the secret; no Redis key or value ever holds it."""
+    seen: list[str] = []
+
+    def answer(req: Request) -> Reply:
+        seen.append(req.headers.get("authorization", ""))
+        if len(seen) == 1:
+            return Reply(503, headers={"Retry-After": "1"})
+        return Reply(200, body=b'{"ok": true}', headers={"Set-Cookie": f"s={SECRET}"})
+
+    url = http.route("/auth", answer)
+    key = "secret-" + uuid.uuid4().hex
+    handle = fleet.fetcher.fetch(
+        key,
+        url,
+        headers={"Authorization": transport.Redacted.env("Bearer {}", "RP_API_KEY")},
+        retry="503:headers()",
+    )
+    _wait_for(lambda: len(seen) == 1, 20, "the first attempt")
+    time.sleep(0.2)  # the retry message is now in the broker, waiting out Retry-After
+    client = redis.Redis.from_url(redis_server.url)
+    scanned = list(_every_value(client))
+    assert any(k.startswith(fleet.prefix.encode()) for k, _ in scanned)
+    assert not [k for k, v in scanned if _contains(v, SECRET.encode())]
+    assert handle.result(timeout=30) == {"ok": True}
+    assert seen == [f"Bearer {SECRET}"] * 2
+    scanned = list(_every_value(client))
+    assert not [k for k, v in scanned if _contains(v, SECRET.encode())]
+    client.close()
+
+
+def test_a_missing_env_secret_is_a_fetch_error(fleet: Fleet, http: LoopbackServer) -> None:
+    """A variable the worker does not have: the fetch fails with a clear error, no request."""
+    url = http.route("/noenv", Reply(200))
+    with pytest.raises(transport.FetchError, match="RP_NOT_SET") as e:
+        fleet.fetcher.fetch(
+            "noenv-" + uuid.uuid4().hex,
+            url,
+            headers={"Authorization": transport.Redacted.env("Bearer {}", "RP_NOT_SET")},
+        ).result(timeout=30)
+    assert e.value.status is None
+    assert http.requests_to("/noenv") == []
+
+
+def test_200_fetches_wait_out_a_reset_without_holding_the_worker(
+    fleet: Fleet, http: LoopbackServer
+) -> None:
+    """200 fetches each told to wait 10 s, one worker process: all done in about 10 s.
+
+    A worker that slept through the waits would need 200 x 10 s; the bound below is 4x the
+    reset, far from that.  The figure is printed, not asserted as a speed.
+    """
+    n = 200
+    run = uuid.uuid4().hex[:6]
+    urls = [
+        http.route(
+            f"/reset/{run}/{i}",
+            Reply(429, headers={"Retry-After": "10"}),
+            Reply(200, body=str(i).encode()),
+        )
+        for i in range(n)
+    ]
+    t = time.monotonic()
+    handles = [
+        fleet.fetcher.fetch(f"reset-{run}-{i}", u, retry="429:headers()")
+        for i, u in enumerate(urls)
+    ]
+    results = [h.result(timeout=60) for h in handles]
+    elapsed = time.monotonic() - t
+    print(f"\n200 fetches waiting out a 10 s reset, one worker: {elapsed:.1f}s")
+    assert results == list(range(n))
+    assert all(len(http.requests_to(f"/reset/{run}/{i}")) == 2 for i in range(n))
+    assert elapsed < 40
+
+
+def test_a_duplicate_delivery_makes_no_second_request(
+    redis_server: RedisServer, http: LoopbackServer
+) -> None:
+    """visibility_timeout 2 s, a 5 s wait: the message comes back while it waits; one request.
+
+    Celery's Redis transport re-delivers a message that is not acknowledged within its
+    visibility timeout, so the waiting retry is delivered twice (or more); the attempt
+    markers make every extra copy a no-op.
+    """
+    fleet = Fleet(redis_server, visibility=2.0)
+    try:
+        url = http.route(
+            "/dup", Reply(503, headers={"Retry-After": "5"}), Reply(200, body=b'"once"')
+        )
+        handle = fleet.fetcher.fetch("dup", url, retry="503:headers()")
+        assert handle.result(timeout=40) == "once"
+        time.sleep(1.0)  # let any late copy run too
+        assert len(http.requests_to("/dup")) == 2
+        log = fleet.worker.log()
+        copies = len(re.findall(r"succeeded in [0-9.]+s: '(?:dup|wait|finished)'", log))
+        assert copies >= 1, log[-3000:]  # the re-delivery did happen, and was harmless
+    finally:
+        fleet.close()
+
+
+def test_sigkill_during_an_attempt_and_during_a_wait(
+    redis_server: RedisServer, http: LoopbackServer
+) -> None:
+    """A worker SIGKILLed mid-attempt and mid-wait; a new one finishes every fetch, one 2xx each."""
+    fleet = Fleet(redis_server, visibility=3.0)
+    try:
+        ok = Reply(200, body=b'"done"')
+        twos: dict[str, int] = {}
+
+        def two(path: str, first: Reply) -> str:
+            replies = iter([first])
+
+            def answer(req: Request) -> Reply:
+                r = next(replies, ok)
+                if r is ok:
+                    twos[path] = twos.get(path, 0) + 1
+                return r
+
+            return http.route(path, answer)
+
+        waiting = two("/wait", Reply(503))
+        slow = two("/slow", Reply(503, delay=2.5))
+        policy_text = "reset,5xx:backoff(3,2s) timeout=4s"
+        h_wait = fleet.fetcher.fetch("wait", waiting, retry=policy_text)
+        _wait_for(lambda: len(http.requests_to("/wait")) == 1, 20, "the first /wait attempt")
+        h_slow = fleet.fetcher.fetch("slow", slow, retry=policy_text)
+        _wait_for(lambda: len(http.requests_to("/slow")) == 1, 20, "the slow attempt")
+        time.sleep(0.3)  # /slow is mid-attempt; /wait is in its 2 s wait
+        fleet.restart()  # SIGKILL, then a new worker
+        assert h_wait.result(timeout=40) == "done"
+        assert h_slow.result(timeout=40) == "done"
+        time.sleep(0.5)
+        assert twos == {"/wait": 1, "/slow": 1}
+        assert len(http.requests_to("/wait")) == 2  # the wait was not restarted from scratch
+        outcomes = [a["outcome"] for a in fleet.fetcher.attempts("slow")]
+        assert outcomes == ["reset", "200"]  # the killed attempt counts as a broken connection
+    finally:
+        fleet.close()
