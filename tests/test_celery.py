@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +37,7 @@ except ImportError:  # tests/ is not a package: pytest put it on sys.path
 
 __all__ = ["redis_server"]
 
+TESTS = Path(__file__).resolve().parent
 SECRET = "s3cr3t-" + uuid.uuid4().hex
 _db_lock = threading.Lock()
 _next_db = [10]
@@ -366,3 +371,49 @@ def test_sigkill_during_an_attempt_and_during_a_wait(
         assert outcomes == ["reset", "200"]  # the killed attempt counts as a broken connection
     finally:
         fleet.close()
+
+
+def test_the_command_submits_and_watches_a_fetch(fleet: Fleet, http: LoopbackServer) -> None:
+    """python -m transport.celery_fetch: attempts as they come, then status and JSON."""
+    seen: list[str] = []
+
+    def answer(req: Request) -> Reply:
+        seen.append(req.headers.get("authorization", ""))
+        return Reply(503) if len(seen) == 1 else Reply(200, body=b'{"via": "cli"}')
+
+    url = http.route("/cli", answer)
+    env = dict(os.environ)
+    env.update(
+        RP_BROKER=fleet.broker,
+        RP_PREFIX=fleet.prefix,
+        PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]),
+    )
+    key = "cli-" + uuid.uuid4().hex
+    cmd = [
+        sys.executable,
+        "-m",
+        "transport.celery_fetch",
+        "celery_app:app",
+        key,
+        url,
+        "--retry",
+        "5xx:backoff(2,100ms)",
+        "--header",
+        "Authorization: Bearer ${RP_API_KEY}",
+        "--wait",
+        "30",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=TESTS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"status": 200, "data": {"via": "cli"}}
+    assert "attempt 1: 503, then wait 0.1s" in done.stderr
+    assert "attempt 2: 200" in done.stderr
+    assert seen == [f"Bearer {SECRET}"] * 2  # read from the worker's environment
+    # Run again: the key joins the stored outcome, no new request; a failure exits 1.
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=TESTS)
+    assert again.returncode == 0 and len(seen) == 2
+    http.route("/cli-down", Reply(503))
+    cmd[4:6] = [key + "-down", http.url("/cli-down")]
+    failed = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=TESTS)
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["status"] == 503
