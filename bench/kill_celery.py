@@ -6,7 +6,7 @@ A real ``redis-server`` (broker and key store, no persistence), a loopback HTTP 
 and one ``celery worker`` process (``-P solo``, Redis ``visibility_timeout`` 3 s so a
 killed worker's messages come back quickly).  Fetches are submitted in small batches
 while the worker is SIGKILLed ``--kills`` times at random moments (0.3 to 2 s apart) and
-restarted each time.  Every key's endpoint answers 503 (half of them slowly, 0.5 to 1.5 s,
+restarted each time.  Every key's endpoint answers 503 (a third of them slowly, 0.3 to 1 s,
 so kills land during attempts), 503, then 200; the policy retries resets and 5xx with a
 1-2 s backoff, so kills also land during waits and between messages.
 
@@ -79,7 +79,7 @@ def main() -> int:
                 if stop.is_set():
                     return
                 path = f"/k/{i}"
-                slow = rng.uniform(0.5, 1.5) if i % 2 else 0.0
+                slow = rng.uniform(0.3, 1.0) if i % 3 == 0 else 0.0
                 url = http.route(path, endpoint(slow))  # type: ignore[arg-type]
                 paths.append(path)
                 handles.append(fetcher.fetch(f"key-{i}", url, retry=POLICY))

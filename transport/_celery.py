@@ -281,6 +281,7 @@ class CeleryFetcher:
         self.prefix = prefix
         self._url = redis if redis is not None else _redis_url_of(app)
         self._client_obj: Any = None
+        self._scripts: dict[str, Any] = {}
         self._state_obj = state
         self._lock = threading.Lock()
         self._ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
@@ -368,6 +369,13 @@ class CeleryFetcher:
                 c = self._client_obj
         return c
 
+    def _script(self, source: str) -> Any:
+        """The Lua script ``source`` on the key store (EVALSHA; loaded again if Redis forgot)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._client().register_script(source)
+        return script
+
     def _state(self) -> State:
         s = self._state_obj
         if s is None:
@@ -414,9 +422,7 @@ class CeleryFetcher:
         request = json.dumps({"method": method, "url": mask_url(url), "created": time.time()})
         client = self._client()
         name = self._key(key)
-        verdict, stored = client.register_script(_CLAIM)(
-            keys=[name], args=[ident, request, self._ttl_ms]
-        )
+        verdict, stored = self._script(_CLAIM)(keys=[name], args=[ident, request, self._ttl_ms])
         if _text(verdict) == "mismatch":
             _same(key, _text(stored), ident)
         if _text(verdict) != "claimed":
@@ -465,7 +471,6 @@ class CeleryFetcher:
         m = json.loads(raw)
         key, n = m["key"], int(m["n"])
         name = self._key(key)
-        client = self._client()
         p = policy.parse(m["policy"])
         url, method = m["url"], m["method"]
         masked = mask_url(url)
@@ -496,7 +501,7 @@ class CeleryFetcher:
             self._store(key, n, call, None, None, step.reason, m["id"], method, masked)
             return "gave up"
         limit = step.timeout  # type: ignore[union-attr]
-        verdict = client.register_script(_BEGIN)(
+        verdict = self._script(_BEGIN)(
             keys=[name],
             args=[n, token, repr(now), repr(now + limit + LEASE_GRACE), m["id"], self._ttl_ms],
         )
@@ -562,9 +567,7 @@ class CeleryFetcher:
 
     def _finish(self, name: str, n: int, call: Call, meta: str, body: bytes) -> None:
         history = json.dumps([a.as_dict() for a in call.attempts])
-        self._client().register_script(_FINISH)(
-            keys=[name], args=[n, history, meta, body, self._ttl_ms]
-        )
+        self._script(_FINISH)(keys=[name], args=[n, history, meta, body, self._ttl_ms])
 
     def _store(
         self,
