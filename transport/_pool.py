@@ -81,6 +81,19 @@ Outcome: TypeAlias = (
 )
 
 
+PolicyArg: TypeAlias = "policy.Policy | str"
+
+
+def as_policy(p: object) -> policy.Policy:
+    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
+    caches, so the same text is parsed once); anything else is a ``TypeError``."""
+    if isinstance(p, policy.Policy):
+        return p
+    if isinstance(p, str):
+        return policy.parse(p)
+    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
+
+
 def _label(outcome: Outcome) -> str:
     if isinstance(outcome, policy.Response):
         return str(outcome.status)
@@ -293,6 +306,8 @@ def _parse(url: str) -> _ParsedURL:
 class RetryingPool:
     """Send requests through urllib3 and retry them as a policy says.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here; a bad one
+    raises ``policy.PolicyError`` with the position).
     ``pool`` is a ``urllib3.PoolManager`` to share (it is not closed by ``close()``);
     ``sleep``, ``clock`` and ``rand`` can be injected (tests record the delays instead of
     sleeping); ``on_retry`` is called with each ``Attempt`` just before its wait.
@@ -302,7 +317,7 @@ class RetryingPool:
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: PolicyArg,
         *,
         pool: urllib3.PoolManager | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -318,7 +333,7 @@ class RetryingPool:
         if max_body is not None and max_body < 0:
             raise ValueError(f"max_body must be ≥ 0 bytes or None (got {max_body})")
         self._max_body = max_body
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager()
         self._sleep = sleep
