@@ -48,6 +48,24 @@ def test_all_is_complete() -> None:
     assert exposed - set(policy.__all__) == set()
 
 
+def test_transport_all_is_sorted_and_complete() -> None:
+    """transport.__all__ lists each public name once, sorted, attempts_of included."""
+    import transport
+
+    assert list(transport.__all__) == sorted(transport.__all__, key=_isort_key)
+    assert len(set(transport.__all__)) == len(transport.__all__)
+    assert [n for n in transport.__all__ if not hasattr(transport, n)] == []
+    exposed = {
+        name
+        for name, value in vars(transport).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and getattr(value, "__module__", "").split(".")[0] == "transport"
+    }
+    assert exposed - set(transport.__all__) == {"install_log_filter"}
+    assert "attempts_of" in transport.__all__
+
+
 def test_spec_api_is_exported() -> None:
     """The names the SPEC's examples use are public."""
     for name in (

@@ -486,3 +486,24 @@ def test_a_bad_policy_string_is_a_positioned_policy_error() -> None:
 def test_a_policy_of_the_wrong_type_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"policy string or a policy\.Policy, not int"):
         transport.RetryingPool(5)  # type: ignore[arg-type]
+
+
+def test_attempts_of_is_the_history_of_a_pool_response(server: LoopbackServer) -> None:
+    """transport.attempts_of(r) returns the attempts, the same ones as r.attempts."""
+    url = server.route("/h", Reply(500), Reply(200))
+    pool, delays = make_pool("5xx:backoff(2,1s)")
+    with pool:
+        r = pool.request("GET", url)
+    history = transport.attempts_of(r)
+    assert history is r.attempts  # type: ignore[attr-defined]
+    assert [(a.number, a.label, a.delay) for a in history] == [(1, "500", 1.0), (2, "200", None)]
+    assert delays == [1.0]
+
+
+def test_attempts_of_a_response_from_elsewhere_is_a_value_error(server: LoopbackServer) -> None:
+    """A plain urllib3 response has no history: a clear ValueError, never a silent ()."""
+    url = server.route("/plain", Reply(200))
+    with urllib3.PoolManager() as pm:
+        r = pm.request("GET", url)
+    with pytest.raises(ValueError, match=r"did not come from RetryingPool\.request"):
+        transport.attempts_of(r)

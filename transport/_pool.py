@@ -58,7 +58,7 @@ import policy
 
 from ._redact import mask_url, reveal_headers
 
-__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
+__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool", "attempts_of"]
 
 #: The per-attempt timeout when neither the call nor the policy gives one (seconds).
 DEFAULT_TIMEOUT = 120.0
@@ -216,6 +216,23 @@ class RetryError(Exception):
         return (type(self), (self.method, self.url, self.attempts, self.reason))
 
 
+def attempts_of(response: urllib3.BaseHTTPResponse) -> tuple[Attempt, ...]:
+    """The history of a response returned by ``RetryingPool.request``: every attempt.
+
+    The typed way to read what the pool attaches as ``response.attempts`` (urllib3's
+    response class does not declare that attribute, so ``mypy --strict`` rejects it).
+    A response that did not come from ``RetryingPool.request`` has no history: that is a
+    ``ValueError``, never an empty tuple that would read as "no attempts were made".
+    """
+    attempts = getattr(response, "attempts", None)
+    if isinstance(attempts, tuple) and all(type(a) is Attempt for a in attempts):
+        return attempts
+    raise ValueError(
+        f"this {type(response).__name__} did not come from RetryingPool.request: "
+        "it carries no attempts"
+    )
+
+
 class _Fail(Exception):
     """Internal: an attempt ended in an outcome that is not a response."""
 
@@ -371,9 +388,10 @@ class RetryingPool:
     ) -> urllib3.BaseHTTPResponse:
         """Send ``method url`` until the policy accepts or gives up; return the response.
 
-        The response is fully read (``.data``) and has an ``attempts`` attribute: the
-        history.  Raises ``RetryError`` when the last outcome is a connection failure, a
-        timeout, too many redirects or a refused https → http redirect.
+        The response is fully read (``.data``); ``transport.attempts_of(response)`` is its
+        history (also set as an ``attempts`` attribute, untyped).  Raises ``RetryError``
+        when the last outcome is a connection failure, a timeout, too many redirects or a
+        refused https → http redirect.
         """
         if self._closed:
             raise RuntimeError("this RetryingPool is closed")
