@@ -19,7 +19,9 @@ duplicate 2xx.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -39,11 +41,27 @@ from redis_server import RedisServer  # noqa: E402
 POLICY = "reset,5xx:backoff(4,1s..2s,x2) timeout=3s"
 
 
+def _children(worker: CeleryWorker) -> list[int]:
+    if worker.proc is None:
+        return []
+    try:
+        text = Path(f"/proc/{worker.proc.pid}/task/{worker.proc.pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--fetches", type=int, default=60)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument(
+        "--child",
+        action="store_true",
+        help="prefork worker (concurrency 2); SIGKILL a pool child, not the whole worker "
+        "(reject_on_worker_lost re-queues its message at once)",
+    )
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     rng = random.Random(seed)
@@ -68,7 +86,15 @@ def main() -> int:
         prefix = f"kill{uuid.uuid4().hex[:6]}:"
         broker = rs.db_url(1)
         _app, fetcher = make_app(broker, prefix, visibility=3.0)
-        worker = CeleryWorker(broker, prefix, visibility=3.0).start()
+
+        def new_worker() -> CeleryWorker:
+            if args.child:
+                return CeleryWorker(
+                    broker, prefix, visibility=3.0, pool="prefork", concurrency=2
+                ).start()
+            return CeleryWorker(broker, prefix, visibility=3.0).start()
+
+        worker = new_worker()
         handles = []
         paths = []
         t0 = time.monotonic()
@@ -91,10 +117,17 @@ def main() -> int:
         try:
             for _ in range(args.kills):
                 time.sleep(rng.uniform(0.3, 2.0))
+                if args.child:
+                    children = _children(worker)
+                    if not children:
+                        continue
+                    os.kill(rng.choice(children), signal.SIGKILL)
+                    kills += 1
+                    continue
                 worker.kill()
                 kills += 1
                 worker.close()
-                worker = CeleryWorker(broker, prefix, visibility=3.0).start()
+                worker = new_worker()
             submitter.join(120)
             lost = 0
             failed = 0
@@ -119,7 +152,12 @@ def main() -> int:
             if a["outcome"] == "reset"
         )
         requests = len(http.requests)
-    print(f"seed {seed}: {kills} SIGKILLs over {elapsed:.1f}s, {len(paths)} fetches")
+        for i, path in enumerate(paths):
+            if twos[path] > 1:
+                history = [a["outcome"] for a in fetcher.attempts(f"key-{i}")]
+                print(f"  {path}: 2xx answered {twos[path]} times; attempts {history}")
+    target = "pool children" if args.child else "whole workers"
+    print(f"seed {seed}: {kills} SIGKILLs of {target} over {elapsed:.1f}s, {len(paths)} fetches")
     print(f"  completed        {len(paths) - lost - failed}")
     print(f"  lost             {lost}")
     print(f"  failed           {failed}")

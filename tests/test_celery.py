@@ -417,3 +417,68 @@ def test_the_command_submits_and_watches_a_fetch(fleet: Fleet, http: LoopbackSer
     failed = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=TESTS)
     assert failed.returncode == 1
     assert json.loads(failed.stdout)["status"] == 503
+
+
+def _redelivered(fleet: Fleet, key: str, url: str, retry: str, marker: dict[str, Any]) -> None:
+    """Leave a key as a worker killed mid-attempt 1 leaves it, then deliver attempt 1 again."""
+    from transport import _background, _celery  # the tests may use private names
+
+    ident = _background._identity("GET", url, None)
+    name = f"{fleet.prefix}fetch:{key}"
+    fleet.redis.hset(name, mapping={"identity": ident, **marker})
+    message = {
+        "v": 1,
+        "key": key,
+        "id": ident,
+        "method": "GET",
+        "url": url,
+        "headers": [],
+        "body": None,
+        "policy": retry,
+        "timeout": None,
+        "n": 1,
+        "state": None,
+        "attempts": [],
+    }
+    fleet.fetcher._send(message, None)
+    assert fleet.fetcher.task.name == _celery.TASK_NAME
+
+
+def test_an_answer_recorded_before_a_crash_is_used_not_asked_again(
+    fleet: Fleet, http: LoopbackServer
+) -> None:
+    """Attempt 1 got its 200, then the worker died: the next delivery stores that 200."""
+    url = http.route("/answered", Reply(200, body=b'"second"'))
+    key = "answered-" + uuid.uuid4().hex
+    answer = {"label": "200", "status": 200, "headers": [["Content-Type", "x"]], "final": None}
+    _redelivered(
+        fleet,
+        key,
+        url,
+        "5xx:backoff(2,10ms)",
+        {"attempt:1": "answered", "answer:1": json.dumps(answer), "answer_body:1": b'"first"'},
+    )
+    handle = fleet.fetcher.fetch_response(key, url, retry="5xx:backoff(2,10ms)")
+    status, headers, data = handle.result(timeout=30)
+    assert (status, headers["content-type"], data) == (200, "x", "first")
+    assert http.requests_to("/answered") == []  # no second request for attempt 1
+    assert not [f for f in fleet.redis.hkeys(f"{fleet.prefix}fetch:{key}") if b"answer" in f]
+
+
+def test_an_attempt_cut_short_counts_as_a_reset(fleet: Fleet, http: LoopbackServer) -> None:
+    """Attempt 1 began (its lease is over) with no answer: a reset; the policy decides."""
+    url = http.route("/cut", Reply(200, body=b'"retried"'))
+    key = "cut-" + uuid.uuid4().hex
+    gone = {"attempt:1": f"run dead-worker {time.time() - 1!r}"}
+    _redelivered(fleet, key, url, "reset:backoff(1,10ms)", gone)
+    assert fleet.fetcher.fetch(key, url, retry="reset:backoff(1,10ms)").result(30) == "retried"
+    assert [a["outcome"] for a in fleet.fetcher.attempts(key)] == ["reset", "200"]
+    assert len(http.requests_to("/cut")) == 1
+    # Without a rule for resets the fetch ends there: a FetchError, no request at all.
+    key2 = "cut2-" + uuid.uuid4().hex
+    url2 = http.route("/cut2", Reply(200))
+    _redelivered(fleet, key2, url2, "5xx:backoff(1,10ms)", gone)
+    with pytest.raises(transport.FetchError) as e:
+        fleet.fetcher.fetch(key2, url2, retry="5xx:backoff(1,10ms)").result(30)
+    assert e.value.status is None
+    assert http.requests_to("/cut2") == []

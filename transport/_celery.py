@@ -64,8 +64,8 @@ from ._background import (
     _same,
     compose_policy,
 )
-from ._loop import Attempt, Call, Done, Wait
-from ._pool import DEFAULT_TIMEOUT, Body, RetryingPool, _buffer_body, _Fail, _Final
+from ._loop import Attempt, Call, Done, Wait, label_of
+from ._pool import DEFAULT_TIMEOUT, Body, RetryingPool, _buffer_body, _Fail, _Final, _parse
 from ._redact import Redacted, mask_url, reveal_headers
 from ._redis import DEFAULT_PREFIX, RedisState
 from ._state import State, origin_of
@@ -110,15 +110,29 @@ if not cur then
   return {'go'}
 end
 if cur == 'done' then return {'dup'} end
+if cur == 'answered' then
+  return {'answered', redis.call('HGET', KEYS[1], 'answer:' .. ARGV[1]),
+          redis.call('HGET', KEYS[1], 'answer_body:' .. ARGV[1]) or ''}
+end
 local lease = tonumber(string.match(cur, '(%S+)$')) or 0
 if tonumber(ARGV[3]) < lease then return {'wait', tostring(lease)} end
 redis.call('HSET', KEYS[1], field, 'run ' .. ARGV[2] .. ' ' .. ARGV[4])
 return {'lost'}
 """
 
+# As soon as attempt N has its answer: keep it, so a crash from here on loses nothing.
+_ANSWER = """
+local field = 'attempt:' .. ARGV[1]
+if redis.call('HGET', KEYS[1], field) == 'done' then return 0 end
+redis.call('HSET', KEYS[1], field, 'answered', 'answer:' .. ARGV[1], ARGV[2],
+           'answer_body:' .. ARGV[1], ARGV[3])
+return 1
+"""
+
 # After attempt N: mark it done, keep the history, and store the outcome if final.
 _FINISH = """
 redis.call('HSET', KEYS[1], 'attempt:' .. ARGV[1], 'done', 'attempts', ARGV[2])
+redis.call('HDEL', KEYS[1], 'answer:' .. ARGV[1], 'answer_body:' .. ARGV[1])
 if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], 'result') == 0 then
   redis.call('HSET', KEYS[1], 'result', ARGV[3], 'body', ARGV[4])
 end
@@ -498,7 +512,7 @@ class CeleryFetcher:
             self._send(m, step.seconds)
             return "held"
         if type(step) is Done:  # the hold would pass the deadline
-            self._store(key, n, call, None, None, step.reason, m["id"], method, masked)
+            self._store(name, n, call, None, b"", step.reason, m["id"], method, masked)
             return "gave up"
         limit = step.timeout  # type: ignore[union-attr]
         verdict = self._script(_BEGIN)(
@@ -511,18 +525,20 @@ class CeleryFetcher:
         if what == "wait":  # another delivery is making this attempt: look again later
             self._send(m, max(0.05, float(_text(verdict[1])) - now + 0.05))
             return "wait"
-        resp: urllib3.BaseHTTPResponse | None = None
-        final_reason: str | None = None
-        outcome: Any
-        if what == "lost":
-            # The worker that began this attempt died during it: whether the request
-            # left is unknown, so it counts as a broken connection (never re-sent as is).
-            outcome = policy.ConnectionReset()
+        if what == "answered":  # the worker that made it died after the answer came
+            answer, body = json.loads(_text(verdict[1])), bytes(verdict[2] or b"")
+        elif what == "lost":
+            # The worker that began this attempt died during it, before its answer came:
+            # whether the request left is unknown, so it counts as a broken connection
+            # (and is never sent again as is).
+            answer, body = _answer("reset"), b""
         else:
-            outcome, resp, final_reason = self._one_attempt(p, m, url, method, limit)
-        if final_reason is not None:
-            call.attempts.append(Attempt(n, outcome, None, final_reason, None))
-            self._store(key, n, call, None, None, final_reason, m["id"], method, masked)
+            answer, body = self._one_attempt(p, m, url, method, limit)
+            self._script(_ANSWER)(keys=[name], args=[n, json.dumps(answer), body])
+        outcome = _outcome_of(answer)
+        if answer["final"] is not None:
+            call.attempts.append(Attempt(n, outcome, None, answer["final"], None))
+            self._store(name, n, call, None, b"", answer["final"], m["id"], method, masked)
             return "gave up"
         nxt = call.after(outcome, time.time())
         if type(nxt) is Wait:
@@ -537,33 +553,31 @@ class CeleryFetcher:
             return "retry"
         assert isinstance(nxt, Done)
         reason = nxt.reason if nxt.gave_up else None
-        self._store(key, n, call, resp, outcome, reason, m["id"], method, masked)
+        self._store(name, n, call, answer, body, reason, m["id"], method, masked)
         return "done"
 
     def _one_attempt(
         self, p: policy.Policy, m: Mapping[str, Any], url: str, method: str, limit: float
-    ) -> tuple[Any, urllib3.BaseHTTPResponse | None, str | None]:
-        """(outcome, response, final reason) of one request within ``limit`` seconds."""
+    ) -> tuple[dict[str, Any], bytes]:
+        """The answer (JSON-able) and body of one request made within ``limit`` seconds."""
         try:
             send_headers, secret = reveal_headers(_decode_headers(m["headers"]))
         except (LookupError, ValueError) as e:
-            return policy.ConnectFailure(), None, f"the request could not be built: {e}"
+            return _answer("connect", final=f"the request could not be built: {e}"), b""
         data = None if m["body"] is None else base64.b64decode(m["body"])
         rp = RetryingPool(p, pool=self._pool())
         try:
-            from ._pool import _parse
-
             target = _parse(url)
             cp = rp._pool_for(target)
             resp = rp._attempt(cp, target, url, method, data, send_headers, secret, limit)
         except _Fail as f:
-            return f.outcome, None, None
+            return _answer(label_of(f.outcome)), b""
         except _Final as e:
-            return e.outcome, None, e.reason
+            return _answer(label_of(e.outcome), final=e.reason), b""
         finally:
             rp.close()
-        headers = {k.lower(): v for k, v in resp.headers.items()}
-        return policy.Response(resp.status, headers), resp, None
+        headers = [[k, v] for k, v in resp.headers.iteritems() if k.lower() != "set-cookie"]
+        return _answer(str(resp.status), resp.status, headers), resp.data or b""
 
     def _finish(self, name: str, n: int, call: Call, meta: str, body: bytes) -> None:
         history = json.dumps([a.as_dict() for a in call.attempts])
@@ -571,42 +585,59 @@ class CeleryFetcher:
 
     def _store(
         self,
-        key: str,
+        name: str,
         n: int,
         call: Call,
-        resp: urllib3.BaseHTTPResponse | None,
-        outcome: Any,
+        answer: Mapping[str, Any] | None,
+        body: bytes,
         reason: str | None,
         ident: str,
         method: str,
         masked: str,
     ) -> None:
-        attempts = tuple(a.as_dict() for a in call.attempts)
-        if resp is not None:
-            result = StoredResult(
-                identity=ident,
-                method=method,
-                url=masked,
-                status=resp.status,
-                headers=tuple(
-                    (k, v) for k, v in resp.headers.iteritems() if k.lower() != "set-cookie"
-                ),
-                body=resp.data or b"",
-                attempts=attempts,
-                reason=None,
-            )
-        else:
-            result = StoredResult(
-                identity=ident,
-                method=method,
-                url=masked,
-                status=None,
-                headers=(),
-                body=b"",
-                attempts=attempts,
-                reason=reason or "failed",
-            )
-        self._finish(self._key(key), n, call, result.to_json(), result.body)
+        """Store the outcome: the answer when it is a response, else the reason."""
+        status = None if answer is None else answer["status"]
+        headers: tuple[tuple[str, str], ...] = ()
+        if answer is not None and status is not None:
+            headers = tuple((str(k), str(v)) for k, v in answer["headers"])
+        result = StoredResult(
+            identity=ident,
+            method=method,
+            url=masked,
+            status=status,
+            headers=headers,
+            body=body if status is not None else b"",
+            attempts=tuple(a.as_dict() for a in call.attempts),
+            reason=None if status is not None else (reason or "failed"),
+        )
+        self._finish(name, n, call, result.to_json(), result.body)
+
+
+def _answer(
+    label: str,
+    status: int | None = None,
+    headers: list[list[str]] | None = None,
+    final: str | None = None,
+) -> dict[str, Any]:
+    """What one attempt got, as JSON: its label, the response status and headers, or a
+    reason that ends the call (``final``: too many redirects, a request that cannot be built).
+    """
+    return {"label": label, "status": status, "headers": headers or [], "final": final}
+
+
+def _outcome_of(answer: Mapping[str, Any]) -> Any:
+    status = answer["status"]
+    if status is not None:
+        headers: dict[str, str] = {}
+        for k, v in answer["headers"]:
+            headers.setdefault(str(k).lower(), str(v))
+        return policy.Response(int(status), headers)
+    label = answer["label"]
+    if label == "timeout":
+        return policy.Timeout()
+    if label == "connect":
+        return policy.ConnectFailure()
+    return policy.ConnectionReset()
 
 
 def _make_task(fetcher: CeleryFetcher) -> Callable[..., str]:
