@@ -22,12 +22,14 @@ outside the job:
   not acknowledged within ``visibility_timeout`` (1 h by default), and a message with a
   countdown longer than that is delivered again while the first copy waits.  Every
   message therefore names its attempt (key, attempt number); before sending, the worker
-  marks "attempt N running, lease until T" in the hash (atomically, once).  A second
-  copy that finds attempt N finished does nothing; one that finds it running re-sends
-  itself for when the lease ends; one that finds the lease over knows the first worker
-  died during the attempt and records it as a broken connection (``reset``): the policy
-  then decides, as for any dropped connection, whether a new attempt follows.  No
-  attempt is ever sent twice.
+  marks "attempt N running, lease until T" in the hash (atomically, once), and keeps
+  the answer there as soon as it arrives ("attempt N answered").  A second copy that
+  finds attempt N finished does nothing; one that finds its answer kept carries on from
+  it (no request); one that finds it running re-sends itself for when the lease ends;
+  one that finds the lease over with no answer knows the first worker died during the
+  request and records it as a broken connection (``reset``): the policy then decides,
+  as for any dropped connection, whether a new attempt follows.  No attempt is ever
+  sent twice, and an answer that arrived is never lost.
 * **No secrets in the broker.**  A literal ``Redacted`` header is refused (its secret
   would be in the message); ``Redacted.env("Bearer {}", "API_KEY")`` travels as its
   template and variable name and is read from the worker's environment when the
