@@ -21,7 +21,10 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 
+import policy
 import transport
 
 try:
@@ -482,3 +485,36 @@ def test_an_attempt_cut_short_counts_as_a_reset(fleet: Fleet, http: LoopbackServ
         fleet.fetcher.fetch(key2, url2, retry="5xx:backoff(1,10ms)").result(30)
     assert e.value.status is None
     assert http.requests_to("/cut2") == []
+
+
+def test_the_task_is_crash_safe_and_keys_expire(fleet: Fleet, http: LoopbackServer) -> None:
+    """acks_late + reject_on_worker_lost on the one task; a key's hash expires after ttl."""
+    task = fleet.fetcher.task
+    assert task.name == "retry_policy.fetch"
+    assert task.acks_late is True and task.reject_on_worker_lost is True
+    url = http.route("/ttl", Reply(200, body=b"1"))
+    key = "ttl-" + uuid.uuid4().hex
+    assert fleet.fetcher.fetch(key, url).result(timeout=30) == 1
+    ttl_ms = fleet.redis.pttl(f"{fleet.prefix}fetch:{key}")
+    assert 0 < ttl_ms <= 7 * 24 * 3600 * 1000
+    # Every key this fetcher wrote has a TTL: nothing grows without bound.
+    mine = list(fleet.redis.scan_iter(match=f"{fleet.prefix}*"))
+    assert mine and all(fleet.redis.pttl(k) > 0 for k in mine)
+
+
+@given(
+    start=st.floats(0, 4e9, allow_nan=False),
+    retries=st.integers(0, 1000),
+    counters=st.lists(st.integers(0, 1000), max_size=6),
+    prev=st.lists(st.floats(0, 1e6, allow_nan=False), max_size=6),
+    deadline=st.one_of(st.just(float("inf")), st.floats(0, 4e9, allow_nan=False)),
+)
+def test_attempt_state_survives_the_message(
+    start: float, retries: int, counters: list[int], prev: list[float], deadline: float
+) -> None:
+    """The evaluator's AttemptState round-trips through the task message's JSON exactly."""
+    from transport import _celery  # the tests may use private names
+
+    state = policy.AttemptState(start, retries, counters, prev, deadline)
+    text = json.dumps(_celery._state_json(state), allow_nan=False)
+    assert _celery._state_from(json.loads(text)) == state
