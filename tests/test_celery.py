@@ -518,3 +518,30 @@ def test_attempt_state_survives_the_message(
     state = policy.AttemptState(start, retries, counters, prev, deadline)
     text = json.dumps(_celery._state_json(state), allow_nan=False)
     assert _celery._state_from(json.loads(text)) == state
+
+
+def test_an_unreachable_redis_is_a_clear_error(http: LoopbackServer) -> None:
+    """No Redis: fetch raises ConnectionError saying so, promptly; nothing hangs."""
+    with RedisServer() as gone:
+        url = gone.url
+    _app, fetcher = make_app(url, "gone:")
+    t = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"Redis at redis://127\.0\.0\.1:\d+/0 did not"):
+        fetcher.fetch("k", http.url("/x"))
+    with pytest.raises(ConnectionError, match="nothing was forgotten"):
+        fetcher.forget("k")
+    assert time.monotonic() - t < 10
+    assert http.requests == []
+
+
+def test_a_malformed_message_is_dropped_not_looped(fleet: Fleet, http: LoopbackServer) -> None:
+    """A message that is not a fetch attempt is logged and acknowledged; work goes on."""
+    fleet.fetcher.task.apply_async(("not json",), queue="retry-policy-tests")
+    fleet.fetcher.task.apply_async((json.dumps({"v": 99}),), queue="retry-policy-tests")
+    url = http.route("/after", Reply(200, body=b'"fine"'))
+    assert fleet.fetcher.fetch("after-" + uuid.uuid4().hex, url).result(timeout=30) == "fine"
+    _wait_for(
+        lambda: fleet.worker.log().count("dropped a message that is not a fetch") == 2,
+        10,
+        "both messages to be dropped",
+    )

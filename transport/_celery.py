@@ -42,6 +42,7 @@ outside the job:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -69,7 +70,7 @@ from ._background import (
 from ._loop import Attempt, Call, Done, Wait, label_of
 from ._pool import DEFAULT_TIMEOUT, Body, RetryingPool, _buffer_body, _Fail, _Final, _parse
 from ._redact import Redacted, mask_url, reveal_headers
-from ._redis import DEFAULT_PREFIX, RedisState
+from ._redis import DEFAULT_PREFIX, RedisState, _describe
 from ._state import State, origin_of
 
 __all__ = ["TASK_NAME", "CeleryFetch", "CeleryFetcher"]
@@ -243,7 +244,10 @@ class CeleryFetch(Generic[T]):
 
     def _poll(self) -> StoredResult | None:
         if self._stored is None:
-            self._stored = self._fetcher._stored(self.key)
+            try:
+                self._stored = self._fetcher._stored(self.key)
+            except redis.RedisError:  # Redis away for a moment: keep waiting
+                return None
         return self._stored
 
     def _wait(self, timeout: float | None) -> StoredResult:
@@ -356,11 +360,17 @@ class CeleryFetcher:
 
     def forget(self, key: str) -> None:
         """Drop the claim and stored outcome of ``key`` (a running fetch stores it again)."""
-        self._client().delete(self._key(key))
+        try:
+            self._client().delete(self._key(key))
+        except redis.RedisError as e:
+            raise self._unavailable(e, "nothing was forgotten") from e
 
     def attempts(self, key: str) -> list[dict[str, Any]]:
         """The attempts of ``key`` so far (as ``Attempt.as_dict``): what ``watch`` shows."""
-        raw = self._client().hget(self._key(key), "attempts")
+        try:
+            raw = self._client().hget(self._key(key), "attempts")
+        except redis.RedisError as e:
+            raise self._unavailable(e, "the attempts are not known") from e
         return [] if raw is None else list(json.loads(raw))
 
     def __repr__(self) -> str:
@@ -370,6 +380,12 @@ class CeleryFetcher:
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}fetch:{key}"
+
+    def _unavailable(self, error: BaseException, consequence: str) -> ConnectionError:
+        return ConnectionError(
+            f"CeleryFetcher: Redis at {_describe(self._url)} did not answer "
+            f"({type(error).__name__}); {consequence}"
+        )
 
     def _client(self) -> Any:
         c = self._client_obj
@@ -438,7 +454,10 @@ class CeleryFetcher:
         request = json.dumps({"method": method, "url": mask_url(url), "created": time.time()})
         client = self._client()
         name = self._key(key)
-        verdict, stored = self._script(_CLAIM)(keys=[name], args=[ident, request, self._ttl_ms])
+        try:
+            verdict, stored = self._script(_CLAIM)(keys=[name], args=[ident, request, self._ttl_ms])
+        except redis.RedisError as e:
+            raise self._unavailable(e, "nothing was sent") from e
         if _text(verdict) == "mismatch":
             _same(key, _text(stored), ident)
         if _text(verdict) != "claimed":
@@ -459,9 +478,13 @@ class CeleryFetcher:
         }
         try:
             self._send(message, None)
-        except BaseException:
-            client.delete(name)  # nothing was sent: the key is free again
-            raise
+        except Exception as e:
+            with contextlib.suppress(redis.RedisError):
+                client.delete(name)  # nothing was sent: the key is free again
+            raise ConnectionError(
+                f"CeleryFetcher: the broker did not take the task for key {key!r} "
+                f"({type(e).__name__}); nothing was sent and the key is free again"
+            ) from e
 
     def _send(self, message: Mapping[str, Any], countdown: float | None) -> None:
         options: dict[str, Any] = {}
@@ -484,8 +507,15 @@ class CeleryFetcher:
 
     def _run(self, token: str, raw: str) -> str:
         """Handle one task message; returns what happened (for logs and tests)."""
-        m = json.loads(raw)
-        key, n = m["key"], int(m["n"])
+        try:
+            m = json.loads(raw)
+            if m.get("v") != _VERSION:
+                raise ValueError(f"message version {m.get('v')!r}, expected {_VERSION}")
+            key, n = str(m["key"]), int(m["n"])
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            # Acknowledged and dropped: re-delivering it would only fail again.
+            log.error("%s: dropped a message that is not a fetch attempt (%s)", TASK_NAME, e)
+            return "malformed"
         name = self._key(key)
         p = policy.parse(m["policy"])
         url, method = m["url"], m["method"]

@@ -13,7 +13,7 @@ and the secret never travels through the broker.  Each attempt is printed as it 
 recorded, then the outcome: the status and the JSON body on stdout.
 
 Exit status: 0 for a 2xx, 1 when the fetch ended without one (``FetchError``), 2 for a
-usage error, 3 when ``--wait`` seconds pass without an outcome (the fetch goes on; run
+usage error or when Redis or the broker cannot be reached (nothing was sent), 3 when ``--wait`` seconds pass without an outcome (the fetch goes on; run
 the same command again to keep watching -- the key joins it).
 """
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             retry=args.retry,
             timeout=args.timeout,
         )
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, ConnectionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"submitted {args.key!r}", file=sys.stderr)
