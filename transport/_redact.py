@@ -8,11 +8,12 @@ subclass: string concatenation, ``json.dumps`` or an f-string would otherwise le
 value silently.  The transport unwraps it (``reveal()``) at the last moment, when the
 request headers are handed to urllib3.
 
-URLs are shown with query values and passwords masked (``?token=***``), because query
-strings are a common place for keys.  That includes urllib3's own log lines (its
-``connectionpool`` logs every request target at DEBUG): ``install_log_filter()``, run
-once when ``transport`` is imported, puts a filter on urllib3's loggers that masks query
-values and URL passwords in every record they emit.
+URLs are shown with query values and userinfo masked (``?token=***``, ``//***@host``),
+because query strings and URL user names and passwords are common places for keys.
+That includes urllib3's own log lines (its ``connectionpool`` logs every request
+target at DEBUG): ``install_log_filter()``, run once when ``transport`` is imported,
+puts a filter on urllib3's loggers that masks query values and URL userinfo in every
+record they emit.
 """
 
 from __future__ import annotations
@@ -140,10 +141,14 @@ def mask_query(query: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with every query value and any password replaced by ``***``.
+    """The URL with every query value and all of its userinfo replaced by ``***``.
+
+    The whole userinfo is masked, user name included: API keys are often sent as the user
+    name (``https://sk_live_...:@api.stripe.com``, ``https://TOKEN@host``).  The fragment
+    is dropped.
 
     >>> mask_url("https://u:pw@api.example/v1?key=abc&page=2#frag")
-    'https://u:***@api.example/v1?key=***&page=***'
+    'https://***@api.example/v1?key=***&page=***'
     """
     try:
         parts = urlsplit(url)
@@ -151,21 +156,20 @@ def mask_url(url: str) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc
     if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+        netloc = "***@" + netloc.rpartition("@")[2]
     query = mask_query(parts.query) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 # A query in free text: from "?" to a space, a quote, an angle bracket or a fragment.
 _QUERY_IN_TEXT = re.compile(r"\?([^\s\"'<>#]+)")
-# A password in a URL in free text: "//user:password@".
-_PASSWORD_IN_TEXT = re.compile(r"(//[^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
+# The userinfo of a URL in free text: "//user:password@" or "//token@" (up to the last '@'
+# before the host's end).
+_USERINFO_IN_TEXT = re.compile(r"//[^/\s\"'<>?#]*@")
 
 
 def mask_text(text: str) -> str:
-    """Free text (a log message) with the query values and passwords of its URLs masked.
+    """Free text (a log message) with the query values and userinfo of its URLs masked.
 
     >>> mask_text('http://h:80 "GET /a?api_key=s3cr3t&n=1 HTTP/1.1" 200 2')
     'http://h:80 "GET /a?api_key=***&n=*** HTTP/1.1" 200 2'
@@ -173,12 +177,12 @@ def mask_text(text: str) -> str:
     if "?" in text:
         text = _QUERY_IN_TEXT.sub(lambda m: "?" + mask_query(m.group(1)), text)
     if "@" in text:
-        text = _PASSWORD_IN_TEXT.sub(r"\1:***@", text)
+        text = _USERINFO_IN_TEXT.sub("//***@", text)
     return text
 
 
 class MaskQueryFilter(logging.Filter):
-    """A logging filter that masks query values and URL passwords in a record's message.
+    """A logging filter that masks query values and URL userinfo in a record's message.
 
     The message is formatted (``getMessage()``) and, when masking changes it, stored
     back as the record's ``msg`` with no ``args``: every handler then sees the masked

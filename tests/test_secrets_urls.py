@@ -1,0 +1,157 @@
+"""Secrets in URLs and header values: userinfo, query strings, bad header values.
+
+Attacks from a hostile-input probe, each against a real loopback server: a URL's user
+name carrying an API key (``https://sk_live_...:@host``, ``https://TOKEN@host``), a token
+read from a file with its trailing newline, a non-Latin-1 character in a token,
+urllib3's ``MaxRetryError`` quoting the query string (also through requests), and URL
+credentials (``http://user:pw@host/``), which are sent as Basic auth and shown nowhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+from httpserver import LoopbackServer, Reply, free_port
+from hypothesis import given
+from hypothesis import strategies as st
+from requests.adapters import HTTPAdapter
+
+import policy
+import transport
+
+SECRET = "Zq9SECRETz"
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as s:
+        yield s
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.DEBUG):
+        yield caplog
+
+
+def _shown_logs(caplog: pytest.LogCaptureFixture) -> str:
+    fmt = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(fmt.format(r) for r in caplog.records)
+
+
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _shown_error(e: BaseException) -> str:
+    """Everything an exception shows: str, repr, args, attributes, the whole chain."""
+    parts = ["".join(traceback.format_exception(e))]
+    for x in _chain(e):
+        parts += [str(x), repr(x), repr(x.args)]
+        for attr in ("attempts", "url", "reason", "history", "request"):
+            if hasattr(x, attr):
+                parts.append(repr(getattr(x, attr)))
+    return "\n".join(parts)
+
+
+def _no_sleep(seconds: float) -> None:
+    pass
+
+
+# --- 12.8: mask_url masks all of the userinfo ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://sk_live_{SECRET}:@api.stripe.com/v1",
+        f"https://{SECRET}@host/x",
+        f"https://user:{SECRET}@host/x",
+        f"https://{SECRET}:{SECRET}@host:8443/x?q=1",
+        f"http://a@b:{SECRET}@host/",
+    ],
+)
+def test_mask_url_masks_any_userinfo(url: str) -> None:
+    """The user name is masked as well as the password: keys are often the user name."""
+    shown = transport.mask_url(url)
+    assert SECRET not in shown
+    assert "***@" in shown
+
+
+def test_userinfo_token_is_masked_in_retry_error_and_retry_logs(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """A token as the URL's user name appears in neither RetryError nor the INFO lines."""
+    url = f"http://{SECRET}@127.0.0.1:{free_port()}/v1"
+    with (
+        transport.RetryingPool(policy.parse("connect:backoff(2,1ms)"), sleep=_no_sleep) as rp,
+        pytest.raises(transport.RetryError) as info,
+    ):
+        rp.request("GET", url)
+    assert "retry 1" in _shown_logs(logs)
+    assert SECRET not in _shown_error(info.value) + _shown_logs(logs)
+
+
+def test_userinfo_in_free_text_log_lines_is_masked() -> None:
+    """The log filter masks a user-name-only userinfo in free text too."""
+    from transport._redact import mask_text
+
+    for text in (f"GET https://{SECRET}@h/x", f"to http://u:{SECRET}@h/ done"):
+        assert SECRET not in mask_text(text)
+
+
+_UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%"
+_SECRETS = st.text(alphabet=_UNRESERVED, min_size=1, max_size=12).map(lambda s: "Zq9" + s)
+_QUERY_SECRETS = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="&#\t\r\n\x0b\x0c"),
+    min_size=0,
+    max_size=12,
+).map(lambda s: "Zq9" + s)
+
+
+@given(
+    user=st.one_of(st.just(""), st.sampled_from(["u", "api"]), _SECRETS),
+    password=st.one_of(st.none(), st.just(""), _SECRETS),
+    query=st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(["key", "a", "token"]), _QUERY_SECRETS),
+            # a bare value: with an '=' it would be a key
+            st.tuples(st.none(), _QUERY_SECRETS.map(lambda v: v.replace("=", ""))),
+        ),
+        max_size=3,
+    ),
+    fragment=st.one_of(st.none(), _SECRETS),
+    scheme=st.sampled_from(["http", "https", "HTTPS"]),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+)
+def test_no_secret_survives_mask_url(
+    user: str,
+    password: str | None,
+    query: list[tuple[str | None, str]],
+    fragment: str | None,
+    scheme: str,
+    port: int | None,
+) -> None:
+    """For any URL with userinfo and/or a query, no secret part survives mask_url."""
+    userinfo = user if password is None else f"{user}:{password}"
+    netloc = ("" if not userinfo and password is None else userinfo + "@") + "api.example"
+    netloc += f":{port}" if port is not None else ""
+    url = f"{scheme}://{netloc}/v1/items"
+    if query:
+        url += "?" + "&".join(v if k is None else f"{k}={v}" for k, v in query)
+    if fragment is not None:
+        url += "#" + fragment
+    shown = transport.mask_url(url)
+    assert "Zq9" not in shown
+    assert "api.example" in shown or shown == "<unparsable URL>"
