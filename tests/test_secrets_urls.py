@@ -155,3 +155,63 @@ def test_no_secret_survives_mask_url(
     shown = transport.mask_url(url)
     assert "Zq9" not in shown
     assert "api.example" in shown or shown == "<unparsable URL>"
+
+
+# --- 12.9: bad header values are refused without showing them ---------------------------
+
+BAD_VALUES = [
+    pytest.param(f"Bearer {SECRET}\n", id="trailing-lf"),
+    pytest.param(f"Bearer {SECRET}\r\n", id="trailing-crlf"),
+    pytest.param(f"Bearer {SECRET}\r\nX-Injected: 1", id="crlf-injection"),
+    pytest.param(f"Bearer {SECRET}\u20ac", id="not-latin-1"),
+    pytest.param(f"Bearer {SECRET}\ud800", id="lone-surrogate"),
+    pytest.param(f"Bearer {SECRET}\x00", id="nul"),
+]
+SENT = [
+    *BAD_VALUES,
+    pytest.param(f"Bearer {SECRET}\n".encode(), id="bytes-lf"),
+    *(
+        pytest.param(transport.Redacted("{}", p.values[0]), id="redacted-" + str(p.id))
+        for p in BAD_VALUES
+    ),
+]
+
+
+@pytest.mark.parametrize("sent", SENT)
+def test_bad_header_value_is_refused_naming_only_the_header(
+    server: LoopbackServer, sent: object
+) -> None:
+    """str, repr, args and the __cause__/__context__ chain name the header, not the value."""
+    url = server.route("/a", Reply(200))
+    with (
+        transport.RetryingPool(policy.parse("5xx:backoff(1,1ms)")) as rp,
+        pytest.raises(transport.HeaderValueError) as info,
+    ):
+        rp.request("GET", url, headers={"X-Api-Key": sent})
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert "X-Api-Key" in str(err)
+    assert SECRET not in _shown_error(err)
+    assert err.__cause__ is None and err.__context__ is None
+    assert server.requests == []
+
+
+def test_trailing_newline_message_says_what_to_do(server: LoopbackServer) -> None:
+    """A token with its file's trailing newline: the message says to strip it."""
+    url = server.route("/a", Reply(200))
+    with (
+        transport.RetryingPool(policy.parse("5xx:backoff(1,1ms)")) as rp,
+        pytest.raises(transport.HeaderValueError, match=r"ends with a line break.*strip"),
+    ):
+        rp.request("GET", url, headers={"Authorization": f"Bearer {SECRET}\n"})
+
+
+def test_bad_header_value_in_background_fetch(server: LoopbackServer) -> None:
+    """Background fetch refuses it the same way: the future fails, nothing is sent."""
+    url = server.route("/a", Reply(200))
+    with transport.BackgroundFetcher() as f:
+        fut = f.fetch("k", url, headers={"Authorization": f"Bearer {SECRET}\n"})
+        with pytest.raises(transport.HeaderValueError) as info:
+            fut.result(10)
+    assert SECRET not in _shown_error(info.value)
+    assert server.requests == []

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
+    "HeaderValueError",
     "URLLIB3_LOGGERS",
     "MaskQueryFilter",
     "Redacted",
@@ -83,8 +84,27 @@ class Redacted:
         raise TypeError("a Redacted value cannot be pickled: it would store the secret")
 
 
+class HeaderValueError(ValueError):
+    """A request header value no HTTP header can carry; the message never shows the value.
+
+    A token read from a file keeps its trailing newline (``"Bearer s3cr3t\\n"``), and
+    http.client would refuse it with an error quoting the value -- the secret.  The
+    transport checks every value first and names only the header and the problem.
+    """
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.header = name
+        self.problem = problem
+        super().__init__(f"header {name!r}: {problem}; the value is not shown")
+
+
 def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
-    """The headers to send (secrets revealed) and the lower-case names that were secret."""
+    """The headers to send (secrets revealed) and the lower-case names that were secret.
+
+    Every value is checked before anything is sent: CR, LF, NUL or a character outside
+    Latin-1 raise ``HeaderValueError`` (a ``ValueError``) naming the header, never the
+    value (nor chaining an exception that would show it).
+    """
     if not headers:
         return {}, frozenset()
     items = headers.items() if hasattr(headers, "items") else headers
@@ -92,40 +112,39 @@ def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
     secret: set[str] = set()
     for name, value in items:
         if isinstance(value, Redacted):
-            secret.add(name.lower())
-            revealed = value.reveal()
-            if not _valid_header_value(revealed):
-                # http.client would reject it with an error that quotes the value.
-                raise ValueError(
-                    f"header {name!r}: its Redacted value is not a valid header value "
-                    "(it contains CR, LF, NUL or a character outside Latin-1); "
-                    "the value is not shown"
-                )
-            out[name] = revealed
+            secret.add(str(name).lower())
+            text = value.reveal()
         elif isinstance(value, str):
-            if "\0" in value:
-                # http.client refuses CR and LF itself, but would send a NUL.
-                raise ValueError(f"header {name!r}: a header value may not contain NUL")
-            out[name] = value
-        elif isinstance(value, bytes):
-            out[name] = value.decode("latin-1")
+            text = value
+        elif isinstance(value, bytes | bytearray):
+            text = bytes(value).decode("latin-1")
         else:
             raise TypeError(
                 f"header {name!r} must be a str, bytes or Redacted value "
                 f"(got {type(value).__name__})"
             )
+        problem = _header_value_problem(text)
+        if problem is not None:
+            raise HeaderValueError(str(name), problem)
+        out[name] = text
     return out, frozenset(secret)
 
 
-def _valid_header_value(value: str) -> bool:
-    """Whether ``value`` can be sent as a header value (Latin-1, no CR, LF or NUL)."""
-    if "\r" in value or "\n" in value or "\0" in value:
-        return False
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as a header value (``None``: it can)."""
+    if "\r" in value or "\n" in value:
+        inner = value.rstrip("\r\n")
+        if "\r" in inner or "\n" in inner:
+            return "the value contains a line break (CR or LF), which would split the header"
+        return "the value ends with a line break (CR or LF): strip it (e.g. token.strip())"
+    if "\0" in value:
+        return "a header value may not contain NUL"
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return "the value has a character outside Latin-1 (encode it, e.g. as UTF-8 bytes)"
+    return None
 
 
 def mask_query(query: str) -> str:
