@@ -215,3 +215,65 @@ def test_bad_header_value_in_background_fetch(server: LoopbackServer) -> None:
             fut.result(10)
     assert SECRET not in _shown_error(info.value)
     assert server.requests == []
+
+
+# --- 12.10: PolicyRetry's MaxRetryError masks the URL -----------------------------------
+
+
+def test_max_retry_error_masks_the_query_in_urllib3() -> None:
+    """Connection refused until the policy gives up: MaxRetryError shows no query value."""
+    url = f"http://127.0.0.1:{free_port()}/v1?api_key={SECRET}&page=2"
+    retry = transport.PolicyRetry(policy.parse("connect:backoff(2,1ms)"), sleep=_no_sleep)
+    with (
+        urllib3.PoolManager(retries=retry) as pm,
+        pytest.raises(urllib3.exceptions.MaxRetryError) as info,
+    ):
+        pm.request("GET", url)
+    assert "api_key=***" in str(info.value)
+    assert SECRET not in _shown_error(info.value)
+
+
+def test_max_retry_error_masks_the_query_on_status_give_up(server: LoopbackServer) -> None:
+    """raise_on_status=True: giving up on a 503 raises MaxRetryError, masked."""
+    url = server.route("/down", Reply(503))
+    retry = transport.PolicyRetry(
+        policy.parse("5xx:backoff(1,1ms)"), sleep=_no_sleep, raise_on_status=True
+    )
+    with (
+        urllib3.PoolManager(retries=retry) as pm,
+        pytest.raises(urllib3.exceptions.MaxRetryError) as info,
+    ):
+        pm.request("GET", url + f"?api_key={SECRET}")
+    assert len(server.requests) == 2
+    assert server.requests[0].path.endswith(SECRET)  # it was sent
+    assert SECRET not in _shown_error(info.value)
+
+
+def test_too_many_redirects_error_masks_the_query(server: LoopbackServer) -> None:
+    """urllib3's own give-up on redirects goes through PolicyRetry: masked too."""
+    url = server.route("/loop", Reply(302, headers={"Location": f"/loop?token={SECRET}"}))
+    retry = transport.PolicyRetry(policy.parse("5xx:backoff(1,1ms)"), redirect=2)
+    with (
+        urllib3.PoolManager(retries=retry) as pm,
+        pytest.raises(urllib3.exceptions.MaxRetryError) as info,
+    ):
+        pm.request("GET", url + f"?token={SECRET}")
+    assert SECRET not in _shown_error(info.value)
+
+
+def test_requests_error_masks_the_query(server: LoopbackServer) -> None:
+    """requests re-wraps MaxRetryError (ConnectionError, RetryError): masked in both."""
+    down = server.route("/down", Reply(503))
+    refused = f"http://127.0.0.1:{free_port()}/v1?api_key={SECRET}"
+    retry = transport.PolicyRetry(
+        policy.parse("5xx,connect:backoff(1,1ms)"), sleep=_no_sleep, raise_on_status=True
+    )
+    with requests.Session() as s:
+        s.mount("http://", HTTPAdapter(max_retries=retry))
+        with pytest.raises(requests.exceptions.ConnectionError) as refused_info:
+            s.get(refused, timeout=5)
+        with pytest.raises(requests.exceptions.RetryError) as down_info:
+            s.get(down + f"?api_key={SECRET}", timeout=5)
+    for info in (refused_info, down_info):
+        shown = _shown_error(info.value).replace(repr(info.value.request), "")
+        assert SECRET not in shown
