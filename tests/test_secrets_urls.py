@@ -277,3 +277,84 @@ def test_requests_error_masks_the_query(server: LoopbackServer) -> None:
     for info in (refused_info, down_info):
         shown = _shown_error(info.value).replace(repr(info.value.request), "")
         assert SECRET not in shown
+
+
+# --- 12.11: URL credentials are sent as Basic auth, shown nowhere -----------------------
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_url_credentials_are_sent_as_basic_auth(
+    server: LoopbackServer, logs: pytest.LogCaptureFixture
+) -> None:
+    """http://user:pw@host/ arrives as Authorization: Basic; nothing shows the password."""
+    url = server.route("/a", Reply(503), Reply(200, body=b"ok")).replace(
+        "http://", f"http://alice:{SECRET}@"
+    )
+    with transport.RetryingPool(policy.parse("5xx:backoff(1,1ms)"), sleep=_no_sleep) as rp:
+        resp = rp.request("GET", url)
+    assert resp.status == 200
+    assert [r.headers.get("authorization") for r in server.requests] == [
+        _basic("alice", SECRET)
+    ] * 2
+    shown = _shown_logs(logs) + repr(resp.attempts)  # type: ignore[attr-defined]
+    assert "retry 1" in shown
+    assert SECRET not in shown
+    assert base64.b64encode(f"alice:{SECRET}".encode()).decode() not in shown
+
+
+def test_url_credentials_are_percent_decoded(server: LoopbackServer) -> None:
+    """Percent-encoded user and password are decoded before encoding, as requests does."""
+    url = server.route("/a", Reply(200)).replace("http://", "http://a%40b:p%3Aw%20x@")
+    with transport.RetryingPool(policy.parse("5xx:never")) as rp:
+        rp.request("GET", url)
+    assert server.requests[0].headers["authorization"] == _basic("a@b", "p:w x")
+
+
+def test_explicit_authorization_wins_over_url_credentials(server: LoopbackServer) -> None:
+    """An Authorization header given explicitly is sent instead of the URL's credentials."""
+    url = server.route("/a", Reply(200)).replace("http://", f"http://alice:{SECRET}@")
+    with transport.RetryingPool(policy.parse("5xx:never")) as rp:
+        rp.request("GET", url, headers={"authorization": "Bearer explicit"})
+    assert server.requests[0].headers["authorization"] == "Bearer explicit"
+
+
+def test_url_credentials_are_masked_in_retry_error(logs: pytest.LogCaptureFixture) -> None:
+    """A refused connection with credentials in the URL: RetryError and logs show none."""
+    url = f"http://alice:{SECRET}@127.0.0.1:{free_port()}/x"
+    with (
+        transport.RetryingPool(policy.parse("connect:backoff(2,1ms)"), sleep=_no_sleep) as rp,
+        pytest.raises(transport.RetryError) as info,
+    ):
+        rp.request("GET", url)
+    assert SECRET not in _shown_error(info.value) + _shown_logs(logs)
+    assert "alice" not in info.value.url
+
+
+def test_url_credentials_are_dropped_on_a_cross_host_redirect(server: LoopbackServer) -> None:
+    """A redirect to another host does not carry the URL's credentials."""
+    with LoopbackServer() as other:
+        target = other.route("/landing", Reply(200, body=b"ok"))
+        url = server.route("/go", Reply(302, headers={"Location": target}))
+        url = url.replace("http://", f"http://alice:{SECRET}@")
+        with transport.RetryingPool(policy.parse("5xx:never")) as rp:
+            assert rp.request("GET", url).status == 200
+        assert server.requests[0].headers["authorization"] == _basic("alice", SECRET)
+        assert "authorization" not in other.requests[0].headers
+
+
+def test_url_credentials_in_background_fetch_store(server: LoopbackServer, tmp_path: Path) -> None:
+    """Background fetch sends the credentials and stores the URL without them."""
+    url = server.route("/a", Reply(500, body=b"no")).replace("http://", f"http://alice:{SECRET}@")
+    db = tmp_path / "r.sqlite"
+    with transport.BackgroundFetcher(store=transport.SqliteStore(db)) as f:
+        with pytest.raises(transport.FetchError) as info:
+            f.fetch("k", url).result(10)
+        stored = f.store.get("k")
+    assert server.requests[0].headers["authorization"] == _basic("alice", SECRET)
+    assert stored is not None and SECRET not in repr(stored)
+    assert SECRET not in _shown_error(info.value)
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("r.sqlite*"))
+    assert SECRET.encode() not in raw

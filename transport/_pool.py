@@ -56,7 +56,7 @@ from urllib3.util import parse_url
 
 import policy
 
-from ._redact import mask_url, reveal_headers
+from ._redact import mask_url, reveal_headers, url_credentials
 
 __all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
 
@@ -357,13 +357,16 @@ class RetryingPool:
         """Send ``method url`` until the policy accepts or gives up; return the response.
 
         The response is fully read (``.data``) and has an ``attempts`` attribute: the
-        history.  Raises ``RetryError`` when the last outcome is a connection failure, a
-        timeout, too many redirects or a refused https → http redirect.
+        history.  Credentials in the URL (``http://user:pw@host/``) are sent as Basic
+        auth unless ``headers`` has an ``Authorization``, and never shown.  Raises
+        ``RetryError`` when the last outcome is a connection failure, a timeout, too many
+        redirects or a refused https → http redirect.
         """
         if self._closed:
             raise RuntimeError("this RetryingPool is closed")
         method = method.upper()
         data = _buffer_body(body)
+        url, headers = url_credentials(url, headers)  # user:pw@ -> Basic auth, Redacted
         send_headers, secret = reveal_headers(headers)
         budget = float(timeout) if timeout is not None else self._timeout
         if budget <= 0:

@@ -18,15 +18,16 @@ record they emit.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
-    "HeaderValueError",
     "URLLIB3_LOGGERS",
+    "HeaderValueError",
     "MaskQueryFilter",
     "Redacted",
     "install_log_filter",
@@ -34,6 +35,7 @@ __all__ = [
     "mask_text",
     "mask_url",
     "reveal_headers",
+    "url_credentials",
 ]
 
 MASK = "********"
@@ -145,6 +147,40 @@ def _header_value_problem(value: str) -> str | None:
         except UnicodeEncodeError:
             return "the value has a character outside Latin-1 (encode it, e.g. as UTF-8 bytes)"
     return None
+
+
+def url_credentials(url: str, headers: Any) -> tuple[str, Any]:
+    """The URL without its userinfo, and the headers with the Basic auth it carried.
+
+    ``http://user:pw@host/`` is sent as ``Authorization: Basic base64(user:pw)`` (the
+    user name and password percent-decoded, then UTF-8), the way ``requests`` does, and
+    the value is ``Redacted``: never shown, and dropped on a redirect to another host.
+    An ``Authorization`` header given explicitly wins over the URL's credentials.  A URL
+    without userinfo is returned as it is (``headers`` too).
+    """
+    if "@" not in url:
+        return url, headers
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, headers  # the transport's own URL check reports it, masked
+    if "@" not in parts.netloc:
+        return url, headers
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    start = url.find("//") + 2
+    if url[start : start + len(parts.netloc)] == parts.netloc:
+        bare = url[:start] + hostport + url[start + len(parts.netloc) :]
+    else:  # urlsplit dropped characters (tabs, newlines): rebuild from its parts
+        bare = urlunsplit(parts._replace(netloc=hostport))
+    user, _, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
+    if not user and not password:
+        return bare, headers
+    pairs = list(headers.items() if hasattr(headers, "items") else headers or ())
+    if any(str(name).lower() == "authorization" for name, _ in pairs):
+        return bare, headers
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return bare, [*pairs, ("Authorization", Redacted("Basic {}", token))]
 
 
 def mask_query(query: str) -> str:
