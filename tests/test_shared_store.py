@@ -6,13 +6,15 @@ on one ``SqliteStore`` fetching ``"K"`` at the same time, one ``GET /a`` and one
 claiming a key compares the request in one transaction: a different request is a
 ``ValueError`` and sends nothing; the same request waits for the stored result.  Then
 crashes: a claim whose process is gone (SIGKILL) is taken over at once, a frozen one
-(SIGSTOP) when its lease runs out -- the request is sent again (at-least-once).
+(SIGSTOP) when its lease runs out -- the request is sent again (at-least-once), with the
+same ``Idempotency-Key`` when asked for, so the server can tell.
 
 Real subprocesses share a real SQLite file; a loopback server counts the requests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -33,7 +35,7 @@ import transport
 
 args = json.loads(sys.argv[1])
 store = transport.SqliteStore(args["db"], lease=args.get("lease", 30.0))
-f = transport.BackgroundFetcher(store)
+f = transport.BackgroundFetcher(store, idempotency_key=args.get("idem", False))
 print(json.dumps({"started": time.monotonic()}), flush=True)
 try:
     fut = f.fetch(args["key"], args["url"], method=args.get("method", "GET"),
@@ -176,6 +178,7 @@ def test_processes_racing_for_one_key_send_one_request(
     results = [_result(p) for p in procs]
     assert [r["ok"] for r in results] == [{"n": 42}] * 4
     assert len(server.requests_to("/a")) == 1
+    assert "idempotency-key" not in server.requests[0].headers  # not asked for
 
 
 def test_a_process_with_a_different_request_is_refused(
@@ -207,6 +210,26 @@ def _pay_route(server: LoopbackServer) -> tuple[str, list[Request]]:
         return Reply(200, body=body, drip=0.2) if first else Reply(200, body=body)
 
     return server.route("/pay", reply), seen
+
+
+def test_killed_mid_answer_the_post_is_sent_again_with_the_same_idempotency_key(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    """SIGKILL while the server answers: the restarted process sends the POST again
+    (at-least-once), carrying the same Idempotency-Key, derived from the stable key."""
+    url, seen = _pay_route(server)
+    db = str(tmp_path / "shared.sqlite")
+    pa = _child(db=db, url=url, key="order-1234", method="POST", body='{"n": 1}', idem=True)
+    _wait_until(lambda: len(seen) == 1)
+    time.sleep(0.3)  # the answer has started
+    _kill(pa)
+    assert pa.returncode == -signal.SIGKILL
+    pb = _child(db=db, url=url, key="order-1234", method="POST", body='{"n": 1}', idem=True)
+    assert _result(pb)["ok"] == {"paid": True}
+    assert len(seen) == 2  # at-least-once: the claim of the dead process was taken over
+    expected = hashlib.sha256(b"order-1234").hexdigest()
+    assert [r.headers.get("idempotency-key") for r in seen] == [expected, expected]
+    assert "order-1234" not in expected
 
 
 def test_the_claim_of_a_killed_process_is_taken_over_at_once(
@@ -245,3 +268,18 @@ def test_a_frozen_owner_loses_its_claim_when_the_lease_runs_out(
         assert len(server.requests_to("/a")) == 2
     finally:
         _kill(pa)
+
+
+def test_idempotency_key_per_fetch_and_explicit_header(server: LoopbackServer) -> None:
+    """Per-fetch idempotency_key=True sends it (on every retry); an explicit header wins."""
+    url = server.route("/p", Reply(503), Reply(200, body=b"{}"), cycle=True)
+    with transport.BackgroundFetcher() as f:
+        f._sleep = lambda s: None  # type: ignore[method-assign]
+        retry = "503:backoff(1,1ms)"
+        f.fetch("k1", url, method="POST", idempotency_key=True, retry=retry).result(5)
+        mine = {"Idempotency-Key": "mine"}
+        f.fetch("k2", url, method="POST", headers=mine, idempotency_key=True, retry=retry).result(5)
+        f.fetch("k3", url, method="POST", retry="503:backoff(1,1ms)").result(5)
+    keys = [r.headers.get("idempotency-key") for r in server.requests]
+    k1 = hashlib.sha256(b"k1").hexdigest()
+    assert keys == [k1, k1, "mine", "mine", None, None]

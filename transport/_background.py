@@ -14,7 +14,8 @@ Fetchers sharing a store (other objects, other processes) *claim* a key before s
 one transaction checks the stored result or the live claim against the request's
 fingerprint and writes the claim, so a key's request is sent once while its owner lives
 and a different request under it is refused; a claim whose owner died is taken over
-(at-least-once after a crash).
+(at-least-once after a crash).  ``idempotency_key=True`` sends a stable
+``Idempotency-Key`` so that servers can de-duplicate what a crash makes us send twice.
 
 Results live in a store: in memory by default, or ``SqliteStore(path)``, which survives
 restarts and is safe across threads and processes (WAL mode, one short connection per
@@ -371,6 +372,16 @@ def _identity(method: str, url: str, body: bytes | None) -> str:
     ).hexdigest()
 
 
+def idempotency_key(key: str) -> str:
+    """The ``Idempotency-Key`` header value for a stable key: its SHA-256, in hex.
+
+    The same in every process and after restarts, so a server can de-duplicate a request
+    sent again after a crash; the key itself (which may name a user or an order) is not
+    sent.
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _as_text(p: Any) -> str:
     return p if isinstance(p, str) else str(p)
 
@@ -483,7 +494,9 @@ class BackgroundFetcher:
     """Runs fetches on daemon threads and keeps their results by key.
 
     ``store`` defaults to an ``InMemoryStore``; ``pool`` is a ``urllib3.PoolManager`` to
-    share (not closed by ``close()``).
+    share (not closed by ``close()``).  ``idempotency_key=True`` sends an
+    ``Idempotency-Key`` header derived from the stable key with every fetch (a fetch's
+    own ``idempotency_key=`` overrides it).
     """
 
     def __init__(
@@ -491,6 +504,8 @@ class BackgroundFetcher:
         store: Store | None = None,
         max_workers: int = 8,
         pool: urllib3.PoolManager | None = None,
+        *,
+        idempotency_key: bool = False,
     ) -> None:
         self.store: Store = store if store is not None else InMemoryStore()
         self._own_pool = pool is None
@@ -499,6 +514,7 @@ class BackgroundFetcher:
         self._lock = threading.Lock()
         self._inflight: dict[str, tuple[str, Future[StoredResult]]] = {}
         self._closed = threading.Event()
+        self._idempotency_key = idempotency_key
         self._owner = new_owner()
         self._claimed = 0  # keys this fetcher holds a claim on (the heartbeat runs while > 0)
         self._heartbeat: threading.Thread | None = None
@@ -517,9 +533,10 @@ class BackgroundFetcher:
         body: Body = None,
         retry: Any = None,
         timeout: Any = None,
+        idempotency_key: bool | None = None,
     ) -> Future[Any]:
         """A future for the parsed JSON body (``None`` if empty or not JSON)."""
-        inner = self._start(key, url, method, headers, body, retry, timeout)
+        inner = self._start(key, url, method, headers, body, retry, timeout, idempotency_key)
         return _derive(inner, _data_of)
 
     def fetch_response(
@@ -532,9 +549,10 @@ class BackgroundFetcher:
         body: Body = None,
         retry: Any = None,
         timeout: Any = None,
+        idempotency_key: bool | None = None,
     ) -> Future[tuple[int, urllib3.HTTPHeaderDict, Any]]:
         """A future for ``(status, headers, data)``."""
-        inner = self._start(key, url, method, headers, body, retry, timeout)
+        inner = self._start(key, url, method, headers, body, retry, timeout, idempotency_key)
         return _derive(inner, _response_of)
 
     def forget(self, key: str) -> None:
@@ -565,6 +583,7 @@ class BackgroundFetcher:
         body: Body,
         retry: Any,
         timeout: Any,
+        idempotency: bool | None = None,
     ) -> Future[StoredResult]:
         if not isinstance(key, str) or not key:
             raise ValueError("key must be a non-empty string")
@@ -574,6 +593,8 @@ class BackgroundFetcher:
         data = _buffer_body(body)
         ident = _identity(method, url, data)
         p, call_timeout = compose_policy(retry, timeout)
+        if self._idempotency_key if idempotency is None else idempotency:
+            headers = _with_idempotency_key(headers, key)
         claim = getattr(self.store, "claim", None)
         with self._lock:
             running = self._inflight.get(key)
@@ -722,6 +743,16 @@ class BackgroundFetcher:
                     self._claimed -= 1
 
 
+def _with_idempotency_key(headers: Mapping[str, Any] | None, key: str) -> Any:
+    """``headers`` plus ``Idempotency-Key`` for ``key``, unless it has one already."""
+    pairs = list(
+        headers.items() if headers is not None and hasattr(headers, "items") else headers or ()
+    )
+    if any(str(name).lower() == "idempotency-key" for name, _ in pairs):
+        return headers
+    return [*pairs, ("Idempotency-Key", idempotency_key(key))]
+
+
 def _same(key: str, stored: str, ident: str) -> None:
     if stored != ident:
         raise ValueError(
@@ -812,10 +843,18 @@ def background_fetch(
     body: Body = None,
     retry: Any = None,
     timeout: Any = None,
+    idempotency_key: bool | None = None,
 ) -> Future[Any]:
     """Fetch ``url`` in the background; a future for the parsed JSON body (seed semantics)."""
     return default_fetcher().fetch(
-        key, url, method=method, headers=headers, body=body, retry=retry, timeout=timeout
+        key,
+        url,
+        method=method,
+        headers=headers,
+        body=body,
+        retry=retry,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -828,8 +867,16 @@ def background_fetch_response(
     body: Body = None,
     retry: Any = None,
     timeout: Any = None,
+    idempotency_key: bool | None = None,
 ) -> Future[tuple[int, urllib3.HTTPHeaderDict, Any]]:
     """Like ``background_fetch``, resolving to ``(status, headers, data)``."""
     return default_fetcher().fetch_response(
-        key, url, method=method, headers=headers, body=body, retry=retry, timeout=timeout
+        key,
+        url,
+        method=method,
+        headers=headers,
+        body=body,
+        retry=retry,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
     )
