@@ -27,7 +27,7 @@ __all__ = ["Tok", "fast_raw"]
 
 # Whitespace and comments inside parentheses (the grammar's LPAR, RPAR, ARGSEP, ...): a
 # comment is all of the rest of its line, and nothing is ever given back (linear time).
-_WS = r"(?:[ \t\r\n]++|#[^\n]*+)*+"
+_WS = r"[ \t\r\n]*+(?:#[^\n]*+[ \t\r\n]*+)*+"
 # The grammar's terminals (grammar/policy.lark), one group per terminal, in Lark's order.
 _NUMBER = r"(?P<NUMBER>[0-9]+(?:\.[0-9]+)?[A-Za-z]*)"
 _WORD = r"(?P<WORD>[A-Za-z*][A-Za-z0-9_*-]*)"
@@ -42,7 +42,7 @@ _VALUE = re.compile(
 )
 _SVALUE = re.compile(_NUMBER + "|" + _WORD)
 _WORD_RE = re.compile(_WORD)
-_SEP = re.compile(r"(?:[ \t\r\n;]++|#[^\n]*+)++")
+_SEP = re.compile(r"(?:[ \t\r\n;]|#[^\n]*+)[ \t\r\n;]*+(?:#[^\n]*+[ \t\r\n;]*+)*+")
 _LPAR = re.compile(r"\(" + _WS)
 _RPAR = re.compile(_WS + r"\)")
 # What may follow a value inside parentheses (Lark's KWEQ, DOTDOT, ARGSEP and RPAR), and
