@@ -283,3 +283,12 @@ def test_idempotency_key_per_fetch_and_explicit_header(server: LoopbackServer) -
     keys = [r.headers.get("idempotency-key") for r in server.requests]
     k1 = hashlib.sha256(b"k1").hexdigest()
     assert keys == [k1, k1, "mine", "mine", None, None]
+
+
+def test_close_stops_the_heartbeat(server: LoopbackServer, tmp_path: Path) -> None:
+    """A fetcher that held claims leaves no heartbeat thread behind after close()."""
+    url = server.route("/a", Reply(200, body=b"{}"))
+    with transport.BackgroundFetcher(transport.SqliteStore(tmp_path / "s")) as f:
+        f.fetch("K", url).result(5)
+        assert any(t.name == "fetch-heartbeat" for t in threading.enumerate())
+    assert not any(t.name == "fetch-heartbeat" for t in threading.enumerate())

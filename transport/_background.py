@@ -563,6 +563,9 @@ class BackgroundFetcher:
         """Cancel fetches not started, wake sleeping retries and waits, close idle connections."""
         self._closed.set()
         self._workers.shutdown(wait=0.5)
+        beat = self._heartbeat
+        if beat is not None:
+            beat.join(1.0)  # it wakes on the closed event at once
         if self._own_pool:
             self._pm.clear()
 
