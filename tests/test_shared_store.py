@@ -287,6 +287,7 @@ def test_idempotency_key_per_fetch_and_explicit_header(server: LoopbackServer) -
 
 def test_close_stops_the_heartbeat(server: LoopbackServer, tmp_path: Path) -> None:
     """A fetcher that held claims leaves no heartbeat thread behind after close()."""
+
     def beats() -> set[threading.Thread]:
         return {t for t in threading.enumerate() if t.name == "fetch-heartbeat"}
 
