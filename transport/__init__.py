@@ -29,7 +29,7 @@ from ._background import (
     default_fetcher,
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
-from ._redact import Redacted, install_log_filter, mask_url
+from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "BackgroundFetcher",
     "FetchError",
     "FetcherClosed",
+    "HeaderValueError",
     "InMemoryStore",
     "PolicyRetry",
     "Redacted",
