@@ -93,3 +93,13 @@ def test_fleet_names_load_on_first_use() -> None:
     assert out.split() == ["False", "True"]
     with pytest.raises(AttributeError, match="no_such_name"):
         transport.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_star_import_needs_no_extra() -> None:
+    """`from transport import *` imports no redis or celery: the fleet names are lazy only."""
+    out = _run(
+        "import sys\n"
+        "from transport import *\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'celery')))\n"
+    )
+    assert out.strip() == "[]"

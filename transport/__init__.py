@@ -85,9 +85,9 @@ def __getattr__(name: str) -> Any:
         raise ImportError(
             f"transport.{name} needs the {e.name!r} package: pip install 'retry-policy[{where[1]}]'"
         ) from e
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
+    # Not cached in this module's namespace: ``__all__`` (and so ``from transport import
+    # *``) leaves these names out, so that a star import works without the extras.
+    return getattr(module, name)
 
 
 def __dir__() -> list[str]:
