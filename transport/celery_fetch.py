@@ -13,8 +13,9 @@ and the secret never travels through the broker.  Each attempt is printed as it 
 recorded, then the outcome: the status and the JSON body on stdout.
 
 Exit status: 0 for a 2xx, 1 when the fetch ended without one (``FetchError``), 2 for a
-usage error or when Redis or the broker cannot be reached (nothing was sent), 3 when ``--wait`` seconds pass without an outcome (the fetch goes on; run
-the same command again to keep watching -- the key joins it).
+usage error or when Redis or the broker cannot be reached (nothing was sent), 3 when
+``--wait`` seconds pass without an outcome (the fetch goes on; run the same command
+again to keep watching -- the key joins it).
 """
 
 from __future__ import annotations
