@@ -2,7 +2,8 @@
 
 ``pace=on`` and ``budget=`` are not spelled in the policy language on every branch yet;
 until they are, tests drive ``Call``'s pacing and budget hooks through this small
-subclass (a hold from ``Retry-After`` seconds, a fixed budget ratio).  It is importable
+subclass (a hold from ``X-RateLimit-Remaining: 0`` until 20 ms past ``X-RateLimit-Reset``,
+an epoch time, or from ``Retry-After`` seconds; a fixed budget ratio).  It is importable
 from a subprocess (the cross-process tests put ``tests/`` on ``sys.path``).
 """
 
@@ -28,11 +29,12 @@ class _Paced(policy.Policy):
         return self._budget_ratio
 
     def hold(self, response: Any, now: float) -> float | None:
-        value = response.headers.get("retry-after")
-        if value is None:
-            return None
+        headers = response.headers
         try:
-            return now + float(value)
+            if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+                return float(headers["x-ratelimit-reset"]) + 0.02  # an epoch time (+20 ms)
+            value = headers.get("retry-after")
+            return None if value is None else now + float(value)
         except ValueError:
             return None
 
