@@ -545,3 +545,11 @@ def test_a_malformed_message_is_dropped_not_looped(fleet: Fleet, http: LoopbackS
         10,
         "both messages to be dropped",
     )
+
+
+def test_eager_mode_is_refused(redis_server: RedisServer) -> None:
+    """task_always_eager would run every retry inline without its wait: a clear error."""
+    app, fetcher = make_app(redis_server.db_url(63), "eager:")
+    app.conf.task_always_eager = True
+    with pytest.raises(RuntimeError, match="needs real workers"):
+        fetcher.fetch("k", "http://127.0.0.1:1/")

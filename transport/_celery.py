@@ -437,6 +437,12 @@ class CeleryFetcher:
             raise ValueError("key must be a non-empty string")
         if not isinstance(url, str):
             raise TypeError(f"url must be a str (got {type(url).__name__})")
+        if getattr(self.app.conf, "task_always_eager", False):
+            raise RuntimeError(
+                "CeleryFetcher needs real workers: with task_always_eager every retry would "
+                "run at once, inside this call, without its wait (Celery ignores countdown "
+                "in eager mode); in tests, run a worker or use BackgroundFetcher"
+            )
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an absolute http(s) URL: {mask_url(url)}")
