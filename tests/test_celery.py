@@ -123,7 +123,7 @@ def test_503_503_200_by_key_then_joins_then_refuses_another_request(
     with pytest.raises(ValueError, match="different request"):
         fleet.fetcher.fetch(key, url, method="POST")
     with pytest.raises(ValueError, match="different request"):
-        fleet.fetcher.fetch(key, url + "?page=2")
+        fleet.fetcher.fetch(key, url + "/other")
     with pytest.raises(ValueError, match="different request"):
         fleet.fetcher.fetch(key, url, body=b"x")
     # Header values are not part of the identity.
@@ -184,6 +184,12 @@ def test_a_literal_secret_is_refused(fleet: Fleet) -> None:
     with pytest.raises(ValueError, match="password") as e2:
         fleet.fetcher.fetch("s", f"http://user:{SECRET}@127.0.0.1:1/")
     assert SECRET not in str(e2.value)
+    with pytest.raises(ValueError, match=re.escape("query_in_broker=True")) as e3:
+        fleet.fetcher.fetch("s", f"http://127.0.0.1:1/?api_key={SECRET}")
+    assert SECRET not in str(e3.value)
+    assert "Redacted.env('https://api.example/v1?key={}', 'API_KEY')" in str(e3.value)
+    with pytest.raises(ValueError, match="Redacted URL would travel"):
+        fleet.fetcher.fetch("s", transport.Redacted("http://127.0.0.1:1/?k={}", SECRET))
     assert fleet.redis.exists(f"{fleet.prefix}fetch:s") == 0  # nothing claimed
 
 
@@ -237,11 +243,13 @@ def _contains_json(decoded: bytes, secret: bytes) -> bool:
 def test_an_env_secret_is_read_on_the_worker_and_never_stored(
     fleet: Fleet, redis_server: RedisServer, http: LoopbackServer
 ) -> None:
-    """Redacted.env: the server gets the secret; no Redis key or value ever holds it."""
+    """Redacted.env in a header and a URL: the server gets the secret; Redis never holds it."""
     seen: list[str] = []
+    queries: list[str] = []
 
     def answer(req: Request) -> Reply:
         seen.append(req.headers.get("authorization", ""))
+        queries.append(req.path.partition("?")[2])
         if len(seen) == 1:
             return Reply(503, headers={"Retry-After": "1"})
         return Reply(200, body=b'{"ok": true}', headers={"Set-Cookie": f"s={SECRET}"})
@@ -250,7 +258,7 @@ def test_an_env_secret_is_read_on_the_worker_and_never_stored(
     key = "secret-" + uuid.uuid4().hex
     handle = fleet.fetcher.fetch(
         key,
-        url,
+        transport.Redacted.env(url + "?key={}&page=2", "RP_API_KEY"),
         headers={"Authorization": transport.Redacted.env("Bearer {}", "RP_API_KEY")},
         retry="503:headers()",
     )
@@ -262,6 +270,7 @@ def test_an_env_secret_is_read_on_the_worker_and_never_stored(
     assert not [k for k, v in scanned if _contains(v, SECRET.encode())]
     assert handle.result(timeout=30) == {"ok": True}
     assert seen == [f"Bearer {SECRET}"] * 2
+    assert queries == [f"key={SECRET}&page=2"] * 2
     scanned = list(_every_value(client))
     assert not [k for k, v in scanned if _contains(v, SECRET.encode())]
     client.close()
@@ -381,7 +390,7 @@ def test_the_command_submits_and_watches_a_fetch(fleet: Fleet, http: LoopbackSer
     seen: list[str] = []
 
     def answer(req: Request) -> Reply:
-        seen.append(req.headers.get("authorization", ""))
+        seen.append(req.headers.get("authorization", "") + " " + req.path.partition("?")[2])
         return Reply(503) if len(seen) == 1 else Reply(200, body=b'{"via": "cli"}')
 
     url = http.route("/cli", answer)
@@ -398,7 +407,7 @@ def test_the_command_submits_and_watches_a_fetch(fleet: Fleet, http: LoopbackSer
         "transport.celery_fetch",
         "celery_app:app",
         key,
-        url,
+        url + "?token=${RP_API_KEY}",
         "--retry",
         "5xx:backoff(2,100ms)",
         "--header",
@@ -411,7 +420,7 @@ def test_the_command_submits_and_watches_a_fetch(fleet: Fleet, http: LoopbackSer
     assert json.loads(done.stdout) == {"status": 200, "data": {"via": "cli"}}
     assert "attempt 1: 503, then wait 0.1s" in done.stderr
     assert "attempt 2: 200" in done.stderr
-    assert seen == [f"Bearer {SECRET}"] * 2  # read from the worker's environment
+    assert seen == [f"Bearer {SECRET} token={SECRET}"] * 2  # read on the worker
     # Run again: the key joins the stored outcome, no new request; a failure exits 1.
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=TESTS)
     assert again.returncode == 0 and len(seen) == 2
@@ -553,3 +562,22 @@ def test_eager_mode_is_refused(redis_server: RedisServer) -> None:
     app.conf.task_always_eager = True
     with pytest.raises(RuntimeError, match="needs real workers"):
         fetcher.fetch("k", "http://127.0.0.1:1/")
+
+
+def test_a_plain_query_when_allowed(redis_server: RedisServer, http: LoopbackServer) -> None:
+    """query_in_broker=True: a plain query string is accepted, and it is part of the key's
+    identity (another query under the same key is another request)."""
+    from celery import Celery
+
+    broker = redis_server.db_url(_fresh_db())
+    app = Celery("query", broker=broker)
+    fetcher = transport.CeleryFetcher(app, prefix="q:", query_in_broker=True)
+    client = redis.Redis.from_url(broker)
+    try:
+        fetcher.fetch("q", http.url("/q?page=1"))  # claimed and sent (no worker needed)
+        fetcher.fetch("q", http.url("/q?page=1"))  # joins
+        with pytest.raises(ValueError, match="different request"):
+            fetcher.fetch("q", http.url("/q?page=2"))
+    finally:
+        client.flushdb()
+        client.close()

@@ -175,6 +175,50 @@ def _encode_headers(headers: Mapping[str, Any] | None) -> list[list[Any]]:
     return out
 
 
+def _encode_url(url: Any, query_in_broker: bool) -> tuple[Any, str, str]:
+    """(what the message carries, the masked URL, what the identity hashes) for ``url``.
+
+    A plain URL travels as given, so a password or (unless allowed) a query value in it
+    is refused; a ``Redacted.env`` URL travels as its template and variable names.
+    """
+    if isinstance(url, Redacted):
+        to_json = getattr(url, "to_json", None)
+        if to_json is None:
+            raise ValueError(
+                "url: a Redacted URL would travel to the workers through the broker with its "
+                "secret; name an environment variable that the workers have instead: "
+                "Redacted.env('https://api.example/v1?key={}', 'API_KEY')"
+            )
+        shown = str(url)
+        _check_url(shown)
+        data = to_json()
+        return data, mask_url(shown), f"env:{data['template']}:{','.join(data['env'])}"
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str or Redacted.env (got {type(url).__name__})")
+    parts = _check_url(url)
+    if parts.password is not None:
+        raise ValueError(
+            f"{mask_url(url)}: a password in the URL would travel to the workers through "
+            "the broker; send the credentials in a header with "
+            "Redacted.env('Basic {}', 'API_CREDENTIALS') instead"
+        )
+    if parts.query and not query_in_broker:
+        raise ValueError(
+            f"{mask_url(url)}: the query values would travel to the workers through the broker "
+            "in plain text; put a secret one in an environment variable the workers have, "
+            "url=Redacted.env('https://api.example/v1?key={}', 'API_KEY'), or, when none is "
+            "secret, allow them: CeleryFetcher(app, query_in_broker=True)"
+        )
+    return url, mask_url(url), url
+
+
+def _check_url(url: str) -> Any:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an absolute http(s) URL: {mask_url(url)}")
+    return parts
+
+
 def _decode_headers(items: list[list[Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in items:
@@ -280,7 +324,9 @@ class CeleryFetcher:
     budget state the workers use (default: a ``RedisState`` on that Redis, so the
     whole fleet honours one reset).  ``ttl`` bounds how long a key's claim and outcome
     are kept (seconds; ``None``: until ``forget``).  ``queue`` is the queue the task is
-    sent to (default: the app's default queue).
+    sent to (default: the app's default queue).  A URL with a query string is refused
+    unless ``query_in_broker=True`` (its values would sit in the broker in plain text);
+    a secret in a URL goes in as ``Redacted.env("https://api.example/x?key={}", "API_KEY")``.
     """
 
     def __init__(
@@ -292,6 +338,7 @@ class CeleryFetcher:
         state: State | None = None,
         ttl: float | None = DEFAULT_TTL,
         queue: str | None = None,
+        query_in_broker: bool = False,
     ) -> None:
         if app in _fetchers:
             raise ValueError(
@@ -306,6 +353,7 @@ class CeleryFetcher:
         self._lock = threading.Lock()
         self._ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
         self._queue = queue
+        self._query_in_broker = query_in_broker
         self._pm: urllib3.PoolManager | None = None
         self.task = app.task(
             name=TASK_NAME,
@@ -331,7 +379,7 @@ class CeleryFetcher:
     def fetch(
         self,
         key: str,
-        url: str,
+        url: str | Redacted,
         *,
         method: str = "GET",
         headers: Mapping[str, Any] | None = None,
@@ -346,7 +394,7 @@ class CeleryFetcher:
     def fetch_response(
         self,
         key: str,
-        url: str,
+        url: str | Redacted,
         *,
         method: str = "GET",
         headers: Mapping[str, Any] | None = None,
@@ -426,7 +474,7 @@ class CeleryFetcher:
     def _start(
         self,
         key: str,
-        url: str,
+        url: str | Redacted,
         method: str,
         headers: Mapping[str, Any] | None,
         body: Body,
@@ -435,29 +483,19 @@ class CeleryFetcher:
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ValueError("key must be a non-empty string")
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a str (got {type(url).__name__})")
         if getattr(self.app.conf, "task_always_eager", False):
             raise RuntimeError(
                 "CeleryFetcher needs real workers: with task_always_eager every retry would "
                 "run at once, inside this call, without its wait (Celery ignores countdown "
                 "in eager mode); in tests, run a worker or use BackgroundFetcher"
             )
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an absolute http(s) URL: {mask_url(url)}")
-        if parts.password is not None:
-            raise ValueError(
-                f"{mask_url(url)}: a password in the URL would travel to the workers through "
-                "the broker; send the credentials in a header with "
-                "Redacted.env('Basic {}', 'API_CREDENTIALS') instead"
-            )
+        sent_url, shown, identity_url = _encode_url(url, self._query_in_broker)
         method = method.upper()
         encoded = _encode_headers(headers)
         data = _buffer_body(body)
-        ident = _identity(method, url, data)
+        ident = _identity(method, identity_url, data)
         p, call_timeout = compose_policy(retry, timeout)
-        request = json.dumps({"method": method, "url": mask_url(url), "created": time.time()})
+        request = json.dumps({"method": method, "url": shown, "created": time.time()})
         client = self._client()
         name = self._key(key)
         try:
@@ -473,7 +511,7 @@ class CeleryFetcher:
             "key": key,
             "id": ident,
             "method": method,
-            "url": url,
+            "url": sent_url,
             "headers": encoded,
             "body": None if data is None else base64.b64encode(data).decode("ascii"),
             "policy": str(p),
@@ -524,8 +562,11 @@ class CeleryFetcher:
             return "malformed"
         name = self._key(key)
         p = policy.parse(m["policy"])
-        url, method = m["url"], m["method"]
-        masked = mask_url(url)
+        method = m["method"]
+        url = m["url"]
+        if isinstance(url, dict):  # Redacted.env: revealed when the request is sent
+            url = Redacted.env(url["template"], *url["env"])
+        masked = mask_url(str(url))
         restored = m["state"]
         now = time.time()
         start = float(restored[0]) if restored is not None else now
@@ -536,7 +577,7 @@ class CeleryFetcher:
             method=method,
             now=start,
             timeout=per_attempt,
-            origin=origin_of(url),
+            origin=origin_of(str(url)),
             display=masked,
             state=self._state() if (p.pace or p.budget is not None) else None,
             rand=random.random,
@@ -595,11 +636,19 @@ class CeleryFetcher:
         return "done"
 
     def _one_attempt(
-        self, p: policy.Policy, m: Mapping[str, Any], url: str, method: str, limit: float
+        self,
+        p: policy.Policy,
+        m: Mapping[str, Any],
+        url: str | Redacted,
+        method: str,
+        limit: float,
     ) -> tuple[dict[str, Any], bytes]:
         """The answer (JSON-able) and body of one request made within ``limit`` seconds."""
         try:
             send_headers, secret = reveal_headers(_decode_headers(m["headers"]))
+            if isinstance(url, Redacted):
+                url = url.reveal()
+                _parse(url)
         except (LookupError, ValueError) as e:
             return _answer("connect", final=f"the request could not be built: {e}"), b""
         data = None if m["body"] is None else base64.b64decode(m["body"])

@@ -7,9 +7,9 @@
         --header 'Authorization: Bearer ${API_KEY}'
 
 ``APP`` is ``module:name`` naming a Celery app that has a ``CeleryFetcher`` (or the
-fetcher itself); the module is imported as the workers import it.  A header value with
-``${VAR}`` is sent as ``Redacted.env``: the workers read ``VAR`` from their environment,
-and the secret never travels through the broker.  Each attempt is printed as it is
+fetcher itself); the module is imported as the workers import it.  A header value or a
+URL with ``${VAR}`` is sent as ``Redacted.env``: the workers read ``VAR`` from their
+environment, and the secret never travels through the broker.  Each attempt is printed as it is
 recorded, then the outcome: the status and the JSON body on stdout.
 
 Exit status: 0 for a 2xx, 1 when the fetch ended without one (``FetchError``), 2 for a
@@ -52,19 +52,23 @@ def _fetcher(spec: str) -> Any:
         return CeleryFetcher(obj)
 
 
-def _header(text: str) -> tuple[str, Any]:
+def _secret(value: str) -> Any:
+    """``value``, or ``Redacted.env`` when it names environment variables as ``${VAR}``."""
     from ._redact import Redacted
 
+    names = _ENV.findall(value)
+    if not names:
+        return value
+    pieces = _ENV.split(value)  # literal, name, literal, name, ..., literal
+    literals = [p.replace("{", "{{").replace("}", "}}") for p in pieces[::2]]
+    return Redacted.env("{}".join(literals), *names)
+
+
+def _header(text: str) -> tuple[str, Any]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
         raise SystemExit(f"--header takes 'Name: value' (got {text!r})")
-    value = value.strip()
-    names = _ENV.findall(value)
-    if not names:
-        return name.strip(), value
-    pieces = _ENV.split(value)  # literal, name, literal, name, ..., literal
-    literals = [p.replace("{", "{{").replace("}", "}}") for p in pieces[::2]]
-    return name.strip(), Redacted.env("{}".join(literals), *names)
+    return name.strip(), _secret(value.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handle = fetcher.fetch_response(
             args.key,
-            args.url,
+            _secret(args.url),
             method=args.method,
             headers=headers,
             body=args.data,
