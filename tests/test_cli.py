@@ -14,7 +14,8 @@ import pytest
 
 import policy
 from policy._cli import main
-from policy._demo import SCENARIOS, Countdown, DemoServer
+from policy._cli.fetch import Countdown
+from policy._demo import SCENARIOS, DemoServer
 from policy._render import duration
 
 GOOD = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter) methods=GET"

@@ -1,0 +1,299 @@
+"""Where policies come from, and how their findings are printed.
+
+A policy is given on the command line, one per line in a text file, or as one string
+value inside a TOML, JSON or YAML config file chosen by ``--key``.  A diagnostic's
+position is mapped back into the file, so ``FILE:LINE:COL`` points at the offending
+characters in the file, not in the extracted string: the string is looked up in the
+file's text (after its key), and when the file spells it literally the mapping is exact;
+otherwise (escapes, YAML block scalars) the diagnostic points at the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+
+from .._ast import Policy
+from .._errors import PolicyError, caret
+from .._lint import Diagnostic, lint
+from .._parse import parse
+from ._io import Failed, UsageError, err, path
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+__all__ = [
+    "Source",
+    "kind",
+    "line_col",
+    "load",
+    "lookup",
+    "one_policy",
+    "parse_or_report",
+    "print_diagnostic",
+    "read",
+    "record",
+    "sources",
+    "sources_from_file",
+    "type_name",
+]
+
+
+@attrs.frozen
+class Source:
+    """A policy string and where it sits.
+
+    ``name`` is the file (or ``<argN>``); ``file_text`` the whole file (``None`` for an
+    argument); ``offset`` where the policy string starts in it when the file spells the
+    string literally (exact positions), else ``None`` and positions fall back to
+    ``line``/``column`` (the key's).
+    """
+
+    name: str
+    text: str
+    file_text: str | None = None
+    offset: int | None = None
+    line: int = 1
+    column: int = 1
+
+    def position(self, line: int, column: int) -> tuple[int, int]:
+        """The file position of the policy text's ``line``/``column``."""
+        if self.file_text is None:
+            return line, column
+        if self.offset is None:
+            return self.line, self.column
+        lines = self.text.split("\n")
+        off = self.offset + sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+        return line_col(self.file_text, off)
+
+    def context(self, d: Diagnostic) -> str:
+        """The source line with a caret under the diagnostic."""
+        if self.file_text is not None and self.offset is not None:
+            line, col = self.position(d.line, d.column)
+            return caret(self.file_text, line, col, col + (d.end_column - d.column))
+        return caret(self.text, d.line, d.column, d.end_column)
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of ``offset`` in ``text``."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+# --- config files -----------------------------------------------------------------------------
+
+_STRUCTURED = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
+
+
+def kind(file: Path) -> str:
+    """``TOML``, ``JSON``, ``YAML`` or ``text``, by the file's extension."""
+    return _STRUCTURED.get(file.suffix.lower(), "text")
+
+
+def read(file: Path) -> str:
+    """The file's text (UTF-8); a usage error if it cannot be read."""
+    try:
+        return file.read_text("utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{file}: cannot read: {exc}") from None
+
+
+def load(file: Path, text: str) -> Any:
+    """The data of a TOML, JSON or YAML file."""
+    import json
+    import tomllib  # only for config files: keeps the cold start of `policy check` short
+
+    k = kind(file)
+    try:
+        if k == "TOML":
+            return tomllib.loads(text)
+        if k == "JSON":
+            return json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{file}: not valid {k}: {exc}") from None
+    try:
+        import yaml
+    except ImportError:
+        raise UsageError(
+            f"{file}: reading YAML needs PyYAML, which is not installed "
+            "(pip install 'retry-policy[yaml]')"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{file}: not valid YAML: {exc}") from None
+
+
+def _split_key(key: str) -> list[str]:
+    parts = key.split(".")
+    if not key or any(p == "" for p in parts):
+        raise UsageError(
+            f"--key {key!r}: expected a dotted path such as retry.policy or jobs.0.retry"
+        )
+    return parts
+
+
+def lookup(data: Any, key: str, file: Path) -> Any:
+    """The value at dotted ``key``; a number indexes a list."""
+    here: Any = data
+    walked: list[str] = []
+    for part in _split_key(key):
+        where = ".".join(walked) or "the top level"
+        if isinstance(here, dict):
+            if part not in here:
+                known = ", ".join(str(k) for k in list(here)[:12]) or "none"
+                raise UsageError(f"{file}: no key {part!r} in {where} (keys there: {known})")
+            here = here[part]
+        elif isinstance(here, list):
+            if not part.isdigit() or int(part) >= len(here):
+                raise UsageError(
+                    f"{file}: {where} is a list of {len(here)}; {part!r} is not an index in it"
+                )
+            here = here[int(part)]
+        else:
+            raise UsageError(f"{file}: {where} is a {type_name(here)}, it has no key {part!r}")
+        walked.append(part)
+    return here
+
+
+def type_name(value: Any) -> str:
+    """A config value's type in the words of config files."""
+    return {dict: "table", list: "list", str: "string", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _string_paths(data: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _string_paths(v, f"{prefix}{k}.")
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _string_paths(v, f"{prefix}{i}.")
+    elif isinstance(data, str):
+        yield prefix[:-1]
+
+
+def _find_key(text: str, key: str) -> int:
+    """Where the last named part of ``key`` is written in ``text`` (0 if not found),
+    following the named parts in order."""
+    pos = 0
+    found = 0
+    for part in _split_key(key):
+        if part.isdigit():
+            continue
+        m = re.compile(r"(?<![\w-])" + re.escape(part) + r"(?![\w-])").search(text, pos)
+        if m is None:
+            continue
+        found = pos = m.start()
+    return found
+
+
+def _locate(text: str, value: str, key: str) -> tuple[int | None, int]:
+    """(offset of ``value`` spelled literally after its key or ``None``, key offset)."""
+    at = _find_key(text, key)
+    if not value:
+        return None, at
+    off = text.find(value, at)
+    if off == -1:
+        off = text.find(value)
+        if off == -1 or text.find(value, off + 1) != -1:
+            return None, at
+    return off, at
+
+
+def sources_from_file(file: Path, key: str | None) -> list[Source]:
+    """The policies in a file: every policy line of a text file, or the ``--key`` value."""
+    text = read(file)
+    name = str(file)
+    if kind(file) == "text":
+        if key is not None:
+            raise UsageError(
+                f"{file}: --key selects a value in a TOML, JSON or YAML file; "
+                "a text file holds one policy per line"
+            )
+        found: list[Source] = []
+        offset = 0
+        for line in text.split("\n"):
+            body = line.strip()
+            if body and not body.startswith("#"):
+                found.append(Source(name, line.rstrip("\r"), text, offset))
+            offset += len(line) + 1
+        return found
+    data = load(file, text)
+    if key is None:
+        paths = list(_string_paths(data))
+        hint = f" (string values here: {', '.join(paths[:8])})" if paths else ""
+        raise UsageError(f"{file}: say which value holds the policy with --key{hint}")
+    value = lookup(data, key, file)
+    if not isinstance(value, str):
+        raise UsageError(f"{file}: {key} is a {type_name(value)}, not a policy string")
+    off, at = _locate(text, value, key)
+    key_line, key_col = line_col(text, at)
+    return [Source(name, value, text, off, key_line, key_col)]
+
+
+def sources(args: argparse.Namespace) -> list[Source]:
+    """Every policy named by the arguments: POLICY arguments, then each ``-f FILE``."""
+    found = [Source(f"<arg{i}>", text) for i, text in enumerate(args.policies, 1)]
+    for f in args.files:
+        found.extend(sources_from_file(path(f), args.key))
+    if args.key is not None and not args.files:
+        raise UsageError("--key needs a -f FILE to look in")
+    if not found:
+        raise UsageError("nothing to do: give a POLICY or -f FILE")
+    return found
+
+
+# --- printing diagnostics ---------------------------------------------------------------------
+
+
+def record(src: Source, d: Diagnostic) -> dict[str, Any]:
+    """A diagnostic as the JSON object of ``check --json``."""
+    line, col = src.position(d.line, d.column)
+    end = (
+        col + (d.end_column - d.column)
+        if src.offset is not None or src.file_text is None
+        else col + 1
+    )
+    return {
+        "file": src.name,
+        "line": line,
+        "column": col,
+        "end_column": end,
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+    }
+
+
+def print_diagnostic(src: Source, d: Diagnostic, stream: IO[str]) -> None:
+    """``FILE:LINE:COL: CODE message`` and the line with a caret under the span."""
+    r = record(src, d)
+    print(f"{r['file']}:{r['line']}:{r['column']}: {d.code} {d.message}", file=stream)
+    for line in src.context(d).split("\n"):
+        print(f"    {line}", file=stream)
+
+
+def parse_or_report(src: Source) -> Policy | None:
+    """The policy, or ``None`` after printing its errors to stderr."""
+    try:
+        return parse(src.text)
+    except PolicyError:
+        for d in lint(src.text):
+            print_diagnostic(src, d, err())
+        return None
+
+
+def one_policy(text: str) -> Policy:
+    """The policy given as the command's argument; ``Failed`` after printing its errors."""
+    p = parse_or_report(Source("<arg1>", text))
+    if p is None:
+        raise Failed
+    return p

@@ -1,0 +1,66 @@
+"""``policy convert``: the seed's options to a policy and back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._errors import PolicyError
+from ._io import UsageError, err, out, path
+from ._sources import kind, load, lookup, one_policy, read
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the policy as options (``--to options``) or options as a policy."""
+    import json
+
+    from .._options import from_options
+
+    if (args.policy is None) == (args.file is None):
+        raise UsageError("convert takes a POLICY or -f FILE (not both)")
+    if args.policy is not None:
+        p = one_policy(args.policy)
+    else:
+        file = path(args.file)
+        text = read(file)
+        data = load(file, text) if kind(file) != "text" else _json_or_usage(file, text)
+        if args.key is not None:
+            data = lookup(data, args.key, file)
+        if isinstance(data, str):
+            p = one_policy(data)
+        else:
+            if not isinstance(data, dict) or not set(data) <= {"retry", "timeout"}:
+                raise UsageError(
+                    f"{file}: expected the seed's options, an object with 'retry' and/or "
+                    "'timeout' (or a policy string)"
+                )
+            try:
+                p = from_options(**data)
+            except PolicyError as exc:
+                print(f"{file}: {exc}", file=err())
+                return 1
+    if args.to == "policy":
+        print(p, file=out())
+        return 0
+    try:
+        options = p.to_options()
+    except PolicyError as exc:
+        print(f"cannot convert to the seed's options: {exc.message}", file=err())
+        return 1
+    json.dump(options, out(), indent=2)
+    print(file=out())
+    return 0
+
+
+def _json_or_usage(file: Path, text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{file}: not valid JSON: {exc}") from None

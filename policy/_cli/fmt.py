@@ -1,0 +1,104 @@
+"""``policy fmt``: print, check or rewrite policies in canonical form."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._ast import Policy
+from .._parse import parse
+from ._io import UsageError, err, out, path
+from ._sources import Source, load, lookup, parse_or_report, read, sources_from_file
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+__all__ = ["run"]
+
+
+def _canonical_line(line: str) -> str:
+    """A text file line with its policy part canonical and its comment kept."""
+    body, hash_, comment = line.partition("#")
+    indent = body[: len(body) - len(body.lstrip())]
+    canon = str(parse(body))
+    if not hash_:
+        return indent + canon
+    return f"{indent}{canon}  #{comment}" if canon else f"{indent}#{comment}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the canonical forms; ``--check`` exits 1 if any differs; ``--write`` rewrites."""
+    if args.write and not args.files:
+        raise UsageError("--write rewrites files: give -f FILE")
+    failed = False
+    changed = False
+    for i, text in enumerate(args.policies, 1):
+        p = parse_or_report(Source(f"<arg{i}>", text))
+        if p is None:
+            failed = True
+            continue
+        changed |= str(p) != text
+        if not args.check:
+            print(p, file=out())
+    for f in args.files:
+        file = path(f)
+        found = sources_from_file(file, args.key)
+        policies = []
+        for src in found:
+            p = parse_or_report(src)
+            failed |= p is None
+            policies.append(p)
+        if failed:
+            continue
+        text = found[0].file_text if found else read(file)
+        assert text is not None
+        new = _rewrite(file, text, found, policies, args.key)
+        changed |= new != text
+        if args.write:
+            if new != text:
+                file.write_text(new, "utf-8")
+                print(f"{file}: rewritten in canonical form", file=err())
+        elif not args.check:
+            for p in policies:
+                print(p, file=out())
+    if failed:
+        return 1
+    if args.check and changed:
+        print("not in canonical form (run policy fmt)", file=err())
+        return 1
+    return 0
+
+
+def _rewrite(
+    file: Path, text: str, found: list[Source], policies: list[Policy | None], key: str | None
+) -> str:
+    """The file's text with each policy replaced by its canonical form, nothing else changed."""
+    if key is None:
+        lines = text.split("\n")
+        for src in found:
+            assert src.offset is not None
+            n = text.count("\n", 0, src.offset)
+            cr = "\r" if lines[n].endswith("\r") else ""
+            lines[n] = _canonical_line(lines[n].rstrip("\r")) + cr
+        return "\n".join(lines)
+    src, p = found[0], policies[0]
+    assert p is not None
+    canon = str(p)
+    if canon == src.text:
+        return text
+    if src.offset is None:
+        raise UsageError(
+            f"{file}: cannot rewrite {key} in place: its value is not written literally "
+            "(escapes or a block scalar); rewrite it by hand to:\n" + canon
+        )
+    new = text[: src.offset] + canon + text[src.offset + len(src.text) :]
+    try:
+        ok = lookup(load(file, new), key, file) == canon
+    except UsageError:
+        ok = False
+    if not ok:
+        raise UsageError(
+            f"{file}: rewriting {key} in place would change more than the value; "
+            "rewrite it by hand to:\n" + canon
+        )
+    return new
