@@ -210,6 +210,112 @@ def test_check_value_with_escapes_falls_back_to_key_line(
     assert out.startswith(f"{f}:2:4: E002")
 
 
+SERVICES = """\
+[services.billing]
+retry = "5xx:backoff(3,1s..30s,x2,jitter)"
+
+[services.search]
+retry = "5xx:backoff(3,30s..1s,jitter)"
+
+[services.search.extra]
+note = "not a policy"
+
+[tool."my.svc"]
+retry = "404:backoff(2,1s,jitter)"
+"""
+
+
+def test_check_every_key_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--key a --key b checks both values: a broken first key fails even with a clean last."""
+    f = tmp_path / "svc.toml"
+    f.write_text(SERVICES)
+    argv = ["check", "-q", "-f", str(f), "--key", "services.search.retry"]
+    code, out, err = run(capsys, *argv, "--key", "services.billing.retry")
+    assert code == 1
+    assert out.startswith(f"{f}:5:")
+    assert "E002" in out
+    assert "in 2 policies" in err
+
+
+def test_check_key_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """services.*.retry checks the retry value of every service, and only those."""
+    f = tmp_path / "svc.toml"
+    f.write_text(SERVICES)
+    code, out, err = run(capsys, "check", "-q", "-f", str(f), "--key", "services.*.retry")
+    assert code == 1
+    assert [x.split(": ")[1].split()[0] for x in out.splitlines() if x.startswith(str(f))] == [
+        "E002"
+    ]
+    assert "in 2 policies" in err
+    # a glob inside a part, and over a list's indexes
+    code, _, err = run(capsys, "check", "-q", "-f", str(f), "--key", "services.b*.retry")
+    assert (code, "in 1 policy") == (0, err.strip().split(", ")[-1][-11:])
+    j = tmp_path / "jobs.json"
+    j.write_text(JSON_DOC)
+    code, out, err = run(capsys, "check", "-q", "-f", str(j), "--key", "jobs.*.retry")
+    assert code == 1 and "in 2 policies" in err
+    assert out.startswith(f"{j}:4:")
+
+
+def test_check_quoted_key_with_dots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A quoted part holds dots: tool."my.svc".retry; the finding points into the file."""
+    f = tmp_path / "svc.toml"
+    f.write_text(SERVICES)
+    code, out, _ = run(
+        capsys, "check", "--strict", "-q", "-f", str(f), "--key", 'tool."my.svc".retry'
+    )
+    assert code == 1
+    col = SERVICES.splitlines()[10].index("404") + 1
+    assert out.startswith(f"{f}:11:{col}: W103")
+    code, out, _ = run(
+        capsys, "check", "--strict", "-q", "-f", str(f), "--key", "tool.'my.svc'.retry"
+    )
+    assert code == 1 and out.startswith(f"{f}:11:{col}: W103")
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("services.*.nope", "matches nothing"),
+        ("nope.*.retry", "no key 'nope' in the top level"),
+        ("services.*", "is a table, not a policy string"),
+        ('tool."my.svc', "not closed"),
+        ('tool."my"svc.retry', "must end at a dot"),
+        ("services..retry", "expected a dotted path"),
+        ("services.billing.retry", None),
+    ],
+)
+def test_check_key_that_matches_nothing_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, needle: str | None
+) -> None:
+    """A --key that matches nothing (or is not a key) is a usage error, exit 2, even when
+    another --key matches; a key that matches is fine."""
+    f = tmp_path / "svc.toml"
+    f.write_text(SERVICES)
+    code, _, err = run(
+        capsys, "check", "-q", "-f", str(f), "--key", "services.billing.retry", "--key", key
+    )
+    if needle is None:
+        assert code == 0
+    else:
+        assert code == 2
+        assert needle in err
+
+
+def test_fmt_write_every_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fmt --write with a glob rewrites each matched value in place and nothing else."""
+    f = tmp_path / "svc.toml"
+    text = SERVICES.replace("30s..1s", "1s..30s").replace("x2,jitter", "X2,JITTER")
+    f.write_text(text)
+    code, _, _ = run(capsys, "fmt", "-f", str(f), "--key", "services.*.retry", "--write")
+    assert code == 0
+    search = "5xx:backoff(3,1s..30s,jitter)"
+    expected = text.replace("X2,JITTER", "x2,jitter").replace(search, str(policy.parse(search)))
+    assert expected != text.replace("X2,JITTER", "x2,jitter")
+    assert f.read_text() == expected
+    assert run(capsys, "fmt", "--check", "-f", str(f), "--key", "services.*.retry")[0] == 0
+
+
 # --- fmt -----------------------------------------------------------------------------------------
 
 

@@ -59,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a text file (one policy a line) or a TOML, JSON or YAML file",
     )
-    c.add_argument("--key", help="the dotted path of the policy in a structured file (a.b.0.c)")
+    c.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
+        'tool."my.svc".retry); repeat for more',
+    )
     c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
     c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
@@ -67,7 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fmt", help="print (or rewrite) policies in canonical form")
     f.add_argument("policies", nargs="*", metavar="POLICY")
     f.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE")
-    f.add_argument("--key", help="the dotted path of the policy in a structured file")
+    f.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        help="the dotted path of a policy in a structured file (globs allowed); repeatable",
+    )
     f.add_argument("--write", action="store_true", help="rewrite the file in place")
     f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
 

@@ -11,7 +11,7 @@ otherwise (escapes, YAML block scalars) the diagnostic points at the key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "KeyPart",
     "Source",
+    "key_text",
     "kind",
     "line_col",
     "load",
@@ -37,8 +39,10 @@ __all__ = [
     "print_diagnostic",
     "read",
     "record",
+    "resolve",
     "sources",
     "sources_from_file",
+    "split_key",
     "type_name",
 ]
 
@@ -50,7 +54,8 @@ class Source:
     ``name`` is the file (or ``<argN>``); ``file_text`` the whole file (``None`` for an
     argument); ``offset`` where the policy string starts in it when the file spells the
     string literally (exact positions), else ``None`` and positions fall back to
-    ``line``/``column`` (the key's).
+    ``line``/``column`` (the key's).  ``key`` is the path of the value in a structured
+    file.
     """
 
     name: str
@@ -59,6 +64,7 @@ class Source:
     offset: int | None = None
     line: int = 1
     column: int = 1
+    key: tuple[object, ...] | None = None
 
     def position(self, line: int, column: int) -> tuple[int, int]:
         """The file position of the policy text's ``line``/``column``."""
@@ -130,36 +136,132 @@ def load(file: Path, text: str) -> Any:
         raise UsageError(f"{file}: not valid YAML: {exc}") from None
 
 
-def _split_key(key: str) -> list[str]:
-    parts = key.split(".")
-    if not key or any(p == "" for p in parts):
-        raise UsageError(
-            f"--key {key!r}: expected a dotted path such as retry.policy or jobs.0.retry"
+@attrs.frozen
+class KeyPart:
+    """One part of a ``--key`` path: a name, an index, or (unquoted, with ``*?[``) a glob."""
+
+    text: str
+    quoted: bool = False
+
+    @property
+    def glob(self) -> bool:
+        return not self.quoted and any(c in self.text for c in "*?[")
+
+    def matches(self, name: object) -> bool:
+        """Whether a table key or list index ``name`` is matched by this part."""
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(str(name), self.text) if self.glob else str(name) == self.text
+
+
+_KEY_HELP = (
+    "expected a dotted path such as retry.policy, jobs.0.retry, services.*.retry "
+    'or tool."my.svc".retry'
+)
+
+
+def split_key(key: str) -> list[KeyPart]:
+    """The parts of a dotted ``--key``: ``"..."`` (with ``\\"`` and ``\\\\``) or ``'...'``
+    quote a part that holds dots; an unquoted part with ``*``, ``?`` or ``[`` is a glob."""
+    parts: list[KeyPart] = []
+    i, n = 0, len(key)
+    while True:
+        if i < n and key[i] in "\"'":
+            quote, i, text = key[i], i + 1, []
+            while i < n and key[i] != quote:
+                if quote == '"' and key[i] == "\\" and i + 1 < n:
+                    i += 1
+                text.append(key[i])
+                i += 1
+            if i >= n:
+                raise UsageError(f"--key {key!r}: the quote {quote} is not closed; {_KEY_HELP}")
+            parts.append(KeyPart("".join(text), quoted=True))
+            i += 1
+        else:
+            end = key.find(".", i)
+            end = n if end == -1 else end
+            text_ = key[i:end]
+            if not text_ or any(c in text_ for c in "\"'"):
+                raise UsageError(f"--key {key!r}: {_KEY_HELP}")
+            parts.append(KeyPart(text_))
+            i = end
+        if i == n:
+            return parts
+        if key[i] != ".":
+            raise UsageError(f"--key {key!r}: a quoted part must end at a dot; {_KEY_HELP}")
+        i += 1
+
+
+def key_text(path: Sequence[object]) -> str:
+    """A concrete key path written back as ``--key`` would take it."""
+    written = []
+    for name in path:
+        s = str(name)
+        plain = s and not any(c in s for c in ".\"' *?[]\\")
+        written.append(s if plain else '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return ".".join(written)
+
+
+def _children(here: Any, part: KeyPart) -> list[tuple[object, Any]]:
+    if isinstance(here, dict):
+        if part.glob:
+            return [(k, v) for k, v in here.items() if part.matches(k)]
+        if part.text in here:
+            return [(part.text, here[part.text])]
+        if not part.quoted and part.text.isdigit() and int(part.text) in here:
+            return [(int(part.text), here[int(part.text)])]  # YAML's integer keys
+        return []
+    if isinstance(here, list):
+        if part.glob:
+            return [(i, v) for i, v in enumerate(here) if part.matches(i)]
+        if not part.quoted and part.text.isdigit() and int(part.text) < len(here):
+            return [(int(part.text), here[int(part.text)])]
+    return []
+
+
+def _no_match(file: Path, key: str, where: str, here: Any, part: KeyPart) -> UsageError:
+    if isinstance(here, dict):
+        known = ", ".join(key_text([k]) for k in list(here)[:12]) or "none"
+        return UsageError(f"{file}: no key {part.text!r} in {where} (keys there: {known})")
+    if isinstance(here, list):
+        return UsageError(
+            f"{file}: {where} is a list of {len(here)}; {part.text!r} is not an index in it"
         )
-    return parts
+    return UsageError(f"{file}: {where} is a {type_name(here)}, it has no key {part.text!r}")
+
+
+def resolve(data: Any, key: str, file: Path) -> list[tuple[tuple[object, ...], Any]]:
+    """Every ``(path, value)`` that dotted ``key`` matches; a usage error if none does.
+
+    A number indexes a list, an unquoted part with ``*``, ``?`` or ``[`` is a glob over
+    the keys (or indexes) at its level, a quoted part is taken as it is written.
+    """
+    parts = split_key(key)
+    level: list[tuple[tuple[object, ...], Any]] = [((), data)]
+    for part in parts:
+        following = [
+            ((*at, name), value) for at, here in level for name, value in _children(here, part)
+        ]
+        if not following:
+            if len(level) == 1:
+                at, here = level[0]
+                raise _no_match(file, key, key_text(at) or "the top level", here, part)
+            depth = len(level[0][0])
+            raise UsageError(
+                f"{file}: --key {key!r} matches nothing: {len(level)} values match its first "
+                f"{depth} part{'s' * (depth != 1)}, and none of them has {part.text!r}"
+            )
+        level = following
+    return level
 
 
 def lookup(data: Any, key: str, file: Path) -> Any:
-    """The value at dotted ``key``; a number indexes a list."""
-    here: Any = data
-    walked: list[str] = []
-    for part in _split_key(key):
-        where = ".".join(walked) or "the top level"
-        if isinstance(here, dict):
-            if part not in here:
-                known = ", ".join(str(k) for k in list(here)[:12]) or "none"
-                raise UsageError(f"{file}: no key {part!r} in {where} (keys there: {known})")
-            here = here[part]
-        elif isinstance(here, list):
-            if not part.isdigit() or int(part) >= len(here):
-                raise UsageError(
-                    f"{file}: {where} is a list of {len(here)}; {part!r} is not an index in it"
-                )
-            here = here[int(part)]
-        else:
-            raise UsageError(f"{file}: {where} is a {type_name(here)}, it has no key {part!r}")
-        walked.append(part)
-    return here
+    """The one value that dotted ``key`` names (a glob must match exactly one)."""
+    found = resolve(data, key, file)
+    if len(found) > 1:
+        names = ", ".join(key_text(at) for at, _ in found[:8])
+        raise UsageError(f"{file}: --key {key!r} matches {len(found)} values ({names}); name one")
+    return found[0][1]
 
 
 def type_name(value: Any) -> str:
@@ -180,24 +282,24 @@ def _string_paths(data: Any, prefix: str = "") -> Iterator[str]:
         yield prefix[:-1]
 
 
-def _find_key(text: str, key: str) -> int:
-    """Where the last named part of ``key`` is written in ``text`` (0 if not found),
+def _find_key(text: str, names: Sequence[object]) -> int:
+    """Where the last named part of a key path is written in ``text`` (0 if not found),
     following the named parts in order."""
     pos = 0
     found = 0
-    for part in _split_key(key):
-        if part.isdigit():
+    for name in names:
+        if isinstance(name, int):
             continue
-        m = re.compile(r"(?<![\w-])" + re.escape(part) + r"(?![\w-])").search(text, pos)
+        m = re.compile(r"(?<![\w-])" + re.escape(str(name)) + r"(?![\w-])").search(text, pos)
         if m is None:
             continue
         found = pos = m.start()
     return found
 
 
-def _locate(text: str, value: str, key: str) -> tuple[int | None, int]:
+def _locate(text: str, value: str, names: Sequence[object]) -> tuple[int | None, int]:
     """(offset of ``value`` spelled literally after its key or ``None``, key offset)."""
-    at = _find_key(text, key)
+    at = _find_key(text, names)
     if not value:
         return None, at
     off = text.find(value, at)
@@ -208,12 +310,13 @@ def _locate(text: str, value: str, key: str) -> tuple[int | None, int]:
     return off, at
 
 
-def sources_from_file(file: Path, key: str | None) -> list[Source]:
-    """The policies in a file: every policy line of a text file, or the ``--key`` value."""
+def sources_from_file(file: Path, keys: Sequence[str]) -> list[Source]:
+    """The policies in a file: every policy line of a text file, or the values that the
+    ``--key`` paths name (each must name at least one; a value named twice is taken once)."""
     text = read(file)
     name = str(file)
     if kind(file) == "text":
-        if key is not None:
+        if keys:
             raise UsageError(
                 f"{file}: --key selects a value in a TOML, JSON or YAML file; "
                 "a text file holds one policy per line"
@@ -227,24 +330,33 @@ def sources_from_file(file: Path, key: str | None) -> list[Source]:
             offset += len(line) + 1
         return found
     data = load(file, text)
-    if key is None:
+    if not keys:
         paths = list(_string_paths(data))
         hint = f" (string values here: {', '.join(paths[:8])})" if paths else ""
         raise UsageError(f"{file}: say which value holds the policy with --key{hint}")
-    value = lookup(data, key, file)
-    if not isinstance(value, str):
-        raise UsageError(f"{file}: {key} is a {type_name(value)}, not a policy string")
-    off, at = _locate(text, value, key)
-    key_line, key_col = line_col(text, at)
-    return [Source(name, value, text, off, key_line, key_col)]
+    found = []
+    seen: set[tuple[object, ...]] = set()
+    for key in keys:
+        for at, value in resolve(data, key, file):
+            if at in seen:
+                continue
+            seen.add(at)
+            if not isinstance(value, str):
+                raise UsageError(
+                    f"{file}: {key_text(at)} is a {type_name(value)}, not a policy string"
+                )
+            off, key_at = _locate(text, value, at)
+            key_line, key_col = line_col(text, key_at)
+            found.append(Source(name, value, text, off, key_line, key_col, at))
+    return found
 
 
 def sources(args: argparse.Namespace) -> list[Source]:
     """Every policy named by the arguments: POLICY arguments, then each ``-f FILE``."""
     found = [Source(f"<arg{i}>", text) for i, text in enumerate(args.policies, 1)]
     for f in args.files:
-        found.extend(sources_from_file(path(f), args.key))
-    if args.key is not None and not args.files:
+        found.extend(sources_from_file(path(f), args.keys))
+    if args.keys and not args.files:
         raise UsageError("--key needs a -f FILE to look in")
     if not found:
         raise UsageError("nothing to do: give a POLICY or -f FILE")

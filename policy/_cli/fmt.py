@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from .._ast import Policy
 from .._parse import parse
 from ._io import UsageError, err, out, path
-from ._sources import Source, load, lookup, parse_or_report, read, sources_from_file
+from ._sources import (
+    Source,
+    key_text,
+    load,
+    lookup,
+    parse_or_report,
+    read,
+    sources_from_file,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -42,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             print(p, file=out())
     for f in args.files:
         file = path(f)
-        found = sources_from_file(file, args.key)
+        found = sources_from_file(file, args.keys)
         policies = []
         for src in found:
             p = parse_or_report(src)
@@ -52,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         text = found[0].file_text if found else read(file)
         assert text is not None
-        new = _rewrite(file, text, found, policies, args.key)
+        new = _rewrite(file, text, found, policies)
         changed |= new != text
         if args.write:
             if new != text:
@@ -69,11 +78,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rewrite(
-    file: Path, text: str, found: list[Source], policies: list[Policy | None], key: str | None
-) -> str:
+def _rewrite(file: Path, text: str, found: list[Source], policies: list[Policy | None]) -> str:
     """The file's text with each policy replaced by its canonical form, nothing else changed."""
-    if key is None:
+    if not found or found[0].key is None:
         lines = text.split("\n")
         for src in found:
             assert src.offset is not None
@@ -81,24 +88,43 @@ def _rewrite(
             cr = "\r" if lines[n].endswith("\r") else ""
             lines[n] = _canonical_line(lines[n].rstrip("\r")) + cr
         return "\n".join(lines)
-    src, p = found[0], policies[0]
-    assert p is not None
-    canon = str(p)
-    if canon == src.text:
+    edits: list[tuple[int, int, str]] = []
+    for src, p in zip(found, policies, strict=True):
+        assert p is not None and src.key is not None
+        canon = str(p)
+        if canon == src.text:
+            continue
+        if src.offset is None:
+            raise UsageError(
+                f"{file}: cannot rewrite {key_text(src.key)} in place: its value is not "
+                "written literally (escapes or a block scalar); rewrite it by hand to:\n" + canon
+            )
+        edits.append((src.offset, src.offset + len(src.text), canon))
+    if not edits:
         return text
-    if src.offset is None:
-        raise UsageError(
-            f"{file}: cannot rewrite {key} in place: its value is not written literally "
-            "(escapes or a block scalar); rewrite it by hand to:\n" + canon
-        )
-    new = text[: src.offset] + canon + text[src.offset + len(src.text) :]
+    edits.sort()
+    if any(a[1] > b[0] for a, b in pairwise(edits)):
+        raise UsageError(f"{file}: two keys name the same text; rewrite them by hand")
+    new = text
+    for start, end, canon in reversed(edits):
+        new = new[:start] + canon + new[end:]
     try:
-        ok = lookup(load(file, new), key, file) == canon
+        data = load(file, new)
+        ok = all(
+            lookup(data, key_text(src.key), file) == str(p)
+            for src, p in zip(found, policies, strict=True)
+            if src.key is not None
+        )
     except UsageError:
         ok = False
     if not ok:
+        canon_list = "\n".join(
+            f"{key_text(src.key)} = {p}"
+            for src, p in zip(found, policies, strict=True)
+            if src.key is not None
+        )
         raise UsageError(
-            f"{file}: rewriting {key} in place would change more than the value; "
-            "rewrite it by hand to:\n" + canon
+            f"{file}: rewriting in place would change more than the values; "
+            "rewrite them by hand to:\n" + canon_list
         )
     return new
