@@ -316,6 +316,86 @@ def test_fmt_write_every_key(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert run(capsys, "fmt", "--check", "-f", str(f), "--key", "services.*.retry")[0] == 0
 
 
+# --- standard input ------------------------------------------------------------------------------
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+
+def test_check_policy_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`policy check -` checks the policy on standard input, named <stdin>."""
+    _stdin(monkeypatch, "5xx:backoff(3,30s..1s)\n")
+    code, out, _ = run(capsys, "check", "-")
+    assert code == 1
+    assert out.startswith("<stdin>:1:15: E002 ")
+    assert "negative" not in out
+    _stdin(monkeypatch, GOOD + "\n")
+    assert run(capsys, "check", "-q", "-")[:2] == (0, "")
+
+
+def test_check_file_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-f -` reads a text file (one policy a line) from standard input, or with
+    --stdin-format a TOML/JSON/YAML document whose --key values are checked."""
+    _stdin(monkeypatch, f"# ours\n{GOOD}\n5xx:backoff(3,2s..1s)\n")
+    code, out, err = run(capsys, "check", "-q", "-f", "-")
+    assert code == 1 and out.startswith("<stdin>:3:15: E002") and "in 2 policies" in err
+    _stdin(monkeypatch, TOML)
+    code, out, _ = run(
+        capsys, "check", "-q", "--stdin-format", "toml", "-f", "-", "--key", "service.http.retry"
+    )
+    assert code == 0
+    assert out.startswith(f"<stdin>:6:{TOML.splitlines()[5].index('404') + 1}: W103")
+    _stdin(monkeypatch, TOML)
+    code, _, err = run(capsys, "check", "-f", "-", "--key", "service.http.retry")
+    assert code == 2 and "--stdin-format" in err
+
+
+def test_stdin_for_every_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fmt, explain, simulate and convert take - for their POLICY, convert -f - its options."""
+    _stdin(monkeypatch, "5XX:never\n")
+    assert run(capsys, "fmt", "-")[:2] == (0, "5xx:never\n")
+    _stdin(monkeypatch, "5xx:never\n")
+    assert run(capsys, "fmt", "--check", "-")[0] == 0
+    _stdin(monkeypatch, "5xx:backoff(2,1s)")
+    code, out, _ = run(capsys, "explain", "-")
+    assert code == 0 and "policy: 5xx:backoff(2,1s)" in out
+    _stdin(monkeypatch, "5xx:backoff(1,1s)\n")
+    code, out, _ = run(capsys, "simulate", "-", "--outcomes", "503,200", "--seed", "0")
+    assert code == 0 and "accept" in out
+    _stdin(monkeypatch, json.dumps({"retry": {"5xx": {"strategy": "backoff", "limit": 2}}}))
+    code, out, _ = run(capsys, "convert", "-f", "-", "--to", "policy")
+    assert code == 0 and out.startswith("5xx:backoff(2")
+    _stdin(monkeypatch, "5xx:never")
+    assert run(capsys, "fmt", "--write", "-f", "-")[0] == 2
+
+
+def test_stdin_is_read_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Naming standard input twice is a usage error, not a silent empty policy."""
+    _stdin(monkeypatch, "5xx:never\n")
+    code, _, err = run(capsys, "check", "-", "-f", "-")
+    assert code == 2 and "only once" in err
+
+
+def test_e2e_stdin_pipe() -> None:
+    """Through a real pipe: `policy check -` and `policy check -f -`."""
+    p = _proc("check", "-", stdin=BAD + "\n")
+    assert p.returncode == 1 and "<stdin>:1:15: E002" in p.stdout, p.stdout + p.stderr
+    p = _proc("check", "-q", "-f", "-", stdin=f"{GOOD}\n5xx:never\n")
+    assert (p.returncode, p.stdout) == (0, "")
+    assert "in 2 policies" in p.stderr
+
+
 # --- fmt -----------------------------------------------------------------------------------------
 
 
@@ -605,10 +685,17 @@ def _cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "policy"]
 
 
-def _proc(*argv: str) -> subprocess.CompletedProcess[str]:
+def _proc(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     return subprocess.run(
-        [*_cmd(), *argv], capture_output=True, text=True, timeout=60, env=env, check=False
+        [*_cmd(), *argv],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
 
 

@@ -18,7 +18,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from ._io import Failed, UsageError, err, out
+from ._io import Failed, UsageError, err, out, reset_stdin
 
 __all__ = ["UsageError", "main"]
 
@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
         'tool."my.svc".retry); repeat for more',
     )
+    c.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: text, one policy a line)",
+    )
     c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
     c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
@@ -80,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="the dotted path of a policy in a structured file (globs allowed); repeatable",
+    )
+    f.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: text, one policy a line)",
     )
     f.add_argument("--write", action="store_true", help="rewrite the file in place")
     f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
@@ -105,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("policy", nargs="?", metavar="POLICY")
     v.add_argument("-f", "--file", help="a JSON (or TOML/YAML) file of seed options")
     v.add_argument("--key", help="the dotted path of the options in the file")
+    v.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: json)",
+    )
     v.add_argument("--to", choices=["options", "policy"], required=True)
 
     p = sub.add_parser("presets", help="list the presets (@name)")
@@ -133,6 +148,7 @@ def _command(name: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``policy`` command with ``argv`` (default ``sys.argv[1:]``); the exit code."""
+    reset_stdin()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

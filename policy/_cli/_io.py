@@ -12,7 +12,11 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["Failed", "UsageError", "err", "out", "path"]
+__all__ = ["STDIN", "Failed", "UsageError", "err", "out", "path", "read_stdin", "reset_stdin"]
+
+#: How standard input is named in messages and findings (``-`` on the command line).
+STDIN = "<stdin>"
+_stdin_read: list[bool] = []
 
 
 class UsageError(Exception):
@@ -38,3 +42,24 @@ def path(name: str) -> Path:
     from pathlib import Path
 
     return Path(name)
+
+
+def reset_stdin() -> None:
+    """Forget that standard input was read (each run of ``main`` starts afresh)."""
+    _stdin_read.clear()
+
+
+def read_stdin() -> str:
+    """All of standard input, once per run; ``-`` a second time is a usage error."""
+    if _stdin_read:
+        raise UsageError("standard input (-) can be read only once in a command")
+    _stdin_read.append(True)
+    stream = sys.stdin
+    if stream is None:
+        raise UsageError("- reads standard input, but there is none")
+    try:
+        return stream.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{STDIN}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{STDIN}: cannot read: {exc}") from None

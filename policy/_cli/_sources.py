@@ -20,22 +20,26 @@ from .._ast import Policy
 from .._errors import PolicyError, caret
 from .._lint import Diagnostic, lint
 from .._parse import parse
-from ._io import Failed, UsageError, err, path
+from ._io import STDIN, Failed, UsageError, err, path, read_stdin
 
 if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
 __all__ = [
+    "STDIN_FORMATS",
+    "Input",
     "KeyPart",
     "Source",
     "key_text",
     "kind",
     "line_col",
-    "load",
+    "load_text",
     "lookup",
     "one_policy",
+    "open_input",
     "parse_or_report",
+    "policy_argument",
     "print_diagnostic",
     "read",
     "record",
@@ -93,6 +97,42 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
 # --- config files -----------------------------------------------------------------------------
 
 _STRUCTURED = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
+#: ``--stdin-format`` values.
+STDIN_FORMATS = {"text": "text", "toml": "TOML", "json": "JSON", "yaml": "YAML"}
+
+
+@attrs.frozen
+class Input:
+    """A file's (or standard input's) name as printed, its kind and its text."""
+
+    name: str
+    kind: str
+    text: str
+    path: Path | None = None  # None: standard input
+
+    def load(self, text: str | None = None) -> Any:
+        """The data of this TOML, JSON or YAML input (or of ``text`` read the same way)."""
+        return load_text(self.name, self.kind, self.text if text is None else text)
+
+
+def open_input(name: str, stdin_format: str | None = None) -> Input:
+    """``-f NAME``: the file, or standard input for ``-`` (read as ``stdin_format``)."""
+    if name == "-":
+        return Input(STDIN, STDIN_FORMATS[stdin_format or "text"], read_stdin())
+    file = path(name)
+    return Input(str(file), kind(file), read(file), file)
+
+
+def policy_argument(i: int, text: str) -> Source:
+    """The ``i``-th POLICY argument; ``-`` is standard input."""
+    if text == "-":
+        return Source(STDIN, _strip_newline(read_stdin()))
+    return Source(f"<arg{i}>", text)
+
+
+def _strip_newline(text: str) -> str:
+    """Text without the newline (``\\n`` or ``\\r\\n``) that ends it."""
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
 
 
 def kind(file: Path) -> str:
@@ -110,12 +150,11 @@ def read(file: Path) -> str:
         raise UsageError(f"{file}: cannot read: {exc}") from None
 
 
-def load(file: Path, text: str) -> Any:
-    """The data of a TOML, JSON or YAML file."""
+def load_text(file: str, k: str, text: str) -> Any:
+    """The data of a TOML, JSON or YAML text (``k``), named ``file`` in errors."""
     import json
     import tomllib  # only for config files: keeps the cold start of `policy check` short
 
-    k = kind(file)
     try:
         if k == "TOML":
             return tomllib.loads(text)
@@ -219,7 +258,7 @@ def _children(here: Any, part: KeyPart) -> list[tuple[object, Any]]:
     return []
 
 
-def _no_match(file: Path, key: str, where: str, here: Any, part: KeyPart) -> UsageError:
+def _no_match(file: str, key: str, where: str, here: Any, part: KeyPart) -> UsageError:
     if isinstance(here, dict):
         known = ", ".join(key_text([k]) for k in list(here)[:12]) or "none"
         return UsageError(f"{file}: no key {part.text!r} in {where} (keys there: {known})")
@@ -230,7 +269,7 @@ def _no_match(file: Path, key: str, where: str, here: Any, part: KeyPart) -> Usa
     return UsageError(f"{file}: {where} is a {type_name(here)}, it has no key {part.text!r}")
 
 
-def resolve(data: Any, key: str, file: Path) -> list[tuple[tuple[object, ...], Any]]:
+def resolve(data: Any, key: str, file: str) -> list[tuple[tuple[object, ...], Any]]:
     """Every ``(path, value)`` that dotted ``key`` matches; a usage error if none does.
 
     A number indexes a list, an unquoted part with ``*``, ``?`` or ``[`` is a glob over
@@ -255,7 +294,7 @@ def resolve(data: Any, key: str, file: Path) -> list[tuple[tuple[object, ...], A
     return level
 
 
-def lookup(data: Any, key: str, file: Path) -> Any:
+def lookup(data: Any, key: str, file: str) -> Any:
     """The one value that dotted ``key`` names (a glob must match exactly one)."""
     found = resolve(data, key, file)
     if len(found) > 1:
@@ -310,15 +349,20 @@ def _locate(text: str, value: str, names: Sequence[object]) -> tuple[int | None,
     return off, at
 
 
-def sources_from_file(file: Path, keys: Sequence[str]) -> list[Source]:
+def sources_from_file(inp: Input, keys: Sequence[str]) -> list[Source]:
     """The policies in a file: every policy line of a text file, or the values that the
     ``--key`` paths name (each must name at least one; a value named twice is taken once)."""
-    text = read(file)
-    name = str(file)
-    if kind(file) == "text":
+    text = inp.text
+    name = inp.name
+    if inp.kind == "text":
+        if keys and inp.path is None:
+            raise UsageError(
+                f"{name}: standard input is read as text, one policy a line; to select a value "
+                "with --key, say what it holds: --stdin-format toml, json or yaml"
+            )
         if keys:
             raise UsageError(
-                f"{file}: --key selects a value in a TOML, JSON or YAML file; "
+                f"{name}: --key selects a value in a TOML, JSON or YAML file; "
                 "a text file holds one policy per line"
             )
         found: list[Source] = []
@@ -329,21 +373,21 @@ def sources_from_file(file: Path, keys: Sequence[str]) -> list[Source]:
                 found.append(Source(name, line.rstrip("\r"), text, offset))
             offset += len(line) + 1
         return found
-    data = load(file, text)
+    data = inp.load()
     if not keys:
         paths = list(_string_paths(data))
         hint = f" (string values here: {', '.join(paths[:8])})" if paths else ""
-        raise UsageError(f"{file}: say which value holds the policy with --key{hint}")
+        raise UsageError(f"{name}: say which value holds the policy with --key{hint}")
     found = []
     seen: set[tuple[object, ...]] = set()
     for key in keys:
-        for at, value in resolve(data, key, file):
+        for at, value in resolve(data, key, name):
             if at in seen:
                 continue
             seen.add(at)
             if not isinstance(value, str):
                 raise UsageError(
-                    f"{file}: {key_text(at)} is a {type_name(value)}, not a policy string"
+                    f"{name}: {key_text(at)} is a {type_name(value)}, not a policy string"
                 )
             off, key_at = _locate(text, value, at)
             key_line, key_col = line_col(text, key_at)
@@ -353,13 +397,13 @@ def sources_from_file(file: Path, keys: Sequence[str]) -> list[Source]:
 
 def sources(args: argparse.Namespace) -> list[Source]:
     """Every policy named by the arguments: POLICY arguments, then each ``-f FILE``."""
-    found = [Source(f"<arg{i}>", text) for i, text in enumerate(args.policies, 1)]
+    found = [policy_argument(i, text) for i, text in enumerate(args.policies, 1)]
     for f in args.files:
-        found.extend(sources_from_file(path(f), args.keys))
+        found.extend(sources_from_file(open_input(f, args.stdin_format), args.keys))
     if args.keys and not args.files:
         raise UsageError("--key needs a -f FILE to look in")
     if not found:
-        raise UsageError("nothing to do: give a POLICY or -f FILE")
+        raise UsageError("nothing to do: give a POLICY or -f FILE (- reads standard input)")
     return found
 
 
@@ -404,8 +448,9 @@ def parse_or_report(src: Source) -> Policy | None:
 
 
 def one_policy(text: str) -> Policy:
-    """The policy given as the command's argument; ``Failed`` after printing its errors."""
-    p = parse_or_report(Source("<arg1>", text))
+    """The policy given as the command's argument (``-``: standard input); ``Failed``
+    after printing its errors."""
+    p = parse_or_report(policy_argument(1, text))
     if p is None:
         raise Failed
     return p

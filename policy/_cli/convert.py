@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import PolicyError
-from ._io import UsageError, err, out, path
-from ._sources import kind, load, lookup, one_policy, read
+from ._io import UsageError, err, out
+from ._sources import lookup, one_policy, open_input
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
 
 __all__ = ["run"]
 
@@ -26,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
     if args.policy is not None:
         p = one_policy(args.policy)
     else:
-        file = path(args.file)
-        text = read(file)
-        data = load(file, text) if kind(file) != "text" else _json_or_usage(file, text)
+        inp = open_input(args.file, args.stdin_format)
+        file = inp.name
+        data = inp.load() if inp.kind != "text" else _json_or_usage(file, inp.text)
         if args.key is not None:
             data = lookup(data, args.key, file)
         if isinstance(data, str):
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_or_usage(file: Path, text: str) -> Any:
+def _json_or_usage(file: str, text: str) -> Any:
     import json
 
     try:

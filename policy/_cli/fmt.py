@@ -7,20 +7,20 @@ from typing import TYPE_CHECKING
 
 from .._ast import Policy
 from .._parse import parse
-from ._io import UsageError, err, out, path
+from ._io import UsageError, err, out
 from ._sources import (
+    Input,
     Source,
     key_text,
-    load,
     lookup,
+    open_input,
     parse_or_report,
-    read,
+    policy_argument,
     sources_from_file,
 )
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
 
 __all__ = ["run"]
 
@@ -39,19 +39,22 @@ def run(args: argparse.Namespace) -> int:
     """Print the canonical forms; ``--check`` exits 1 if any differs; ``--write`` rewrites."""
     if args.write and not args.files:
         raise UsageError("--write rewrites files: give -f FILE")
+    if args.write and "-" in args.files:
+        raise UsageError("--write cannot rewrite standard input (-f -): fmt prints the result")
     failed = False
     changed = False
     for i, text in enumerate(args.policies, 1):
-        p = parse_or_report(Source(f"<arg{i}>", text))
+        src = policy_argument(i, text)
+        p = parse_or_report(src)
         if p is None:
             failed = True
             continue
-        changed |= str(p) != text
+        changed |= str(p) != src.text
         if not args.check:
             print(p, file=out())
     for f in args.files:
-        file = path(f)
-        found = sources_from_file(file, args.keys)
+        inp = open_input(f, args.stdin_format)
+        found = sources_from_file(inp, args.keys)
         policies = []
         for src in found:
             p = parse_or_report(src)
@@ -59,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
             policies.append(p)
         if failed:
             continue
-        text = found[0].file_text if found else read(file)
-        assert text is not None
-        new = _rewrite(file, text, found, policies)
+        text = inp.text
+        new = _rewrite(inp, found, policies)
         changed |= new != text
         if args.write:
             if new != text:
-                file.write_text(new, "utf-8")
-                print(f"{file}: rewritten in canonical form", file=err())
+                assert inp.path is not None
+                inp.path.write_text(new, "utf-8")
+                print(f"{inp.name}: rewritten in canonical form", file=err())
         elif not args.check:
             for p in policies:
                 print(p, file=out())
@@ -78,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rewrite(file: Path, text: str, found: list[Source], policies: list[Policy | None]) -> str:
+def _rewrite(inp: Input, found: list[Source], policies: list[Policy | None]) -> str:
     """The file's text with each policy replaced by its canonical form, nothing else changed."""
+    text, file = inp.text, inp.name
     if not found or found[0].key is None:
         lines = text.split("\n")
         for src in found:
@@ -109,7 +113,7 @@ def _rewrite(file: Path, text: str, found: list[Source], policies: list[Policy |
     for start, end, canon in reversed(edits):
         new = new[:start] + canon + new[end:]
     try:
-        data = load(file, new)
+        data = inp.load(new)
         ok = all(
             lookup(data, key_text(src.key), file) == str(p)
             for src, p in zip(found, policies, strict=True)
