@@ -436,6 +436,40 @@ def test_fmt_write_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert t.read_text() == "# keep me\n5xx:backoff(3,1s..1m,x1.8)  # and me\n"
 
 
+def test_fmt_check_names_each_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fmt --check prints FILE:LINE:COL of every policy that is not canonical (and only
+    those), with its canonical form, and exits 1; a canonical set exits 0 silently."""
+    t = tmp_path / "p.txt"
+    t.write_text("# ours\n5xx:never\n  5XX:backoff(3)  # retry\n429:headers()\n404:Never\n")
+    f = tmp_path / "svc.toml"
+    f.write_text(SERVICES.replace("x2,jitter", "X2,jitter").replace("30s..1s", "1s..30s"))
+    t2 = tmp_path / "q.txt"
+    t2.write_text("5xx:never\n")
+    code, out, err = run(
+        capsys, "fmt", "--check", "5xx:never", "5XX:never", "-f", str(t), "-f", str(t2)
+    )
+    assert code == 1
+    assert out.splitlines() == [
+        "<arg2>:1:1: not in canonical form, which is: 5xx:never",
+        f"{t}:3:1: not in canonical form, which is: 5xx:backoff(3,1s..1m,x1.8)  # retry",
+        f"{t}:5:1: not in canonical form, which is: 404:never",
+    ]
+    assert "3 of 7 policies not in canonical form" in err
+    code, out, err = run(capsys, "fmt", "--check", "-f", str(f), "--key", "services.*.retry")
+    assert code == 1
+    col = SERVICES.splitlines()[1].index("5xx") + 1
+    assert out.splitlines() == [
+        f"{f}:2:{col}: not in canonical form, which is: 5xx:backoff(3,1s..30s,x2,jitter)",
+        f"{f}:5:{col}: not in canonical form, which is: "
+        + str(policy.parse("5xx:backoff(3,1s..30s,jitter)")),
+    ]
+    assert "2 of 2 policies" in err
+    t.write_text("5xx:never\n")
+    assert run(capsys, "fmt", "--check", "-f", str(t))[:2] == (0, "")
+
+
 def test_fmt_write_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
     """--write without -f is a usage error."""
     assert run(capsys, "fmt", "--write", "5xx:never")[0] == 2

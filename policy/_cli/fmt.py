@@ -43,13 +43,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--write cannot rewrite standard input (-f -): fmt prints the result")
     failed = False
     changed = False
+    unformatted = 0
+    total = 0
     for i, text in enumerate(args.policies, 1):
         src = policy_argument(i, text)
         p = parse_or_report(src)
         if p is None:
             failed = True
             continue
-        changed |= str(p) != src.text
+        total += 1
+        if str(p) != src.text:
+            changed = True
+            unformatted += 1
+            if args.check:
+                _not_canonical(src, str(p))
         if not args.check:
             print(p, file=out())
     for f in args.files:
@@ -63,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
         if failed:
             continue
         text = inp.text
+        total += len(found)
+        for src, p in zip(found, policies, strict=True):
+            canon = str(p) if src.key is not None else _canonical_line(src.text)
+            if canon != src.text:
+                unformatted += 1
+                if args.check:
+                    _not_canonical(src, canon)
         new = _rewrite(inp, found, policies)
         changed |= new != text
         if args.write:
@@ -76,9 +90,20 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         return 1
     if args.check and changed:
-        print("not in canonical form (run policy fmt)", file=err())
+        n = total
+        print(
+            f"{unformatted} of {n} polic{'y' if n == 1 else 'ies'} not in canonical form "
+            "(policy fmt prints it; with -f FILE, --write rewrites it)",
+            file=err(),
+        )
         return 1
     return 0
+
+
+def _not_canonical(src: Source, canon: str) -> None:
+    """``FILE:LINE:COL: not in canonical form, which is: ...`` (``fmt --check``)."""
+    line, col = src.position(1, 1)
+    print(f"{src.name}:{line}:{col}: not in canonical form, which is: {canon.strip()}", file=out())
 
 
 def _rewrite(inp: Input, found: list[Source], policies: list[Policy | None]) -> str:
