@@ -782,6 +782,80 @@ def test_e2e_demo() -> None:
     assert "scenarios in" in p.stdout
 
 
+def _closed_pipe(*argv: str, stderr_too: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run the command with its standard output (and error) a pipe whose reader is gone."""
+    r, w = os.pipe()
+    os.close(r)  # the reader goes away before the command writes a byte
+    try:
+        env = {**os.environ, "PYTHONWARNINGS": "error"}
+        return subprocess.run(
+            [*_cmd(), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=w,
+            stderr=w if stderr_too else subprocess.PIPE,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["presets"],
+        ["check", BAD],
+        ["check", "--json", BAD],
+        ["fmt", "5XX:never"],
+        ["explain", "@standard"],
+        ["simulate", "5xx:backoff(1,1ms)", "--outcomes", "503,200", "--seed", "1"],
+        ["convert", "5xx:backoff(2,1s..2s,x2)", "--to", "options"],
+    ],
+    ids=lambda a: " ".join(a)[:30],
+)
+def test_e2e_pipe_closed_early(argv: list[str]) -> None:
+    """A reader that goes away (`policy presets | head`) ends the command quietly with exit
+    141, as SIGPIPE ends a program: no BrokenPipeError, no traceback."""
+    p = _closed_pipe(*argv)
+    assert p.returncode == 141, p.stderr
+    assert b"Traceback" not in p.stderr and b"BrokenPipe" not in p.stderr, p.stderr
+    assert b"Exception ignored" not in p.stderr, p.stderr
+
+
+def test_e2e_help_into_a_closed_pipe() -> None:
+    """--help into a closed pipe ends quietly too (argparse drops the failed write)."""
+    p = _closed_pipe("--help")
+    assert p.returncode in (0, 141) and p.stderr == b""
+
+
+def test_e2e_pipe_closed_for_fetch_and_demo(server: DemoServer) -> None:
+    """fetch (body on stdout, progress on stderr) and demo stop quietly on a closed pipe."""
+    p = _closed_pipe("fetch", f"{server.url}/flaky?run=pipe", "--retry", "5xx:backoff(3,1ms)")
+    assert p.returncode == 141 and b"Traceback" not in p.stderr, p.stderr
+    p = _closed_pipe("fetch", f"{server.url}/flaky?run=pipe2", stderr_too=True)
+    assert p.returncode == 141
+    p = _closed_pipe("demo", stderr_too=True)
+    assert p.returncode == 141
+
+
+def test_e2e_head_reads_one_line() -> None:
+    """`policy presets | head -n 1` as the shell runs it: the first line, no error."""
+    proc = subprocess.Popen([*_cmd(), "presets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    try:
+        errors = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert first.startswith(b"@")
+    assert code in (0, 141)
+    assert errors == b""
+
+
 def test_e2e_python_m_policy() -> None:
     """`python -m policy` is the same command."""
     p = subprocess.run(

@@ -147,7 +147,45 @@ def _command(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``policy`` command with ``argv`` (default ``sys.argv[1:]``); the exit code."""
+    """Run the ``policy`` command with ``argv`` (default ``sys.argv[1:]``); the exit code.
+
+    Pipe-safe: when the reader of its output goes away (``policy presets | head``), the
+    command stops quietly with exit code 141, as a program killed by SIGPIPE does.
+    """
+    try:
+        code = _run(argv)
+        out().flush()
+        err().flush()
+    except BrokenPipeError:
+        _discard_output()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+#: The exit code after the reader of the output went away: 128 + SIGPIPE, as the shell
+#: reports a program that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
+
+
+def _discard_output() -> None:
+    """Point standard output and error at the null device, so that the interpreter's final
+    flush of what is still buffered does not fail again on the closed pipe."""
+    import os
+    import sys
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):
+                continue  # not a real file (tests capture into memory)
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     reset_stdin()
     parser = _parser()
     try:
