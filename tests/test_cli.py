@@ -673,7 +673,8 @@ def test_fetch_failure_exits_1_with_reason(
 ) -> None:
     """A final 404 exits 1 and says why; a refused connection too."""
     code, out, err = run(capsys, "fetch", f"{server.url}/missing", "--retry", "5xx:never")
-    assert (code, out) == (1, "")
+    assert code == 1
+    assert json.loads(out) == {"error": "no such thing"}  # the final response's body
     assert "no rule for 404" in err
     code, _, err = run(capsys, "fetch", "http://127.0.0.1:1/", "--timeout", "1s")
     assert code == 1 and "connect" in err
@@ -697,6 +698,92 @@ def test_fetch_with_key_reuses_the_stored_result(
     code, out2, err2 = run(capsys, *argv)
     assert (code, out2) == (0, out)
     assert "no request sent" in err2 and "no request sent" not in err
+
+
+def test_fetch_same_key_other_url_is_a_clear_error(
+    server: DemoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stored key asked for another URL is a usage error (exit 2) naming the stored
+    request, not a traceback; nothing is sent."""
+    store = str(tmp_path / "s.db")
+    argv = ["--retry", "5xx:backoff(3,1ms)", "--key", "k", "--store", store]
+    assert run(capsys, "fetch", f"{server.url}/flaky?run=samekey1", *argv)[0] == 0
+    code, out, err = run(capsys, "fetch", f"{server.url}/flaky?run=samekey2", *argv)
+    assert (code, out) == (2, "")
+    assert "key 'k' is already stored" in err and "another --key" in err
+    assert "Traceback" not in err and "ValueError" not in err
+    assert server.hit("GET /flaky samekey2") == 1  # the second URL was never requested
+
+
+def test_fetch_stored_result_is_marked_as_stored(
+    server: DemoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A result from the store says so and shows its attempts as a record, not as live
+    attempts; a failure from the store prints its body and exits 1 again."""
+    store = str(tmp_path / "s.db")
+    argv = ["--retry", "5xx:backoff(3,1ms)", "--key", "k", "--store", store]
+    code, _, live = run(capsys, "fetch", f"{server.url}/flaky?run=stored1", *argv)
+    assert code == 0
+    assert "attempt 1: 503 -> retry in 1ms" in live and "from the store" not in live
+    code, _, again = run(capsys, "fetch", f"{server.url}/flaky?run=stored1", *argv)
+    assert code == 0
+    assert "answered from the store" in again and "no request sent" in again
+    assert not any(line.startswith("attempt ") for line in again.splitlines())
+    assert "stored attempt 1: 503" in again and "stored attempt 3: 200" in again
+    argv = ["--key", "gone", "--store", store]
+    first = run(capsys, "fetch", f"{server.url}/missing?run=stored2", *argv)
+    second = run(capsys, "fetch", f"{server.url}/missing?run=stored2", *argv)
+    assert first[:2] == second[:2] == (1, '{\n  "error": "no such thing"\n}\n')
+    assert "answered from the store" in second[2]
+
+
+def test_fetch_store_needs_key_and_no_retry_says_so(
+    server: DemoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--store without --key is a usage error; without --retry fetch says "no retries"."""
+    code, _, err = run(capsys, "fetch", f"{server.url}/flaky", "--store", str(tmp_path / "s"))
+    assert code == 2 and "--key" in err
+    assert not (tmp_path / "s").exists()
+    code, _, err = run(capsys, "fetch", f"{server.url}/flaky?run=noretry")
+    assert code == 1
+    assert "no retries" in err.splitlines()[0]
+    assert "retry: " not in err
+
+
+SECRETS = ("SECRETUSERNAME", "SECRETPASSWORD", "SECRETQUERYVALUE", "SECRETTOKEN")
+
+
+@pytest.mark.parametrize(
+    "url_and_args",
+    [
+        # user:password and a query secret; the call succeeds after two 503s
+        ("{base}/flaky?run=sec1&api_key=SECRETQUERYVALUE", "--retry", "5xx:backoff(3,1ms)"),
+        # the same through a keyed, stored fetch (twice: live, then from the store)
+        ("{base}/flaky?run=sec2&api_key=SECRETQUERYVALUE", "--key", "k", "--store", "{db}"),
+        ("{base}/flaky?run=sec2&api_key=SECRETQUERYVALUE", "--key", "k", "--store", "{db}"),
+        # a final 404 and a 429 that gives up
+        ("{base}/missing?api_key=SECRETQUERYVALUE",),
+        ("{base}/come-back-in-an-hour?token=SECRETQUERYVALUE", "--retry", "429:headers(max=1s)"),
+        # nobody listening; a port urllib3 refuses; a token as the whole user part
+        ("http://SECRETUSERNAME:SECRETPASSWORD@127.0.0.1:1/p?api_key=SECRETQUERYVALUE",),
+        ("http://SECRETTOKEN@127.0.0.1:99999/p?api_key=SECRETQUERYVALUE",),
+        ("http://SECRETTOKEN@127.0.0.1:1/?SECRETQUERYVALUE", "--retry", "connect:backoff(1,1ms)"),
+    ],
+    ids=["retried", "keyed", "stored", "404", "429", "refused", "bad-port", "token"],
+)
+def test_e2e_fetch_never_prints_url_secrets(
+    server: DemoServer, tmp_path_factory: pytest.TempPathFactory, url_and_args: tuple[str, ...]
+) -> None:
+    """No credential or query value of the URL reaches stdout or stderr, whatever the end."""
+    db = tmp_path_factory.getbasetemp() / "secrets.db"
+    base = server.url.replace("http://", "http://SECRETUSERNAME:SECRETPASSWORD@")
+    url, *rest = (a.format(base=base, db=db) for a in url_and_args)
+    p = _proc("fetch", url, *rest)
+    assert p.returncode in (0, 1), p.stderr
+    assert "127.0.0.1" in p.stderr  # the URL is shown, masked
+    for secret in SECRETS:
+        assert secret not in p.stdout + p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
 
 
 def test_demo_runs_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
