@@ -284,7 +284,7 @@ def run_scenario(server: DemoServer, sc: Scenario, run: int, stream: IO[str]) ->
             status = None
             data: Any = None
         else:
-            attempts = resp.attempts  # type: ignore[attr-defined]
+            attempts = transport.attempts_of(resp)
             status = resp.status
             data = json.loads(resp.data) if resp.data else None
     took = time.monotonic() - started

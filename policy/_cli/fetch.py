@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace, stream: _Masked, sleep: Callable[[float], obj
     except Exception as exc:  # a URL or a response urllib3 cannot use: never a traceback
         print(f"failed: {_error_text(exc)}", file=stream)
         return 1
-    attempts = resp.attempts  # type: ignore[attr-defined]
+    attempts = transport.attempts_of(resp)
     _show_attempt(attempts[-1], stream)
     if not 200 <= resp.status <= 299:
         print(f"failed: HTTP {resp.status}: {attempts[-1].reason}", file=stream)
