@@ -517,10 +517,14 @@ class _Builder:
                 kw["remaining_header"] = family.replace("*", "remaining")
                 kw["reset_header"] = family.replace("*", "reset")
             else:
+                hint = did_you_mean(s, ("jitter",)) if tok.type == "WORD" else ""
+                if not hint and tok.type == "WORD" and _HEADER.match(s.lower()):
+                    # a header name where a family goes: x-ratelimit -> x-ratelimit-*
+                    hint = f" (did you mean {s.lower().rstrip('-_') + '-*'!r}?)"
                 self.bad(
                     tok,
                     f"headers has no argument {s!r}: expected a header family (x-ratelimit-*), "
-                    "a limit (5), jitter, or name=value",
+                    f"a limit (5), jitter, or name=value{hint}",
                     syntax=True,
                 )
         if len(self.problems) > before:

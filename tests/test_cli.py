@@ -587,6 +587,103 @@ def test_simulate_method_outside_methods(capsys: pytest.CaptureFixture[str]) -> 
     assert _rows(out)[0][3:5] == ["give", "up"]
 
 
+# --- version, --json, did you mean -----------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the installed distribution's version and exits 0."""
+    from importlib.metadata import version
+
+    code, out, _ = run(capsys, "--version")
+    assert (code, out) == (0, f"policy (retry-policy) {version('retry-policy')}\n")
+    p = _proc("--version")
+    assert p.returncode == 0 and p.stdout == out
+
+
+EXPLAIN_KEYS = {"policy", "rules", "worst_case", "attempts", "deadline", "timeout", "methods"}
+RULE_KEYS = {
+    "rule",
+    "preset",
+    "statuses",
+    "outcomes",
+    "methods",
+    "strategy",
+    "retries",
+    "schedule",
+    "worst_case",
+}
+
+
+def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """explain --json: the documented keys, the numbers of the evaluator (seconds)."""
+    text = "429:headers() 5xx:backoff(1000,1s..2s,x2,jitter) 5xx:never timeout=10s attempts=4"
+    code, out, _ = run(capsys, "explain", "--json", text)
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == EXPLAIN_KEYS
+    p = policy.parse(text)
+    assert data["policy"] == str(p)
+    assert (data["timeout"], data["attempts"], data["deadline"]) == (10.0, 4, None)
+    assert data["worst_case"] == {"wait": p.worst_case().wait, "requests": 4}
+    assert [r["rule"] for r in data["rules"]] == [str(policy.Policy([r])) for r in p.rules]
+    for r in data["rules"]:
+        assert set(r) == RULE_KEYS
+    headers, backoff, never = data["rules"]
+    assert headers["statuses"] == [429] and headers["outcomes"] == []
+    assert backoff["worst_case"] is None and backoff["statuses"] == []  # 5xx:never wins
+    assert never["statuses"] == list(range(500, 600)) and never["retries"] == 0
+    code, out, _ = run(capsys, "explain", "--json", "5xx:backoff(1000,1s..2s,x2,jitter)")
+    (rule,) = json.loads(out)["rules"]
+    sched = policy.parse("5xx:backoff(1000,1s..2s,x2,jitter)").schedule(policy.Response(503))
+    assert rule["retries"] == 1000 == len(sched)
+    assert [s["retry"] for s in rule["schedule"]] == [1, 2, 3, 4, 5, 999, 1000]
+    for s in rule["schedule"]:
+        assert (s["min"], s["max"]) == tuple(sched[s["retry"] - 1])
+
+
+def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """simulate --json: one object with every step, the same numbers as the text."""
+    argv = ["simulate", "5xx:backoff(3,1s..8s,x2,jitter)", "--outcomes", "503,503,200,503"]
+    argv += ["--seed", "7", "--now", "100"]
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {
+        "policy",
+        "start",
+        "seed",
+        "method",
+        "steps",
+        "not_reached",
+        "retry_due",
+        "requests",
+        "waited",
+    }
+    assert (data["start"], data["seed"], data["method"]) == (100, 7, "GET")
+    assert [s["decision"] for s in data["steps"]] == ["retry", "retry", "accept"]
+    assert data["not_reached"] == 1 and data["retry_due"] is None and data["requests"] == 3
+    first, second, last = data["steps"]
+    assert set(first) == {"attempt", "at", "outcome", "decision", "wait", "reason"}
+    assert (first["at"], first["outcome"]) == (0, "503")
+    assert second["at"] == first["wait"] and last["wait"] is None
+    assert data["waited"] == pytest.approx(first["wait"] + second["wait"])
+    text_rows = _rows(run(capsys, *argv)[1])
+    assert [r[4] for r in text_rows[:2]] == [
+        duration(round(s["wait"] * 1000)) for s in (first, second)
+    ]
+
+
+def test_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    """A header name where a family goes suggests the family; a misspelt outcome word the
+    word."""
+    code, out, _ = run(capsys, "check", "429:headers(x-ratelimit)")
+    assert code == 1 and "did you mean 'x-ratelimit-*'?" in out
+    with pytest.raises(policy.PolicyError, match=r"did you mean 'x-ratelimit-\*'"):
+        policy.parse("429:headers(X-RateLimit-)")
+    code, _, err = run(capsys, "simulate", "5xx:never", "--outcomes", "503,timout")
+    assert code == 2 and "did you mean 'timeout'?" in err
+
+
 # --- convert and presets ------------------------------------------------------------------------
 
 

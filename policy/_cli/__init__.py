@@ -40,12 +40,37 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
+def version() -> str:
+    """``policy (retry-policy) X.Y.Z``: the installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        number = installed("retry-policy")
+    except PackageNotFoundError:
+        number = "unknown (not installed)"
+    return f"policy (retry-policy) {number}"
+
+
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked (a cold start stays short)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "print the version and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(version(), file=out())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     top = _Parser(
         prog="policy",
         description="Check, format, explain and try HTTP retry policies.",
         epilog="Run 'policy demo' to see policies at work against a local server.",
     )
+    top.add_argument("--version", action=_Version)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     c = sub.add_parser("check", help="parse and lint policies (exit 1 on errors)")
@@ -96,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", help="per rule: what it decides and how long it waits")
     e.add_argument("policy", metavar="POLICY")
+    e.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
     s = sub.add_parser("simulate", help="the decisions for a sequence of outcomes")
     s.add_argument("policy", metavar="POLICY")
@@ -110,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="seed for the jitter (random.Random(seed))")
     s.add_argument("--now", type=float, help="start time, epoch seconds (default: now)")
     s.add_argument("--method", default="GET", help="the request method (default GET)")
+    s.add_argument("--json", action="store_true", help="print the timeline as JSON")
 
     v = sub.add_parser("convert", help="seed options <-> policy")
     v.add_argument("policy", nargs="?", metavar="POLICY")

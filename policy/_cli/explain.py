@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .._ast import Policy, PresetRef, Rule
 from .._lint import seconds_text, statuses_text
@@ -15,7 +15,7 @@ from ._words import envelope_text, outcome_label
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["run"]
+__all__ = ["explain", "run"]
 
 _SHOW_HEAD = 5
 _SHOW_TAIL = 2
@@ -27,9 +27,25 @@ def _probe_outcomes() -> list[Outcome]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the explanation of the policy."""
+    """Print the explanation of the policy (``--json``: as one JSON object)."""
     p = one_policy(args.policy)
-    stream = out()
+    model = explain(p)
+    if args.json:
+        import json
+
+        json.dump(model, out(), indent=2, ensure_ascii=False)
+        print(file=out())
+    else:
+        _print(model, out())
+    return 0
+
+
+def _worst(w: Any) -> dict[str, Any]:
+    return {"wait": w.wait, "requests": w.requests}
+
+
+def explain(p: Policy) -> dict[str, Any]:
+    """What ``explain`` says of ``p``, as data (the ``--json`` schema in docs/cli.md)."""
     compiled = p.compiled()
     index = {id(e): i for i, e in enumerate(compiled.entries)}
     wins: dict[int, list[Outcome]] = {}
@@ -44,67 +60,97 @@ def run(args: argparse.Namespace) -> int:
         elif isinstance(item, PresetRef):
             origins.extend((r, item.name) for r in item.rules)
     settings = [i for i in p.items if not isinstance(i, Rule | PresetRef)]
-    print(f"policy: {p}", file=stream)
-    if not origins:
-        print("no rules: nothing is retried", file=stream)
+    rules: list[dict[str, Any]] = []
     for i, (rule, preset) in enumerate(origins):
-        origin = f"  (from @{preset})" if preset else ""
-        print(f"\n{render_rule(rule)}{origin}", file=stream)
         decided = wins.get(i, [])
-        if not decided:
+        sched = p.schedule(decided[0]) if decided else []
+        n = len(sched)
+        shown = (
+            list(range(n))
+            if n <= _SHOW_HEAD + _SHOW_TAIL + 1
+            else [*range(_SHOW_HEAD), *range(n - _SHOW_TAIL, n)]
+        )
+        rules.append(
+            {
+                "rule": render_rule(rule),
+                "preset": preset,
+                "statuses": [o.status for o in decided if isinstance(o, Response)],
+                "outcomes": [outcome_label(o) for o in decided if not isinstance(o, Response)],
+                "methods": None if rule.methods is None else list(rule.methods),
+                "strategy": " | ".join(_strategy_words(s) for s in rule.strategies),
+                "retries": n,
+                "schedule": [
+                    {"retry": k + 1, "min": sched[k].min, "max": sched[k].max} for k in shown
+                ],
+                "worst_case": _worst(Policy([rule, *settings]).worst_case()) if decided else None,
+            }
+        )
+    return {
+        "policy": str(p),
+        "rules": rules,
+        "worst_case": _worst(p.worst_case()),
+        "attempts": p.attempts,
+        "deadline": None if p.deadline_ms is None else p.deadline_ms / 1000,
+        "timeout": None if p.timeout_ms is None else p.timeout_ms / 1000,
+        "methods": None if p.methods is None else list(p.methods),
+    }
+
+
+def _print(model: dict[str, Any], stream: IO[str]) -> None:
+    print(f"policy: {model['policy']}", file=stream)
+    if not model["rules"]:
+        print("no rules: nothing is retried", file=stream)
+    for r in model["rules"]:
+        origin = f"  (from @{r['preset']})" if r["preset"] else ""
+        print(f"\n{r['rule']}{origin}", file=stream)
+        if r["worst_case"] is None:
             print("  decides nothing: more specific or later rules take every outcome", file=stream)
             continue
-        statuses = [o.status for o in decided if isinstance(o, Response)]
-        others = [outcome_label(o) for o in decided if not isinstance(o, Response)]
-        labels = ([statuses_text(statuses)] if statuses else []) + others
+        labels = ([statuses_text(r["statuses"])] if r["statuses"] else []) + r["outcomes"]
         print(f"  decides: {', '.join(labels)}", file=stream)
-        print(f"  strategy: {' | '.join(_strategy_words(s) for s in rule.strategies)}", file=stream)
-        sched = p.schedule(decided[0])
-        if not len(sched):
+        print(f"  strategy: {r['strategy']}", file=stream)
+        n = r["retries"]
+        if not n:
             print("  retries: none", file=stream)
         else:
-            print(f"  retries ({len(sched)}):", file=stream)
-            n = len(sched)
-            shown = range(n) if n <= _SHOW_HEAD + _SHOW_TAIL + 1 else None
-            idx = (
-                list(shown)
-                if shown is not None
-                else [*range(_SHOW_HEAD), -1, *range(n - _SHOW_TAIL, n)]
-            )
-            for k in idx:
-                if k == -1:
+            print(f"  retries ({n}):", file=stream)
+            previous = 0
+            for step in r["schedule"]:
+                if step["retry"] != previous + 1:
                     print("    …", file=stream)
-                    continue
-                env = sched[k]
-                print(f"    {k + 1:>3}. wait {envelope_text(env.min, env.max)}", file=stream)
-        alone = Policy([rule, *settings]).worst_case()
+                previous = step["retry"]
+                wait = envelope_text(step["min"], step["max"])
+                print(f"    {step['retry']:>3}. wait {wait}", file=stream)
+        worst = r["worst_case"]
         print(
-            f"  worst case: {seconds_text(alone.wait)} of waiting, {alone.requests} "
-            f"request{'s' * (alone.requests != 1)}",
+            f"  worst case: {seconds_text(worst['wait'])} of waiting, {worst['requests']} "
+            f"request{'s' * (worst['requests'] != 1)}",
             file=stream,
         )
-    worst = p.worst_case()
+    worst = model["worst_case"]
     notes = []
-    if p.attempts is not None:
-        notes.append(f"attempts={p.attempts}")
-    if p.deadline_ms is not None:
-        notes.append(f"deadline={duration(p.deadline_ms)}")
+    if model["attempts"] is not None:
+        notes.append(f"attempts={model['attempts']}")
+    if model["deadline"] is not None:
+        notes.append(f"deadline={duration(round(model['deadline'] * 1000))}")
     capped = f" (capped by {', '.join(notes)})" if notes else ""
     print(
-        f"\nwhole policy, worst case: {seconds_text(worst.wait)} of waiting, "
-        f"{worst.requests} request{'s' * (worst.requests != 1)}{capped}",
+        f"\nwhole policy, worst case: {seconds_text(worst['wait'])} of waiting, "
+        f"{worst['requests']} request{'s' * (worst['requests'] != 1)}{capped}",
         file=stream,
     )
-    if p.timeout_ms is not None:
-        print(f"each attempt times out after {duration(p.timeout_ms)}", file=stream)
-    methods = p.methods
+    if model["timeout"] is not None:
+        print(
+            f"each attempt times out after {duration(round(model['timeout'] * 1000))}",
+            file=stream,
+        )
+    methods = model["methods"]
     print(
         "methods retried: "
         + ("every method" if methods is None else ", ".join(methods))
         + ("" if methods is None else " (connect failures: every method)"),
         file=stream,
     )
-    return 0
 
 
 def _strategy_words(s: Any) -> str:

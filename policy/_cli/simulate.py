@@ -59,14 +59,17 @@ def parse_outcomes(spec: str, headers: list[str]) -> list[Outcome]:
         elif name.isdigit() and 100 <= int(name) <= 599:
             found.append(Response(int(name), per.get(i, [])))
         else:
+            from .._validate import did_you_mean
+
+            hint = did_you_mean(name, tuple(_WORDS))
             raise UsageError(
-                f"--outcomes: {name!r} is not a status (100-599) or timeout, connect, reset"
+                f"--outcomes: {name!r} is not a status (100-599) or timeout, connect, reset{hint}"
             )
     return found
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the timeline of decisions."""
+    """Print the timeline of decisions (``--json``: as one JSON object)."""
     import random
 
     p = one_policy(args.policy)
@@ -74,48 +77,80 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     rand = random.Random(seed).random
     start = args.now if args.now is not None else time.time()
-    stream = out()
-    print(f"policy: {p}", file=stream)
-    print(
-        f"start {epoch(start)} (--now), seed {seed} (--seed), method {args.method.upper()}",
-        file=stream,
-    )
-    rows = [("#", "at", "outcome", "decision", "wait", "reason")]
+    steps: list[dict[str, Any]] = []
     state = p.start(now=start)
     now = start
     last: Any = None
-    used = 0
     for i, outcome in enumerate(outcomes, 1):
-        used = i
         d = p.decide(state, outcome, now=now, rand=rand, method=args.method)
-        at = "+" + seconds_text(now - start)
-        label = outcome_label(outcome)
+        step = {"attempt": i, "at": now - start, "outcome": outcome_label(outcome)}
         if isinstance(d, Retry):
-            rows.append((str(i), at, label, "retry", seconds_text(d.delay), d.reason))
+            steps.append({**step, "decision": "retry", "wait": d.delay, "reason": d.reason})
             now += d.delay
             state = d.state
         elif isinstance(d, GiveUp):
-            rows.append((str(i), at, label, "give up", "", d.reason))
+            steps.append({**step, "decision": "give up", "wait": None, "reason": d.reason})
         else:
             assert isinstance(d, Accept)
-            rows.append((str(i), at, label, "accept", "", "2xx: done"))
+            steps.append({**step, "decision": "accept", "wait": None, "reason": "2xx: done"})
         last = d
         if not isinstance(d, Retry):
             break
+    model = {
+        "policy": str(p),
+        "start": start,
+        "seed": seed,
+        "method": args.method.upper(),
+        "steps": steps,
+        "not_reached": len(outcomes) - len(steps),
+        "retry_due": now - start if isinstance(last, Retry) else None,
+        "requests": state.requests,
+        "waited": now - start,
+    }
+    if args.json:
+        import json
+
+        json.dump(model, out(), indent=2, ensure_ascii=False)
+        print(file=out())
+    else:
+        _print(model)
+    return 0
+
+
+def _print(model: dict[str, Any]) -> None:
+    stream = out()
+    print(f"policy: {model['policy']}", file=stream)
+    print(
+        f"start {epoch(model['start'])} (--now), seed {model['seed']} (--seed), "
+        f"method {model['method']}",
+        file=stream,
+    )
+    rows = [("#", "at", "outcome", "decision", "wait", "reason")]
+    for step in model["steps"]:
+        wait = "" if step["wait"] is None else seconds_text(step["wait"])
+        rows.append(
+            (
+                str(step["attempt"]),
+                "+" + seconds_text(step["at"]),
+                step["outcome"],
+                step["decision"],
+                wait,
+                step["reason"],
+            )
+        )
     widths = [max(len(r[k]) for r in rows) for k in range(5)]
     for r in rows:
         cells = [r[k].ljust(widths[k]) for k in range(5)]
         print(("  ".join(cells) + "  " + r[5]).rstrip(), file=stream)
-    if isinstance(last, Retry):
+    if model["retry_due"] is not None:
         print(
-            f"the outcomes ran out: a retry is due at +{seconds_text(now - start)}",
+            f"the outcomes ran out: a retry is due at +{seconds_text(model['retry_due'])}",
             file=stream,
         )
-    elif used < len(outcomes):
-        print(f"{len(outcomes) - used} outcome(s) not reached: the call is over", file=stream)
+    elif model["not_reached"]:
+        print(f"{model['not_reached']} outcome(s) not reached: the call is over", file=stream)
+    n = model["requests"]
     print(
-        f"{state.requests} request{'s' * (state.requests != 1)}, "
-        f"{seconds_text(now - start)} of waiting",
+        f"{n} request{'s' * (n != 1)}, {seconds_text(model['waited'])} of waiting",
         file=stream,
     )
-    return 0
