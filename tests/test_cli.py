@@ -509,6 +509,62 @@ def test_explain_shadowed_and_presets(capsys: pytest.CaptureFixture[str]) -> Non
     assert f"(from @{name})" in out
 
 
+def test_explain_standard_names_its_idempotent_only_rule(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """@standard retries reset and timeout for idempotent methods only: explain says so
+    for the rule and in the methods summary, instead of "every method"."""
+    code, out, _ = run(capsys, "explain", "@standard")
+    assert code == 0
+    assert "methods retried: every method" not in out
+    idempotent = "GET, HEAD, PUT, DELETE, OPTIONS, TRACE only"
+    assert f"  decides: timeout, reset ({idempotent})" in out
+    summary = out[out.index("methods retried:") :].splitlines()
+    assert summary[1:] == [
+        "  429, 502-504, connect: every method",
+        f"  timeout, reset ({idempotent})",
+    ]
+
+
+def _label(o: policy.Outcome) -> str:
+    return str(o.status) if isinstance(o, policy.Response) else type(o).__name__
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@standard",
+        "5xx:backoff(3,1s,jitter) 503[GET]:never timeout[POST]:backoff(1,1s) "
+        "connect[idempotent]:backoff(1,1s) methods=GET,POST,PUT",
+        "5xx[PATCH]:backoff(2,1s) 500-503:never reset:backoff(1,1s) methods=PATCH",
+        "429,5xx:backoff(2,1s)",
+    ],
+)
+def test_explain_methods_agree_with_decide(capsys: pytest.CaptureFixture[str], text: str) -> None:
+    """For every outcome and method, explain --json's retried_for says "retried" exactly
+    when the evaluator retries the first such outcome for that method."""
+    code, out, _ = run(capsys, "explain", "--json", text)
+    assert code == 0
+    groups = json.loads(out)["retried_for"]
+    p = policy.parse(text)
+    words = {"Timeout": "timeout", "ConnectFailure": "connect", "ConnectionReset": "reset"}
+    probes: list[policy.Outcome] = [policy.Response(s) for s in (404, 429, 500, 503, 504)]
+    probes += [policy.Timeout(), policy.ConnectFailure(), policy.ConnectionReset()]
+    for o in probes:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            claimed = any(
+                (
+                    o.status in g["statuses"]
+                    if isinstance(o, policy.Response)
+                    else words[_label(o)] in g["outcomes"]
+                )
+                and (method not in g["except"] if g["methods"] is None else method in g["methods"])
+                for g in groups
+            )
+            d = p.decide(p.start(now=0), o, now=0, rand=lambda: 0.5, method=method)
+            assert claimed == isinstance(d, policy.Retry), (_label(o), method, d)
+
+
 # --- simulate ------------------------------------------------------------------------------------
 
 
@@ -600,13 +656,23 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert p.returncode == 0 and p.stdout == out
 
 
-EXPLAIN_KEYS = {"policy", "rules", "worst_case", "attempts", "deadline", "timeout", "methods"}
+EXPLAIN_KEYS = {
+    "policy",
+    "rules",
+    "worst_case",
+    "attempts",
+    "deadline",
+    "timeout",
+    "methods",
+    "retried_for",
+}
 RULE_KEYS = {
     "rule",
     "preset",
     "statuses",
     "outcomes",
     "methods",
+    "decides_for",
     "strategy",
     "retries",
     "schedule",

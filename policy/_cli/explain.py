@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any
 
-from .._ast import Policy, PresetRef, Rule
+from .._ast import Never, Policy, PresetRef, Rule
 from .._lint import seconds_text, statuses_text
 from .._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
 from .._render import duration, render_rule
@@ -44,15 +44,86 @@ def _worst(w: Any) -> dict[str, Any]:
     return {"wait": w.wait, "requests": w.requests}
 
 
+#: Stands for every method that no rule and no ``methods=`` names.
+_OTHER = "<other>"
+
+
+def _method_classes(p: Policy) -> list[str]:
+    """The methods some rule or ``methods=`` names, in order, then ``_OTHER``."""
+    named: list[str] = []
+    for limit in [*(r.methods for r in p.rules), p.methods]:
+        for m in limit or ():
+            if m not in named:
+                named.append(m)
+    return [*named, _OTHER]
+
+
+def _retries(rule: Rule) -> bool:
+    """Whether the rule's chain can grant a retry (it does not start with ``never``)."""
+    for s in rule.strategies:
+        if isinstance(s, Never):
+            return False
+        if s.limit > 0:
+            return True
+    return False
+
+
+def _groups(
+    methods_of: dict[int, frozenset[str]], probes: list[Outcome], classes: list[str]
+) -> list[dict[str, Any]]:
+    """Outcomes grouped by the methods they are decided (or retried) for, in probe order:
+    ``{"statuses", "outcomes", "methods", "except"}``, where ``methods`` null means every
+    method but those in ``except``, and a list means those methods only."""
+    named = [m for m in classes if m != _OTHER]
+    order: list[frozenset[str]] = []
+    members: dict[frozenset[str], list[Outcome]] = {}
+    for k, ms in methods_of.items():
+        if not ms:
+            continue
+        if ms not in members:
+            order.append(ms)
+            members[ms] = []
+        members[ms].append(probes[k])
+    groups = []
+    for ms in order:
+        found = members[ms]
+        every = _OTHER in ms
+        groups.append(
+            {
+                "statuses": [o.status for o in found if isinstance(o, Response)],
+                "outcomes": [outcome_label(o) for o in found if not isinstance(o, Response)],
+                "methods": None if every else [m for m in named if m in ms],
+                "except": [m for m in named if m not in ms] if every else [],
+            }
+        )
+    return groups
+
+
 def explain(p: Policy) -> dict[str, Any]:
-    """What ``explain`` says of ``p``, as data (the ``--json`` schema in docs/cli.md)."""
+    """What ``explain`` says of ``p``, as data (the ``--json`` schema in docs/cli.md).
+
+    Which rule decides an outcome can depend on the request's method (a rule limited to
+    ``[idempotent]`` methods leaves the others to a broader rule, or to none): each
+    outcome is asked of the evaluator once per method that some rule or ``methods=``
+    names, and once for every other method.
+    """
     compiled = p.compiled()
+    classes = _method_classes(p)
     index = {id(e): i for i, e in enumerate(compiled.entries)}
-    wins: dict[int, list[Outcome]] = {}
-    for o in _probe_outcomes():
-        e = compiled.entry_for(o)
-        if e is not None:
-            wins.setdefault(index[id(e)], []).append(o)
+    probes = _probe_outcomes()
+    decides: dict[int, dict[int, set[str]]] = {}
+    retried: dict[int, frozenset[str]] = {}
+    for k, o in enumerate(probes):
+        allowed: set[str] = set()
+        for m in classes:
+            e = compiled.entry_for(o, m)
+            if e is None:
+                continue
+            decides.setdefault(index[id(e)], {}).setdefault(k, set()).add(m)
+            policy_allows = p.methods is None or isinstance(o, ConnectFailure) or m in p.methods
+            if _retries(e[0]) and policy_allows:
+                allowed.add(m)
+        retried[k] = frozenset(allowed)
     origins: list[tuple[Rule, str | None]] = []
     for item in p.items:
         if isinstance(item, Rule):
@@ -62,8 +133,10 @@ def explain(p: Policy) -> dict[str, Any]:
     settings = [i for i in p.items if not isinstance(i, Rule | PresetRef)]
     rules: list[dict[str, Any]] = []
     for i, (rule, preset) in enumerate(origins):
-        decided = wins.get(i, [])
-        sched = p.schedule(decided[0]) if decided else []
+        won = decides.get(i, {})
+        decided = [probes[k] for k in won]
+        alone = Policy([rule, *settings])
+        sched = alone.schedule(decided[0]) if decided else []
         n = len(sched)
         shown = (
             list(range(n))
@@ -77,12 +150,15 @@ def explain(p: Policy) -> dict[str, Any]:
                 "statuses": [o.status for o in decided if isinstance(o, Response)],
                 "outcomes": [outcome_label(o) for o in decided if not isinstance(o, Response)],
                 "methods": None if rule.methods is None else list(rule.methods),
+                "decides_for": _groups(
+                    {k: frozenset(ms) for k, ms in won.items()}, probes, classes
+                ),
                 "strategy": " | ".join(_strategy_words(s) for s in rule.strategies),
                 "retries": n,
                 "schedule": [
                     {"retry": k + 1, "min": sched[k].min, "max": sched[k].max} for k in shown
                 ],
-                "worst_case": _worst(Policy([rule, *settings]).worst_case()) if decided else None,
+                "worst_case": _worst(alone.worst_case()) if decided else None,
             }
         )
     return {
@@ -93,7 +169,19 @@ def explain(p: Policy) -> dict[str, Any]:
         "deadline": None if p.deadline_ms is None else p.deadline_ms / 1000,
         "timeout": None if p.timeout_ms is None else p.timeout_ms / 1000,
         "methods": None if p.methods is None else list(p.methods),
+        "retried_for": _groups(retried, probes, classes),
     }
+
+
+def _group_text(g: dict[str, Any], *, every: str = "") -> str:
+    """``429, 502-504, connect`` and, unless every method, ``(GET, HEAD only)``."""
+    labels = ([statuses_text(g["statuses"])] if g["statuses"] else []) + g["outcomes"]
+    what = ", ".join(labels)
+    if g["methods"] is not None:
+        return f"{what} ({', '.join(g['methods'])} only)"
+    if g["except"]:
+        return f"{what} (every method except {', '.join(g['except'])})"
+    return f"{what}{every}"
 
 
 def _print(model: dict[str, Any], stream: IO[str]) -> None:
@@ -106,8 +194,7 @@ def _print(model: dict[str, Any], stream: IO[str]) -> None:
         if r["worst_case"] is None:
             print("  decides nothing: more specific or later rules take every outcome", file=stream)
             continue
-        labels = ([statuses_text(r["statuses"])] if r["statuses"] else []) + r["outcomes"]
-        print(f"  decides: {', '.join(labels)}", file=stream)
+        print(f"  decides: {'; '.join(_group_text(g) for g in r['decides_for'])}", file=stream)
         print(f"  strategy: {r['strategy']}", file=stream)
         n = r["retries"]
         if not n:
@@ -145,12 +232,20 @@ def _print(model: dict[str, Any], stream: IO[str]) -> None:
             file=stream,
         )
     methods = model["methods"]
-    print(
-        "methods retried: "
-        + ("every method" if methods is None else ", ".join(methods))
-        + ("" if methods is None else " (connect failures: every method)"),
-        file=stream,
-    )
+    if not any(r["methods"] for r in model["rules"]):
+        print(
+            "methods retried: "
+            + ("every method" if methods is None else ", ".join(methods))
+            + ("" if methods is None else " (connect failures: every method)"),
+            file=stream,
+        )
+        return
+    # Rules limited to some methods: say, per group of outcomes, which methods are retried.
+    print("methods retried:", file=stream)
+    for g in model["retried_for"]:
+        print(f"  {_group_text(g, every=': every method')}", file=stream)
+    if not model["retried_for"]:
+        print("  none: no rule retries", file=stream)
 
 
 def _strategy_words(s: Any) -> str:
