@@ -603,8 +603,10 @@ def _write_strategies(
 def _write_backoff(b: Backoff, path: str, problems: _Problems) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if b.jitter not in (Jitter.SCALE, Jitter.NONE):
+        written = "jitter (full jitter)" if b.jitter is Jitter.FULL else f"jitter={b.jitter.value}"
         problems.add(
-            f"{path}: jitter={b.jitter.value} has no seed option (randomize: true is jitter=scale)"
+            f"{path}: {written} has no seed option: the seed's randomize: true is "
+            "jitter=scale (write jitter=scale to convert)"
         )
     if b.limit != _DEFAULT_LIMIT:
         out["limit"] = b.limit

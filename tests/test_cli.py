@@ -777,6 +777,27 @@ def test_convert_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert run(capsys, "convert", "--to", "policy")[0] == 2
 
 
+def test_convert_readme_example_names_the_seed_equivalent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's policy has full jitter, which the seed cannot say: convert names the
+    seed's equivalent (randomize: true is jitter=scale) and the command that converts."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter)"
+    assert example in readme
+    code, out, err = run(capsys, "convert", example, "--to", "options")
+    assert (code, out) == (1, "")
+    assert "jitter (full jitter) has no seed option" in err
+    assert "randomize: true is jitter=scale" in err
+    suggested = err.splitlines()[-1].strip()
+    nearest = example.replace("jitter)", "jitter=scale)")
+    assert suggested == f"policy convert '{nearest}' --to options"
+    code, out, _ = run(capsys, "convert", nearest, "--to", "options")
+    assert code == 0 and json.loads(out)["retry"]["5xx"]["randomize"] is True
+    code, _, err = run(capsys, "convert", "5xx:backoff(2,jitter) deadline=1m", "--to", "options")
+    assert code == 1 and "it converts" not in err  # deadline= has no seed option either
+
+
 def test_presets_lists_names_and_canonical_forms(capsys: pytest.CaptureFixture[str]) -> None:
     """presets prints every preset with its description and expanded canonical form."""
     code, out, _ = run(capsys, "presets")

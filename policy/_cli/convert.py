@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._ast import Policy
 from .._errors import PolicyError
 from ._io import UsageError, err, out
 from ._sources import lookup, one_policy, open_input
@@ -50,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
         options = p.to_options()
     except PolicyError as exc:
         print(f"cannot convert to the seed's options: {exc.message}", file=err())
+        nearest = _with_scale_jitter(p)
+        if nearest is not None:
+            print(
+                f"with jitter=scale (the seed's randomize: true) it converts:\n"
+                f"    policy convert '{nearest}' --to options",
+                file=err(),
+            )
         return 1
     json.dump(options, out(), indent=2)
     print(file=out())
@@ -63,3 +71,31 @@ def _json_or_usage(file: str, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{file}: not valid JSON: {exc}") from None
+
+
+def _with_scale_jitter(p: Policy) -> Policy | None:
+    """``p`` with every backoff's jitter ``scale`` (the seed's ``randomize: true``), if that
+    is all that keeps it from converting; else ``None``."""
+    import attrs
+
+    from .._ast import Backoff, Jitter, Rule
+
+    def scaled(s: Any) -> Any:
+        if isinstance(s, Backoff) and s.jitter not in (Jitter.SCALE, Jitter.NONE):
+            return attrs.evolve(s, jitter=Jitter.SCALE)
+        return s
+
+    items = [
+        attrs.evolve(i, strategies=tuple(scaled(s) for s in i.strategies))
+        if isinstance(i, Rule)
+        else i
+        for i in p.items
+    ]
+    nearest = Policy(items)
+    if nearest == p:
+        return None
+    try:
+        nearest.to_options()
+    except PolicyError:
+        return None
+    return nearest
