@@ -316,6 +316,23 @@ def test_fmt_write_every_key(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert run(capsys, "fmt", "--check", "-f", str(f), "--key", "services.*.retry")[0] == 0
 
 
+def test_files_flag_reads_arguments_as_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--files takes each POLICY argument as a file name (how pre-commit passes them)."""
+    a = tmp_path / "a.policy"
+    a.write_text("5xx:never\n")
+    b = tmp_path / "svc.toml"
+    b.write_text(SERVICES)
+    code, out, err = run(capsys, "check", "-q", "--files", str(a), str(a))
+    assert (code, out) == (0, "") and "in 2 policies" in err
+    code, out, _ = run(capsys, "check", "-q", "--files", "--key", "services.*.retry", str(b))
+    assert code == 1 and out.startswith(f"{b}:5:")
+    a.write_text("5XX:never\n")
+    assert run(capsys, "fmt", "--write", "--files", str(a))[0] == 0
+    assert a.read_text() == "5xx:never\n"
+
+
 # --- standard input ------------------------------------------------------------------------------
 
 

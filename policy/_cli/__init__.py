@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["text", "toml", "json", "yaml"],
         help="what -f - (standard input) holds (default: text, one policy a line)",
     )
+    c.add_argument(
+        "--files",
+        dest="args_are_files",
+        action="store_true",
+        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
+    )
     c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
     c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
@@ -115,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
         "--stdin-format",
         choices=["text", "toml", "json", "yaml"],
         help="what -f - (standard input) holds (default: text, one policy a line)",
+    )
+    f.add_argument(
+        "--files",
+        dest="args_are_files",
+        action="store_true",
+        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
     )
     f.add_argument("--write", action="store_true", help="rewrite the file in place")
     f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
@@ -225,6 +237,9 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help(out())
         return 2
+    if getattr(args, "args_are_files", False):
+        args.files = [*args.files, *args.policies]
+        args.policies = []
     try:
         return int(_command(args.command).run(args))
     except UsageError as exc:
