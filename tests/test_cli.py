@@ -1144,6 +1144,40 @@ def test_e2e_head_reads_one_line() -> None:
     assert errors == b""
 
 
+def _loaded_after(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def test_cold_check_loads_only_what_it_needs() -> None:
+    """`policy check` loads neither the transport (urllib3) nor the other commands."""
+    loaded = _loaded_after("from policy._cli import main; main(['check', '-q', '5xx:never'])")
+    assert "policy._cli.check" in loaded
+    unwanted = {
+        "transport",
+        "urllib3",
+        "policy._demo",
+        "policy._cli.fetch",
+        "policy._cli.explain",
+        "policy._cli.simulate",
+        "policy._cli.convert",
+        "policy._options",
+    }
+    assert loaded.isdisjoint(unwanted), loaded & unwanted
+
+
+def test_demo_does_not_import_the_cli() -> None:
+    """Data flows one way: the CLI calls the demo, the demo knows nothing of the CLI."""
+    loaded = _loaded_after("import policy._demo")
+    assert not any(m.startswith("policy._cli") for m in loaded)
+
+
 def test_e2e_python_m_policy() -> None:
     """`python -m policy` is the same command."""
     p = subprocess.run(
