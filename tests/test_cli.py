@@ -969,8 +969,10 @@ SECRETS = ("SECRETUSERNAME", "SECRETPASSWORD", "SECRETQUERYVALUE", "SECRETTOKEN"
         ("http://SECRETUSERNAME:SECRETPASSWORD@127.0.0.1:1/p?api_key=SECRETQUERYVALUE",),
         ("http://SECRETTOKEN@127.0.0.1:99999/p?api_key=SECRETQUERYVALUE",),
         ("http://SECRETTOKEN@127.0.0.1:1/?SECRETQUERYVALUE", "--retry", "connect:backoff(1,1ms)"),
+        # a short name: shown as *** too (a name can be a key)
+        ("http://ab:SECRETPASSWORD@127.0.0.1:1/", "--retry", "connect:backoff(1,1ms)"),
     ],
-    ids=["retried", "keyed", "stored", "404", "429", "refused", "bad-port", "token"],
+    ids=["retried", "keyed", "stored", "404", "429", "refused", "bad-port", "token", "short"],
 )
 def test_e2e_fetch_never_prints_url_secrets(
     server: DemoServer, tmp_path_factory: pytest.TempPathFactory, url_and_args: tuple[str, ...]
@@ -982,6 +984,8 @@ def test_e2e_fetch_never_prints_url_secrets(
     p = _proc("fetch", url, *rest)
     assert p.returncode in (0, 1), p.stderr
     assert "127.0.0.1" in p.stderr  # the URL is shown, masked
+    assert "http://***@127.0.0.1:" in p.stderr.splitlines()[0]
+    assert "ab:" not in p.stderr
     for secret in SECRETS:
         assert secret not in p.stdout + p.stderr, p.stderr
     assert "Traceback" not in p.stderr

@@ -118,17 +118,26 @@ _SHORTEST_SECRET = 6
 
 
 def _secrets(url: str) -> list[tuple[str, str]]:
-    """``(secret, mask)`` pairs for ``url``: the URL itself, its user part (name and
-    password), its query and every query value, raw and percent-decoded, longest first."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
+    """``(secret, mask)`` pairs for ``url``, longest first: the URL itself (shown as
+    ``transport.mask_url`` shows it, with the whole user part ``***``), its user part
+    (raw, and as ``mask_url`` leaves it), its name and password, its query and every
+    query value, raw and percent-decoded."""
+    from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
     from transport import mask_url
 
-    pairs = [(url, mask_url(url))]
+    masked = mask_url(url)
+    pairs: list[tuple[str, str]] = []
     try:
+        shown = urlsplit(masked)
         parts = urlsplit(url)
     except ValueError:
-        return pairs
+        return [(url, masked)]
+    if "@" in shown.netloc:
+        userinfo_shown, _, hostport = shown.netloc.rpartition("@")
+        pairs.append((userinfo_shown + "@", "***@"))
+        masked = urlunsplit(shown._replace(netloc=f"***@{hostport}"))
+    pairs.append((url, masked))
     pieces: list[str] = []
     if "@" in parts.netloc:
         userinfo = parts.netloc.rpartition("@")[0]
@@ -136,7 +145,9 @@ def _secrets(url: str) -> list[tuple[str, str]]:
         name, _, password = userinfo.partition(":")
         pieces += [userinfo, name, password, unquote(name), unquote(password)]
     if parts.query:
-        pairs.append(("?" + parts.query, "?" + mask_url("http://h/?" + parts.query)[10:]))
+        pairs.append(
+            ("?" + parts.query, "?" + urlsplit(mask_url("http://h/?" + parts.query)).query)
+        )
         for _k, value in parse_qsl(parts.query, keep_blank_values=True):
             pieces.append(value)
         pieces += [piece.partition("=")[2] for piece in parts.query.split("&")]
