@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import policy
 from policy._cli import main
@@ -331,6 +333,28 @@ def test_files_flag_reads_arguments_as_files(
     a.write_text("5XX:never\n")
     assert run(capsys, "fmt", "--write", "--files", str(a))[0] == 0
     assert a.read_text() == "5xx:never\n"
+
+
+_NAMES = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.lists(_NAMES, min_size=1, max_size=4), value=st.text(max_size=10))
+def test_key_text_selects_exactly_its_value(path: list[str], value: str) -> None:
+    """Any path of table keys (dots, quotes, globs, backslashes, digits, nothing at all),
+    written as --key writes it, selects exactly that value and nothing else."""
+    from policy._cli._sources import key_text, resolve
+
+    data: dict[str, object] = {"decoy": value}
+    here = data
+    for name in path[:-1]:
+        here = here.setdefault(name, {"decoy*": value})  # type: ignore[assignment]
+        if not isinstance(here, dict):
+            return  # a name used twice at one level: not a path
+    if path[-1] in here:
+        return
+    here[path[-1]] = value
+    assert resolve(data, key_text(path), "f.json") == [(tuple(path), value)]
 
 
 # --- standard input ------------------------------------------------------------------------------
