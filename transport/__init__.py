@@ -21,7 +21,7 @@ from ._background import (
     default_fetcher,
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
-from ._redact import Redacted, install_log_filter, mask_url
+from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -33,6 +33,7 @@ __all__ = [
     "BackgroundFetcher",
     "FetchError",
     "FetcherClosed",
+    "HeaderValueError",
     "InMemoryStore",
     "PolicyRetry",
     "Redacted",
