@@ -283,9 +283,12 @@ def _fetch_keyed(
                 retry=p,
                 timeout=None if timeout is None else f"{round(timeout * 1000)}ms",
             )
-        except ValueError as exc:
-            if stored is None:
-                raise UsageError(stream.mask(str(exc))) from None
+        except ValueError:
+            if stored is None:  # another process is fetching another request with this key
+                raise UsageError(
+                    f"key {args.key!r} already names another request {where} (being fetched "
+                    "now); give another --key, or another --store file, to send this one"
+                ) from None
             raise UsageError(
                 f"key {args.key!r} is already stored {where} for another request "
                 f"({stored.method} {stream.mask(stored.url)}); give another --key, or "
