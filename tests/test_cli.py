@@ -940,6 +940,25 @@ def test_fetch_same_key_other_url_is_a_clear_error(
     assert server.hit("GET /flaky samekey2") == 1  # the second URL was never requested
 
 
+def test_fetch_key_being_fetched_for_another_request(
+    server: DemoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key that a live fetcher has claimed for another request is a usage error too."""
+    import transport
+    from transport._background import new_owner
+
+    db = tmp_path / "s.db"
+    store = transport.SqliteStore(str(db))
+    state, _ = store.claim("k", "the identity of some other request", new_owner())
+    assert state == "claimed"
+    code, out, err = run(
+        capsys, "fetch", f"{server.url}/flaky?run=claimed", "--key", "k", "--store", str(db)
+    )
+    assert (code, out) == (2, "")
+    assert "already names another request" in err and "being fetched" in err
+    assert server.hit("GET /flaky claimed") == 1  # nothing was sent
+
+
 def test_fetch_stored_result_is_marked_as_stored(
     server: DemoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
