@@ -909,7 +909,8 @@ def test_fetch_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     """A bad --retry or --timeout or header is a usage error."""
     assert run(capsys, "fetch", "http://127.0.0.1:1/", "--retry", "5xx:nope")[0] == 2
     assert run(capsys, "fetch", "http://127.0.0.1:1/", "--timeout", "5h")[0] == 2
-    assert run(capsys, "fetch", "http://127.0.0.1:1/", "-H", "nocolon")[0] == 2
+    code, _, err = run(capsys, "fetch", "http://127.0.0.1:1/", "-H", "Bearer SECRETTOKEN")
+    assert code == 2 and "SECRETTOKEN" not in err and "Name: value" in err
 
 
 def test_fetch_with_key_reuses_the_stored_result(

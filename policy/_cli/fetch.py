@@ -80,7 +80,8 @@ def _headers(values: list[str]) -> dict[str, str]:
     for h in values:
         name, sep, value = h.partition(":")
         if not sep or not name.strip():
-            raise UsageError(f"-H {h!r}: expected 'Name: value'")
+            # never echo the argument: a header is where tokens go
+            raise UsageError("-H: expected 'Name: value' (an argument has no name and colon)")
         key = name.strip()
         found[key] = f"{found[key]}, {value.strip()}" if key in found else value.strip()
     return found
