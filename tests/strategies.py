@@ -25,6 +25,7 @@ from policy import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Jitter,
@@ -34,6 +35,7 @@ from policy import (
     OnReset,
     OnTimeout,
     Over,
+    PaceSetting,
     Policy,
     PresetRef,
     ResetFormat,
@@ -46,6 +48,7 @@ from policy import (
 from policy._parse import grammar_text
 
 __all__ = [
+    "budget_percents",
     "durations_ms",
     "factors",
     "header_names",
@@ -366,6 +369,11 @@ _METHODS = st.one_of(
 )
 
 
+def budget_percents() -> st.SearchStrategy[Fraction]:
+    """Valid retry budgets in percent: 0 to 1000 with at most three decimals."""
+    return st.integers(0, 1_000_000).map(lambda n: Fraction(n, 1000))
+
+
 @functools.cache
 def settings_items() -> st.SearchStrategy[list[object]]:
     """Each setting at most once, each a valid value."""
@@ -374,6 +382,8 @@ def settings_items() -> st.SearchStrategy[list[object]]:
         st.one_of(st.none(), st.builds(DeadlineSetting, durations_ms(1, MAX_DURATION_MS))),
         st.one_of(st.none(), st.builds(AttemptsSetting, st.integers(1, 1_000_000))),
         st.one_of(st.none(), st.builds(MethodsSetting, _METHODS)),
+        st.one_of(st.none(), st.builds(PaceSetting, st.booleans())),
+        st.one_of(st.none(), st.builds(BudgetSetting, budget_percents())),
     ).map(lambda t: [s for s in t if s is not None])
 
 
