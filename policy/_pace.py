@@ -17,10 +17,12 @@ What says the quota is spent (on a response of **any** status, a 200 included):
   when the defaults are;
 * ``Retry-After`` on a 429 or a 503 (on other statuses it is not about a quota).
 
-The wait is computed exactly as the ``headers`` strategy computes it (``_headers``):
-absolute times against the response's ``Date`` when it has one, else against ``now``; a
-reset in the past is no hold.  When several signals are present, the latest reset wins
-(every spent quota must have reset before a request can succeed).
+The wait is computed exactly as the ``headers`` strategy computes it (``_headers``), in
+its order: a valid ``Retry-After`` first (on a 429 or 503, or on any response whose
+quota is spent, as rate limiters send it on successes too), else the reset -- the latest
+one when several spent quotas are named (each must have reset before a request can
+succeed).  Absolute times count from the response's ``Date`` when it has one, else from
+``now``; a wait of 0 (a reset in the past, ``Retry-After: 0``) is no hold.
 
 How long at most.  A hold is never longer than the matching strategy's ``max``:
 
@@ -65,6 +67,7 @@ _DEFAULT_FAMILIES: Final = (
     ("x-ratelimit-remaining", "x-ratelimit-reset"),
 )
 _DEFAULT_KEYS: Final = tuple((rem, rst, ResetFormat.AUTO) for rem, rst in _DEFAULT_FAMILIES)
+_INF: Final = float("inf")
 #: Statuses on which ``Retry-After`` speaks of a quota (RFC 9110 §10.2.3, RFC 6585 §4).
 _RETRY_AFTER_STATUSES: Final = frozenset((429, 503))
 
@@ -129,29 +132,27 @@ class Pacer:
         if not h:
             return None
         status = response.status
-        rule_cap = self.caps.get(status)
         reference: float | None = None
-        best = 0.0  # the longest capped wait found
-
-        if status in _RETRY_AFTER_STATUSES:
-            v = h.get("retry-after")
-            if v is not None:
-                reference = reference_time(h, now)
-                w = parse_retry_after(v, reference)
-                if w is not None:
-                    cap = rule_cap if rule_cap is not None else DEFAULT_MAX_S
-                    best = max(best, min(w, cap))
+        cap = _INF  # the smallest max among the signals that say the quota is spent
+        ra: float | None = None  # the Retry-After wait
+        if "retry-after" in h:
+            reference = reference_time(h, now)
+            ra = parse_retry_after(h["retry-after"], reference)
+            if ra is not None and status in _RETRY_AFTER_STATUSES:
+                cap = DEFAULT_MAX_S
+        resets = 0.0  # the latest reset of a spent quota
         if self.defaults:
             v = h.get("ratelimit")
             if v is not None:
                 w = parse_ratelimit(v)
                 if w is not None:
-                    cap = rule_cap if rule_cap is not None else self.field_cap
-                    best = max(best, min(w, cap))
+                    cap = min(cap, self.field_cap)
+                    resets = max(resets, w)
         for remaining, reset, fmt, family_cap in self.families:
             v = h.get(remaining)
             if v is None or parse_number(v) != 0:
                 continue
+            cap = min(cap, family_cap)
             r = h.get(reset)
             if r is None:
                 continue
@@ -159,6 +160,12 @@ class Pacer:
                 reference = reference_time(h, now)
             w = parse_reset(r, fmt, reference)
             if w is not None:
-                cap = rule_cap if rule_cap is not None else family_cap
-                best = max(best, min(w, cap))
-        return now + best if best > 0 else None
+                resets = max(resets, w)
+        if cap == _INF:
+            return None  # nothing says the quota is spent
+        rule_cap = self.caps.get(status)
+        if rule_cap is not None:
+            cap = rule_cap
+        # As the headers strategy reads a response: Retry-After first, then the resets.
+        wait = min(ra if ra is not None else resets, cap)
+        return now + wait if wait > 0 else None

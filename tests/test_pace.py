@@ -142,10 +142,20 @@ def test_retry_after_holds_only_on_429_and_503() -> None:
     assert _hold(FAMILY, 200, {"retry-after": "7"}) is None
 
 
-def test_the_latest_signal_wins() -> None:
-    """Retry-After and a spent family together: hold until the later of the two."""
+def test_retry_after_wins_as_in_the_headers_strategy() -> None:
+    """Retry-After and a spent family together: Retry-After decides, as in headers()."""
     h = {"retry-after": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "9"}
-    assert _hold(FAMILY, 429, h) == NOW + 9
+    assert _hold(FAMILY, 429, h) == NOW + 2
+    # On a 200 Retry-After alone says nothing, but it times a spent family's hold.
+    assert _hold(FAMILY, 200, h) == NOW + 2
+    assert _hold(FAMILY, 200, {**h, "x-ratelimit-remaining": "1"}) is None
+
+
+def test_the_latest_reset_of_spent_families_wins() -> None:
+    """Two spent quotas: the origin is held until both have reset."""
+    p = "429:headers(x-a-*)|headers(x-b-*) pace=on"
+    h = {"x-a-remaining": "0", "x-a-reset": "3", "x-b-remaining": "0", "x-b-reset": "8"}
+    assert _hold(p, 200, h) == NOW + 8
 
 
 def test_ratelimit_field_is_read_with_the_defaults_only() -> None:
@@ -198,6 +208,11 @@ _values = st.one_of(
 _names = ["x-ratelimit-remaining", "x-ratelimit-reset", "retry-after", "ratelimit", "date"]
 
 
+def test_no_hold_while_quota_remains_even_with_retry_after() -> None:
+    """Retry-After on a 200 whose quota is not spent holds nothing."""
+    assert _hold(FAMILY, 200, {"retry-after": "5", "x-ratelimit-remaining": "4"}) is None
+
+
 @given(
     max_s=st.integers(1, 3600),
     status=st.sampled_from([200, 404, 429, 503]),
@@ -222,7 +237,7 @@ def test_hold_is_never_past_now_plus_max(
     now=st.floats(0, 4e9, allow_nan=False),
 )
 def test_no_hold_while_quota_remains(remaining: int, reset: str, status: int, now: float) -> None:
-    """remaining > 0 (and no Retry-After, no RateLimit field) never holds."""
+    """remaining > 0 (no Retry-After on a 429/503, no RateLimit field) never holds."""
     h = {"x-ratelimit-remaining": str(remaining), "x-ratelimit-reset": reset}
     for text in (FAMILY, "429:headers() pace=on", "5xx:backoff(2,1s,jitter) pace=on"):
         assert policy.parse(text).hold(Response(status, h), now) is None

@@ -3,7 +3,8 @@
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
-* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown.
+* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
+* ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share.
 """
 
 from ._background import (
@@ -21,6 +22,7 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
 from ._redact import Redacted, install_log_filter, mask_url
+from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -33,11 +35,13 @@ __all__ = [
     "FetchError",
     "FetcherClosed",
     "InMemoryStore",
+    "LocalState",
     "PolicyRetry",
     "Redacted",
     "RetryError",
     "RetryingPool",
     "SqliteStore",
+    "State",
     "Store",
     "StoredResult",
     "background_fetch",
