@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from httpserver import LoopbackServer, Reply, Request
+from limited_server import LimitedServer
 
 import policy
 import transport
-from httpserver import LoopbackServer, Reply, Request, http_server  # noqa: F401 (fixture)
-from limited_server import LimitedServer
 from transport._loop import start_recording, stop_recording
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as s:
+        yield s
+
 
 PACED = "429:headers(x-ratelimit-*) 5xx:backoff(2,100ms..200ms,x2,jitter) pace=on"
 
@@ -42,39 +49,39 @@ def _threads(n: int, target: Callable[[], object], timeout: float = 60.0) -> Non
 
 
 def test_remaining_zero_on_a_200_holds_every_thread_until_the_reset(
-    http_server: LoopbackServer,
+    server: LoopbackServer,
 ) -> None:
     """After a 200 with remaining 0 and a reset 1 s ahead, no thread's request arrives early."""
     first = Reply(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, body=b"ok")
-    url = http_server.route("/api", first, Reply(200, {"x-ratelimit-remaining": "9"}, body=b"ok"))
+    url = server.route("/api", first, Reply(200, {"x-ratelimit-remaining": "9"}, body=b"ok"))
     with transport.RetryingPool(policy.parse(PACED)) as pool:
         assert pool.request("GET", url).status == 200
-        (spent,) = http_server.requests
+        (spent,) = server.requests
 
         def work() -> None:
             for _ in range(3):
                 assert pool.request("GET", url).status == 200
 
         _threads(4, work)
-    later = http_server.requests[1:]
+    later = server.requests[1:]
     assert len(later) == 12
     assert min(r.time for r in later) >= spent.time + 1.0 - 0.005
 
 
-def test_without_pace_the_threads_do_not_wait(http_server: LoopbackServer) -> None:
+def test_without_pace_the_threads_do_not_wait(server: LoopbackServer) -> None:
     """The same exchange with pacing off sends at once (the hold above is pacing's doing)."""
     first = Reply(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, body=b"ok")
-    url = http_server.route("/api", first, Reply(200, body=b"ok"))
+    url = server.route("/api", first, Reply(200, body=b"ok"))
     with transport.RetryingPool(policy.parse(PACED.replace(" pace=on", ""))) as pool:
         assert pool.request("GET", url).status == 200
         _threads(4, lambda: pool.request("GET", url))
-    spent, *later = http_server.requests
+    spent, *later = server.requests
     assert min(r.time for r in later) < spent.time + 0.9
 
 
-def test_retry_after_on_a_429_holds_the_other_threads(http_server: LoopbackServer) -> None:
+def test_retry_after_on_a_429_holds_the_other_threads(server: LoopbackServer) -> None:
     """One thread's 429 with Retry-After: 1 keeps every other thread away for that second."""
-    url = http_server.route("/api", Reply(429, {"retry-after": "1"}), Reply(200, body=b"ok"))
+    url = server.route("/api", Reply(429, {"retry-after": "1"}), Reply(200, body=b"ok"))
     retried = threading.Event()
     with transport.RetryingPool(
         policy.parse(PACED), on_retry=lambda attempt: retried.set()
@@ -84,19 +91,19 @@ def test_retry_after_on_a_429_holds_the_other_threads(http_server: LoopbackServe
         assert retried.wait(10), "the 429 was not retried"
         _threads(4, lambda: [pool.request("GET", url) for _ in range(2)])
         first.join(10)
-    limited, *later = http_server.requests
+    limited, *later = server.requests
     assert limited.path == "/api" and len(later) == 9
     assert min(r.time for r in later) >= limited.time + 1.0 - 0.005
 
 
-def test_a_hold_past_the_deadline_gives_up_before_sending(http_server: LoopbackServer) -> None:
+def test_a_hold_past_the_deadline_gives_up_before_sending(server: LoopbackServer) -> None:
     """A held origin whose hold outlasts the call's deadline is not contacted at all."""
-    url = http_server.route("/api", Reply(429, {"retry-after": "30"}), Reply(200))
+    url = server.route("/api", Reply(429, {"retry-after": "30"}), Reply(200))
     with transport.RetryingPool(policy.parse("429:headers(limit=0) pace=on deadline=5s")) as pool:
         assert pool.request("GET", url).status == 429
         with pytest.raises(transport.RetryError, match="deadline"):
             pool.request("GET", url)
-    assert len(http_server.requests) == 1
+    assert len(server.requests) == 1
 
 
 def _limited_429s(text: str) -> int:
@@ -129,9 +136,9 @@ def test_pacing_against_flask_limiter_gets_fewer_429s() -> None:
 # --- retry budgets ---------------------------------------------------------------------------
 
 
-def test_budget_caps_retries_when_a_dependency_is_down(http_server: LoopbackServer) -> None:
+def test_budget_caps_retries_when_a_dependency_is_down(server: LoopbackServer) -> None:
     """16 threads × 50 calls to a server that only answers 503: retries stay in the budget."""
-    url = http_server.route("/down", Reply(503))
+    url = server.route("/down", Reply(503))
     waits: list[float] = []
     start_recording(waits)
     try:
@@ -142,13 +149,13 @@ def test_budget_caps_retries_when_a_dependency_is_down(http_server: LoopbackServ
     finally:
         stop_recording(waits)
     firsts = 16 * 50
-    total = len(http_server.requests)
+    total = len(server.requests)
     assert firsts + 10 <= total <= 1.2 * firsts + 10
 
 
-def test_budget_give_up_names_the_budget(http_server: LoopbackServer) -> None:
+def test_budget_give_up_names_the_budget(server: LoopbackServer) -> None:
     """A refused retry ends the call with a reason naming the budget."""
-    url = http_server.route("/down", Reply(503))
+    url = server.route("/down", Reply(503))
     gave_up: list[transport.Attempt] = []
     with transport.RetryingPool(
         policy.parse("5xx:backoff(1,1ms) budget=0%"),
@@ -158,7 +165,7 @@ def test_budget_give_up_names_the_budget(http_server: LoopbackServer) -> None:
         for _ in range(12):
             pool.request("GET", url)
     assert "retry budget exhausted: 0% of 12 requests in the last 10s" in gave_up[-1].reason
-    assert len(http_server.requests) == 12 + 10  # the floor: 10 retries per window
+    assert len(server.requests) == 12 + 10  # the floor: 10 retries per window
 
 
 def test_connect_failures_spend_the_budget() -> None:
