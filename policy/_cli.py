@@ -541,6 +541,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
         + ("" if methods is None else " (connect failures: every method)"),
         file=out,
     )
+    for d in lint(p):  # pacing and the retry budget, in requests (I203, I204)
+        if d.code in ("I203", "I204"):
+            print(d.message, file=out)
+    if p.pace:
+        print("pacing: on (a response that says the quota is spent holds the origin)", file=out)
+    if args.plot:
+        from ._plot import PlotError, plot_envelope
+
+        try:
+            print(f"envelope drawn in {plot_envelope(p, args.plot)}", file=out)
+        except PlotError as exc:
+            raise UsageError(str(exc)) from None
     return 0
 
 
@@ -612,7 +624,18 @@ def _parse_outcomes(spec: str, headers: list[str]) -> list[Outcome]:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import random
 
-    p = _one_policy(args.policy)
+    if args.clients is not None:  # fleet mode: policy/_fleet_cmd.py
+        from ._fleet_cmd import run
+        from ._plot import PlotError
+
+        policies = [_one_policy(t) for t in args.policies]
+        try:
+            return run(policies, args, _out())
+        except (ValueError, PlotError) as exc:
+            raise UsageError(str(exc)) from None
+    if len(args.policies) != 1 or args.outcomes is None:
+        raise UsageError("give one POLICY and --outcomes, or several with --clients N")
+    p = _one_policy(args.policies[0])
     outcomes = _parse_outcomes(args.outcomes, args.headers)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     rand = random.Random(seed).random
@@ -816,11 +839,14 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", help="per rule: what it decides and how long it waits")
     e.add_argument("policy", metavar="POLICY")
+    e.add_argument("--plot", metavar="FILE", help="draw the delay envelope per retry (.png/.svg)")
     e.set_defaults(func=cmd_explain)
 
-    s = sub.add_parser("simulate", help="the decisions for a sequence of outcomes")
-    s.add_argument("policy", metavar="POLICY")
-    s.add_argument("--outcomes", required=True, help="e.g. 503,503,timeout,connect,reset,200")
+    s = sub.add_parser(
+        "simulate", help="the decisions for a sequence of outcomes, or a fleet (--clients)"
+    )
+    s.add_argument("policies", nargs="+", metavar="POLICY")
+    s.add_argument("--outcomes", help="e.g. 503,503,timeout,connect,reset,200")
     s.add_argument(
         "--headers",
         action="append",
@@ -831,6 +857,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="seed for the jitter (random.Random(seed))")
     s.add_argument("--now", type=float, help="start time, epoch seconds (default: now)")
     s.add_argument("--method", default="GET", help="the request method (default GET)")
+    from ._fleet_cmd import add_arguments
+
+    add_arguments(s)
     s.set_defaults(func=cmd_simulate)
 
     v = sub.add_parser("convert", help="seed options <-> policy")
