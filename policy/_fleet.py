@@ -48,8 +48,10 @@ _ORIGIN: Final = "http://server.sim:80"
 class FleetResult:
     """What one policy did to the server.
 
-    ``requests`` counts every request sent, ``rejected`` those the server refused (429 or
-    503), ``gave_up`` the calls the policy ended without a success; ``done`` is how many
+    ``calls`` counts the calls that ended (each a run of the attempt loop: its first
+    attempt and its retries), ``requests`` every request sent, ``rejected`` those the
+    server refused (429 or 503), ``gave_up`` the calls the policy ended without a
+    success; ``done`` is how many
     clients finished their work before the horizon.  ``makespan`` is the time (seconds
     from the start) at which the last client finished, ``p50``/``p99`` the clients'
     completion times (``inf`` for a client that did not finish).  ``per_second`` is the
@@ -58,6 +60,7 @@ class FleetResult:
 
     policy: str
     clients: int
+    calls: int
     requests: int
     rejected: int
     gave_up: int
@@ -179,12 +182,12 @@ def _run(
     state = LocalState()
     end = T0 + horizon
     rands = [random.Random(seed * 1_000_003 + i).random for i in range(clients)]
-    calls: list[Any] = [None] * clients
+    live: list[Any] = [None] * clients  # each client's call in progress
     pending: list[Response | None] = [None] * clients  # an answer on its way back
     left = [work] * clients
     finished = [math.inf] * clients
     per_second = [0] * (math.ceil(horizon) + 1)
-    requests = rejected = gave_up = 0
+    requests = rejected = gave_up = calls = 0
     hold_seen = 0.0
     seq = 0
     # Every client starts its first call at T0 (the herd), in client order.
@@ -198,16 +201,16 @@ def _run(
         answer = pending[i]
         if answer is not None:
             pending[i] = None
-            step: Any = calls[i].after(answer, now)
+            step: Any = live[i].after(answer, now)
             if trace is not None:
                 until = state.hold_until(_ORIGIN, now)
                 if until is not None and until > hold_seen:
                     hold_seen = until
                     trace.append(("hold", now, seq, until))
         else:
-            if calls[i] is None:
-                calls[i] = Call(p, now=now, origin=_ORIGIN, state=state, rand=rands[i])
-            step = calls[i].before(now)
+            if live[i] is None:
+                live[i] = Call(p, now=now, origin=_ORIGIN, state=state, rand=rands[i])
+            step = live[i].before(now)
             if type(step) is Send:
                 if trace is not None:
                     trace.append(("send", now, seq, 0.0))
@@ -227,7 +230,8 @@ def _run(
             seq += 1
             continue
         assert type(step) is Done
-        calls[i] = None
+        live[i] = None
+        calls += 1
         if step.gave_up:
             gave_up += 1
             heapq.heappush(events, (now + REISSUE_S, seq, i))
@@ -244,6 +248,7 @@ def _run(
     return FleetResult(
         policy=str(p),
         clients=clients,
+        calls=calls,
         requests=requests,
         rejected=rejected,
         gave_up=gave_up,

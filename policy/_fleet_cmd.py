@@ -128,11 +128,12 @@ def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
             f"horizon {_time(horizon)}{failing}{down}",
             file=out,
         )
-        rows = [("", "requests", "rejected", "gave up", "done", "makespan", "p50", "p99")]
+        rows = [("", "calls", "requests", "rejected", "gave up", "done", "makespan", "p50", "p99")]
         for i, r in enumerate(results, 1):
             rows.append(
                 (
                     f"P{i}",
+                    str(r.calls),
                     str(r.requests),
                     str(r.rejected),
                     str(r.gave_up),
