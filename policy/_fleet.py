@@ -106,6 +106,8 @@ class Server:
         self.outage = outage
         self._window = -1
         self._used = 0
+        # Responses are immutable and a window repeats its refusals: built once each.
+        self._made: dict[tuple[int, str, int], Response] = {}
 
     def answer(self, t: float) -> Response:
         """The response to a request that arrives at virtual time ``t``."""
@@ -115,23 +117,32 @@ class Server:
         window = math.floor(since)
         if window != self._window:
             self._window, self._used = window, 0
+            self._made.clear()
         reset = T0 + window + 1
-        limit = str(self.capacity)
         if self._used < self.capacity:
             self._used += 1
-            left = str(self.capacity - self._used)
-            return Response(
-                200,
-                {"x-ratelimit-limit": limit, "x-ratelimit-remaining": left,
-                 "x-ratelimit-reset": str(int(reset))},
-            )  # fmt: skip
-        if self.fail is not None:
-            return Response(self.fail)
-        return Response(
-            429,
-            {"retry-after": str(math.ceil(reset - t)), "x-ratelimit-limit": limit,
-             "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset))},
-        )  # fmt: skip
+            key = (200, "", self.capacity - self._used)
+        elif self.fail is not None:
+            key = (self.fail, "", 0)
+        else:
+            key = (429, str(math.ceil(reset - t)), 0)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = self._make(key, reset)
+        return made
+
+    def _make(self, key: tuple[int, str, int], reset: float) -> Response:
+        status, retry_after, left = key
+        if status != 200 and status != 429:
+            return Response(status)
+        headers = {
+            "x-ratelimit-limit": str(self.capacity),
+            "x-ratelimit-remaining": str(left),
+            "x-ratelimit-reset": str(int(reset)),
+        }
+        if retry_after:
+            headers["retry-after"] = retry_after
+        return Response(status, headers)
 
 
 def simulate_fleet(
