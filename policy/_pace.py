@@ -21,8 +21,11 @@ The wait is computed exactly as the ``headers`` strategy computes it (``_headers
 its order: a valid ``Retry-After`` first (on a 429 or 503, or on any response whose
 quota is spent, as rate limiters send it on successes too), else the reset -- the latest
 one when several spent quotas are named (each must have reset before a request can
-succeed).  Absolute times count from the response's ``Date`` when it has one, else from
-``now``; a wait of 0 (a reset in the past, ``Retry-After: 0``) is no hold.
+succeed).  A ``Retry-After: 0`` on a response that says the quota is spent defers to
+the reset: limiters round the seconds left down (Flask-Limiter sends 0 for the last
+second of a window), and taking it at its word makes every thread retry at once until
+the window ends.  Absolute times count from the response's ``Date`` when it has one,
+else from ``now``; a wait of 0 (a reset in the past) is no hold.
 
 How long at most.  A hold is never longer than the matching strategy's ``max``:
 
@@ -166,6 +169,8 @@ class Pacer:
         rule_cap = self.caps.get(status)
         if rule_cap is not None:
             cap = rule_cap
-        # As the headers strategy reads a response: Retry-After first, then the resets.
-        wait = min(ra if ra is not None else resets, cap)
+        # As the headers strategy reads a response: Retry-After first, then the resets --
+        # but "Retry-After: 0" on a response that says the quota is spent contradicts it
+        # (limiters round the seconds left down), so then the reset decides.
+        wait = min(ra if ra else resets, cap)
         return now + wait if wait > 0 else None

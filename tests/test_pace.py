@@ -151,6 +151,14 @@ def test_retry_after_wins_as_in_the_headers_strategy() -> None:
     assert _hold(FAMILY, 200, {**h, "x-ratelimit-remaining": "1"}) is None
 
 
+def test_retry_after_zero_on_a_spent_quota_defers_to_the_reset() -> None:
+    """Retry-After: 0 with remaining 0 holds until the reset (limiters round it down)."""
+    h = {"retry-after": "0", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
+    assert _hold(FAMILY, 200, h) == NOW + 1
+    assert _hold(FAMILY, 429, h) == NOW + 1
+    assert _hold(FAMILY, 429, {"retry-after": "0"}) is None  # nothing else to go on
+
+
 def test_the_latest_reset_of_spent_families_wins() -> None:
     """Two spent quotas: the origin is held until both have reset."""
     p = "429:headers(x-a-*)|headers(x-b-*) pace=on"
