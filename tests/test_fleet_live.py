@@ -195,3 +195,19 @@ def test_requests_are_stamped_on_arrival() -> None:
             pool.request("GET", server.url("/"))
         (req,) = server.requests
         assert isinstance(req, Request) and before <= req.time <= time.monotonic()
+
+
+def test_background_fetches_share_one_hold(server: LoopbackServer) -> None:
+    """A BackgroundFetcher's fetches share pacing holds: the next fetch waits the reset out."""
+    first = Reply(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, body=b"{}")
+    url = server.route("/api", first, Reply(200, body=b"{}"))
+    state = transport.LocalState()
+    fetcher = transport.BackgroundFetcher(state=state)
+    try:
+        assert fetcher.fetch("a", url, retry=PACED).result(10) == {}
+        assert state.hold_until(f"http://127.0.0.1:{server.port}", 0.0) is not None
+        assert fetcher.fetch("b", url, retry=PACED).result(10) == {}
+    finally:
+        fetcher.close()
+    spent, later = server.requests
+    assert later.time >= spent.time + 1.0 - 0.005

@@ -39,6 +39,7 @@ import urllib3
 import policy
 
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
+from ._state import LocalState, State
 from ._redact import mask_url
 
 __all__ = [
@@ -318,7 +319,9 @@ class BackgroundFetcher:
     """Runs fetches on daemon threads and keeps their results by key.
 
     ``store`` defaults to an ``InMemoryStore``; ``pool`` is a ``urllib3.PoolManager`` to
-    share (not closed by ``close()``).
+    share (not closed by ``close()``).  ``state`` holds the pacing holds and retry
+    budgets (``pace=on``, ``budget=``) shared by every fetch of this fetcher (a
+    ``LocalState`` of its own by default).
     """
 
     def __init__(
@@ -326,7 +329,10 @@ class BackgroundFetcher:
         store: Store | None = None,
         max_workers: int = 8,
         pool: urllib3.PoolManager | None = None,
+        *,
+        state: State | None = None,
     ) -> None:
+        self._state: State = state if state is not None else LocalState()
         self.store: Store = store if store is not None else InMemoryStore()
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager(maxsize=max_workers)
@@ -447,7 +453,7 @@ class BackgroundFetcher:
         p: policy.Policy,
         call_timeout: float | None,
     ) -> StoredResult:
-        rp = RetryingPool(p, pool=self._pm, sleep=self._sleep)
+        rp = RetryingPool(p, pool=self._pm, sleep=self._sleep, state=self._state)
         masked = mask_url(url)
         try:
             resp = rp.request(method, url, headers=headers, body=body, timeout=call_timeout)
