@@ -1,6 +1,7 @@
 """The transport for retry-policy: the only package that sends, sleeps and reads the clock.
 
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
+* ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
@@ -20,7 +21,7 @@ from ._background import (
     compose_policy,
     default_fetcher,
 )
-from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
+from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import Redacted, install_log_filter, mask_url
 from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
@@ -44,6 +45,7 @@ __all__ = [
     "State",
     "Store",
     "StoredResult",
+    "attempts_of",
     "background_fetch",
     "background_fetch_response",
     "compose_policy",

@@ -61,7 +61,7 @@ from ._loop import Attempt, Call, Done, Wait
 from ._redact import mask_url, reveal_headers
 from ._state import LocalState, State
 
-__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
+__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool", "attempts_of"]
 
 #: The per-attempt timeout when neither the call nor the policy gives one (seconds).
 DEFAULT_TIMEOUT = 120.0
@@ -82,6 +82,19 @@ Body: TypeAlias = bytes | bytearray | memoryview | str | IO[bytes] | IO[str] | N
 Outcome: TypeAlias = (
     policy.Response | policy.Timeout | policy.ConnectFailure | policy.ConnectionReset
 )
+
+
+PolicyArg: TypeAlias = "policy.Policy | str"
+
+
+def as_policy(p: object) -> policy.Policy:
+    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
+    caches, so the same text is parsed once); anything else is a ``TypeError``."""
+    if isinstance(p, policy.Policy):
+        return p
+    if isinstance(p, str):
+        return policy.parse(p)
+    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
 
 
 class RetryError(Exception):
@@ -105,6 +118,23 @@ class RetryError(Exception):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.method, self.url, self.attempts, self.reason))
+
+
+def attempts_of(response: urllib3.BaseHTTPResponse) -> tuple[Attempt, ...]:
+    """The history of a response returned by ``RetryingPool.request``: every attempt.
+
+    The typed way to read what the pool attaches as ``response.attempts`` (urllib3's
+    response class does not declare that attribute, so ``mypy --strict`` rejects it).
+    A response that did not come from ``RetryingPool.request`` has no history: that is a
+    ``ValueError``, never an empty tuple that would read as "no attempts were made".
+    """
+    attempts = getattr(response, "attempts", None)
+    if isinstance(attempts, tuple) and all(type(a) is Attempt for a in attempts):
+        return attempts
+    raise ValueError(
+        f"this {type(response).__name__} did not come from RetryingPool.request: "
+        "it carries no attempts"
+    )
 
 
 class _Fail(Exception):
@@ -197,6 +227,8 @@ def _parse(url: str) -> _ParsedURL:
 class RetryingPool:
     """Send requests through urllib3 and retry them as a policy says.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here; a bad one
+    raises ``policy.PolicyError`` with the position).
     ``pool`` is a ``urllib3.PoolManager`` to share (it is not closed by ``close()``);
     ``sleep``, ``clock`` and ``rand`` can be injected (tests record the delays instead of
     sleeping); ``on_retry`` is called with each ``Attempt`` just before its wait and
@@ -209,7 +241,7 @@ class RetryingPool:
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: PolicyArg,
         *,
         pool: urllib3.PoolManager | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -227,7 +259,7 @@ class RetryingPool:
         if max_body is not None and max_body < 0:
             raise ValueError(f"max_body must be ≥ 0 bytes or None (got {max_body})")
         self._max_body = max_body
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager()
         self._sleep = sleep
@@ -266,9 +298,10 @@ class RetryingPool:
     ) -> urllib3.BaseHTTPResponse:
         """Send ``method url`` until the policy accepts or gives up; return the response.
 
-        The response is fully read (``.data``) and has an ``attempts`` attribute: the
-        history.  Raises ``RetryError`` when the last outcome is a connection failure, a
-        timeout, too many redirects or a refused https → http redirect.
+        The response is fully read (``.data``); ``transport.attempts_of(response)`` is its
+        history (also set as an ``attempts`` attribute, untyped).  Raises ``RetryError``
+        when the last outcome is a connection failure, a timeout, too many redirects or a
+        refused https → http redirect.
         """
         if self._closed:
             raise RuntimeError("this RetryingPool is closed")

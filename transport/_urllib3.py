@@ -41,6 +41,8 @@ from urllib3.util.retry import RequestHistory, Retry
 
 import policy
 
+from ._pool import PolicyArg, as_policy
+
 __all__ = ["PolicyRetry"]
 
 
@@ -59,6 +61,7 @@ def _error_outcome(err: Exception) -> Any:
 class PolicyRetry(Retry):
     """A ``urllib3.util.Retry`` that follows a policy: ``PoolManager(retries=PolicyRetry(p))``.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here).
     Extra keyword arguments go to ``Retry`` (``redirect`` defaults to 10 and
     ``raise_on_status`` to ``False``, so giving up on a status returns the response).
     ``sleep`` and ``rand`` may be injected like in ``RetryingPool``.
@@ -66,7 +69,7 @@ class PolicyRetry(Retry):
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: PolicyArg,
         total: bool | int | None = None,
         connect: int | None = None,
         read: int | None = None,
@@ -93,7 +96,7 @@ class PolicyRetry(Retry):
             raise_on_status=raise_on_status,
             **kwargs,
         )
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self.state = state
         self.delay = delay
         self._sleep = sleep
