@@ -39,8 +39,8 @@ import urllib3
 import policy
 
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
-from ._state import LocalState, State
 from ._redact import mask_url
+from ._state import LocalState, State
 
 __all__ = [
     "BackgroundFetcher",
