@@ -12,7 +12,8 @@ Exit codes, as linters use them: 0 clean (warnings allowed), 1 errors (or warnin
 ``--strict``; for ``fetch``, a failed fetch), 2 usage errors (bad arguments, an unreadable
 file, a missing key).
 
-``fetch`` and ``demo`` import ``transport`` (and so urllib3) when they run, never at import
+``fetch``, ``demo`` and ``simulate --clients`` (the fleet model runs the attempt loop of
+``transport``) import ``transport`` (and so urllib3) when they run, never at import
 time: ``import policy`` stays free of urllib3.
 """
 
@@ -633,6 +634,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             return run(policies, args, _out())
         except (ValueError, PlotError) as exc:
             raise UsageError(str(exc)) from None
+    from ._fleet_cmd import fleet_only
+
+    problem = fleet_only(args)
+    if problem is not None:
+        raise UsageError(problem)
     if len(args.policies) != 1 or args.outcomes is None:
         raise UsageError("give one POLICY and --outcomes, or several with --clients N")
     p = _one_policy(args.policies[0])

@@ -15,7 +15,7 @@ from typing import IO, Any
 from ._ast import Policy
 from ._lint import seconds_text
 
-__all__ = ["add_arguments", "parse_capacity", "parse_seconds", "parse_window", "run"]
+__all__ = ["add_arguments", "fleet_only", "parse_capacity", "parse_seconds", "parse_window", "run"]
 
 _SECONDS = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -34,6 +34,18 @@ def add_arguments(s: Any) -> None:
     s.add_argument("--outage", help="fleet mode: every request fails in START..END (10s..40s)")
     s.add_argument("--json", action="store_true", help="fleet mode: the table as JSON")
     s.add_argument("--plot", metavar="FILE", help="fleet mode: requests/s per policy (.png/.svg)")
+
+
+def fleet_only(args: Any) -> str | None:
+    """The first fleet-mode option given without ``--clients`` (a usage error), or ``None``."""
+    for name in ("capacity", "fail", "outage", "plot"):
+        if getattr(args, name) is not None:
+            return f"--{name} needs --clients (fleet mode)"
+    if args.json:
+        return "--json needs --clients (fleet mode)"
+    if args.work != 1 or args.horizon != "10m":
+        return "--work and --horizon need --clients (fleet mode)"
+    return None
 
 
 def parse_seconds(text: str, what: str) -> float:

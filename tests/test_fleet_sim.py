@@ -207,6 +207,22 @@ def test_bad_fleet_arguments_are_usage_errors(
     assert words in err
 
 
+def test_fleet_options_need_clients(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fleet option in the single-call simulation is a usage error, not ignored."""
+    code, _, err = run(capsys, "simulate", NONE, "--outcomes", "429,200", "--capacity", "5")
+    assert code == 2 and "--capacity needs --clients" in err
+
+
+def test_explain_says_what_budget_and_pace_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    """explain prints the budget in requests and that pacing is on."""
+    code, out, _ = run(
+        capsys, "explain", "429:headers() 5xx:backoff(2,1s,jitter) budget=20% pace=on"
+    )
+    assert code == 0
+    assert "budget=20%: at most 10 + 20 retries per 100 requests per origin in any 10s" in out
+    assert "pacing: on" in out
+
+
 def test_several_policies_without_clients_is_a_usage_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
