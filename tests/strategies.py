@@ -56,6 +56,7 @@ __all__ = [
     "policies",
     "policy_text",
     "presets",
+    "rate_limit_values",
     "rules",
     "settings_items",
     "strategies",
@@ -367,6 +368,28 @@ _METHODS = st.one_of(
         unique=True,
     ).map(tuple),
 )
+
+
+def rate_limit_values() -> st.SearchStrategy[str]:
+    """Values a rate-limit or Retry-After header may carry: numbers of every size, dates,
+    durations, and junk (for properties that must hold whatever the server sends)."""
+    return st.one_of(
+        st.integers(0, 10**13).map(str),
+        st.floats(0, 1e6, allow_nan=False).map(lambda f: f"{f:.3f}"),
+        st.sampled_from(
+            [
+                "Fri, 15 Jan 2027 06:40:00 GMT",
+                "2027-01-15T08:00:30Z",
+                "6m0s",
+                "garbage",
+                "",
+                "-5",
+                "1e9",
+                '"default";r=0;t=30',
+            ]
+        ),
+        st.text(max_size=12),
+    )
 
 
 def budget_percents() -> st.SearchStrategy[Fraction]:
