@@ -22,7 +22,7 @@ from ._background import (
     default_fetcher,
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
-from ._redact import Redacted, install_log_filter, mask_url
+from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
 from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
@@ -35,6 +35,7 @@ __all__ = [
     "BackgroundFetcher",
     "FetchError",
     "FetcherClosed",
+    "HeaderValueError",
     "InMemoryStore",
     "LocalState",
     "PolicyRetry",

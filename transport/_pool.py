@@ -58,7 +58,7 @@ from urllib3.util import parse_url
 import policy
 
 from ._loop import Attempt, Call, Done, Wait
-from ._redact import mask_url, reveal_headers
+from ._redact import mask_url, reveal_headers, url_credentials
 from ._state import LocalState, State
 
 __all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool", "attempts_of"]
@@ -299,14 +299,17 @@ class RetryingPool:
         """Send ``method url`` until the policy accepts or gives up; return the response.
 
         The response is fully read (``.data``); ``transport.attempts_of(response)`` is its
-        history (also set as an ``attempts`` attribute, untyped).  Raises ``RetryError``
-        when the last outcome is a connection failure, a timeout, too many redirects or a
-        refused https → http redirect.
+        history (also set as an ``attempts`` attribute, untyped).  Credentials in the URL
+        (``http://user:pw@host/``) are sent as Basic auth unless ``headers`` has an
+        ``Authorization``, and never shown.  Raises ``RetryError`` when the last outcome
+        is a connection failure, a timeout, too many redirects or a refused https → http
+        redirect.
         """
         if self._closed:
             raise RuntimeError("this RetryingPool is closed")
         method = method.upper()
         data = _buffer_body(body)
+        url, headers = url_credentials(url, headers)  # user:pw@ -> Basic auth, Redacted
         send_headers, secret = reveal_headers(headers)
         budget = float(timeout) if timeout is not None else self._timeout
         if budget <= 0:
