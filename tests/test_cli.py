@@ -706,6 +706,9 @@ EXPLAIN_KEYS = {
     "timeout",
     "methods",
     "retried_for",
+    "pace",
+    "budget",
+    "fleet",
 }
 RULE_KEYS = {
     "rule",
@@ -1236,3 +1239,18 @@ def test_e2e_python_m_policy() -> None:
         check=False,
     )
     assert p.stdout == "5xx:never\n"
+
+
+def test_explain_json_says_what_pacing_and_the_budget_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """explain --json carries pace, the budget ratio and the I203/I204 lines in words."""
+    assert main(["explain", "--json", "pace=on budget=20% 5xx:backoff(3)"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pace"] is True
+    assert data["budget"] == 0.2
+    assert any("20%" in line for line in data["fleet"])
+    assert any("pacing: on" in line for line in data["fleet"])
+    assert main(["explain", "--json", "5xx:backoff(3)"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert (plain["pace"], plain["budget"], plain["fleet"]) == (False, None, [])

@@ -799,7 +799,7 @@ def test_to_options_any_policy(p: Policy) -> None:
     """Any valid policy writes options or raises PolicyValueError; written ones read back.
 
     Reading back puts status rules first (in order), then timeout= and the timeout rule,
-    and drops methods=*, which is the seed's behaviour anyway.
+    and drops methods=* and pace=off, which are the seed's behaviour anyway.
     """
     try:
         out = p.to_options()

@@ -134,10 +134,13 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="per rule: what it decides and how long it waits")
     e.add_argument("policy", metavar="POLICY")
     e.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    e.add_argument("--plot", metavar="FILE", help="draw the delay envelope per retry (.png/.svg)")
 
-    s = sub.add_parser("simulate", help="the decisions for a sequence of outcomes")
-    s.add_argument("policy", metavar="POLICY")
-    s.add_argument("--outcomes", required=True, help="e.g. 503,503,timeout,connect,reset,200")
+    s = sub.add_parser(
+        "simulate", help="the decisions for a sequence of outcomes, or a fleet (--clients)"
+    )
+    s.add_argument("policies", nargs="+", metavar="POLICY")
+    s.add_argument("--outcomes", help="e.g. 503,503,timeout,connect,reset,200")
     s.add_argument(
         "--headers",
         action="append",
@@ -148,7 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="seed for the jitter (random.Random(seed))")
     s.add_argument("--now", type=float, help="start time, epoch seconds (default: now)")
     s.add_argument("--method", default="GET", help="the request method (default GET)")
-    s.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    s.add_argument("--json", action="store_true", help="print the timeline (or the table) as JSON")
+    from .._fleet_cmd import add_arguments
+
+    add_arguments(s)
 
     v = sub.add_parser("convert", help="seed options <-> policy")
     v.add_argument("policy", nargs="?", metavar="POLICY")

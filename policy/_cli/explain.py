@@ -8,7 +8,7 @@ from .._ast import Never, Policy, PresetRef, Rule
 from .._lint import seconds_text, statuses_text
 from .._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
 from .._render import duration, render_rule
-from ._io import out
+from ._io import UsageError, err, out
 from ._sources import one_policy
 from ._words import envelope_text, outcome_label
 
@@ -37,7 +37,27 @@ def run(args: argparse.Namespace) -> int:
         print(file=out())
     else:
         _print(model, out())
+        for note in model["fleet"]:
+            print(note, file=out())
+    if args.plot:
+        from .._plot import PlotError, plot_envelope
+
+        try:
+            where = plot_envelope(p, args.plot)
+        except PlotError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"envelope drawn in {where}", file=err() if args.json else out())
     return 0
+
+
+def _fleet_notes(p: Policy) -> list[str]:
+    """What pacing and the retry budget mean for this policy (lint I203, I204), in words."""
+    from .._lint import lint
+
+    notes = [d.message for d in lint(p) if d.code in ("I203", "I204")]
+    if p.pace:
+        notes.append("pacing: on (a response that says the quota is spent holds the origin)")
+    return notes
 
 
 def _worst(w: Any) -> dict[str, Any]:
@@ -170,6 +190,9 @@ def explain(p: Policy) -> dict[str, Any]:
         "timeout": None if p.timeout_ms is None else p.timeout_ms / 1000,
         "methods": None if p.methods is None else list(p.methods),
         "retried_for": _groups(retried, probes, classes),
+        "pace": p.pace,
+        "budget": None if p.budget is None else float(p.budget),
+        "fleet": _fleet_notes(p),
     }
 
 

@@ -72,7 +72,23 @@ def run(args: argparse.Namespace) -> int:
     """Print the timeline of decisions (``--json``: as one JSON object)."""
     import random
 
-    p = one_policy(args.policy)
+    if args.clients is not None:  # the fleet simulator
+        from .._fleet_cmd import run as run_fleet
+        from .._plot import PlotError
+
+        policies = [one_policy(t) for t in args.policies]
+        try:
+            return run_fleet(policies, args, out())
+        except (ValueError, PlotError) as exc:
+            raise UsageError(str(exc)) from None
+    from .._fleet_cmd import fleet_only
+
+    problem = fleet_only(args)
+    if problem is not None:
+        raise UsageError(problem)
+    if len(args.policies) != 1 or args.outcomes is None:
+        raise UsageError("give one POLICY and --outcomes, or several with --clients N")
+    p = one_policy(args.policies[0])
     outcomes = parse_outcomes(args.outcomes, args.headers)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     rand = random.Random(seed).random
