@@ -5,6 +5,7 @@
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
+* ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share;
 * ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
   (extra ``[redis]``);
 * ``CeleryFetcher(app)`` -- ``background_fetch`` on Celery workers (extra ``[celery]``).
@@ -30,6 +31,7 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
+from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
@@ -48,11 +50,13 @@ __all__ = [
     "FetcherClosed",
     "HeaderValueError",
     "InMemoryStore",
+    "LocalState",
     "PolicyRetry",
     "Redacted",
     "RetryError",
     "RetryingPool",
     "SqliteStore",
+    "State",
     "Store",
     "StoredResult",
     "attempts_of",
