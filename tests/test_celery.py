@@ -581,3 +581,24 @@ def test_a_plain_query_when_allowed(redis_server: RedisServer, http: LoopbackSer
     finally:
         client.flushdb()
         client.close()
+
+
+def test_workers_honour_a_hold_set_by_another_fetch(fleet: Fleet, http: LoopbackServer) -> None:
+    """pace=on: one fetch's 429 Retry-After: 2 holds the origin for the next fetch's first
+    attempt (server-side arrival times); the waiting fetch occupies no worker meanwhile."""
+    first = http.route("/held", Reply(429, headers={"Retry-After": "2"}))
+    second = http.route("/next", Reply(200, body=b'"after the hold"'))
+    run = uuid.uuid4().hex[:6]
+    with pytest.raises(transport.FetchError):
+        fleet.fetcher.fetch(f"held-{run}", first, retry="pace=on").result(timeout=30)
+    handle = fleet.fetcher.fetch(f"next-{run}", second, retry="5xx:backoff(1,10ms) pace=on")
+    # Meanwhile the one worker is free: a fetch to another origin goes straight through.
+    with LoopbackServer() as other:
+        url = other.route("/free", Reply(200, body=b"1"))
+        assert fleet.fetcher.fetch(f"free-{run}", url).result(timeout=30) == 1
+        free_at = other.requests_to("/free")[0].time
+    assert handle.result(timeout=30) == "after the hold"
+    held_at = http.requests_to("/held")[0].time
+    next_at = http.requests_to("/next")[0].time
+    assert next_at - held_at >= 1.9
+    assert free_at < next_at

@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,15 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import policy
 import transport
 from transport._state import WINDOW, LocalState
 
 try:
     from tests.httpserver import LoopbackServer, Reply
-    from tests.paced import paced
     from tests.redis_server import RedisServer, redis_server
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     from httpserver import LoopbackServer, Reply  # type: ignore[no-redef]
-    from paced import paced  # type: ignore[no-redef]
     from redis_server import RedisServer, redis_server  # type: ignore[no-redef]
 
 __all__ = ["redis_server"]  # the session fixture, re-exported for pytest
@@ -272,12 +270,10 @@ def test_an_unreachable_redis_from_the_start(caplog: pytest.LogCaptureFixture) -
 
 
 _PROCESS = r"""
-import sys, time
-sys.path.insert(0, sys.argv[1])
+import sys
 import transport
-from paced import paced
 state = transport.RedisState(sys.argv[2], prefix=sys.argv[3]) if sys.argv[3] else None
-with transport.RetryingPool(paced("5xx:backoff(1,10ms)"), state=state) as pool:
+with transport.RetryingPool("5xx:backoff(1,10ms) pace=on", state=state) as pool:
     r = pool.request("GET", sys.argv[4])
 print(r.status)
 """
@@ -322,7 +318,7 @@ def test_budget_through_call_is_shared_between_pools(redis_server: RedisServer) 
     prefix = _prefix()
     with LoopbackServer() as server:
         url = server.route("/down", Reply(503))
-        p = paced("5xx:backoff(100,1ms)", budget=Fraction(1, 5))
+        p = policy.parse("5xx:backoff(100,1ms) budget=20%")
         pools = [
             transport.RetryingPool(p, state=transport.RedisState(redis_server.url, prefix=prefix))
             for _ in range(2)
