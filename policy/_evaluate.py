@@ -623,10 +623,19 @@ def _decider(c: Compiled) -> Decide:
                 base = high if n >= n_cap else low * factor**n
                 if jitter == 0:  # _J_NONE
                     delay = base
-                elif jitter == 1:  # _J_FULL
-                    delay = low + rand() * (base - low)
-                elif jitter == 2:  # _J_EQUAL
-                    delay = base / 2 + rand() * base / 2
+                elif jitter == 1:  # _J_FULL: uniform over [min, hi], hi = min(max, 2·base)
+                    hi = 2 * base
+                    if hi > high:
+                        hi = high
+                    delay = low + rand() * (hi - low)
+                elif jitter == 2:  # _J_EQUAL: the upper half [max(min, hi/2), hi]
+                    hi = 2 * base
+                    if hi > high:
+                        hi = high
+                    lo = hi / 2
+                    if lo < low:
+                        lo = low
+                    delay = lo + rand() * (hi - lo)
                 elif jitter == 3:  # _J_DECORRELATED
                     prev = state[3][i] or low
                     delay = low + rand() * (3 * prev - low)
@@ -751,10 +760,21 @@ _FETCH_TABLE: Final = """\
 _FETCH_CONSTANT: Final = """\
         if fast_by_status[status] is not None and not outcome.stop{methods}:"""
 
+#: The jitter arithmetic of the loop, line for line (the same floats).
 _JITTER_SOURCE: Final = {
     _J_NONE: "delay = base",
-    _J_FULL: "delay = {low} + rand() * (base - {low})",
-    _J_EQUAL: "delay = base / 2 + rand() * base / 2",
+    _J_FULL: (
+        "hi = 2 * base\nif hi > {high}:\n    hi = {high}\ndelay = {low} + rand() * (hi - {low})"
+    ),
+    _J_EQUAL: (
+        "hi = 2 * base\n"
+        "if hi > {high}:\n"
+        "    hi = {high}\n"
+        "lo = hi / 2\n"
+        "if lo < {low}:\n"
+        "    lo = {low}\n"
+        "delay = lo + rand() * (hi - lo)"
+    ),
     _J_DECORRELATED: "delay = {low} + rand() * (3 * (state[3][{i}] or {low}) - {low})",
     _J_SCALE: "delay = base * (1 + rand())",
 }
@@ -766,15 +786,38 @@ _MAX_ONES: Final = 1024
 _MAX_SPELLED: Final = 16
 
 
+def _indent(text: str, pad: str) -> str:
+    return "\n".join(pad + line for line in text.splitlines())
+
+
 def _jitter_source(kinds: set[int]) -> str:
     pad = " " * 16
     if len(kinds) == 1:
-        return pad + _JITTER_SOURCE[kinds.pop()]
+        return _indent(_JITTER_SOURCE[kinds.pop()], pad)
     lines = []
     for n, kind in enumerate(sorted(kinds)):
         test = "else:" if n == len(kinds) - 1 else f"{'if' if n == 0 else 'elif'} jitter == {kind}:"
-        lines += [pad + test, pad + "    " + _JITTER_SOURCE[kind]]
+        lines += [pad + test, _indent(_JITTER_SOURCE[kind], pad + "    ")]
     return "\n".join(lines)
+
+
+def window(base: float, low: float, high: float, jitter: int) -> tuple[float, float]:
+    """The ``(lo, hi)`` window a ``full`` or ``equal`` draw of a backoff takes (SPEC §2.3).
+
+    ``hi = min(max, 2·base)``: the window is at least [min, 2·min] at the first retry, so
+    clients that failed together spread from their first retry on.  ``full`` draws
+    ``min + r·(hi − min)`` over [min, hi]; ``equal`` draws ``lo + r·(hi − lo)`` over the
+    upper half, ``lo = max(min, hi/2)``.  The arithmetic of ``decide``, step for step.
+    """
+    hi = 2 * base
+    if hi > high:
+        hi = high
+    if jitter == _J_FULL:
+        return low, hi
+    lo = hi / 2
+    if lo < low:
+        lo = low
+    return lo, hi
 
 
 def _straight_path(c: Compiled, loop: Decide) -> Decide:
@@ -842,13 +885,29 @@ def _straight_path(c: Compiled, loop: Decide) -> Decide:
     # With one rule whose limit is within its table, every base it grants is in the table.
     in_table = len(records) == 1 and records[0][1] <= records[0][5]
     base = "bases[n]" if in_table else "({after} if n >= {n_table} else bases[n])"
-    if len(records) == 1 and kinds == {_J_FULL}:
-        # Full jitter needs only base - min: read that from a table too (the same floats).
-        low, bases, after = records[0][2], records[0][4], records[0][6]
-        namespace["spans"] = tuple(b - low for b in bases)
-        namespace["after_span"] = after - low
-        span = "spans[n]" if in_table else "(after_span if n >= {n_table} else spans[n])"
-        delay = " " * 16 + "delay = {low} + rand() * " + span
+    if len(records) == 1 and kinds <= {_J_FULL, _J_EQUAL} and kinds:
+        # Full and equal jitter draw from a window fixed by n: read its start and width
+        # from tables too (the same floats as the loop's arithmetic).
+        low, high, bases, after, kind = records[0][2:5] + records[0][6:8]
+        windows = [window(b, low, high, kind) for b in bases]
+        namespace["starts"] = tuple(lo for lo, _ in windows)
+        namespace["spans"] = tuple(hi - lo for lo, hi in windows)
+        after_lo, after_hi = window(after, low, high, kind)
+        namespace["after_start"] = after_lo
+        namespace["after_span"] = after_hi - after_lo
+        start = "{low}" if kind == _J_FULL else "starts[n]"
+        if in_table:
+            delay = " " * 16 + f"delay = {start} + rand() * spans[n]"
+        else:
+            delay = "\n".join(
+                " " * 16 + line
+                for line in (
+                    "if n >= {n_table}:",
+                    "    delay = after_start + rand() * after_span",
+                    "else:",
+                    f"    delay = {start} + rand() * spans[n]",
+                )
+            )
     else:
         delay = " " * 16 + "base = " + base + "\n" + _jitter_source(kinds)
     source = _STRAIGHT.format(
@@ -951,10 +1010,8 @@ class _Segment:
         base = high if n >= n_cap else min(high, low * factor**n)
         if jitter == _J_NONE:
             return Envelope(base, base)
-        if jitter == _J_FULL:
-            return Envelope(low, base)
-        if jitter == _J_EQUAL:
-            return Envelope(min(high, max(low, base / 2)), base)
+        if jitter in (_J_FULL, _J_EQUAL):
+            return Envelope(*window(base, low, high, jitter))
         if jitter == _J_SCALE:
             return Envelope(base, min(high, 2 * base))
         # decorrelated: u_n = min(max, 3·u_{n-1}), u_{-1} = min, so u_n = min(max, min·3ⁿ⁺¹)

@@ -349,13 +349,14 @@ def test_a_rule_limited_to_methods_does_not_match_others(
 
 # --- 2.3 backoff formulas -----------------------------------------------------------------
 
-# backoff(5,1s..30s,x2): bases 1, 2, 4, 8, 16.  With r = 0.25:
+# backoff(5,1s..30s,x2): bases 1, 2, 4, 8, 16; windows hi = min(max, 2·base) = 2, 4, 8, 16.
+# With r = 0.25:
 JITTER = [
     ("none", [1.0, 2.0, 4.0, 8.0]),
-    # full: min + r(base - min)
-    ("full", [1.0, 1.25, 1.75, 2.75]),
-    # equal: base/2 + r·base/2, at least min: 0.625→1, 1.25, 2.5, 5
-    ("equal", [1.0, 1.25, 2.5, 5.0]),
+    # full: min + r(hi - min): the first retry spreads over [1, 2] too
+    ("full", [1.25, 1.75, 2.75, 4.75]),
+    # equal: lo + r(hi - lo), lo = max(min, hi/2) = 1, 2, 4, 8
+    ("equal", [1.25, 2.5, 5.0, 10.0]),
     # scale: min(max, base(1 + r))
     ("scale", [1.25, 2.5, 5.0, 10.0]),
     # decorrelated: min + r(3·prev - min), prev first = min:
@@ -378,7 +379,10 @@ def test_jitter_formulas_under_a_fixed_rand(kind: str, delays: list[float]) -> N
         ("5xx:backoff(9,1s..30s,x2)", 5, 0.0, 30.0),  # 32 capped at max
         ("5xx:backoff(9,1s..30s,x2,jitter=scale)", 4, 0.9, 30.0),  # 16·1.9 capped
         ("5xx:backoff(9,1s..30s,x2,jitter=full)", 8, 0.0, 1.0),  # full may reach min
-        ("5xx:backoff(9,4s..30s,x2,jitter=equal)", 0, 0.0, 4.0),  # 2 raised to min
+        ("5xx:backoff(9,4s..30s,x2,jitter=equal)", 0, 0.0, 4.0),  # lo = max(4, 8/2)
+        ("5xx:backoff(9,4s..6s,x2,jitter=equal)", 0, 0.0, 4.0),  # hi/2 = 3 raised to min
+        ("5xx:backoff(9,4s..6s,x2,jitter=equal)", 0, 0.5, 5.0),  # [4, 6]: hi = max
+        ("5xx:backoff(9,1s..30s,x2,jitter=full)", 4, 0.99, 1 + 0.99 * 29),  # hi = max
         ("5xx:backoff(9,2s)", 7, 0.0, 2.0),  # fixed delay
         ("5xx:backoff(9,1s..30s,x1)", 7, 0.0, 1.0),  # factor 1 stays at min
     ],
@@ -766,8 +770,9 @@ def test_the_evaluator_touches_no_clock_no_sleep_no_random(monkeypatch: pytest.M
     ("text", "outcome", "envelopes"),
     [
         ("5xx:backoff(3,1s..8s,x2)", Response(503), [(1, 1), (2, 2), (4, 4)]),
-        ("5xx:backoff(3,1s..8s,x2,jitter)", Response(503), [(1, 1), (1, 2), (1, 4)]),
-        ("5xx:backoff(3,1s..8s,x2,jitter=equal)", Response(503), [(1, 1), (1, 2), (2, 4)]),
+        ("5xx:backoff(3,1s..8s,x2,jitter)", Response(503), [(1, 2), (1, 4), (1, 8)]),
+        ("5xx:backoff(3,1s..8s,x2,jitter=equal)", Response(503), [(1, 2), (2, 4), (4, 8)]),
+        ("5xx:backoff(3,3s..8s,x2,jitter=equal)", Response(503), [(3, 6), (4, 8), (4, 8)]),
         ("5xx:backoff(3,1s..8s,x2,jitter=scale)", Response(503), [(1, 2), (2, 4), (4, 8)]),
         ("5xx:backoff(3,1s..8s,x2,jitter=decorrelated)", Response(503), [(1, 3), (1, 8), (1, 8)]),
         ("5xx:backoff(4,1s..8s,x2) attempts=3", Response(503), [(1, 1), (2, 2)]),
@@ -806,6 +811,8 @@ def test_schedule_is_lazy_and_indexable() -> None:
         ("5xx:backoff(3,1s..8s,x2)", 7.0, 4),
         ("5xx:backoff(3,1s..8s,x2) attempts=3", 3.0, 3),
         ("5xx:backoff(3,1s..8s,x2) deadline=5s", 5.0, 4),
+        ("5xx:backoff(3,1s..8s,x2,jitter)", 14.0, 4),  # hi = 2, 4, 8
+        ("5xx:backoff(3,1s..8s,x2,jitter=equal)", 14.0, 4),
         ("5xx:backoff(3,1s..8s,x2,jitter=scale)", 14.0, 4),
         ("5xx:backoff(3,1s..8s,x2,jitter=decorrelated)", 19.0, 4),
         ("5xx:backoff(3,1s) 500-599:backoff(2,1s)", 2.0, 3),  # the first rule never wins
@@ -850,6 +857,42 @@ def test_every_backoff_delay_lies_in_min_max(b: Backoff, n: int, prev: float, r:
     assert envelope.min <= d.delay
     if b.jitter is not Jitter.DECORRELATED:  # its bound depends on the prev it was given
         assert d.delay <= envelope.max
+
+
+#: The fraction of ``rand``'s range over which each kind's first draw is not clamped to
+#: max, for min < max (full and equal never clamp: their window ends at or below max).
+def _unclamped(kind: Jitter, low: float, high: float) -> float:
+    if kind is Jitter.SCALE:  # min·(1 + r) < max
+        return min(1.0, high / low - 1)
+    if kind is Jitter.DECORRELATED:  # min + r·2·min < max
+        return min(1.0, (high - low) / (2 * low))
+    return 1.0
+
+
+@given(
+    b=backoffs.filter(lambda b: 0 < b.min_ms < b.max_ms and b.jitter is not Jitter.NONE),
+    r1=unit,
+    r2=unit,
+    straight=st.booleans(),
+)
+def test_jitter_spreads_the_first_retry(b: Backoff, r1: float, r2: float, straight: bool) -> None:
+    """With min < max every jitter kind gives the first retry distinct delays for distinct
+    rand (within the part of rand's range its window is not clamped to max): clients that
+    failed together do not retry together, not even the first time (§2.3)."""
+    low, high = b.min_ms / 1000, b.max_ms / 1000
+    reach = _unclamped(b.jitter, low, high)
+    r1, r2 = r1 * reach, r2 * reach
+    assume(abs(r1 - r2) >= 1e-6)
+    p = Policy([Rule([StatusCode(503)], [b], methods=None if straight else ("GET",))])
+    d1 = decide(p, Response(503), r=r1)
+    d2 = decide(p, Response(503), r=r2)
+    assert isinstance(d1, Retry) and isinstance(d2, Retry)
+    assert d1.delay != d2.delay
+    assert (d1.delay < d2.delay) == (r1 < r2)
+    first = p.schedule(Response(503))[0]
+    assert first.min == low < first.max
+    if b.jitter in (Jitter.FULL, Jitter.EQUAL):
+        assert first.max == min(high, 2 * low)
 
 
 @given(b=backoffs, n=st.integers(0, 2000), prev=st.floats(0, 700_000), r=unit)
