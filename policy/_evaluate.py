@@ -256,7 +256,32 @@ def duration_text(seconds: float) -> str:
 def _seconds_text(seconds: float) -> str:
     if seconds == math.inf:
         return "forever"
+    if seconds >= 1e15:  # past the digits a float holds exactly: 1e+23s
+        return f"{seconds:.3g}s"
     return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+_YEAR_S: Final = 365.2425 * 86400
+
+
+def _wait_text(seconds: float) -> str:
+    """A server's wait for a reason: exact seconds, and in days or years when that long
+    (``315360000s, about 10 years``)."""
+    text = _seconds_text(seconds)
+    if seconds >= 2 * _YEAR_S:
+        return f"{text}, about {_about(seconds / _YEAR_S)} years"
+    if seconds >= 2 * 86400:
+        return f"{text}, about {_about(seconds / 86400)} days"
+    return text
+
+
+def _about(x: float) -> str:
+    """``x`` rounded for a reader: ``2.31``, ``7,974``, ``3.2e+15``."""
+    if x >= 1e6:
+        return f"{x:.2g}"
+    if x >= 10:
+        return f"{round(x):,}"
+    return f"{x:.3g}"
 
 
 def _selector_text(rule: Rule) -> str:
@@ -297,7 +322,7 @@ def _over(
     if hs.over is Over.SKIP:
         return _SKIP
     return GiveUp(
-        f"{label}: the server asks to wait {_seconds_text(wait)} ({source}), "
+        f"{label}: the server asks to wait {_wait_text(wait)} ({source}), "
         f"longer than the {duration_text(hs.max_s)} max of {text}",
         rule,
     )

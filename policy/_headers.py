@@ -12,8 +12,15 @@ retry layer that raises on a strange value turns a recoverable 429 into a crash 
 caller.  So nothing here raises, whatever string it is given, and nothing returns NaN,
 infinity or a negative number: a value we cannot read with confidence is treated as if
 the server had not sent it, and the policy falls back to its other rules (a chain falls
-through to e.g. ``backoff``).  The same goes for values that parse but make no sense as
-a wait: more than ``MAX_WAIT_S`` (about 31 years) is a bug or an attack, not advice.
+through to e.g. ``backoff``).
+
+Why enormous is not malformed: ``Retry-After: 99999999999999999999999``, a date in year
+9999 or an epoch reset centuries away are well-formed values that say "stay away".  Read
+as absent, they would turn into a quick fallback retry -- the opposite of what the server
+asked.  So every well-formed value gives its wait, however long (always a finite float:
+a value has at most ``MAX_VALUE_LEN`` characters), and the policy's ``max``/``over``
+decide what a wait that long means (give up, by default).  Only non-numbers (``nan``,
+``inf``, ``1e309``, signs, garbage) count as absent.
 
 The parsers are strict about shape and tolerant about the usual harmless variations
 (surrounding spaces and tabs, letter case of month names, a decimal point in seconds).
@@ -40,7 +47,6 @@ from ._ast import ResetFormat
 
 __all__ = [
     "MAX_VALUE_LEN",
-    "MAX_WAIT_S",
     "parse_delay_seconds",
     "parse_duration",
     "parse_http_date",
@@ -51,9 +57,6 @@ __all__ = [
     "parse_retry_after",
     "reference_time",
 ]
-
-MAX_WAIT_S: float = 1e9
-"""A computed wait above this (~31 years) is treated as malformed (absent)."""
 
 MAX_VALUE_LEN = 256
 """Longer header values are malformed (checked before any parsing)."""
@@ -93,8 +96,13 @@ def parse_number(value: str) -> float | None:
 
 
 def _bounded(wait: float | None) -> float | None:
-    """``wait`` if it is a finite number in [0, MAX_WAIT_S], else ``None``."""
-    if wait is None or not (0.0 <= wait <= MAX_WAIT_S):  # also rejects NaN
+    """``wait`` if it is a finite number ≥ 0, else ``None``.
+
+    No upper bound: an enormous wait is the server's word, and ``max``/``over`` of the
+    policy decide about it.  (Every parser here already returns finite values; this is
+    the belt to those braces.)
+    """
+    if wait is None or not (0.0 <= wait < math.inf):  # also rejects NaN
         return None
     return wait
 
@@ -102,7 +110,7 @@ def _bounded(wait: float | None) -> float | None:
 def parse_delay_seconds(value: str) -> float | None:
     """RFC 9110 ``delay-seconds`` (``1*DIGIT``), also accepting a decimal (``"2.5"``).
 
-    ``None`` if malformed (see ``parse_number``) or above ``MAX_WAIT_S``.
+    ``None`` if malformed (see ``parse_number``); an enormous value is a long wait.
     """
     return _bounded(parse_number(value))
 
@@ -404,8 +412,8 @@ def parse_reset(value: str, fmt: ResetFormat, reference: float) -> float | None:
     ============  ===========================================  ======================
 
     ``reference`` is the response's time in epoch seconds (see ``reference_time``); a
-    reset in the past waits 0.  ``None`` if the value is malformed or the wait exceeds
-    ``MAX_WAIT_S``.
+    reset in the past waits 0.  ``None`` if the value is malformed; a well-formed value
+    far in the future (year 9999, an epoch centuries away) is a long wait, not ``None``.
     """
     if fmt is ResetFormat.AUTO:
         return _auto(value, reference)
@@ -432,7 +440,8 @@ def parse_retry_after(value: str, reference: float) -> float | None:
     """The wait in seconds a ``Retry-After`` value asks for (RFC 9110 §10.2.3).
 
     Either delay-seconds (a decimal is accepted: ``2.5``) or an HTTP-date, whose wait
-    is ``max(0, date - reference)``.  ``None`` if malformed or above ``MAX_WAIT_S``.
+    is ``max(0, date - reference)``.  ``None`` if malformed; an enormous value
+    (``99999999999999999999999``, a date in year 9999) is a long wait, not ``None``.
     """
     number = parse_number(value)
     if number is not None:
@@ -522,8 +531,8 @@ def parse_ratelimit(value: str) -> float | None:
     The wait is the largest ``t`` among the items with ``r=0`` (every exhausted
     policy must have reset before a request can succeed); ``None`` if there is none.
     Tolerant where RFC 9651 is strict: a malformed member is skipped rather than
-    voiding the whole field.  ``r`` and ``t`` must be numbers; a ``t`` that is
-    negative or above ``MAX_WAIT_S`` skips its member.
+    voiding the whole field.  ``r`` and ``t`` must be RFC 9651 numbers (at most 15
+    integer digits); a negative ``t`` skips its member, a huge one is a long wait.
     """
     if not isinstance(value, str) or len(value) > _MAX_FIELD_LEN:
         return None

@@ -46,7 +46,10 @@ from policy import (
 from policy._parse import grammar_text
 
 __all__ = [
+    "WAIT_DATE",
+    "WAIT_DATE_EPOCH",
     "durations_ms",
+    "enormous_waits",
     "factors",
     "header_names",
     "matchers",
@@ -423,3 +426,61 @@ SEED_OPTION_KEYS = [
     "retry",
     "bodyFilter",
 ]
+
+
+# --- enormous but well-formed server waits (SPEC §2.4) -----------------------------------
+
+#: The Date of the responses ``enormous_waits`` builds, and that time in epoch seconds.
+WAIT_DATE = "Sat, 28 Nov 2026 12:00:00 GMT"
+WAIT_DATE_EPOCH = 1_795_867_200
+
+_YEAR_9999_END = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _imf_fixdate(t: int) -> str:
+    import email.utils
+
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def _rfc3339(t: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.cache
+def enormous_waits(at_least: int = 901) -> st.SearchStrategy[tuple[dict[str, str], float]]:
+    """``(headers, seconds)``: a response whose one wait-bearing header is well formed and
+    asks for at least ``at_least`` seconds -- up to 10²⁵⁵ seconds, a date in year 9999, an
+    epoch reset centuries away -- with ``Date: WAIT_DATE``.  ``headers()`` reads each."""
+    far = st.integers(WAIT_DATE_EPOCH + at_least, _YEAR_9999_END)
+    seconds = st.one_of(
+        st.integers(at_least, 10**25),
+        st.integers(at_least, 10**255),
+        st.sampled_from([1_000_000_001, 99_999_999_999_999_999_999_999]),
+    )
+    as_headers = [
+        seconds.map(lambda n: ({"Retry-After": str(n)}, float(n))),
+        st.builds(
+            lambda n, frac: ({"Retry-After": f"{n}.{frac}"}, float(f"{n}.{frac}")),
+            seconds,
+            st.sampled_from(["0", "5", "25"]),
+        ),
+        far.map(lambda t: ({"Retry-After": _imf_fixdate(t)}, float(t - WAIT_DATE_EPOCH))),
+        # epoch seconds (from 1e9, read by auto) and epoch ms (from 1e12) in X-RateLimit-Reset
+        st.integers(WAIT_DATE_EPOCH + at_least, 10**12 - 1).map(
+            lambda t: ({"X-RateLimit-Reset": str(t)}, float(t - WAIT_DATE_EPOCH))
+        ),
+        st.integers((WAIT_DATE_EPOCH + at_least) * 1000, 10**40).map(
+            lambda t: ({"X-RateLimit-Reset": str(t)}, float(t) / 1000 - WAIT_DATE_EPOCH)
+        ),
+        far.map(lambda t: ({"RateLimit-Reset": _rfc3339(t)}, float(t - WAIT_DATE_EPOCH))),
+        st.integers(max(1, at_least // 3600 + 1), 10**9).map(
+            lambda h: ({"X-RateLimit-Reset": f"{h}h"}, h * 3600.0)
+        ),
+        st.integers(at_least, 10**15 - 1).map(
+            lambda t: ({"RateLimit": f'"default";r=0;t={t}'}, float(t))
+        ),
+    ]
+    return st.one_of(as_headers).map(lambda hw: ({**hw[0], "Date": WAIT_DATE}, hw[1]))

@@ -19,7 +19,7 @@ import attrs
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import policies, rules
+from strategies import enormous_waits, policies, rules
 
 import policy
 from policy import (
@@ -570,27 +570,89 @@ def test_header_jitter_adds_and_never_shortens(
     assert d.delay == pytest.approx(delay)
 
 
-def test_hostile_values_count_as_absent() -> None:
-    """Garbage, negatives, NaN, infinities and huge numbers fall through to the backoff."""
+def test_hostile_values_count_as_absent_and_enormous_ones_as_long_waits() -> None:
+    """Garbage, negatives, NaN and infinities fall through to the backoff; a well-formed but
+    enormous wait (ten years, a date in year 9999, an epoch centuries away) is a wait over
+    max, so the default over=giveup gives up naming it -- never a quick fallback retry."""
     data = _fixtures()
     p = policy.parse("429:headers()|backoff(1,3s) 503:headers(x-ratelimit-*)|backoff(1,3s)")
+    absent = {
+        "negative",
+        "not a number",
+        "overflows to infinity",
+        "empty",
+        "garbage",
+        "malformed structured field",
+    }
+    enormous = {"ten years", "far-future date", "huge epoch"}
+    assert {case["note"] for case in data["hostile"]} == absent | enormous | {"far-past date"}
     for case in data["hostile"]:
-        for status in (429, 503):
-            d = decide(p, Response(status, {**case["headers"], "Date": DATE}))
-            assert isinstance(d, Retry | GiveUp), case
-            if case["note"] in {
-                "negative",
-                "not a number",
-                "overflows to infinity",
-                "empty",
-                "garbage",
-                "malformed structured field",
-                "huge epoch",
-            }:
-                assert isinstance(d, Retry) and d.delay == 3.0, case
+        d = decide(p, Response(429, {**case["headers"], "Date": DATE}))
+        if case["note"] in absent:
+            assert isinstance(d, Retry) and d.delay == 3.0, case
+        elif case["note"] in enormous:
+            assert isinstance(d, GiveUp), case
+            assert "the server asks to wait" in d.reason, case
+        else:  # a date in the past: wait 0s
+            assert isinstance(d, Retry) and d.delay == 0.0, case
     ten_years = decide(p, Response(429, {"Retry-After": "315360000"}))
     assert isinstance(ten_years, GiveUp)
-    assert "315360000s" in ten_years.reason
+    assert "315360000s, about 9.99 years (retry-after)" in ten_years.reason
+
+
+ENORMOUS = [
+    # (strategy, headers, expected: a delay, or the words of a give-up)
+    ("headers()|backoff(2,1s)", {"Retry-After": "1000000001"}, "wait 1000000001s, about 32 years"),
+    ("headers()|backoff(2,1s)", {"Retry-After": "99999999999999999999999"}, "wait 1e+23s"),
+    ("headers()|backoff(2,1s)", {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, "7,973 years"),
+    ("headers(max=1m,over=clamp)|backoff(2,1s)", {"Retry-After": "99999999999999999999999"}, 60.0),
+    ("headers(max=1m,over=clamp,jitter=5s)", {"Retry-After": "1000000001"}, 60.0),
+    ("headers(over=skip)|backoff(2,1s)", {"Retry-After": "99999999999999999999999"}, 1.0),
+    (
+        "headers(x-ratelimit-*)|backoff(2,1s)",
+        {"x-ratelimit-reset": "9" * 30},
+        "(x-ratelimit-reset)",
+    ),
+    (
+        "headers(x-ratelimit-*,format=epoch)",
+        {"x-ratelimit-reset": "99999999999"},
+        "about 3,112 years",
+    ),
+    ("headers()|backoff(2,1s)", {"RateLimit": '"a";r=0;t=99999999999'}, "(ratelimit)"),
+    ("headers(reset-header=r,format=iso,max=1m,over=clamp)", {"r": "9999-12-31T23:59:59Z"}, 60.0),
+    ("headers()|backoff(2,1s)", {"Retry-After": "1e309"}, 1.0),  # not a number: absent
+    ("headers()|backoff(2,1s)", {"Retry-After": "inf"}, 1.0),
+]
+
+
+@pytest.mark.parametrize(("strategy", "headers", "expected"), ENORMOUS)
+def test_enormous_well_formed_waits_follow_over(
+    strategy: str, headers: dict[str, str], expected: Any
+) -> None:
+    """A well-formed wait longer than max is not malformed: over= decides (giveup names the
+    server's wait, clamp waits max, skip treats it as absent); non-numbers are absent."""
+    d = decide(f"429:{strategy}", Response(429, {**headers, "Date": DATE}))
+    if isinstance(expected, str):
+        assert isinstance(d, GiveUp), d
+        assert "the server asks to wait" in d.reason and expected in d.reason, d.reason
+    else:
+        assert isinstance(d, Retry), d
+        assert d.delay == expected
+
+
+@given(enormous_waits())
+def test_an_enormous_server_wait_never_becomes_a_quick_retry(
+    case: tuple[dict[str, str], float],
+) -> None:
+    """For any well-formed wait over max, 429:headers()|backoff(2,1s) gives up naming it
+    (never a 1s retry), and over=clamp waits max (§2.4)."""
+    headers, wait = case
+    assert wait > 900
+    d = decide("429:headers()|backoff(2,1s)", Response(429, headers), now=T0 + 5)
+    assert isinstance(d, GiveUp), (headers, d)
+    assert "the server asks to wait" in d.reason and "longer than the 15m max" in d.reason
+    clamped = decide("429:headers(over=clamp)|backoff(2,1s)", Response(429, headers), now=T0)
+    assert isinstance(clamped, Retry) and clamped.delay == 900.0
 
 
 def test_headers_on_a_failure_without_a_response_find_nothing() -> None:
