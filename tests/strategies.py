@@ -51,6 +51,7 @@ __all__ = [
     "durations_ms",
     "enormous_waits",
     "factors",
+    "header_lines",
     "header_names",
     "matchers",
     "policies",
@@ -484,3 +485,30 @@ def enormous_waits(at_least: int = 901) -> st.SearchStrategy[tuple[dict[str, str
         ),
     ]
     return st.one_of(as_headers).map(lambda hw: ({**hw[0], "Date": WAIT_DATE}, hw[1]))
+
+
+# --- header lines (SPEC §2.4, §2.6) ------------------------------------------------------
+
+_LINE_NAMES = st.sampled_from(
+    [
+        *("RateLimit", "ratelimit", "RATELIMIT", "RateLimit-Policy", "Retry-After"),
+        *("retry-after", "X-RateLimit-Reset", "x-ratelimit-reset", "Date", "Content-Type"),
+    ]
+)
+_LINE_VALUES = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.builds(
+        lambda n, r, t: f'"{n}";r={r};t={t}',
+        st.sampled_from(["default", "burst", "day"]),
+        st.integers(0, 3),
+        st.integers(0, 3600),
+    ),
+    st.text(alphabet=string.ascii_letters + string.digits + ' ;=",.-:', max_size=20),
+)
+
+
+@functools.cache
+def header_lines() -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Header lines as a server sends them: names in any case, repeated names, list-valued
+    fields (``RateLimit``) and single-valued ones (``Retry-After``) alike."""
+    return st.lists(st.tuples(_LINE_NAMES, _LINE_VALUES), max_size=12)
