@@ -57,6 +57,7 @@ __all__ = [
     "policies",
     "policy_text",
     "presets",
+    "rate_limit_headers",
     "rules",
     "settings_items",
     "strategies",
@@ -512,3 +513,44 @@ def header_lines() -> st.SearchStrategy[list[tuple[str, str]]]:
     """Header lines as a server sends them: names in any case, repeated names, list-valued
     fields (``RateLimit``) and single-valued ones (``Retry-After``) alike."""
     return st.lists(st.tuples(_LINE_NAMES, _LINE_VALUES), max_size=12)
+
+
+def _maybe(values: list[str]) -> st.SearchStrategy[str | None]:
+    """Absent a quarter of the time, else one of ``values``."""
+    present = st.sampled_from(values)
+    return st.one_of(st.none(), present, present, present)
+
+
+@functools.cache
+def rate_limit_headers() -> st.SearchStrategy[dict[str, str]]:
+    """Response headers a rate-limited server might send around ``WAIT_DATE``: Retry-After,
+    an ``x-ratelimit-*`` family, the IETF fields and a Date, each absent, well formed (near,
+    far, past, in every reset format) or malformed."""
+    epoch = WAIT_DATE_EPOCH
+    fields = {
+        "retry-after": st.one_of(
+            st.none(),
+            st.none(),
+            _maybe(
+                [
+                    *("7", "0", "2.5", "1000", "garbage", "-1", "Sat, 28 Nov 2026 12:00:30 GMT"),
+                    *("Saturday, 28-Nov-26 12:01:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "nan"),
+                ]
+            ),
+        ),  # absent more often, so that the families get read
+        "x-ratelimit-limit": _maybe(["0", "0.0", "5000", "x", ""]),
+        "x-ratelimit-remaining": _maybe(["0", "0.0", "3", "4999.0", "bad", ""]),
+        "x-ratelimit-reset": _maybe(
+            [
+                *(str(epoch + 60), str(epoch - 60), f"{epoch + 1.25}", str((epoch + 30) * 1000)),
+                *("30", "6m0s", "2026-11-28T12:00:30Z", "soon", "9" * 30, "99999999999"),
+                *("Sat, 28 Nov 2026 12:00:30 GMT", "Saturday, 28-Nov-26 12:00:30 GMT"),
+            ]
+        ),
+        "ratelimit": _maybe(['"default";r=0;t=30', '"a";r=5;t=1', '"x";r=0;t=99999999']),
+        "ratelimit-reset": _maybe(["7", "x"]),
+        "date": _maybe([WAIT_DATE, "garbage", "Saturday, 28-Nov-26 11:59:00 GMT"]),
+    }
+    return st.fixed_dictionaries({k: v for k, v in fields.items()}).map(
+        lambda d: {k: v for k, v in d.items() if v is not None}
+    )

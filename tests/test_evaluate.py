@@ -17,11 +17,12 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from strategies import enormous_waits, policies, rules
+from strategies import enormous_waits, policies, rate_limit_headers, rules
 
 import policy
+import policy._headers as headers_mod
 from policy import (
     Accept,
     AttemptState,
@@ -34,6 +35,7 @@ from policy import (
     Jitter,
     Over,
     Policy,
+    ResetFormat,
     Response,
     Retry,
     Rule,
@@ -638,6 +640,61 @@ def test_enormous_well_formed_waits_follow_over(
     else:
         assert isinstance(d, Retry), d
         assert d.delay == expected
+
+
+HEADER_STRATEGIES = [
+    "headers()",
+    "headers(x-ratelimit-*)",
+    "headers(x-ratelimit-*,format=epoch,max=1m,over=clamp,jitter=2s)",
+    "headers(x-ratelimit-*,max=1m,over=skip)|backoff(2,3s)",
+    "headers(reset-header=x-ratelimit-reset,format=date)",
+    "headers(limit-header=x-ratelimit-limit,reset-header=x-ratelimit-reset,format=duration)",
+    "headers(2,x-ratelimit-*)|never",
+]
+
+
+_FAMILY = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0"}
+_RESET = {"x-ratelimit-reset": str(int(T0) + 60)}
+
+
+@settings(max_examples=300)
+@given(
+    headers=rate_limit_headers(),
+    strategy=st.sampled_from(HEADER_STRATEGIES),
+    skew=st.sampled_from([0.0, 5.0, -3600.0]),
+    settings=st.sampled_from(["", " attempts=2", " deadline=10s"]),
+    r=st.floats(0, 1, exclude_max=True),
+)
+@example({**_FAMILY, **_RESET, "x-ratelimit-limit": "0"}, "headers(x-ratelimit-*)", 0.0, "", 0.0)
+@example({**_FAMILY, **_RESET, "x-ratelimit-remaining": "3"}, "headers(x-ratelimit-*)", 0, "", 0)
+@example({**_FAMILY, **_RESET}, "headers(x-ratelimit-*)", 5.0, "", 0.0)  # no Date: now
+@example({**_FAMILY, **_RESET, "date": DATE}, "headers(x-ratelimit-*)", 5.0, "", 0.0)
+@example({"retry-after": "1000"}, "headers(x-ratelimit-*,max=1m,over=skip)|backoff(2,3s)", 0, "", 0)
+def test_headers_fast_path_and_chain_loop_decide_alike(
+    headers: dict[str, str], strategy: str, skew: float, settings: str, r: float
+) -> None:
+    """A headers-first rule decides on its fast path (header texts read from the parts
+    caches, cold and warm) exactly as the general chain loop does (reached through a
+    method-limited rule): same delay, state and reason, or the same give-up."""
+    fast = policy.parse(f"429:{strategy}{settings}")
+    looped = policy.parse(f"429[GET]:{strategy}{settings}")
+    state = fast.start(now=T0)
+    for warm in (False, True):
+        if warm:  # every text in every parts cache, as after many responses
+            for value in headers.values():
+                headers_mod.number(value)
+                headers_mod.retry_after_parts(value)
+                headers_mod.date_parts(value)
+                for fmt in ResetFormat:
+                    headers_mod.reset_parts(value, fmt)
+        d1 = decide(fast, Response(429, headers), state=state, now=T0 + skew, r=r)
+        d2 = decide(looped, Response(429, headers), state=state, now=T0 + skew, r=r)
+        assert type(d1) is type(d2)
+        assert isinstance(d1, Retry | GiveUp) and isinstance(d2, Retry | GiveUp)
+        assert d1.reason == d2.reason.replace("429[GET]:", "429:")
+        if isinstance(d1, Retry):
+            assert isinstance(d2, Retry)
+            assert (d1.delay, d1.state) == (d2.delay, d2.state)
 
 
 @given(enormous_waits())

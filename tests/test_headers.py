@@ -16,6 +16,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import policy._headers as H
 from policy._ast import ResetFormat
 from policy._headers import (
     MAX_VALUE_LEN,
@@ -727,6 +728,56 @@ def test_parsers_never_raise(text: str) -> None:
     """Every parser returns None or a finite non-negative float for arbitrary text."""
     for parse in PARSERS:
         assert_wait_like(parse(text))
+
+
+def _wait_from_parts(parts: tuple[int, float], exact: float | None, reference: float) -> Any:
+    kind, x = parts
+    if kind == H.RELATIVE:
+        return x
+    if kind == H.ABSOLUTE:
+        return max(0.0, x - reference)
+    if kind == H.VARIES:
+        return exact  # read with the reference each time, by design
+    return None
+
+
+@given(HOSTILE_TEXT, st.sampled_from(list(ResetFormat)), st.floats(0, 4e11))
+@example("Sat, 28 Nov 2026 12:00:30 GMT", ResetFormat.AUTO, REF)
+@example("Saturday, 28-Nov-26 12:00:30 GMT", ResetFormat.DATE, REF)
+@example("1795867260", ResetFormat.EPOCH_MS, REF)
+def test_memoised_parts_give_what_the_parsers_give(
+    text: str, fmt: ResetFormat, reference: float
+) -> None:
+    """The parts the evaluator reads from its caches (cold and warm) make the same waits as
+    parse_reset, parse_retry_after and reference_time."""
+    for _ in range(2):
+        exact = H.parse_reset(text, fmt, reference)
+        assert _wait_from_parts(H.reset_parts(text, fmt), exact, reference) == exact
+        exact = H.parse_retry_after(text, reference)
+        assert _wait_from_parts(H.retry_after_parts(text), exact, reference) == exact
+        assert H.number(text) == parse_number(text)
+        kind, t = H.date_parts(text)
+        expected = parse_http_date(text, reference=reference)
+        if kind == H.ABSOLUTE:
+            assert t == expected
+        elif kind == H.MALFORMED:
+            assert expected is None
+    date = parse_http_date(text, reference=reference)
+    assert reference_time({"date": text}, reference) == (reference if date is None else date)
+
+
+def test_parts_caches_stay_bounded() -> None:
+    """A server sending a new value every time fills no cache past its size."""
+    for n in range(3 * H._CACHE_SIZE):
+        value = str(1_795_867_200 + n)
+        H.retry_after_parts(value)
+        H.reset_parts(value, ResetFormat.AUTO)
+        H.number(value)
+        H.date_parts(f"Sat, 28 Nov 2026 12:{n // 60 % 60:02}:{n % 60:02} GMT")
+    caches = [H.RETRY_AFTER_PARTS, H.NUMBERS, H.DATE_PARTS, *H.RESET_PARTS.values()]
+    assert all(len(c) <= H._CACHE_SIZE for c in caches)
+    assert H.reset_parts("x" * (H.MAX_VALUE_LEN + 1), ResetFormat.AUTO) == (H.MALFORMED, 0.0)
+    assert "x" * (H.MAX_VALUE_LEN + 1) not in H.RESET_PARTS[ResetFormat.AUTO]
 
 
 @given(HOSTILE_TEXT, st.sampled_from(list(ResetFormat)), st.floats(0, 4e11))
