@@ -77,6 +77,7 @@ from ._ast import (
 )
 from ._headers import (
     ABSOLUTE,
+    DATE_EPOCHS,
     DATE_PARTS,
     MALFORMED,
     NUMBERS,
@@ -668,7 +669,7 @@ def _decider(c: Compiled) -> Decide:
     response_type = Response
     header_wait = _header_wait
     retry_after_get = RETRY_AFTER_PARTS.get
-    date_get = DATE_PARTS.get
+    date_epoch_get = DATE_EPOCHS.get
     numbers_get = NUMBERS.get
     assert (RELATIVE, ABSOLUTE) == (0, 1)  # written as numbers in decide
     # Per status, the rule's first step when it is a ``headers`` strategy that decides
@@ -689,7 +690,9 @@ def _decider(c: Compiled) -> Decide:
             status = outcome.status
             first = headers_first[status]
             if first is not None and not outcome.stop:
-                i, limit, hs, rule, text, limit_name, remaining_name, reset_name, resets = first
+                i, limit, hs, rule, text, limit_name, remaining_name, reset_name, resets, max_s = (
+                    first
+                )
                 counters = state[2]
                 n = counters[i]
                 if n < limit:
@@ -726,14 +729,14 @@ def _decider(c: Compiled) -> Decide:
                         if d is None:
                             delay -= now  # type: ignore[operator]
                         else:
-                            dp = date_get(d)
-                            if dp is not None and dp[0] == 1:
-                                delay -= dp[1]  # type: ignore[operator]
+                            reference = date_epoch_get(d)
+                            if reference is not None:
+                                delay -= reference  # type: ignore[operator]
                             else:
                                 kind = 9
                         if delay < 0.0:  # type: ignore[operator]
                             delay = 0.0
-                    if kind > 1 or delay > hs.max_s:
+                    if kind > 1 or delay > max_s:
                         found = header_wait(hs, headers, now, status, rule, text)
                         if type(found) is tuple:
                             delay, source = found
@@ -896,7 +899,7 @@ def _decider(c: Compiled) -> Decide:
 
 def _headers_step(entry: Entry | None) -> tuple[Any, ...] | None:
     """``(position, limit, _HeaderStep, rule, text, limit header, remaining header, reset
-    header, reset parts cache)`` when ``entry``'s chain starts with a ``headers`` strategy
+    header, reset parts cache, max)`` when ``entry``'s chain starts with a ``headers`` strategy
     and the rule decides for every method; else ``None``.  The three names are those of a family
     (``None`` for ``headers()``, which reads the ``RateLimit`` field before any reset)."""
     if entry is None or entry[3] is not None or not entry[1] or entry[1][0][0] != _HEADERS:
@@ -906,7 +909,7 @@ def _headers_step(entry: Entry | None) -> tuple[Any, ...] | None:
         names = (hs.limit_header, hs.remaining_header, hs.reset_header)
     else:
         names = (None, None, None)
-    return (i, limit, hs, entry[0], entry[2], *names, hs.reset_parts)
+    return (i, limit, hs, entry[0], entry[2], *names, hs.reset_parts, hs.max_s)
 
 
 def _deadline_give_up(

@@ -47,6 +47,7 @@ from ._ast import ResetFormat
 
 __all__ = [
     "ABSOLUTE",
+    "DATE_EPOCHS",
     "DATE_PARTS",
     "MALFORMED",
     "MAX_VALUE_LEN",
@@ -497,6 +498,8 @@ _VARIES: Parts = (VARIES, 0.0)
 RETRY_AFTER_PARTS: dict[str, Parts] = {}
 #: Date header text -> parts (ABSOLUTE with a non-negative epoch, VARIES or MALFORMED).
 DATE_PARTS: dict[str, Parts] = {}
+#: Date header text -> its epoch, for the ABSOLUTE entries of ``DATE_PARTS`` only.
+DATE_EPOCHS: dict[str, float] = {}
 #: Plain decimal text -> its value, or None (``parse_number``).
 NUMBERS: dict[str, float | None] = {}
 #: Per reset format: reset text -> parts.
@@ -546,7 +549,14 @@ def date_parts(value: str) -> Parts:
     parts = _date_parts(value)
     if parts[0] == ABSOLUTE and parts[1] < 0.0:
         parts = _BAD
-    return _keep(DATE_PARTS, value, parts)
+    if isinstance(value, str) and len(value) <= MAX_VALUE_LEN:
+        if len(DATE_PARTS) >= _CACHE_SIZE:
+            DATE_PARTS.clear()  # the two together: DATE_EPOCHS mirrors DATE_PARTS
+            DATE_EPOCHS.clear()
+        DATE_PARTS[value] = parts
+        if parts[0] == ABSOLUTE:
+            DATE_EPOCHS[value] = parts[1]
+    return parts
 
 
 def _auto_parts(value: str) -> Parts:

@@ -759,7 +759,7 @@ def test_memoised_parts_give_what_the_parsers_give(
         kind, t = H.date_parts(text)
         expected = parse_http_date(text, reference=reference)
         if kind == H.ABSOLUTE:
-            assert t == expected
+            assert t == expected == H.DATE_EPOCHS[text]
         elif kind == H.MALFORMED:
             assert expected is None
     date = parse_http_date(text, reference=reference)
@@ -774,7 +774,8 @@ def test_parts_caches_stay_bounded() -> None:
         H.reset_parts(value, ResetFormat.AUTO)
         H.number(value)
         H.date_parts(f"Sat, 28 Nov 2026 12:{n // 60 % 60:02}:{n % 60:02} GMT")
-    caches = [H.RETRY_AFTER_PARTS, H.NUMBERS, H.DATE_PARTS, *H.RESET_PARTS.values()]
+    caches = [H.RETRY_AFTER_PARTS, H.NUMBERS, H.DATE_PARTS, H.DATE_EPOCHS]
+    caches += H.RESET_PARTS.values()
     assert all(len(c) <= H._CACHE_SIZE for c in caches)
     assert H.reset_parts("x" * (H.MAX_VALUE_LEN + 1), ResetFormat.AUTO) == (H.MALFORMED, 0.0)
     assert "x" * (H.MAX_VALUE_LEN + 1) not in H.RESET_PARTS[ResetFormat.AUTO]
