@@ -193,7 +193,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A 429 without any header: the chain falls through to backoff",
-        "429:headers()|backoff(2,100ms,jitter)",
+        "429:headers()|backoff(2,100ms..200ms,x1,jitter)",
         "GET",
         "/bare-429",
         200,
@@ -209,7 +209,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A POST when only GET may be retried",
-        "5xx:backoff(2,50ms,jitter) methods=GET",
+        "5xx:backoff(2,50ms..100ms,x1,jitter) methods=GET",
         "POST",
         "/orders",
         503,
@@ -218,7 +218,7 @@ SCENARIOS = (
     ),
     Scenario(
         "The same POST when every method may be retried",
-        "5xx:backoff(2,50ms,jitter)",
+        "5xx:backoff(2,50ms..100ms,x1,jitter)",
         "POST",
         "/orders",
         201,
@@ -227,7 +227,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A server stop signal (x-should-retry: false)",
-        "5xx:backoff(3,50ms,jitter)",
+        "5xx:backoff(3,50ms..100ms,x1,jitter)",
         "POST",
         "/payments",
         503,
@@ -244,7 +244,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A 404 under 'retry every error'",
-        "all:backoff(2,50ms,jitter)",
+        "all:backoff(2,50ms..100ms,x1,jitter)",
         "GET",
         "/missing",
         404,

@@ -29,6 +29,7 @@ import attrs
 from ._ast import (
     BUDGET_FLOOR,
     BUDGET_WINDOW_S,
+    MAX_DURATION_MS,
     Backoff,
     BudgetSetting,
     DeadlineSetting,
@@ -79,6 +80,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "W106": ("warning", "the per-attempt timeout is not shorter than the deadline"),
     "W107": ("warning", "a limit over 10: retries multiply across layers"),
     "W108": ("warning", "reset or timeout retried for every method: a POST may run twice"),
+    "W109": ("warning", "jitter on a fixed delay (min = max): it cannot spread the retries"),
+    "W110": ("warning", "a backoff with min 0 and a factor: every wait is 0s"),
     "I201": ("info", "the worst-case total wait and request count"),
     "I202": ("info", "a rule only partly effective: a narrower preset rule still decides"),
     "I203": ("info", "what the retry budget means in requests"),
@@ -240,15 +243,34 @@ class _Linter:
         self.out.sort(key=lambda d: (rank[d.severity], d.line, d.column, d.code))
         return self.out
 
-    # W101
+    # W101, W109, W110
     def jitter(self, origin: _Origin) -> None:
         for s in origin.rule.strategies:
-            if isinstance(s, Backoff) and s.jitter is Jitter.NONE and s.limit and s.max_ms:
-                better = render_strategy(attrs.evolve(s, jitter=Jitter.FULL, span=None))
+            if not isinstance(s, Backoff) or not s.limit or not s.max_ms:
+                continue
+            if s.min_ms == 0:
+                # 0·factorⁿ is 0 for every n, and every jitter kind scales from min.
+                better = render_strategy(_spread(attrs.evolve(s, min_ms=_nonzero_min(s))))
+                self.add(
+                    "W110",
+                    f"{render_strategy(s)} starts at 0s: 0s·factorⁿ is 0s, so every retry "
+                    f"waits 0s whatever the factor and jitter; give it a min above 0 ({better})",
+                    s.span,
+                )
+            elif s.jitter is Jitter.NONE:
+                better = render_strategy(_spread(s))
                 self.add(
                     "W101",
                     f"{render_strategy(s)} has no jitter: clients that failed together retry "
                     f"together; add jitter ({better})",
+                    s.span,
+                )
+            elif s.fixed:
+                self.add(
+                    "W109",
+                    f"{render_strategy(s)} jitters a fixed delay: min = max leaves the "
+                    "jitter no room, so clients that failed together still retry together; "
+                    f"give it a window ({render_strategy(_spread(s))})",
                     s.span,
                 )
 
@@ -478,6 +500,23 @@ def _narrow(m: Matcher) -> bool:
 def _covers(m: Matcher, status: int) -> bool:
     covers = getattr(m, "covers", None)
     return bool(covers(status)) if covers is not None else False
+
+
+def _spread(s: Backoff) -> Backoff:
+    """``s`` with jitter, a fixed delay turned into the window [d, 2·d] (factor 1)."""
+    jitter = Jitter.FULL if s.jitter is Jitter.NONE else s.jitter
+    if not s.fixed:
+        return attrs.evolve(s, jitter=jitter, span=None)
+    if 2 * s.min_ms <= MAX_DURATION_MS:
+        low, high = s.min_ms, 2 * s.min_ms
+    else:
+        low, high = s.min_ms // 2, s.min_ms
+    return attrs.evolve(s, min_ms=low, max_ms=high, factor=1, jitter=jitter, span=None)
+
+
+def _nonzero_min(s: Backoff) -> int:
+    """A min above 0 to suggest for ``s`` (1s, or a tenth of max when max is short)."""
+    return min(1000, max(1, s.max_ms // 10))
 
 
 def _zero() -> float:

@@ -523,11 +523,11 @@ def test_explain_envelopes_in_policy_notation(capsys: pytest.CaptureFixture[str]
     """explain lists each retry's delay range and the worst case, in 1s/1.5m notation."""
     code, out, _ = run(capsys, "explain", "5xx:backoff(3,30s..2m,x2,jitter) 404:never")
     assert code == 0
-    assert "wait 30s\n" in out  # full jitter: the first retry waits min
-    assert "wait 30s–1m\n" in out
-    assert "wait 30s–2m\n" in out
+    assert "1. wait 30s–1m\n" in out  # full jitter spreads the first retry: [min, 2·min]
+    assert "2. wait 30s–2m\n" in out
+    assert "3. wait 30s–2m\n" in out
     assert "4 requests" in out
-    assert "3.5m of waiting" in out  # 30s + 1m + 2m
+    assert "5m of waiting" in out  # 1m + 2m + 2m
     assert "404:never" in out and "retries: none" in out
 
 
@@ -650,10 +650,10 @@ def test_simulate_is_deterministic_under_a_seed(capsys: pytest.CaptureFixture[st
     a, b = run(capsys, *argv)[1], run(capsys, *argv)[1]
     assert a == b
     rng = random.Random(42)
-    rng.random()  # retry 1: full jitter draws, but min + r·(min − min) is min
-    second = 1.0 + rng.random() * (2.0 - 1.0)  # retry 2: base 2s
+    first = 1.0 + rng.random() * (2.0 - 1.0)  # retry 1: full jitter over [1s, 2s]
+    second = 1.0 + rng.random() * (4.0 - 1.0)  # retry 2: base 2s, window [1s, 4s]
     rows = _rows(a)
-    assert rows[0][4] == "1s"
+    assert rows[0][4] == duration(round(first * 1000))
     assert rows[1][4] == duration(round(second * 1000))
     assert rows[2][3:5] == ["give", "up"]
 
@@ -775,7 +775,7 @@ def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
     first, second, last = data["steps"]
     assert set(first) == {"attempt", "at", "outcome", "decision", "wait", "reason"}
     assert (first["at"], first["outcome"]) == (0, "503")
-    assert second["at"] == first["wait"] and last["wait"] is None
+    assert second["at"] == pytest.approx(first["wait"]) and last["wait"] is None  # jittered
     assert data["waited"] == pytest.approx(first["wait"] + second["wait"])
     text_rows = _rows(run(capsys, *argv)[1])
     assert [r[4] for r in text_rows[:2]] == [

@@ -28,7 +28,8 @@ Design points, each a lesson from retry bugs in the wild:
   the host is looked up once per call (kept across calls when this object owns the
   ``PoolManager``), ``HTTPConnectionPool.urlopen`` is called directly, and the response
   headers reach ``policy.Response`` as a plain dict read from urllib3's lower-cased
-  storage, so the per-attempt overhead stays close to urllib3's own retry loop.
+  storage (every line of a repeated header kept), so the per-attempt overhead stays
+  close to urllib3's own retry loop.
 """
 
 from __future__ import annotations
@@ -166,17 +167,25 @@ def _outcome_of(err: BaseException) -> Outcome | None:
     return None
 
 
-def _header_dict(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """A response's headers as the evaluator keeps them: lower-case names, first value.
+def _header_dict(headers: Mapping[str, str]) -> Mapping[str, str] | list[tuple[str, str]]:
+    """A response's headers for ``policy.Response``: lower-case names, every line kept.
 
     urllib3's ``HTTPHeaderDict`` already keys its storage by the lower-case name, with
     ``[original name, value, ...]`` as the value; reading that is a fifth of the cost of
-    iterating its items (which ``policy.Response`` would otherwise do).  Anything else
-    is left to ``policy.Response``'s own normalisation.
+    iterating its items (which ``policy.Response`` would otherwise do).  When no name has
+    more than one line (the common case) the result is a plain dict; otherwise it is the
+    list of ``(name, line)`` pairs, so that ``policy.Response`` joins the lines of a
+    list-valued field (two ``RateLimit`` lines are one list) and keeps the first line of a
+    single-valued one (``Retry-After``).  Anything else is left to ``policy.Response``.
     """
     store = getattr(headers, "_container", None)
     if type(store) is dict:
-        return {k: v[1] for k, v in store.items()}
+        out = {}
+        for k, v in store.items():
+            if len(v) > 2:  # a repeated header: hand over every line
+                return [(k, line) for k, v in store.items() for line in v[1:]]
+            out[k] = v[1]
+        return out
     return headers
 
 
