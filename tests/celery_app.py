@@ -30,7 +30,10 @@ def make_app(broker: str, prefix: str, visibility: float = 3600.0) -> tuple[Any,
         worker_prefetch_multiplier=1,
         task_default_queue="retry-policy-tests",
     )
-    return app, transport.CeleryFetcher(app, prefix=prefix)
+    # Half a second per Redis call for the workers' pacing state: on a loaded test machine
+    # a 50 ms stall would make a worker fall back to local holds for a second.
+    state = transport.RedisState(broker, prefix=prefix, timeout=0.5)
+    return app, transport.CeleryFetcher(app, prefix=prefix, state=state)
 
 
 if "RP_BROKER" in os.environ:

@@ -36,6 +36,11 @@ ROOT = TESTS.parent
 ORIGIN = "http://api.example:80"
 
 
+# The sharing tests give Redis half a second per call: on a loaded machine a 50 ms stall
+# would turn them into outage tests (the outage tests below keep the 50 ms default).
+ROOMY = 0.5
+
+
 def _prefix() -> str:
     return f"t-{uuid.uuid4().hex[:10]}:"
 
@@ -56,8 +61,8 @@ def test_a_hold_is_seen_by_another_state_and_only_grows(
 ) -> None:
     """Two RedisStates (two processes' worth) see one hold; an earlier one never shortens it."""
     prefix = _prefix()
-    a = transport.RedisState(redis_server.url, prefix=prefix)
-    b = transport.RedisState(client, prefix=prefix)
+    a = transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY)
+    b = transport.RedisState(client, prefix=prefix, timeout=ROOMY)
     now = time.time()
     assert b.hold_until(ORIGIN, now) is None
     a.hold(ORIGIN, now + 5, now)
@@ -76,7 +81,7 @@ def test_a_hold_is_seen_by_another_state_and_only_grows(
 def test_keys_expire_on_their_own(redis_server: RedisServer, client: redis.Redis) -> None:
     """Every key has a TTL bounded by what it records; short holds are gone after a run."""
     prefix = _prefix()
-    s = transport.RedisState(redis_server.url, prefix=prefix)
+    s = transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY)
     now = time.time()
     for i in range(50):
         origin = f"http://h{i}:80"
@@ -96,8 +101,8 @@ def test_keys_expire_on_their_own(redis_server: RedisServer, client: redis.Redis
 def test_a_budget_counts_the_whole_fleet(redis_server: RedisServer) -> None:
     """Retries spent through one state are counted by another (one budget per origin)."""
     prefix = _prefix()
-    a = transport.RedisState(redis_server.url, prefix=prefix)
-    b = transport.RedisState(redis_server.url, prefix=prefix)
+    a = transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY)
+    b = transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY)
     now = time.time()
     for _ in range(10):
         a.record_request(ORIGIN, now)
@@ -128,7 +133,9 @@ _ops = st.lists(
 def test_redis_state_answers_as_a_local_state(redis_server: RedisServer, ops: list) -> None:  # type: ignore[type-arg]
     """Any sequence of calls, spread over two RedisStates, gets LocalState's answers."""
     prefix = _prefix()
-    states = [transport.RedisState(redis_server.url, prefix=prefix) for _ in range(2)]
+    states = [
+        transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY) for _ in range(2)
+    ]
     local = LocalState()
     now = time.time()
     try:
@@ -165,6 +172,11 @@ def test_a_client_is_copied_with_bounded_timeouts(redis_server: RedisServer) -> 
     kw = s._client.connection_pool.connection_kwargs
     assert kw["socket_timeout"] <= 0.05 and kw["socket_connect_timeout"] <= 0.05
     assert s.prefix == "retry-policy:"
+    quick = transport.RedisState(redis_server.url, timeout=0.02)
+    assert quick._client.connection_pool.connection_kwargs["socket_timeout"] == 0.02
+    quick.close()
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        transport.RedisState(redis_server.url, timeout=0)
     with pytest.raises(TypeError, match=r"redis:// URL or a redis\.Redis"):
         transport.RedisState(42)  # type: ignore[arg-type]
     s.close()
@@ -272,7 +284,7 @@ def test_an_unreachable_redis_from_the_start(caplog: pytest.LogCaptureFixture) -
 _PROCESS = r"""
 import sys
 import transport
-state = transport.RedisState(sys.argv[2], prefix=sys.argv[3]) if sys.argv[3] else None
+state = transport.RedisState(sys.argv[2], prefix=sys.argv[3], timeout=0.5) if sys.argv[3] else None
 with transport.RetryingPool("5xx:backoff(1,10ms) pace=on", state=state) as pool:
     r = pool.request("GET", sys.argv[4])
 print(r.status)
@@ -320,7 +332,9 @@ def test_budget_through_call_is_shared_between_pools(redis_server: RedisServer) 
         url = server.route("/down", Reply(503))
         p = policy.parse("5xx:backoff(100,1ms) budget=20%")
         pools = [
-            transport.RetryingPool(p, state=transport.RedisState(redis_server.url, prefix=prefix))
+            transport.RetryingPool(
+                p, state=transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY)
+            )
             for _ in range(2)
         ]
         for i in range(10):

@@ -131,7 +131,9 @@ class RedisState:
 
     ``url_or_client`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL or a
     ``redis.Redis`` client (copied with bounded timeouts); ``prefix`` starts every key.
-    Safe to share between threads; one per process is enough.
+    ``timeout`` bounds each Redis call (connect, then each read; 50 ms by default: a
+    slower answer counts as an outage).  ``retry_every`` is how often Redis is tried again
+    after a failure.  Safe to share between threads; one per process is enough.
     """
 
     def __init__(
@@ -139,13 +141,16 @@ class RedisState:
         url_or_client: str | redis.Redis,
         prefix: str = DEFAULT_PREFIX,
         *,
+        timeout: float = MAX_CALL_SECONDS,
         retry_every: float = RETRY_EVERY,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str (got {type(prefix).__name__})")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds (got {timeout!r})")
         self.prefix = prefix
         self._where = _describe(url_or_client)
-        self._client = bounded_client(url_or_client)
+        self._client = bounded_client(url_or_client, timeout)
         self._hold_script = self._client.register_script(_HOLD)
         self._record_script = self._client.register_script(_RECORD)
         self._spend_script = self._client.register_script(_SPEND)
