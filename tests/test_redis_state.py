@@ -253,12 +253,13 @@ def test_a_hung_redis_costs_at_most_a_timeout_per_second() -> None:
         os.kill(server._proc.pid, signal.SIGSTOP)
         try:
             durations = []
-            for _ in range(20):
+            for _ in range(40):
                 t = time.monotonic()
                 s.spend_retry(ORIGIN, time.time(), 0.2, 10)
                 durations.append(time.monotonic() - t)
             assert max(durations) < 0.4
-            assert sum(d > 0.03 for d in durations) <= 1  # one probe, then local at once
+            # One 50 ms probe, then local at once: 40 probes would take 2 s.
+            assert sum(durations) < 1.0
             assert s.hold_until(ORIGIN, time.time()) == pytest.approx(now + 10)  # mirrored
         finally:
             os.kill(server._proc.pid, signal.SIGCONT)
