@@ -19,9 +19,14 @@ checked-out connection and the thread count must be back where it was.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3
@@ -29,15 +34,25 @@ from hostile_server import (
     BOMB_SIZE,
     Behaviour,
     HostileServer,
+    bad_gzip,
     bad_status_line,
     close_mid_body,
+    conflicting_lengths,
+    cut_in_head,
     drip_body,
+    drip_head,
+    early_hints,
+    endless_continue,
+    endless_gzip_header,
     endless_redirect,
+    endless_trailer,
     gzip_bomb,
     huge_header_line,
     many_headers,
+    redirect_to,
     stall_after_headers,
     stall_before_headers,
+    status,
 )
 from httpserver import LoopbackServer, Reply
 
@@ -49,6 +64,8 @@ MARGIN_S = 2.0
 
 ATTEMPT_S = 0.3
 """The per-attempt timeout of the byte-level scenarios."""
+
+WATCHDOG_THREAD = "policy-attempt-watchdog"
 
 
 class Recorder:
@@ -77,13 +94,21 @@ def hostile() -> Iterator[HostileServer]:
 
 @pytest.fixture(autouse=True)
 def _no_thread_leak() -> Iterator[None]:
-    """Each test ends with no more threads than it started with."""
-    before = threading.active_count()
+    """Each test ends with no more threads than it started with.
+
+    The transport's one shared attempt watchdog thread (started on first use, then kept
+    for the life of the process) is not counted.
+    """
+
+    def count() -> int:
+        return sum(1 for t in threading.enumerate() if t.name != WATCHDOG_THREAD)
+
+    before = count()
     yield
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() <= before
+    assert count() <= before
 
 
 def _checked_in(pm: urllib3.PoolManager) -> bool:
@@ -290,3 +315,102 @@ def test_ten_year_retry_after_gives_up_naming_the_wait(server: LoopbackServer) -
     sleep = _advice_run(server, p, {"Retry-After": TEN_YEARS})
     assert sleep.waits == []
     assert len(server.requests_to("/h")) == 1
+
+
+# --- the whole attempt within its timeout (issue 12) --------------------------------------
+
+SLACK_S = 1.0
+"""How far past its timeout a bounded attempt may end (the watchdog fires on time; the
+rest is thread scheduling on a loaded 2-core box).  The attacks ran 30 s and more."""
+
+HANG_S = 8.0
+"""A call still running after this long has hung: the test fails instead of blocking."""
+
+
+def _bounded(fn: Callable[[], Any], server: HostileServer, limit: float = HANG_S) -> Any:
+    """Run ``fn`` in a thread; fail if it is still running after ``limit`` seconds.
+
+    Returns what ``fn`` returned, or the exception it raised.  On a hang the server is
+    closed (which wakes its stalled behaviours and shuts the sockets, so the call ends and
+    the thread is joined) before the test fails.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:
+            box["value"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(limit)
+    if t.is_alive():
+        server.close()
+        t.join(30)
+        pytest.fail(f"the call was still running after {limit}s (it hangs)")
+    return box["value"]
+
+
+HANG_CASES: list[Behaviour] = [drip_head, endless_continue, endless_trailer, endless_gzip_header]
+
+
+@pytest.mark.parametrize("behaviour", HANG_CASES, ids=lambda b: b.__name__)
+def test_whole_attempt_ends_within_its_timeout(
+    hostile: HostileServer, behaviour: Behaviour
+) -> None:
+    """Head dripped a byte per 0.4 s, endless 100 Continue, a trailer or a gzip header that
+    never ends: the attempt ends at its timeout (1 s) as ``timeout``."""
+    hostile.behaviour = behaviour
+    with transport.RetryingPool(policy.parse("timeout:never"), sleep=Recorder(0.0)) as rp:
+        t0 = time.monotonic()
+        err = _bounded(lambda: rp.request("GET", hostile.url("/x"), timeout=1.0), hostile)
+        elapsed = time.monotonic() - t0
+    assert isinstance(err, transport.RetryError), err
+    assert [a.label for a in err.attempts] == ["timeout"]
+    assert elapsed <= 1.0 + SLACK_S
+
+
+def test_whole_attempt_bound_holds_through_background_fetch(hostile: HostileServer) -> None:
+    """The same bound through a background fetch: a FetchError after about 1 s."""
+    hostile.behaviour = drip_head
+    with transport.BackgroundFetcher() as f:
+        t0 = time.monotonic()
+        fut = f.fetch("drip", hostile.url("/x"), timeout=1.0)
+        err = _bounded(lambda: fut.result(), hostile)
+        elapsed = time.monotonic() - t0
+    assert isinstance(err, transport.FetchError), err
+    assert err.status is None and [a.label for a in err.attempts] == ["timeout"]
+    assert elapsed <= 1.0 + SLACK_S
+
+
+def test_fetcher_close_stops_a_running_attempt(hostile: HostileServer) -> None:
+    """close() stops an attempt stuck on a server that never answers (30 s timeout): the
+    fetch fails with FetcherClosed at once, and nothing is stored."""
+    hostile.behaviour = drip_head
+    f = transport.BackgroundFetcher()
+    fut = f.fetch("stuck", hostile.url("/x"), timeout=30.0)
+    deadline = time.monotonic() + 5
+    while not hostile.heads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hostile.heads, "the request never reached the server"
+    t0 = time.monotonic()
+    f.close()
+    err = _bounded(lambda: fut.exception(), hostile, limit=3.0)
+    elapsed = time.monotonic() - t0
+    assert isinstance(err, transport.FetcherClosed), err
+    assert elapsed <= SLACK_S
+    assert f.store.get("stuck") is None
+
+
+def test_many_attempts_share_one_watchdog_thread(hostile: HostileServer) -> None:
+    """Bounding every attempt costs no thread per attempt: 200 calls, at most one new
+    thread (the shared watchdog)."""
+    hostile.behaviour = status(204)
+    before = threading.active_count()
+    with transport.RetryingPool(policy.parse("5xx:never")) as rp:
+        for _ in range(200):
+            assert rp.request("GET", hostile.url("/n"), timeout=5.0).status == 204
+            assert threading.active_count() <= before + 2  # watchdog + the server's thread
+    names = [t.name for t in threading.enumerate()]
+    assert names.count(WATCHDOG_THREAD) <= 1

@@ -59,7 +59,8 @@ TimeoutArg: TypeAlias = "str | float | Mapping[str, Any] | None"
 
 
 class FetcherClosed(RuntimeError):
-    """The fetcher was closed while this fetch was waiting to retry (nothing is stored)."""
+    """The fetcher was closed while this fetch was running or waiting to retry (nothing is
+    stored)."""
 
 
 class FetchError(Exception):
@@ -334,6 +335,7 @@ class BackgroundFetcher:
         self._lock = threading.Lock()
         self._inflight: dict[str, tuple[str, Future[StoredResult]]] = {}
         self._closed = threading.Event()
+        self._running: set[RetryingPool] = set()  # the pools of the fetches running now
 
     @property
     def closed(self) -> bool:
@@ -374,8 +376,16 @@ class BackgroundFetcher:
         self.store.delete(key)
 
     def close(self) -> None:
-        """Cancel fetches not started, wake sleeping retries, close idle connections."""
+        """Cancel fetches not started, stop running ones, close idle connections.
+
+        A fetch waiting to retry wakes up, and one in the middle of an attempt has its
+        socket shut down; either fails with ``FetcherClosed`` and stores nothing.
+        """
         self._closed.set()
+        with self._lock:
+            running = list(self._running)
+        for rp in running:
+            rp._abort(FetcherClosed("the fetcher was closed during an attempt"))
         self._workers.shutdown(wait=0.5)
         if self._own_pool:
             self._pm.clear()
@@ -449,7 +459,11 @@ class BackgroundFetcher:
     ) -> StoredResult:
         rp = RetryingPool(p, pool=self._pm, sleep=self._sleep)
         masked = mask_url(url)
+        with self._lock:
+            self._running.add(rp)
         try:
+            if self._closed.is_set():  # closed after this fetch started: close() may not
+                raise FetcherClosed("the fetcher was closed")  # have seen this pool
             resp = rp.request(method, url, headers=headers, body=body, timeout=call_timeout)
         except RetryError as e:
             result = StoredResult(
@@ -477,6 +491,8 @@ class BackgroundFetcher:
                 reason=None,
             )
         finally:
+            with self._lock:
+                self._running.discard(rp)
             rp.close()
         return self.store.add(key, result)
 

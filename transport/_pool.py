@@ -32,6 +32,7 @@ Design points, each a lesson from retry bugs in the wild:
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import time
@@ -56,6 +57,10 @@ from urllib3.util import parse_url
 
 import policy
 
+from ._guard import Watch as _Watch
+from ._guard import hook_pool as _hook_pool
+from ._guard import set_current as _set_current
+from ._guard import watchdog as _watchdog
 from ._redact import mask_url, reveal_headers
 
 __all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
@@ -337,6 +342,7 @@ class RetryingPool:
         # PoolManager's key building.  Only for a manager this object owns: a shared one
         # may be cleared by its owner, and its dropped pools must not be used again.
         self._cps: dict[tuple[str, str, int | None], HTTPConnectionPool] = {}
+        self._stop_error: BaseException | None = None
         self._last_timeout: tuple[float, _Timeout] = (-1.0, _Timeout(connect=1.0, read=1.0))
 
     # -- public API --------------------------------------------------------------------
@@ -427,13 +433,23 @@ class RetryingPool:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _abort(self, error: BaseException) -> None:
+        """Stop every attempt of this pool now and later: each raises ``error``.
+
+        The running attempts' sockets are shut down by the watchdog, so a call blocked in
+        any phase of an attempt returns at once (``BackgroundFetcher.close()``).
+        """
+        self._stop_error = error
+        _watchdog.fire_all(self)
+
     def _pool_for(self, target: _ParsedURL) -> HTTPConnectionPool:
+        """The host's connection pool, guarded (``transport._guard.hook_pool``)."""
         if not self._own_pool:
-            return self._pm.connection_from_host(target[1], target[2], target[0])
+            return _hook_pool(self._pm.connection_from_host(target[1], target[2], target[0]))
         key = target[:3]
         cp = self._cps.get(key)
         if cp is None or cp.pool is None:
-            cp = self._pm.connection_from_host(target[1], target[2], target[0])
+            cp = _hook_pool(self._pm.connection_from_host(target[1], target[2], target[0]))
             if len(self._cps) >= 64:
                 self._close_cached()
             self._cps[key] = cp
@@ -471,7 +487,50 @@ class RetryingPool:
         secret: frozenset[str],
         limit: float,
     ) -> urllib3.BaseHTTPResponse:
-        """One attempt (following redirects), all of it within ``limit`` seconds."""
+        """One attempt (following redirects), all of it within ``limit`` seconds.
+
+        The watchdog shuts the attempt's socket down at the deadline, whatever phase it is
+        in (connect, upload, interim responses, head, body, trailers, decoding); an attempt
+        whose watch fired is a ``Timeout`` (or the stop error ``_abort`` gave).
+        """
+        w = _watchdog.start(limit, self)
+        _set_current(w)
+        try:
+            if self._stop_error is not None:
+                raise self._stop_error
+            return self._hops(cp, target, url, method, body, headers, secret, limit, w)
+        except _Fail as f:
+            if w.fired:
+                if self._stop_error is not None:
+                    raise self._stop_error from None
+                raise _Fail(policy.Timeout(), f"attempt timed out ({f.detail})") from None
+            raise
+        except (HTTPError, OSError, http.client.HTTPException) as e:
+            # what urllib3 let through unwrapped (InvalidHeader, DecodeError, ...)
+            if w.fired:
+                if self._stop_error is not None:
+                    raise self._stop_error from None
+                raise _Fail(policy.Timeout(), f"attempt timed out ({e!r})") from None
+            o = _outcome_of(e)
+            if o is None:
+                raise
+            raise _Fail(o, repr(e)) from None
+        finally:
+            _set_current(None)
+            _watchdog.cancel(w)
+
+    def _hops(
+        self,
+        cp: HTTPConnectionPool,
+        target: _ParsedURL,
+        url: str,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        secret: frozenset[str],
+        limit: float,
+        w: _Watch,
+    ) -> urllib3.BaseHTTPResponse:
         clock = self._clock
         end = clock() + limit
         hops = 0
@@ -494,7 +553,7 @@ class RetryingPool:
                 if o is None:
                     raise
                 raise _Fail(o, repr(e)) from None
-            self._read_body(resp, end, limit)
+            self._read_body(resp, end, limit, w)
             status = resp.status
             if status not in _REDIRECT_STATUSES or self._max_redirects == 0:
                 return resp
@@ -541,11 +600,17 @@ class RetryingPool:
         self._last_timeout = (limit, t)
         return t
 
-    def _read_body(self, resp: urllib3.BaseHTTPResponse, end: float, limit: float) -> None:
+    def _read_body(
+        self, resp: urllib3.BaseHTTPResponse, end: float, limit: float, w: _Watch
+    ) -> None:
         """Read the whole body before ``end`` (monotonic); keep it as ``resp.data``.
 
         The socket's read timeout is ``limit`` when the headers arrive; before each read it
-        is lowered to the time left (skipped while that is within 1 ms of ``limit``).
+        is lowered to the time left (skipped while that is within 1 ms of ``limit``).  The
+        watchdog bounds what a read timeout cannot (a decoder or a trailer that never
+        ends).  Before the connection goes back to the pool it is detached from the watch,
+        so a late firing can never shut a connection another call is using; a connection
+        whose watch fired is closed, never reused.
         """
         clock = self._clock
         chunks: list[bytes] = []
@@ -558,8 +623,7 @@ class RetryingPool:
             while True:
                 left = end - clock()
                 if left <= 0:
-                    resp.close()
-                    resp.release_conn()
+                    _discard(resp, w)
                     raise _Fail(policy.Timeout(), "attempt timed out reading the body")
                 if sock is not None and left < near:
                     sock.settimeout(left)
@@ -570,24 +634,31 @@ class RetryingPool:
                 size += len(chunk)
                 if cap is not None and size > cap:
                     status, headers = resp.status, _header_dict(resp.headers)
-                    resp.close()
-                    resp.release_conn()
+                    _discard(resp, w)
                     raise _Final(
                         policy.Response(status, headers),
                         f"response body over max_body={cap} bytes (decoded); not read further",
                     )
                 if plain and resp.length_remaining == 0:
                     break
-        except HTTPError as e:
+        except (HTTPError, OSError, http.client.HTTPException) as e:
+            _discard(resp, w)
             o = _outcome_of(e)
-            resp.close()
-            resp.release_conn()
             if o is None:
                 raise
             raise _Fail(o, repr(e)) from None
-        except OSError as e:
+        if _watchdog.detach(w):
+            # shut at the deadline: what was read may be cut short (a close-delimited
+            # body ends at the shutdown as if complete)
             resp.close()
             resp.release_conn()
-            raise _Fail(policy.ConnectionReset(), repr(e)) from None
+            raise _Fail(policy.Timeout(), "attempt timed out reading the body")
         resp.release_conn()
         resp._body = b"".join(chunks) if len(chunks) != 1 else chunks[0]  # type: ignore[attr-defined]
+
+
+def _discard(resp: urllib3.BaseHTTPResponse, w: _Watch) -> None:
+    """Close ``resp``'s connection (never reused) and hand its slot back to the pool."""
+    _watchdog.detach(w)
+    resp.close()
+    resp.release_conn()

@@ -1,0 +1,235 @@
+"""Guards on the socket under an attempt: a deadline for all of it, and a strict head parser.
+
+A socket timeout bounds each ``recv``, not an attempt: a server that drips its head a byte
+every 0.4 s, streams ``100 Continue`` forever, or never ends a chunked trailer or a gzip
+header keeps every single read short and the attempt endless.  Two guards close that gap:
+
+* **One watchdog thread for the process.**  Each attempt puts its absolute deadline (a
+  ``Watch``) in a set; while attempts run, the thread looks at the set every ``TICK_S``
+  and, for a watch past its deadline, shuts the attempt's socket down
+  (``shutdown(SHUT_RDWR)`` makes the blocked read or send in the other thread return at
+  once).  The attempt then sees the watch ``fired`` and counts as a timeout, whatever
+  error the shut socket produced.  Registering and ending a watch cost a set add and
+  discard -- no thread, no lock, no wake-up per attempt.  The same mechanism stops an
+  attempt on request (``fire``): ``BackgroundFetcher.close()`` uses it.
+* **A strict response head.**  Connections handed out by a guarded pool parse their
+  responses with ``StrictResponse``: interim ``1xx`` responses (http.client skips only
+  ``100``) are skipped, so a ``103 Early Hints`` is never taken as the final response
+  (whose real answer would otherwise wait on the connection for the next request); an
+  unsolicited ``101``, or a status above 599, is a broken response; and a head that ends
+  without its blank line (the connection closed inside the headers) is an error, not a
+  short success.
+
+The watch reaches the connection through ``hook_pool``: the pool's ``_get_conn`` is
+wrapped (on the instance) so the connection an attempt gets is attached to the calling
+thread's current watch before anything is sent on it.  Outside an attempt the wrapper only
+installs ``StrictResponse``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from urllib3.connectionpool import HTTPConnectionPool
+
+__all__ = ["THREAD_NAME", "StrictResponse", "Watch", "current", "hook_pool", "watchdog"]
+
+#: The name of the watchdog thread (one per process, a daemon, started on first use).
+THREAD_NAME = "policy-attempt-watchdog"
+
+
+class StrictResponse(http.client.HTTPResponse):
+    """http.client's response, skipping every interim 1xx and refusing a cut-off head.
+
+    It also hands its socket to the thread's watch: a response that will close the
+    connection takes the socket over (``HTTPConnection.sock`` is then ``None``).
+    """
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        w = getattr(_local, "watch", None)
+        if w is not None:
+            w.sock = sock
+
+
+class Watch:
+    """One attempt's deadline, its owner and the connection it is using (see ``watchdog``)."""
+
+    __slots__ = ("at", "conn", "done", "fired", "owner", "sock")
+
+    def __init__(self, at: float, owner: object) -> None:
+        self.at = at
+        self.owner = owner
+        self.conn: Any = None
+        self.sock: Any = None  # the response's socket, once its head is being read
+        self.done = False
+        self.fired = False
+
+
+def _shut(w: Watch) -> None:
+    conn = w.conn
+    if conn is None or getattr(conn, "_policy_watch", None) is not w:
+        # urllib3 hands a connection back to its pool as soon as its response is fully
+        # read, before the attempt detaches it: once another user has taken it (and its
+        # tag), it is not this attempt's to shut.
+        return
+    sock = w.sock
+    if sock is None:
+        sock = getattr(conn, "sock", None)
+    if sock is None:
+        return
+    try:
+        if isinstance(sock, socket.socket):
+            # the plain socket's shutdown, also for an SSLSocket (whose own method would
+            # drop its SSL object under the reading thread)
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+#: How often the watchdog looks at the running attempts (an attempt ends at most this
+#: much after its deadline, plus scheduling).
+TICK_S = 0.025
+#: How long the watchdog keeps ticking with no attempt running before it parks.
+IDLE_S = 2.0
+
+
+class _Watchdog:
+    """The process's one deadline thread.
+
+    Attempts put their ``Watch`` in the ``live`` set and take it out when they end: a set
+    add and discard, no lock, no wake-up.  While attempts run, the thread looks at the set
+    every ``TICK_S`` and fires the watches past their deadline; after ``IDLE_S`` with
+    none it parks on an event, and the first new watch wakes it.  Firing and detaching
+    take the lock, so a connection is never shut after it went back to its pool.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.live: set[Watch] = set()
+        self._parked = True
+        self._unpark = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, seconds: float, owner: object) -> Watch:
+        """A watch that fires ``seconds`` from now, unless cancelled first."""
+        w = Watch(time.monotonic() + seconds, owner)
+        self.live.add(w)
+        if self._parked:
+            self._wake()
+        return w
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+                self._thread.start()
+        self._unpark.set()
+
+    def detach(self, w: Watch) -> bool:
+        """Stop watching ``w``'s connection (about to be reused); ``True`` if it fired."""
+        with self._lock:
+            w.conn = w.sock = None
+            return w.fired
+
+    def cancel(self, w: Watch) -> None:
+        """End ``w`` (its connection must be detached or discarded already)."""
+        w.done = True
+        self.live.discard(w)
+
+    def attach(self, w: Watch, conn: Any) -> bool:
+        """``w`` now guards ``conn``; ``True`` if it already fired (do not use ``conn``)."""
+        w.conn = conn
+        w.sock = None
+        return w.fired
+
+    def fire(self, w: Watch) -> None:
+        """Fire ``w`` now: shut its socket; the attempt then counts as timed out (or
+        stopped)."""
+        with self._lock:
+            if w.done:
+                return
+            # again on every tick while the attempt runs: a socket connected after the
+            # first firing (the deadline passed during connect) is shut too
+            w.fired = True
+            _shut(w)
+
+    def fire_all(self, owner: object) -> None:
+        """Fire every running watch of ``owner``."""
+        for w in list(self.live):
+            if w.owner is owner:
+                self.fire(w)
+
+    def _run(self) -> None:
+        idle = 0.0
+        while True:
+            if self._unpark.wait(TICK_S):
+                self._unpark.clear()
+                self._parked = False
+                idle = 0.0
+            live = list(self.live)
+            if live:
+                idle = 0.0
+                now = time.monotonic()
+                for w in live:
+                    if w.at <= now:
+                        self.fire(w)
+                continue
+            idle += TICK_S
+            if idle >= IDLE_S:
+                self._parked = True
+                if self.live:  # a watch added while parking: it saw _parked False
+                    self._parked = False
+                    continue
+                self._unpark.wait()
+
+    def _after_fork(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+watchdog = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=watchdog._after_fork)
+
+_local = threading.local()
+
+
+def current() -> Watch | None:
+    """The calling thread's attempt watch, if it is inside an attempt."""
+    w: Watch | None = getattr(_local, "watch", None)
+    return w
+
+
+def set_current(w: Watch | None) -> None:
+    _local.watch = w
+
+
+def hook_pool(cp: HTTPConnectionPool) -> HTTPConnectionPool:
+    """Guard ``cp``'s connections: a strict head parser, and the current watch attached."""
+    if "_get_conn" in cp.__dict__:
+        return cp
+    get_conn = cp._get_conn
+    strict = StrictResponse
+    local = _local
+    dog = watchdog
+
+    def _get_conn(timeout: float | None = None) -> Any:
+        conn = get_conn(timeout)
+        conn.response_class = strict  # type: ignore[attr-defined]
+        w = getattr(local, "watch", None)
+        conn._policy_watch = w  # type: ignore[attr-defined]  # whose it is now (see _shut)
+        if w is not None and dog.attach(w, conn):
+            # stopped before anything was sent: urlopen puts the slot back (as None)
+            conn.close()
+            raise TimeoutError("the attempt was stopped")
+        return conn
+
+    cp._get_conn = _get_conn  # type: ignore[method-assign]
+    return cp
