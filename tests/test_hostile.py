@@ -414,3 +414,28 @@ def test_many_attempts_share_one_watchdog_thread(hostile: HostileServer) -> None
             assert threading.active_count() <= before + 2  # watchdog + the server's thread
     names = [t.name for t in threading.enumerate()]
     assert names.count(WATCHDOG_THREAD) <= 1
+
+
+# --- interim responses (issue 12) ----------------------------------------------------------
+
+
+def test_early_hints_are_skipped_and_never_cross_requests(hostile: HostileServer) -> None:
+    """/alice answers 103 then 200 "alice" on a kept-alive connection: the 103 is skipped,
+    and the next request (/bob) gets "bob", never alice's 200."""
+    hostile.behaviour = early_hints
+    pm = urllib3.PoolManager(maxsize=1)
+    with transport.RetryingPool(policy.parse("5xx:never"), pool=pm) as rp:
+        a = _bounded(lambda: rp.request("GET", hostile.url("/alice"), timeout=5.0), hostile)
+        b = _bounded(lambda: rp.request("GET", hostile.url("/bob"), timeout=5.0), hostile)
+    pm.clear()
+    assert (a.status, a.data) == (200, b"alice")
+    assert (b.status, b.data) == (200, b"bob")
+
+
+def test_unsolicited_101_is_never_a_final_response(hostile: HostileServer) -> None:
+    """A 101 Switching Protocols nobody asked for is a broken connection (``reset``)."""
+    hostile.behaviour = status(101)
+    with transport.RetryingPool(policy.parse("reset:never")) as rp:
+        err = _bounded(lambda: rp.request("GET", hostile.url("/up"), timeout=2.0), hostile)
+    assert isinstance(err, transport.RetryError), err
+    assert [a.label for a in err.attempts] == ["reset"]

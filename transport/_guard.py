@@ -56,6 +56,14 @@ class StrictResponse(http.client.HTTPResponse):
         if w is not None:
             w.sock = sock
 
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]
+        if 102 <= status <= 199:
+            return version, 100, reason  # begin() skips an interim response's headers
+        if status == 101:
+            raise http.client.BadStatusLine("unexpected status 101 (nothing asked to switch)")
+        return version, status, reason
+
 
 class Watch:
     """One attempt's deadline, its owner and the connection it is using (see ``watchdog``)."""
