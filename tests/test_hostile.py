@@ -439,3 +439,26 @@ def test_unsolicited_101_is_never_a_final_response(hostile: HostileServer) -> No
         err = _bounded(lambda: rp.request("GET", hostile.url("/up"), timeout=2.0), hostile)
     assert isinstance(err, transport.RetryError), err
     assert [a.label for a in err.attempts] == ["reset"]
+
+
+# --- a head cut off (issue 12) -------------------------------------------------------------
+
+
+def test_head_cut_off_is_reset_not_success(hostile: HostileServer) -> None:
+    """``HTTP/1.1 200 OK\\r\\nContent-Len`` then close: ``reset`` (retried), never a 200."""
+    hostile.behaviour = cut_in_head
+    with transport.RetryingPool(policy.parse("reset:backoff(2,1ms)"), sleep=Recorder(1)) as rp:
+        err = _bounded(lambda: rp.request("GET", hostile.url("/cut"), timeout=2.0), hostile)
+    assert isinstance(err, transport.RetryError), err
+    assert [a.label for a in err.attempts] == ["reset"] * 3
+
+
+def test_head_cut_off_in_background_is_not_stored_as_success(hostile: HostileServer) -> None:
+    hostile.behaviour = cut_in_head
+    with transport.BackgroundFetcher() as f:
+        err = _bounded(
+            lambda: f.fetch("cut", hostile.url("/cut"), timeout=2.0).exception(), hostile
+        )
+        assert isinstance(err, transport.FetchError), err
+        stored = f.store.get("cut")
+        assert stored is not None and stored.status is None

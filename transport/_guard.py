@@ -42,6 +42,37 @@ __all__ = ["THREAD_NAME", "StrictResponse", "Watch", "current", "hook_pool", "wa
 #: The name of the watchdog thread (one per process, a daemon, started on first use).
 THREAD_NAME = "policy-attempt-watchdog"
 
+_MAXLINE = 65536  # http.client's own line limit
+
+
+class TruncatedHead(http.client.HTTPException):
+    """The connection closed inside the response head (before its blank line)."""
+
+
+class _HeadReader:
+    """Wraps the response's file while its head is read: every line must end in LF."""
+
+    __slots__ = ("_fp", "_lines")
+
+    def __init__(self, fp: Any) -> None:
+        self._fp = fp
+        self._lines = 0
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._fp.readline(limit)
+        self._lines += 1
+        if not line.endswith(b"\n") and len(line) <= _MAXLINE and (line or self._lines > 1):
+            # b"" on the status line is http.client's own RemoteDisconnected; anything
+            # else without its LF is a head cut off by the peer closing.
+            raise TruncatedHead("the connection closed inside the response head")
+        return line
+
+    def close(self) -> None:
+        self._fp.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
 
 class StrictResponse(http.client.HTTPResponse):
     """http.client's response, skipping every interim 1xx and refusing a cut-off head.
@@ -63,6 +94,18 @@ class StrictResponse(http.client.HTTPResponse):
         if status == 101:
             raise http.client.BadStatusLine("unexpected status 101 (nothing asked to switch)")
         return version, status, reason
+
+    def begin(self) -> None:
+        fp = self.fp
+        if fp is None or self.headers is not None:
+            return super().begin()
+        reader = _HeadReader(fp)
+        self.fp = reader
+        try:
+            super().begin()
+        finally:
+            if self.fp is reader:  # begin() may have closed it (and set None)
+                self.fp = fp
 
 
 class Watch:
