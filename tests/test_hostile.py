@@ -462,3 +462,83 @@ def test_head_cut_off_in_background_is_not_stored_as_success(hostile: HostileSer
         assert isinstance(err, transport.FetchError), err
         stored = f.store.get("cut")
         assert stored is not None and stored.status is None
+
+
+# --- errors that escaped (issue 12) --------------------------------------------------------
+
+# behaviour, the label of the (only) attempt, a word the RetryError's reason contains
+MALFORMED: list[tuple[Behaviour, str, str]] = [
+    (status(600), "reset", ""),
+    (status(999), "reset", ""),
+    (bad_gzip, "reset", ""),
+    (conflicting_lengths, "reset", ""),
+    (redirect_to(b"ftp://127.0.0.1/file"), "302", "redirect"),
+    (redirect_to(b"http://127.0.0.1:99999/"), "302", "redirect"),
+    (redirect_to(b"http://[::1/"), "302", "redirect"),
+]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "label", "word"), MALFORMED, ids=lambda c: getattr(c, "__name__", None)
+)
+def test_malformed_responses_end_as_retry_error(
+    hostile: HostileServer, behaviour: Behaviour, label: str, word: str
+) -> None:
+    """A bad status, bad gzip or conflicting lengths is ``reset``; a redirect to a URL
+    that cannot be followed ends the call with RetryError naming the redirect."""
+    hostile.behaviour = behaviour
+    with transport.RetryingPool(policy.parse("5xx:never")) as rp:
+        err = _bounded(lambda: rp.request("GET", hostile.url("/m"), timeout=2.0), hostile)
+    assert isinstance(err, transport.RetryError), repr(err)
+    assert [a.label for a in err.attempts] == [label]
+    assert word in err.reason
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "label", "word"), MALFORMED, ids=lambda c: getattr(c, "__name__", None)
+)
+def test_malformed_responses_end_as_fetch_error(
+    hostile: HostileServer, behaviour: Behaviour, label: str, word: str
+) -> None:
+    """The same through a background fetch: a FetchError, stored, never another exception."""
+    hostile.behaviour = behaviour
+    with transport.BackgroundFetcher() as f:
+        err = _bounded(lambda: f.fetch("m", hostile.url("/m"), timeout=2.0).exception(), hostile)
+    assert isinstance(err, transport.FetchError), repr(err)
+    assert [a.label for a in err.attempts] == [label]
+
+
+def test_background_fetch_function_maps_a_bad_status(hostile: HostileServer) -> None:
+    """``background_fetch`` itself (the module-wide fetcher)."""
+    hostile.behaviour = status(777)
+    try:
+        fut = transport.background_fetch("bad-status-777", hostile.url("/s"), timeout=2.0)
+        err = _bounded(lambda: fut.exception(), hostile)
+    finally:
+        transport.default_fetcher().close()
+    assert isinstance(err, transport.FetchError), repr(err)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [status(600), bad_gzip, conflicting_lengths, redirect_to(b"ftp://127.0.0.1/x")],
+    ids=lambda b: b.__name__,
+)
+def test_policy_fetch_prints_no_traceback(hostile: HostileServer, behaviour: Behaviour) -> None:
+    """``policy fetch`` against a malformed response: exit 1 with a reason, no traceback."""
+    hostile.behaviour = behaviour
+    root = Path(__file__).resolve().parents[1]
+    proc = _bounded(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "policy", "fetch", hostile.url("/m"), "--timeout", "2s"],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=20,
+        ),
+        hostile,
+        limit=25,
+    )
+    assert isinstance(proc, subprocess.CompletedProcess), proc
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr

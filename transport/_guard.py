@@ -91,8 +91,8 @@ class StrictResponse(http.client.HTTPResponse):
         version, status, reason = super()._read_status()  # type: ignore[misc]
         if 102 <= status <= 199:
             return version, 100, reason  # begin() skips an interim response's headers
-        if status == 101:
-            raise http.client.BadStatusLine("unexpected status 101 (nothing asked to switch)")
+        if status == 101 or status > 599:
+            raise http.client.BadStatusLine(f"unexpected status {status} (not 100-599)")
         return version, status, reason
 
     def begin(self) -> None:

@@ -44,7 +44,9 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    DecodeError,
     HTTPError,
+    InvalidHeader,
     NewConnectionError,
     ProtocolError,
     ProxyError,
@@ -225,14 +227,21 @@ class _Final(Exception):
 
 
 def _outcome_of(err: BaseException) -> Outcome | None:
-    """Map a urllib3 error to an outcome (``None``: not a transport failure)."""
+    """Map a urllib3 error to an outcome (``None``: not a transport failure).
+
+    A malformed response -- a bad status line or status, conflicting ``Content-Length``
+    headers, a body its ``Content-Encoding`` cannot decode, a head cut off -- is a broken
+    connection (``reset``): the server's answer never arrived intact.
+    """
     if isinstance(err, ReadTimeoutError):
         return policy.Timeout()
     if isinstance(err, ConnectTimeoutError | NewConnectionError | SSLError | ProxyError):
         # NewConnectionError covers refused and DNS (NameResolutionError); SSLError from
         # urlopen is the handshake (after it, read errors surface as ProtocolError).
         return policy.ConnectFailure()
-    if isinstance(err, ProtocolError | OSError):
+    if isinstance(
+        err, ProtocolError | OSError | DecodeError | InvalidHeader | http.client.HTTPException
+    ):
         return policy.ConnectionReset()
     return None
 
@@ -566,8 +575,14 @@ class RetryingPool:
                     policy.Response(status, _header_dict(resp.headers)),
                     f"too many redirects (more than {self._max_redirects})",
                 )
-            new_url = urljoin(url, location)
-            new_target = _parse(new_url)
+            try:
+                new_url = urljoin(url, location)
+                new_target = _parse(new_url)
+            except ValueError:
+                raise _Final(
+                    policy.Response(status, _header_dict(resp.headers)),
+                    f"refused a redirect ({status}) to a Location that is not a usable http(s) URL",
+                ) from None
             if target[0] == "https" and new_target[0] == "http":
                 raise _Final(
                     policy.Response(status, _header_dict(resp.headers)),
