@@ -542,3 +542,52 @@ def test_policy_fetch_prints_no_traceback(hostile: HostileServer, behaviour: Beh
     assert isinstance(proc, subprocess.CompletedProcess), proc
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --- many hosts (issue 12) -----------------------------------------------------------------
+
+HOSTS = 70
+
+
+def test_more_hosts_than_the_cache_never_closes_a_pool_in_use() -> None:
+    """70 hosts through one RetryingPool, each call waiting to retry (503 first) while the
+    others fill the host cache: every call ends with its 200, none with ClosedPoolError."""
+    seen: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def first_503(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+        port = sock.getsockname()[1]
+        with lock:
+            n = seen[port] = seen.get(port, 0) + 1
+        code, body = (503, b"") if n == 1 else (200, str(port).encode())
+        sock.sendall(
+            b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (code, len(body))
+            + body
+        )
+
+    results: list[Any] = [None] * HOSTS
+    with (
+        HostileServer(first_503, listeners=HOSTS) as hs,
+        transport.RetryingPool(policy.parse("503:backoff(2,300ms)")) as rp,
+    ):
+
+        def call(i: int) -> None:
+            try:
+                results[i] = rp.request("GET", hs.url("/h", i), timeout=5.0).data
+            except Exception as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(HOSTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(HANG_S)
+        alive = any(t.is_alive() for t in threads)
+        if alive:
+            hs.close()
+            for t in threads:
+                t.join(30)
+    assert not alive, "calls hung"
+    assert results == [str(p).encode() for p in hs.ports], [
+        r for r in results if not isinstance(r, bytes)
+    ][:3]

@@ -43,6 +43,7 @@ from urllib.parse import urljoin
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
+    ClosedPoolError,
     ConnectTimeoutError,
     DecodeError,
     HTTPError,
@@ -452,7 +453,13 @@ class RetryingPool:
         _watchdog.fire_all(self)
 
     def _pool_for(self, target: _ParsedURL) -> HTTPConnectionPool:
-        """The host's connection pool, guarded (``transport._guard.hook_pool``)."""
+        """The host's connection pool, guarded (``transport._guard.hook_pool``).
+
+        The cache of an owned manager forgets its entries when it is full, but never
+        closes a pool: one may be in use by a call waiting to retry.  The manager itself
+        closes the pools it evicts; an attempt that finds its pool closed takes the
+        host's live one (see ``_hops``).
+        """
         if not self._own_pool:
             return _hook_pool(self._pm.connection_from_host(target[1], target[2], target[0]))
         key = target[:3]
@@ -460,7 +467,7 @@ class RetryingPool:
         if cp is None or cp.pool is None:
             cp = _hook_pool(self._pm.connection_from_host(target[1], target[2], target[0]))
             if len(self._cps) >= 64:
-                self._close_cached()
+                self._cps.clear()
             self._cps[key] = cp
         return cp
 
@@ -543,6 +550,7 @@ class RetryingPool:
         clock = self._clock
         end = clock() + limit
         hops = 0
+        reopened = 0
         while True:
             try:
                 resp = cp.urlopen(
@@ -557,6 +565,14 @@ class RetryingPool:
                     preload_content=False,
                     release_conn=False,
                 )
+            except ClosedPoolError:
+                # The pool was closed under this call (a PoolManager evicting it while
+                # the call waited to retry): nothing was sent; take the host's live pool.
+                reopened += 1
+                if reopened > 3:
+                    raise
+                cp = self._pool_for(target)
+                continue
             except HTTPError as e:
                 o = _outcome_of(e)
                 if o is None:
