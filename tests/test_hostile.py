@@ -591,3 +591,21 @@ def test_more_hosts_than_the_cache_never_closes_a_pool_in_use() -> None:
     assert results == [str(p).encode() for p in hs.ports], [
         r for r in results if not isinstance(r, bytes)
     ][:3]
+
+
+# --- uploads (issue 12) --------------------------------------------------------------------
+
+
+def test_upload_that_runs_out_of_time_is_a_timeout(hostile: HostileServer) -> None:
+    """A 50 MB POST to a server that never reads it, timeout 0.5 s: ``timeout``, in time."""
+    hostile.behaviour = stall_before_headers
+    body = b"x" * (50 * 1024 * 1024)
+    with transport.RetryingPool(policy.parse("5xx:never")) as rp:
+        t0 = time.monotonic()
+        err = _bounded(
+            lambda: rp.request("POST", hostile.url("/up"), body=body, timeout=0.5), hostile
+        )
+        elapsed = time.monotonic() - t0
+    assert isinstance(err, transport.RetryError), err
+    assert [a.label for a in err.attempts] == ["timeout"]
+    assert elapsed <= 0.5 + SLACK_S

@@ -232,17 +232,22 @@ def _outcome_of(err: BaseException) -> Outcome | None:
 
     A malformed response -- a bad status line or status, conflicting ``Content-Length``
     headers, a body its ``Content-Encoding`` cannot decode, a head cut off -- is a broken
-    connection (``reset``): the server's answer never arrived intact.
+    connection (``reset``): the server's answer never arrived intact.  A send that ran out
+    of time (urllib3 wraps the socket's ``TimeoutError`` as "Connection aborted") is a
+    ``timeout``, as a read that runs out of time is.
     """
-    if isinstance(err, ReadTimeoutError):
+    if isinstance(err, ReadTimeoutError | TimeoutError):
         return policy.Timeout()
     if isinstance(err, ConnectTimeoutError | NewConnectionError | SSLError | ProxyError):
         # NewConnectionError covers refused and DNS (NameResolutionError); SSLError from
         # urlopen is the handshake (after it, read errors surface as ProtocolError).
         return policy.ConnectFailure()
-    if isinstance(
-        err, ProtocolError | OSError | DecodeError | InvalidHeader | http.client.HTTPException
-    ):
+    if isinstance(err, ProtocolError):
+        cause = err.args[1] if len(err.args) > 1 else None
+        if isinstance(cause, TimeoutError):
+            return policy.Timeout()
+        return policy.ConnectionReset()
+    if isinstance(err, OSError | DecodeError | InvalidHeader | http.client.HTTPException):
         return policy.ConnectionReset()
     return None
 
