@@ -55,6 +55,8 @@ from hostile_server import (
     status,
 )
 from httpserver import LoopbackServer, Reply
+from hypothesis import HealthCheck, given, settings
+from strategies import RAW_RESPONSE, raw_responses
 
 import policy
 import transport
@@ -542,6 +544,35 @@ def test_policy_fetch_prints_no_traceback(hostile: HostileServer, behaviour: Beh
     assert isinstance(proc, subprocess.CompletedProcess), proc
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw_responses())
+def test_any_status_or_cut_is_a_response_or_retry_error(
+    hostile: HostileServer, case: tuple[int, int | None]
+) -> None:
+    """Property: whatever status a server sends and wherever it cuts the response off, a
+    call returns a final 2xx-5xx response or raises RetryError -- nothing else escapes,
+    and a response cut off in its head or body is ``reset``."""
+    code, cut = case
+    reply = RAW_RESPONSE % code
+    sent = reply if cut is None else reply[:cut]
+
+    def behaviour(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+        sock.sendall(sent)
+
+    hostile.behaviour = behaviour
+    with transport.RetryingPool(policy.parse("5xx:never"), max_redirects=0) as rp:
+        out = _bounded(lambda: rp.request("GET", hostile.url("/p"), timeout=2.0), hostile)
+    if isinstance(out, transport.RetryError):
+        assert [a.label for a in out.attempts] == ["reset"], out
+        assert cut is not None or not 200 <= code <= 599 or code in (204, 304)
+        return
+    assert not isinstance(out, BaseException), repr(out)
+    assert 200 <= out.status <= 599 and out.status == code
+    assert cut is None or cut >= reply.index(b"\r\n\r\n") + 4  # the head was whole
+    if code not in (204, 304):
+        assert cut is None and out.data == b"ok"
 
 
 # --- many hosts (issue 12) -----------------------------------------------------------------
