@@ -5,13 +5,14 @@ every 0.4 s, streams ``100 Continue`` forever, or never ends a chunked trailer o
 header keeps every single read short and the attempt endless.  Two guards close that gap:
 
 * **One watchdog thread for the process.**  Each attempt puts its absolute deadline (a
-  ``Watch``) in a set; while attempts run, the thread looks at the set every ``TICK_S``
-  and, for a watch past its deadline, shuts the attempt's socket down
-  (``shutdown(SHUT_RDWR)`` makes the blocked read or send in the other thread return at
-  once).  The attempt then sees the watch ``fired`` and counts as a timeout, whatever
-  error the shut socket produced.  Registering and ending a watch cost a set add and
-  discard -- no thread, no lock, no wake-up per attempt.  The same mechanism stops an
-  attempt on request (``fire``): ``BackgroundFetcher.close()`` uses it.
+  ``Watch``) in a set; the thread sleeps until the earliest deadline and, for a watch
+  past it, shuts the attempt's socket down (``shutdown(SHUT_RDWR)`` makes the blocked
+  read or send in the other thread return at once).  The attempt then sees the watch
+  ``fired`` and counts as a timeout, whatever error the shut socket produced.
+  Registering and ending a watch cost a set add and discard and an uncontended lock --
+  no thread and, with the usual equal timeouts, no wake-up per attempt.  The same
+  mechanism stops an attempt on request (``fire``): ``BackgroundFetcher.close()``
+  uses it.
 * **A strict response head.**  Connections handed out by a guarded pool parse their
   responses with ``StrictResponse``: interim ``1xx`` responses (http.client skips only
   ``100``) are skipped, so a ``103 Early Hints`` is never taken as the final response
@@ -37,7 +38,7 @@ from typing import Any
 
 from urllib3.connectionpool import HTTPConnectionPool
 
-__all__ = ["THREAD_NAME", "StrictResponse", "Watch", "current", "hook_pool", "watchdog"]
+__all__ = ["THREAD_NAME", "StrictResponse", "Watch", "hook_pool", "local", "watchdog"]
 
 #: The name of the watchdog thread (one per process, a daemon, started on first use).
 THREAD_NAME = "policy-attempt-watchdog"
@@ -52,18 +53,17 @@ class TruncatedHead(http.client.HTTPException):
 class _HeadReader:
     """Wraps the response's file while its head is read: every line must end in LF."""
 
-    __slots__ = ("_fp", "_lines")
+    __slots__ = ("_fp", "_readline")
 
     def __init__(self, fp: Any) -> None:
         self._fp = fp
-        self._lines = 0
+        self._readline = fp.readline
 
     def readline(self, limit: int = -1) -> bytes:
-        line: bytes = self._fp.readline(limit)
-        self._lines += 1
-        if not line.endswith(b"\n") and len(line) <= _MAXLINE and (line or self._lines > 1):
-            # b"" on the status line is http.client's own RemoteDisconnected; anything
-            # else without its LF is a head cut off by the peer closing.
+        line: bytes = self._readline(limit)
+        if line[-1:] != b"\n" and len(line) <= _MAXLINE:
+            # the peer closed inside the head (b"": before a status line or the blank
+            # line); a longer line is http.client's own LineTooLong
             raise TruncatedHead("the connection closed inside the response head")
         return line
 
@@ -145,44 +145,42 @@ def _shut(w: Watch) -> None:
         pass
 
 
-#: How often the watchdog looks at the running attempts (an attempt ends at most this
-#: much after its deadline, plus scheduling).
-TICK_S = 0.025
-#: How long the watchdog keeps ticking with no attempt running before it parks.
-IDLE_S = 2.0
+#: How long the watchdog waits with no attempt running before it parks (sleeps until the
+#: next attempt wakes it).
+IDLE_S = 5.0
 
 
 class _Watchdog:
     """The process's one deadline thread.
 
-    Attempts put their ``Watch`` in the ``live`` set and take it out when they end: a set
-    add and discard, no lock, no wake-up.  While attempts run, the thread looks at the set
-    every ``TICK_S`` and fires the watches past their deadline; after ``IDLE_S`` with
-    none it parks on an event, and the first new watch wakes it.  Firing and detaching
-    take the lock, so a connection is never shut after it went back to its pool.
+    Attempts put their ``Watch`` in the ``live`` set and take it out when they end.  The
+    thread sleeps until the earliest deadline it knows of (``_next``); a new watch wakes
+    it only when its deadline is earlier than that, which with the usual equal timeouts
+    is almost never: each attempt costs a set add and discard and one uncontended lock,
+    no thread and no wake-up.  The thread fires the watches past their deadline, and
+    firing and detaching hold the lock, so a connection is never shut after it went back
+    to its pool.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self.live: set[Watch] = set()
-        self._parked = True
-        self._unpark = threading.Event()
+        self._next = float("inf")  # the thread wakes by then (under _lock)
         self._thread: threading.Thread | None = None
 
     def start(self, seconds: float, owner: object) -> Watch:
         """A watch that fires ``seconds`` from now, unless cancelled first."""
         w = Watch(time.monotonic() + seconds, owner)
         self.live.add(w)
-        if self._parked:
-            self._wake()
-        return w
-
-    def _wake(self) -> None:
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
-                self._thread.start()
-        self._unpark.set()
+            if w.at < self._next:
+                self._next = w.at
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+                    self._thread.start()
+                self._cond.notify()
+        return w
 
     def detach(self, w: Watch) -> bool:
         """Stop watching ``w``'s connection (about to be reused); ``True`` if it fired."""
@@ -205,12 +203,13 @@ class _Watchdog:
         """Fire ``w`` now: shut its socket; the attempt then counts as timed out (or
         stopped)."""
         with self._lock:
-            if w.done:
-                return
-            # again on every tick while the attempt runs: a socket connected after the
-            # first firing (the deadline passed during connect) is shut too
-            w.fired = True
-            _shut(w)
+            self._fire(w)
+
+    def _fire(self, w: Watch) -> None:
+        if w.done:
+            return
+        w.fired = True
+        _shut(w)
 
     def fire_all(self, owner: object) -> None:
         """Fire every running watch of ``owner``."""
@@ -219,27 +218,27 @@ class _Watchdog:
                 self.fire(w)
 
     def _run(self) -> None:
-        idle = 0.0
-        while True:
-            if self._unpark.wait(TICK_S):
-                self._unpark.clear()
-                self._parked = False
-                idle = 0.0
-            live = list(self.live)
-            if live:
-                idle = 0.0
+        with self._cond:
+            idle = False
+            while True:
                 now = time.monotonic()
-                for w in live:
+                nxt = float("inf")
+                for w in list(self.live):
                     if w.at <= now:
-                        self.fire(w)
-                continue
-            idle += TICK_S
-            if idle >= IDLE_S:
-                self._parked = True
-                if self.live:  # a watch added while parking: it saw _parked False
-                    self._parked = False
-                    continue
-                self._unpark.wait()
+                        # again on every wake while the attempt runs: a socket connected
+                        # after the first firing (the deadline passed during connect)
+                        # is shut too
+                        self._fire(w)
+                        nxt = min(nxt, now + 0.05)
+                    elif w.at < nxt:
+                        nxt = w.at
+                if nxt == float("inf") and not idle:
+                    nxt = now + IDLE_S  # nothing running: look again later, then park
+                    idle = True
+                elif nxt != float("inf"):
+                    idle = False
+                self._next = nxt
+                self._cond.wait(None if nxt == float("inf") else nxt - now)
 
     def _after_fork(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -249,17 +248,10 @@ watchdog = _Watchdog()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=watchdog._after_fork)
 
-_local = threading.local()
-
-
-def current() -> Watch | None:
-    """The calling thread's attempt watch, if it is inside an attempt."""
-    w: Watch | None = getattr(_local, "watch", None)
-    return w
-
-
-def set_current(w: Watch | None) -> None:
-    _local.watch = w
+#: ``local.watch``: the calling thread's running attempt's ``Watch`` (``None`` between
+#: attempts); set by the attempt, read where the connection and its socket appear.
+local = threading.local()
+_local = local
 
 
 def hook_pool(cp: HTTPConnectionPool) -> HTTPConnectionPool:

@@ -62,7 +62,7 @@ import policy
 
 from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool
-from ._guard import set_current as _set_current
+from ._guard import local as _local
 from ._guard import watchdog as _watchdog
 from ._redact import mask_url, reveal_headers
 
@@ -515,7 +515,8 @@ class RetryingPool:
         whose watch fired is a ``Timeout`` (or the stop error ``_abort`` gave).
         """
         w = _watchdog.start(limit, self)
-        _set_current(w)
+        local = _local
+        local.watch = w
         try:
             if self._stop_error is not None:
                 raise self._stop_error
@@ -537,7 +538,7 @@ class RetryingPool:
                 raise
             raise _Fail(o, repr(e)) from None
         finally:
-            _set_current(None)
+            local.watch = None
             _watchdog.cancel(w)
 
     def _hops(
