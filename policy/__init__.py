@@ -39,8 +39,15 @@ from ._ast import (
 from ._errors import PolicyError, PolicySyntaxError, PolicyValueError, Problem
 from ._parse import parse
 
+# Tracebacks and reprs name the public home of the errors (``policy.PolicyValueError``),
+# not the private module that defines them.
+for _error in (PolicyError, PolicySyntaxError, PolicyValueError, Problem):
+    _error.__module__ = __name__
+del _error
+
 if TYPE_CHECKING:
     from ._evaluate import Envelope, Schedule, WorstCase
+    from ._lint import Diagnostic, lint
     from ._options import from_options
     from ._outcomes import (
         Accept,
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
         ConnectFailure,
         ConnectionReset,
         GiveUp,
+        Outcome,
         Response,
         Retry,
         Timeout,
@@ -60,12 +68,15 @@ _LAZY = {
     "Envelope": "_evaluate",
     "Schedule": "_evaluate",
     "WorstCase": "_evaluate",
+    "Diagnostic": "_lint",
+    "lint": "_lint",
     "from_options": "_options",
     "Accept": "_outcomes",
     "AttemptState": "_outcomes",
     "ConnectFailure": "_outcomes",
     "ConnectionReset": "_outcomes",
     "GiveUp": "_outcomes",
+    "Outcome": "_outcomes",
     "Response": "_outcomes",
     "Retry": "_outcomes",
     "Timeout": "_outcomes",
@@ -100,6 +111,7 @@ __all__ = [
     "ConnectFailure",
     "ConnectionReset",
     "DeadlineSetting",
+    "Diagnostic",
     "Envelope",
     "GiveUp",
     "Headers",
@@ -109,6 +121,7 @@ __all__ = [
     "OnConnect",
     "OnReset",
     "OnTimeout",
+    "Outcome",
     "Over",
     "Policy",
     "PolicyError",
@@ -130,5 +143,6 @@ __all__ = [
     "TimeoutSetting",
     "WorstCase",
     "from_options",
+    "lint",
     "parse",
 ]

@@ -501,6 +501,20 @@ class Policy:
         s = self._setting(MethodsSetting)
         return None if s is None else s.methods
 
+    @property
+    def pace(self) -> bool:
+        """Whether pre-emptive pacing is on (``pace=on``).  Not in the language yet: off."""
+        return False
+
+    @property
+    def budget(self) -> Fraction | None:
+        """The retry budget as a ratio (``budget=20%`` -> 1/5).  Not in the language yet."""
+        return None
+
+    def hold(self, response: Any, now: float) -> float | None:
+        """The wall-clock time to hold the response's origin until (``pace=on``), or ``None``."""
+        return None
+
     def __str__(self) -> str:
         from ._render import render
 

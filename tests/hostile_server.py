@@ -6,8 +6,9 @@ send 10 000 header lines or a 1 MB one, answer with a status line that is not HT
 redirect forever or send a gzip bomb; drip the head a byte every 0.4 s, stream
 ``100 Continue`` or trailer lines or a gzip header forever, answer ``103 Early Hints``
 before each response on a kept-alive connection, cut the head off, send any status, an
-unusable ``Location``, a bad gzip body or conflicting ``Content-Length`` headers.  Each behaviour is a function that gets the client
-socket, the request head it sent and a stop event, and writes whatever it likes.
+unusable ``Location``, a bad gzip body or conflicting ``Content-Length`` headers.  Each
+behaviour is a function that gets the client socket, the request head it sent and a stop
+event, and writes whatever it likes.
 
 ``close()`` sets the stop event (stalled behaviours wait on it), shuts every client socket
 and joins every thread, so nothing outlives the test (the suite runs with

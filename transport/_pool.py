@@ -1,8 +1,9 @@
-"""``RetryingPool``: the one loop that sends, reads, decides and sleeps.
+"""``RetryingPool``: urllib3 as a thin I/O shell around the one attempt loop.
 
-The evaluator (``policy``) is pure; this module is its I/O half, in the h11 style: send
-a request, turn whatever happened into an outcome (``Response``, ``Timeout``,
-``ConnectFailure``, ``ConnectionReset``), ask ``Policy.decide`` and do what it says.
+The evaluator (``policy``) is pure and the attempt loop (``_loop.Call``) is sans-IO; this
+module is their urllib3 half, in the h11 style: send a request, turn whatever happened
+into an outcome (``Response``, ``Timeout``, ``ConnectFailure``, ``ConnectionReset``),
+hand it to the call and do what it says (wait, send again, or stop).
 
 Design points, each a lesson from retry bugs in the wild:
 
@@ -64,9 +65,11 @@ from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool
 from ._guard import local as _local
 from ._guard import watchdog as _watchdog
-from ._redact import mask_url, reveal_headers
+from ._loop import Attempt, Call, Done, Wait
+from ._redact import mask_url, reveal_headers, url_credentials
+from ._state import LocalState, State
 
-__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
+__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool", "attempts_of"]
 
 #: The per-attempt timeout when neither the call nor the policy gives one (seconds).
 DEFAULT_TIMEOUT = 120.0
@@ -79,7 +82,7 @@ _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _STRIP_CROSS_HOST = frozenset(h.lower() for h in _Urllib3Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT)
 _NO_RETRY = _Urllib3Retry(total=False, redirect=False)
 _CHUNK = 65536
-_MIN_ATTEMPT = 0.001  # never hand urllib3 a zero or negative timeout
+_PORTS = {"http": 80, "https": 443}
 
 log = logging.getLogger("policy")
 
@@ -89,103 +92,17 @@ Outcome: TypeAlias = (
 )
 
 
-def _label(outcome: Outcome) -> str:
-    if isinstance(outcome, policy.Response):
-        return str(outcome.status)
-    if isinstance(outcome, policy.Timeout):
-        return "timeout"
-    if isinstance(outcome, policy.ConnectFailure):
-        return "connect"
-    return "reset"
+PolicyArg: TypeAlias = "policy.Policy | str"
 
 
-def _rule_text(rule: Any) -> str | None:
-    if rule is None:
-        return None
-    if isinstance(rule, str):
-        return rule
-    return str(policy.Policy(items=(rule,)))
-
-
-class Attempt:
-    """One request of a call: its outcome, the wait after it and why.
-
-    ``number`` counts from 1; ``outcome`` is the ``policy`` outcome (``Response``,
-    ``Timeout``, ``ConnectFailure`` or ``ConnectionReset``); ``delay`` is the wait in
-    seconds before the next attempt (``None`` for the last one); ``reason`` is the
-    evaluator's sentence; ``rule`` the deciding rule in canonical form (``None``: no rule).
-    ``reason`` and ``rule`` are formatted when first read, so an attempt costs little.
-    """
-
-    __slots__ = ("_reason", "_rule", "delay", "number", "outcome")
-
-    def __init__(
-        self,
-        number: int,
-        outcome: Outcome,
-        delay: float | None,
-        reason: Any,
-        rule: Any,
-    ) -> None:
-        self.number = number
-        self.outcome = outcome
-        self.delay = delay
-        self._reason = reason  # a str, or a decision whose .reason formats lazily
-        self._rule = rule  # a str, a policy.Rule, or None
-
-    @property
-    def label(self) -> str:
-        """The outcome in a word: the status code, ``timeout``, ``connect`` or ``reset``."""
-        return _label(self.outcome)
-
-    @property
-    def status(self) -> int | None:
-        """The response status, or ``None`` for a connection failure or timeout."""
-        o = self.outcome
-        return o.status if isinstance(o, policy.Response) else None
-
-    @property
-    def reason(self) -> str:
-        r = self._reason
-        if not isinstance(r, str):
-            r = self._reason = str(getattr(r, "reason", "accepted"))
-        return r
-
-    @property
-    def rule(self) -> str | None:
-        r = self._rule
-        if r is not None and not isinstance(r, str):
-            r = self._rule = _rule_text(r)
-        return r
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-able summary (what stores keep)."""
-        return {
-            "number": self.number,
-            "outcome": self.label,
-            "delay": self.delay,
-            "reason": self.reason,
-            "rule": self.rule,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
-        """The attempt ``as_dict`` described (response headers are not kept)."""
-        label = str(d["outcome"])
-        outcome: Outcome
-        if label.isdigit():
-            outcome = policy.Response(int(label), {})
-        elif label == "timeout":
-            outcome = policy.Timeout()
-        elif label == "connect":
-            outcome = policy.ConnectFailure()
-        else:
-            outcome = policy.ConnectionReset()
-        return cls(int(d["number"]), outcome, d.get("delay"), str(d["reason"]), d.get("rule"))
-
-    def __repr__(self) -> str:
-        wait = "" if self.delay is None else f", waited {self.delay:.3g}s"
-        return f"<Attempt {self.number}: {self.label}{wait}: {self.reason}>"
+def as_policy(p: object) -> policy.Policy:
+    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
+    caches, so the same text is parsed once); anything else is a ``TypeError``."""
+    if isinstance(p, policy.Policy):
+        return p
+    if isinstance(p, str):
+        return policy.parse(p)
+    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
 
 
 class RetryError(Exception):
@@ -209,6 +126,23 @@ class RetryError(Exception):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.method, self.url, self.attempts, self.reason))
+
+
+def attempts_of(response: urllib3.BaseHTTPResponse) -> tuple[Attempt, ...]:
+    """The history of a response returned by ``RetryingPool.request``: every attempt.
+
+    The typed way to read what the pool attaches as ``response.attempts`` (urllib3's
+    response class does not declare that attribute, so ``mypy --strict`` rejects it).
+    A response that did not come from ``RetryingPool.request`` has no history: that is a
+    ``ValueError``, never an empty tuple that would read as "no attempts were made".
+    """
+    attempts = getattr(response, "attempts", None)
+    if isinstance(attempts, tuple) and all(type(a) is Attempt for a in attempts):
+        return attempts
+    raise ValueError(
+        f"this {type(response).__name__} did not come from RetryingPool.request: "
+        "it carries no attempts"
+    )
 
 
 class _Fail(Exception):
@@ -313,22 +247,29 @@ def _parse(url: str) -> _ParsedURL:
 class RetryingPool:
     """Send requests through urllib3 and retry them as a policy says.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here; a bad one
+    raises ``policy.PolicyError`` with the position).
     ``pool`` is a ``urllib3.PoolManager`` to share (it is not closed by ``close()``);
     ``sleep``, ``clock`` and ``rand`` can be injected (tests record the delays instead of
-    sleeping); ``on_retry`` is called with each ``Attempt`` just before its wait.
+    sleeping); ``on_retry`` is called with each ``Attempt`` just before its wait and
+    ``on_giveup`` with the last one when the policy gives up.  ``state`` holds the pacing
+    holds and retry budgets shared by every call through this pool (a ``LocalState`` of
+    its own by default; pass one to share it with other adapters).
     ``timeout`` is the default per-attempt timeout of this pool (seconds), used when a call
     gives none and the policy has no ``timeout=``.
     """
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: PolicyArg,
         *,
         pool: urllib3.PoolManager | None = None,
         sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] | None = None,
         on_retry: Callable[[Attempt], object] | None = None,
+        on_giveup: Callable[[Attempt], object] | None = None,
+        state: State | None = None,
         max_redirects: int = MAX_REDIRECTS,
         timeout: float = DEFAULT_TIMEOUT,
         max_body: int | None = DEFAULT_MAX_BODY,
@@ -338,20 +279,21 @@ class RetryingPool:
         if max_body is not None and max_body < 0:
             raise ValueError(f"max_body must be ≥ 0 bytes or None (got {max_body})")
         self._max_body = max_body
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager()
         self._sleep = sleep
         self._clock = clock
         self._rand = rand if rand is not None else random.random
         self._on_retry = on_retry
+        self._on_giveup = on_giveup
+        # Pacing holds and retry budgets, shared by every call through this pool.
+        self._state: State = state if state is not None else LocalState()
         self._max_redirects = max_redirects
         self._clock0 = clock()
         self._wall0 = time.time()
         t = policy.timeout_ms
         self._timeout = t / 1000 if t is not None else float(timeout)
-        d = policy.deadline_ms
-        self._deadline = d / 1000 if d is not None else None
         self._closed = False
         # (scheme, host, port) -> its urllib3 connection pool, so a call skips the
         # PoolManager's key building.  Only for a manager this object owns: a shared one
@@ -377,60 +319,76 @@ class RetryingPool:
     ) -> urllib3.BaseHTTPResponse:
         """Send ``method url`` until the policy accepts or gives up; return the response.
 
-        The response is fully read (``.data``) and has an ``attempts`` attribute: the
-        history.  Raises ``RetryError`` when the last outcome is a connection failure, a
-        timeout, too many redirects or a refused https → http redirect.
+        The response is fully read (``.data``); ``transport.attempts_of(response)`` is its
+        history (also set as an ``attempts`` attribute, untyped).  Credentials in the URL
+        (``http://user:pw@host/``) are sent as Basic auth unless ``headers`` has an
+        ``Authorization``, and never shown.  Raises ``RetryError`` when the last outcome
+        is a connection failure, a timeout, too many redirects or a refused https → http
+        redirect.
         """
         if self._closed:
             raise RuntimeError("this RetryingPool is closed")
         method = method.upper()
         data = _buffer_body(body)
+        url, headers = url_credentials(url, headers)  # user:pw@ -> Basic auth, Redacted
         send_headers, secret = reveal_headers(headers)
         budget = float(timeout) if timeout is not None else self._timeout
         if budget <= 0:
             raise ValueError(f"timeout must be positive (got {timeout!r})")
-        p = self.policy
-        decide = p.decide
         clock, wall = self._clock, self._wall0 - self._clock0
-        start = wall + clock()
-        deadline_at = start + self._deadline if self._deadline is not None else None
-        state = p.start(now=start)
         target = _parse(url)
+        call = Call(
+            self.policy,
+            method=method,
+            now=wall + clock(),
+            timeout=budget,
+            origin=f"{target[0]}://{target[1]}:{target[2] or _PORTS[target[0]]}",
+            display=mask_url(url),
+            state=self._state,
+            rand=self._rand,
+            on_retry=self._on_retry,
+            on_giveup=self._on_giveup,
+        )
         cp = self._pool_for(target)
-        attempts: list[Attempt] = []
+        sleep = self._sleep
         while True:
-            limit = budget
-            if deadline_at is not None:
-                limit = min(limit, deadline_at - (wall + clock()))
+            step = call.before(wall + clock())
+            if type(step) is Wait:
+                if step.seconds > 0:
+                    sleep(step.seconds)
+                continue
+            if type(step) is Done:  # gave up before sending (a pacing hold)
+                raise RetryError(method, mask_url(url), tuple(call.attempts), step.reason)
             resp: urllib3.BaseHTTPResponse | None
             try:
                 resp = self._attempt(
-                    cp, target, url, method, data, send_headers, secret, max(limit, _MIN_ATTEMPT)
+                    cp,
+                    target,
+                    url,
+                    method,
+                    data,
+                    send_headers,
+                    secret,
+                    step.timeout,  # type: ignore[union-attr]
                 )
             except _Fail as f:
                 outcome: Outcome = f.outcome
                 resp = None
             except _Final as e:
-                attempts.append(Attempt(len(attempts) + 1, e.outcome, None, e.reason, None))
-                raise RetryError(method, mask_url(url), tuple(attempts), e.reason) from None
+                n = len(call.attempts) + 1
+                call.attempts.append(Attempt(n, e.outcome, None, e.reason, None))
+                raise RetryError(method, mask_url(url), tuple(call.attempts), e.reason) from None
             else:
                 outcome = policy.Response(resp.status, _header_dict(resp.headers))
-            d = decide(state, outcome, now=wall + clock(), rand=self._rand, method=method)
-            if type(d) is policy.Retry:
-                delay = d.delay
-                attempt = Attempt(len(attempts) + 1, outcome, delay, d, d.rule)
-                attempts.append(attempt)
-                self._report(method, url, attempt)
-                if delay > 0:
-                    self._sleep(delay)
-                state = d.state
+            step = call.after(outcome, wall + clock())
+            if type(step) is Wait:
+                if step.seconds > 0:
+                    sleep(step.seconds)
                 continue
-            rule = d.rule if type(d) is policy.GiveUp else None
-            attempts.append(Attempt(len(attempts) + 1, outcome, None, d, rule))
             if resp is None:
-                reason = d.reason if type(d) is policy.GiveUp else "failed"
-                raise RetryError(method, mask_url(url), tuple(attempts), reason)
-            resp.attempts = tuple(attempts)  # type: ignore[attr-defined]
+                reason = step.reason if step.gave_up else "failed"  # type: ignore[union-attr]
+                raise RetryError(method, mask_url(url), tuple(call.attempts), reason)
+            resp.attempts = tuple(call.attempts)  # type: ignore[attr-defined]
             return resp
 
     def close(self) -> None:
@@ -481,21 +439,6 @@ class RetryingPool:
         self._cps.clear()
         for cp in cps:
             cp.close()
-
-    def _report(self, method: str, url: str, attempt: Attempt) -> None:
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "%s %s: %s, retry %d in %.3fs by rule %s (%s)",
-                method,
-                mask_url(url),
-                attempt.label,
-                attempt.number,
-                attempt.delay,
-                attempt.rule,
-                attempt.reason,
-            )
-        if self._on_retry is not None:
-            self._on_retry(attempt)
 
     def _attempt(
         self,

@@ -41,6 +41,9 @@ from urllib3.util.retry import RequestHistory, Retry
 
 import policy
 
+from ._pool import PolicyArg, as_policy
+from ._redact import mask_url
+
 __all__ = ["PolicyRetry"]
 
 
@@ -59,6 +62,7 @@ def _error_outcome(err: Exception) -> Any:
 class PolicyRetry(Retry):
     """A ``urllib3.util.Retry`` that follows a policy: ``PoolManager(retries=PolicyRetry(p))``.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here).
     Extra keyword arguments go to ``Retry`` (``redirect`` defaults to 10 and
     ``raise_on_status`` to ``False``, so giving up on a status returns the response).
     ``sleep`` and ``rand`` may be injected like in ``RetryingPool``.
@@ -66,7 +70,7 @@ class PolicyRetry(Retry):
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: PolicyArg,
         total: bool | int | None = None,
         connect: int | None = None,
         read: int | None = None,
@@ -93,7 +97,7 @@ class PolicyRetry(Retry):
             raise_on_status=raise_on_status,
             **kwargs,
         )
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self.state = state
         self.delay = delay
         self._sleep = sleep
@@ -141,7 +145,11 @@ class PolicyRetry(Retry):
     ) -> PolicyRetry:
         """Decide on ``response`` or ``error``; a new ``PolicyRetry`` or ``MaxRetryError``."""
         if response is not None and error is None and response.get_redirect_location():
-            return super().increment(method, url, response, error, _pool, _stacktrace)
+            try:
+                new = super().increment(method, url, response, error, _pool, _stacktrace)
+            except MaxRetryError as e:  # too many redirects: urllib3's text has the URL
+                raise MaxRetryError(_pool, mask_url(url or ""), e.reason) from e.reason
+            return new._masked_history()
         now = time.time()
         state = self.state if self.state is not None else self.policy.start(now=now)
         status = None
@@ -155,12 +163,24 @@ class PolicyRetry(Retry):
         d = self.policy.decide(
             state, outcome, now=now, rand=self._rand, method=(method or "GET").upper()
         )
-        history = (*self.history, RequestHistory(method, url, error, status, None))
+        shown = mask_url(url or "")
+        history = (*self.history, RequestHistory(method, shown, error, status, None))
         if type(d) is policy.Retry:
             return self.new(state=d.state, delay=d.delay, history=history)
         reason = getattr(d, "reason", "accepted")
         cause: Exception = error if error is not None else ResponseError(reason)
-        raise MaxRetryError(_pool, url or "", cause) from cause
+        # urllib3 (and requests, which wraps it) show the URL: query values and userinfo
+        # are masked here, where the error is made.
+        raise MaxRetryError(_pool, shown, cause) from cause
+
+    def _masked_history(self) -> PolicyRetry:
+        """This retry with the URLs of its history masked (urllib3 records them raw)."""
+        if not any(h.url and ("?" in h.url or "@" in h.url) for h in self.history):
+            return self
+        self.history = tuple(
+            h._replace(url=mask_url(h.url) if h.url else h.url) for h in self.history
+        )
+        return self
 
     def __repr__(self) -> str:
         return f"PolicyRetry({str(self.policy)!r}, redirect={self.redirect}, delay={self.delay})"

@@ -1,0 +1,430 @@
+"""The one attempt loop, sans-IO: every adapter is a thin I/O shell around ``Call``.
+
+A call is a conversation between a shell (urllib3, httpx, aiohttp, a plain function,
+a background fetcher, a Celery task) and this driver.  The driver never sleeps, never
+reads a clock and never does I/O of its own beyond the small, bounded ``State`` calls
+(pacing holds, retry budgets); the shell does exactly those three things::
+
+    call = Call(p, method="GET", origin=origin_of(url), display=mask_url(url), now=now())
+    while True:
+        step = call.before(now())            # Send, Wait (a pacing hold) or Done
+        if type(step) is Wait:
+            sleep(step.seconds)
+            continue
+        if type(step) is Done:
+            break
+        outcome = send_one_attempt(timeout=step.timeout)
+        step = call.after(outcome, now())    # Wait (a retry) or Done
+        if type(step) is Done:
+            break
+        sleep(step.seconds)
+
+``before`` gives each attempt ``min(timeout, time left before the deadline)``, waits out
+a pacing hold on the origin (or gives up when the hold would pass the deadline) and
+counts first attempts for the retry budget.  ``after`` asks the policy, applies the retry
+budget, records the ``Attempt``, sets a pacing hold from the response, logs one INFO line
+and calls the ``on_retry`` / ``on_giveup`` hooks.  Sync and async shells share all of it;
+they differ only in how they sleep and send.
+
+Test mode (``transport.testing()``) is honoured here, once for every adapter: while it is
+active a wait is recorded instead of taken (the shell is told to wait 0 s) and the call's
+own sense of time moves on by the skipped amount, so deadlines and holds still resolve.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeAlias
+
+import policy
+
+from ._state import FLOOR, WINDOW, LocalState, State
+
+__all__ = ["Attempt", "Call", "Done", "Send", "Wait", "label_of"]
+
+log = logging.getLogger("policy")
+
+Outcome: TypeAlias = Any  # policy.Outcome (Response, Timeout, ConnectFailure, ...)
+Hook: TypeAlias = Callable[["Attempt"], object]
+
+_MIN_ATTEMPT: Final = 0.001  # never hand a client a zero or negative timeout
+_INF: Final = float("inf")
+
+
+def label_of(outcome: Outcome) -> str:
+    """The outcome in a word: the status code, ``timeout``, ``connect``, ``reset``, ``error``."""
+    if isinstance(outcome, policy.Response):
+        return str(outcome.status)
+    if isinstance(outcome, policy.Timeout):
+        return "timeout"
+    if isinstance(outcome, policy.ConnectFailure):
+        return "connect"
+    if isinstance(outcome, policy.ConnectionReset):
+        return "reset"
+    return "error"
+
+
+def _rule_text(rule: Any) -> str | None:
+    if rule is None:
+        return None
+    if isinstance(rule, str):
+        return rule
+    return str(policy.Policy(items=(rule,)))
+
+
+class Attempt:
+    """One request of a call: its outcome, the wait after it and why.
+
+    ``number`` counts from 1; ``outcome`` is the ``policy`` outcome (``Response``,
+    ``Timeout``, ``ConnectFailure``, ``ConnectionReset`` or ``Error``); ``delay`` is the
+    wait in seconds before the next attempt (``None`` for the last one); ``reason`` is the
+    evaluator's sentence; ``rule`` the deciding rule in canonical form (``None``: no rule).
+    ``reason`` and ``rule`` are formatted when first read, so an attempt costs little.
+    """
+
+    __slots__ = ("_reason", "_rule", "delay", "number", "outcome")
+
+    def __init__(
+        self,
+        number: int,
+        outcome: Outcome,
+        delay: float | None,
+        reason: Any,
+        rule: Any,
+    ) -> None:
+        self.number = number
+        self.outcome = outcome
+        self.delay = delay
+        self._reason = reason  # a str, or a decision whose .reason formats lazily
+        self._rule = rule  # a str, a policy.Rule, or None
+
+    @property
+    def label(self) -> str:
+        """The outcome in a word: the status code, ``timeout``, ``connect``, ``reset``..."""
+        return label_of(self.outcome)
+
+    @property
+    def status(self) -> int | None:
+        """The response status, or ``None`` for a connection failure, timeout or error."""
+        o = self.outcome
+        return o.status if isinstance(o, policy.Response) else None
+
+    @property
+    def reason(self) -> str:
+        r = self._reason
+        if not isinstance(r, str):
+            r = self._reason = str(getattr(r, "reason", "accepted"))
+        return r
+
+    @property
+    def rule(self) -> str | None:
+        r = self._rule
+        if r is not None and not isinstance(r, str):
+            r = self._rule = _rule_text(r)
+        return r
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able summary (what stores keep)."""
+        return {
+            "number": self.number,
+            "outcome": self.label,
+            "delay": self.delay,
+            "reason": self.reason,
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
+        """The attempt ``as_dict`` described (response headers are not kept)."""
+        label = str(d["outcome"])
+        outcome: Outcome
+        if label.isdigit():
+            outcome = policy.Response(int(label), {})
+        elif label == "timeout":
+            outcome = policy.Timeout()
+        elif label == "connect":
+            outcome = policy.ConnectFailure()
+        else:
+            outcome = policy.ConnectionReset()
+        return cls(int(d["number"]), outcome, d.get("delay"), str(d["reason"]), d.get("rule"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attempt):
+            return NotImplemented
+        return self.as_dict() == other.as_dict() and self.outcome == other.outcome
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        wait = "" if self.delay is None else f", waited {self.delay:.3g}s"
+        return f"<Attempt {self.number}: {self.label}{wait}: {self.reason}>"
+
+
+class Send:
+    """Send the next attempt now, bounded by ``timeout`` seconds (connect to last byte)."""
+
+    __slots__ = ("timeout",)
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"Send(timeout={self.timeout!r})"
+
+
+class Wait:
+    """Sleep ``seconds``, then ask ``before`` again.
+
+    ``attempt`` is the attempt that is being retried (``None`` for a pacing hold).
+    """
+
+    __slots__ = ("attempt", "seconds")
+
+    def __init__(self, seconds: float, attempt: Attempt | None) -> None:
+        self.seconds = seconds
+        self.attempt = attempt
+
+    def __repr__(self) -> str:
+        return f"Wait(seconds={self.seconds!r}, attempt={self.attempt!r})"
+
+
+class Done:
+    """The call is over.
+
+    ``gave_up`` is false only when the last outcome was accepted (a 2xx).  ``reason`` is
+    the final sentence; ``attempt`` the last attempt (``None`` when the call gave up
+    before sending anything, e.g. a pacing hold past the deadline).
+    """
+
+    __slots__ = ("attempt", "gave_up", "reason")
+
+    def __init__(self, gave_up: bool, reason: str, attempt: Attempt | None) -> None:
+        self.gave_up = gave_up
+        self.reason = reason
+        self.attempt = attempt
+
+    def __repr__(self) -> str:
+        return f"Done(gave_up={self.gave_up!r}, reason={self.reason!r})"
+
+
+# -- test mode ----------------------------------------------------------------------------
+
+_recorders: list[list[float]] = []  # the active ``testing()`` lists, innermost last
+_recorders_lock = threading.Lock()
+
+
+def start_recording(waits: list[float]) -> None:
+    """Start recording waits into ``waits`` instead of taking them (``testing()``)."""
+    with _recorders_lock:
+        _recorders.append(waits)
+
+
+def stop_recording(waits: list[float]) -> None:
+    """Stop recording into ``waits``."""
+    with _recorders_lock:
+        for i in range(len(_recorders) - 1, -1, -1):
+            if _recorders[i] is waits:
+                del _recorders[i]
+                break
+
+
+def _record(seconds: float) -> bool:
+    """Record a wait when test mode is on; true when the wait is to be skipped."""
+    if not _recorders:
+        return False
+    with _recorders_lock:
+        if not _recorders:
+            return False
+        _recorders[-1].append(seconds)
+    return True
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+class Call:
+    """One call's attempt loop (see the module docstring for the conversation).
+
+    ``timeout`` is the per-attempt budget in seconds before the deadline shrinks it (the
+    adapter's choice: the call's ``timeout``, else the policy's ``timeout=``, else its
+    default).  ``origin`` names what pacing holds and budgets are kept per (``None``:
+    neither applies).  ``display`` is how logs name the target (a masked URL, a function
+    name).  ``state`` is the shared ``State`` (the adapter's own ``LocalState`` when it
+    has one).  Not thread-safe: one ``Call`` per call; the ``State`` is what is shared.
+    """
+
+    __slots__ = (
+        "_budget",
+        "_deadline_at",
+        "_display",
+        "_on_giveup",
+        "_on_retry",
+        "_origin",
+        "_pace",
+        "_policy",
+        "_rand",
+        "_sent",
+        "_skipped",
+        "_state",
+        "_timeout",
+        "attempts",
+        "method",
+        "state",
+    )
+
+    def __init__(
+        self,
+        p: policy.Policy,
+        *,
+        method: str = "GET",
+        now: float,
+        timeout: float = _INF,
+        origin: str | None = None,
+        display: str = "",
+        state: State | None = None,
+        rand: Callable[[], float],
+        on_retry: Hook | None = None,
+        on_giveup: Hook | None = None,
+    ) -> None:
+        self._policy = p
+        self.method = method
+        self.state = p.start(now=now)
+        d = p.deadline_ms
+        self._deadline_at = now + d / 1000 if d is not None else _INF
+        self._timeout = timeout
+        self._origin = origin
+        self._display = display
+        pace = p.pace and origin is not None
+        budget = p.budget if origin is not None else None
+        if (pace or budget is not None) and state is None:
+            state = LocalState()
+        self._state = state
+        self._pace = pace
+        self._budget = float(budget) if budget is not None else None
+        self._rand = rand
+        self._on_retry = on_retry
+        self._on_giveup = on_giveup
+        self._sent = 0
+        self._skipped = 0.0
+        self.attempts: list[Attempt] = []
+
+    @property
+    def deadline_at(self) -> float:
+        """The wall-clock time after which no attempt may run (``inf``: no deadline)."""
+        return self._deadline_at
+
+    def before(self, now: float) -> Send | Wait | Done:
+        """What to do before the next attempt: send it (with its timeout), wait, or stop."""
+        now += self._skipped
+        if self._pace:
+            until = self._state.hold_until(self._origin, now)  # type: ignore[union-attr,arg-type]
+            if until is not None and until > now:
+                if until > self._deadline_at:
+                    reason = (
+                        f"the server asked to hold {self._display or self._origin} for "
+                        f"{until - now:.3g}s more; the deadline would pass"
+                    )
+                    return self._finish(None, reason)
+                return self._wait(until - now, None)
+        if self._sent == 0 and self._budget is not None:
+            self._state.record_request(self._origin, now)  # type: ignore[union-attr,arg-type]
+        self._sent += 1
+        left = self._deadline_at - now
+        limit = self._timeout if self._timeout < left else left
+        return Send(limit if limit > _MIN_ATTEMPT else _MIN_ATTEMPT)
+
+    def after(self, outcome: Outcome, now: float) -> Wait | Done:
+        """What to do after an attempt ended in ``outcome``: wait and retry, or stop."""
+        now += self._skipped
+        p = self._policy
+        if self._pace and type(outcome) is policy.Response:
+            until = p.hold(outcome, now)
+            if until is not None:
+                self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
+        d = p.decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
+        number = len(self.attempts) + 1
+        if type(d) is policy.Retry:
+            if self._budget is not None:
+                granted, requests = self._state.spend_retry(  # type: ignore[union-attr]
+                    self._origin,  # type: ignore[arg-type]
+                    now,
+                    self._budget,
+                    FLOOR,
+                )
+                if not granted:
+                    pct = f"{self._budget * 100:.4g}%"
+                    reason = (
+                        f"retry budget exhausted: {pct} of {requests} requests "
+                        f"in the last {WINDOW:.0f}s"
+                    )
+                    attempt = Attempt(number, outcome, None, reason, d.rule)
+                    self.attempts.append(attempt)
+                    return self._finish(attempt, reason)
+            attempt = Attempt(number, outcome, d.delay, d, d.rule)
+            self.attempts.append(attempt)
+            self.state = d.state
+            self._log_retry(attempt)
+            if self._on_retry is not None:
+                self._on_retry(attempt)
+            return self._wait(d.delay, attempt)
+        if type(d) is policy.GiveUp:
+            attempt = Attempt(number, outcome, None, d, d.rule)
+            self.attempts.append(attempt)
+            return self._finish(attempt, d.reason)
+        attempt = Attempt(number, outcome, None, d, None)
+        self.attempts.append(attempt)
+        return Done(False, "accepted", attempt)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _wait(self, seconds: float, attempt: Attempt | None) -> Wait:
+        if _recorders and _record(seconds):
+            self._skipped += seconds
+            return Wait(0.0, attempt)
+        return Wait(seconds, attempt)
+
+    def _finish(self, attempt: Attempt | None, reason: str) -> Done:
+        if log.isEnabledFor(logging.INFO):
+            fields = self._fields(attempt)
+            fields["retry_reason"] = reason
+            log.info(
+                "%s %s: %s, giving up after %d attempt%s: %s",
+                self.method,
+                self._display,
+                fields["retry_outcome"],
+                len(self.attempts),
+                "" if len(self.attempts) == 1 else "s",
+                reason,
+                extra=fields,
+            )
+        if self._on_giveup is not None and attempt is not None:
+            self._on_giveup(attempt)
+        return Done(True, reason, attempt)
+
+    def _log_retry(self, attempt: Attempt) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s: %s, retry %d in %.3fs by rule %s (%s)",
+                self.method,
+                self._display,
+                attempt.label,
+                attempt.number,
+                attempt.delay,
+                attempt.rule,
+                attempt.reason,
+                extra=self._fields(attempt),
+            )
+
+    def _fields(self, attempt: Attempt | None) -> dict[str, Any]:
+        """The structured ``extra`` of a log line (what structured logging picks up)."""
+        return {
+            "retry_method": self.method,
+            "retry_target": self._display,
+            "retry_attempt": attempt.number if attempt is not None else 0,
+            "retry_outcome": attempt.label if attempt is not None else "none",
+            "retry_delay": attempt.delay if attempt is not None else None,
+            "retry_rule": attempt.rule if attempt is not None else None,
+            "retry_reason": attempt.reason if attempt is not None else "",
+        }

@@ -1,0 +1,149 @@
+"""Fleet state: the holds and retry budgets that calls sharing an adapter agree on.
+
+A policy decides for one call; pacing (``pace=on``) and retry budgets (``budget=20%``)
+need to know what *other* calls to the same origin saw and spent.  That knowledge lives
+behind the small ``State`` interface below, so the attempt loop (``_loop.Call``) does
+not care whether it is a dict in this process (``LocalState``, the default: one per
+adapter, shared by every thread and task using that adapter) or a Redis server shared by
+a fleet of processes (``RedisState``).
+
+The interface has four methods, each one atomic on its own:
+
+* ``hold_until(origin, now)`` -- the wall-clock time until which ``origin`` is held
+  (``None`` when it is not held at ``now``);
+* ``hold(origin, until, now)`` -- hold ``origin`` until ``until``; an existing later
+  hold is kept (holds only ever grow);
+* ``record_request(origin, now)`` -- count a first attempt (the budget's denominator);
+* ``spend_retry(origin, now, ratio, floor)`` -- try to spend one retry: granted when the
+  retries already spent in the last ``WINDOW`` seconds are fewer than
+  ``ratio × first attempts in that window + floor``; returns ``(granted, requests)``
+  with ``requests`` the first attempts counted in the window (for the give-up reason).
+
+An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
+(what the evaluator's ``now`` is).  Implementations must be thread-safe, must never
+raise into the caller, and must never block for long (a shared store falls back to
+local state when it cannot answer quickly).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+__all__ = ["FLOOR", "WINDOW", "LocalState", "State", "origin_of"]
+
+#: The retry budget's sliding window, in seconds.
+WINDOW = 10.0
+#: Retries a budget always allows per window, however few first attempts were made.
+FLOOR = 10
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of an absolute URL, lower case, default port filled in.
+
+    >>> origin_of("HTTPS://API.Example.com/v1?q=1")
+    'https://api.example.com:443'
+    """
+    u = urlsplit(url)
+    scheme = u.scheme.lower()
+    host = (u.hostname or "").lower()
+    try:
+        port = u.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme, 0)
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+@runtime_checkable
+class State(Protocol):
+    """What pacing and retry budgets need to share between calls (see the module doc)."""
+
+    def hold_until(self, origin: str, now: float) -> float | None: ...
+
+    def hold(self, origin: str, until: float, now: float) -> None: ...
+
+    def record_request(self, origin: str, now: float) -> None: ...
+
+    def spend_retry(
+        self, origin: str, now: float, ratio: float, floor: int
+    ) -> tuple[bool, int]: ...
+
+
+class _Origin:
+    __slots__ = ("firsts", "hold", "retries")
+
+    def __init__(self) -> None:
+        self.hold = 0.0
+        self.firsts: deque[float] = deque()
+        self.retries: deque[float] = deque()
+
+
+class LocalState:
+    """``State`` in this process: a lock and, per origin, a hold and two time windows.
+
+    Memory is bounded: windows keep only the last ``WINDOW`` seconds, and at most
+    ``max_origins`` origins are tracked (the least recently touched are dropped first).
+    """
+
+    def __init__(self, *, max_origins: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._origins: dict[str, _Origin] = {}
+        self._max = max_origins
+
+    def _get(self, origin: str) -> _Origin:
+        o = self._origins.pop(origin, None)  # re-insert: most recently used last
+        if o is None:
+            o = _Origin()
+            if len(self._origins) >= self._max:
+                del self._origins[next(iter(self._origins))]
+        self._origins[origin] = o
+        return o
+
+    def hold_until(self, origin: str, now: float) -> float | None:
+        o = self._origins.get(origin)
+        if o is None:
+            return None
+        h = o.hold
+        return h if h > now else None
+
+    def hold(self, origin: str, until: float, now: float) -> None:
+        if until <= now:
+            return
+        with self._lock:
+            o = self._get(origin)
+            if until > o.hold:
+                o.hold = until
+
+    def record_request(self, origin: str, now: float) -> None:
+        with self._lock:
+            o = self._get(origin)
+            _trim(o.firsts, now)
+            o.firsts.append(now)
+
+    def spend_retry(self, origin: str, now: float, ratio: float, floor: int) -> tuple[bool, int]:
+        with self._lock:
+            o = self._get(origin)
+            _trim(o.firsts, now)
+            _trim(o.retries, now)
+            requests = len(o.firsts)
+            if len(o.retries) < ratio * requests + floor:
+                o.retries.append(now)
+                return True, requests
+            return False, requests
+
+    def __repr__(self) -> str:
+        return f"<LocalState: {len(self._origins)} origins>"
+
+
+def _trim(window: deque[float], now: float) -> None:
+    edge = now - WINDOW
+    while window and window[0] <= edge:
+        window.popleft()
