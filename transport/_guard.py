@@ -258,6 +258,16 @@ def hook_pool(cp: HTTPConnectionPool) -> HTTPConnectionPool:
     """Guard ``cp``'s connections: a strict head parser, and the current watch attached."""
     if "_get_conn" in cp.__dict__:
         return cp
+    with _hook_lock:  # two threads meeting a new pool wrap it once
+        if "_get_conn" not in cp.__dict__:
+            _wrap(cp)
+    return cp
+
+
+_hook_lock = threading.Lock()
+
+
+def _wrap(cp: HTTPConnectionPool) -> None:
     get_conn = cp._get_conn
     strict = StrictResponse
     local = _local
@@ -275,4 +285,3 @@ def hook_pool(cp: HTTPConnectionPool) -> HTTPConnectionPool:
         return conn
 
     cp._get_conn = _get_conn  # type: ignore[method-assign]
-    return cp
