@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import Literal, TypeAlias
 
 import attrs
 
 from ._ast import (
+    BUDGET_FLOOR,
+    BUDGET_WINDOW_S,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Jitter,
@@ -35,6 +39,7 @@ from ._ast import (
     OnConnect,
     OnReset,
     OnTimeout,
+    PaceSetting,
     Policy,
     PresetRef,
     Rule,
@@ -45,10 +50,20 @@ from ._ast import (
 )
 from ._errors import PolicyError
 from ._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Retry, Timeout
-from ._render import duration, render_matcher, render_strategy
+from ._render import duration, percent, render_matcher, render_strategy
 from ._render import render_rule as _render_rule
 
-__all__ = ["NO_HEAL", "RULES", "Diagnostic", "Severity", "lint", "seconds_text", "statuses_text"]
+__all__ = [
+    "NO_HEAL",
+    "RULES",
+    "Diagnostic",
+    "Severity",
+    "budget_text",
+    "lint",
+    "pace_text",
+    "seconds_text",
+    "statuses_text",
+]
 
 Severity: TypeAlias = Literal["error", "warning", "info"]
 
@@ -66,6 +81,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "W108": ("warning", "reset or timeout retried for every method: a POST may run twice"),
     "I201": ("info", "the worst-case total wait and request count"),
     "I202": ("info", "a rule only partly effective: a narrower preset rule still decides"),
+    "I203": ("info", "what the retry budget means in requests"),
+    "I204": ("info", "pace=on without a headers strategy: pacing reads the default headers"),
 }
 
 #: Statuses that do not heal by waiting (SPEC §4, W103), with their reason phrases.
@@ -218,6 +235,7 @@ class _Linter:
                 self.partly(i, origin)
         self.methods()
         self.timing()
+        self.fleet()
         rank = {"error": 0, "warning": 1, "info": 2}
         self.out.sort(key=lambda d: (rank[d.severity], d.line, d.column, d.code))
         return self.out
@@ -404,6 +422,40 @@ class _Linter:
             + (" (capped by the deadline)" if deadline_ms is not None else ""),
             first,
         )
+
+    # I203, I204
+    def fleet(self) -> None:
+        p = self.policy
+        for item in p.items:
+            if isinstance(item, BudgetSetting):
+                self.add("I203", budget_text(item.percent), item.span)
+            elif (
+                isinstance(item, PaceSetting)
+                and item.on
+                and not any(isinstance(s, Headers) for r in p.rules for s in r.strategies)
+            ):
+                self.add("I204", pace_text(p), item.span)
+
+
+def budget_text(pct: Fraction) -> str:
+    """What ``budget=pct`` means in requests, in one line (``policy check``, ``explain``)."""
+    per100 = percent(pct)[:-1]
+    per1000 = BUDGET_FLOOR + pct * 10
+    shown = percent(per1000)[:-1]
+    return (
+        f"budget={percent(pct)}: at most {BUDGET_FLOOR} + {per100} retries per 100 requests "
+        f"per origin in any {BUDGET_WINDOW_S:g}s ({shown} per 1000); a retry past it gives up"
+    )
+
+
+def pace_text(p: Policy) -> str:
+    """What ``pace=on`` reads in a policy with no ``headers`` strategy."""
+    return (
+        "pace=on: no rule uses headers(), so pacing reads its defaults (Retry-After on 429 "
+        "and 503, RateLimit, RateLimit-Remaining/-Reset, X-RateLimit-Remaining/-Reset) and "
+        f"holds an origin at most {duration(15 * 60_000)}; add 429:headers(...) to choose "
+        "the family and max"
+    )
 
 
 def seconds_text(s: float) -> str:

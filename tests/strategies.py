@@ -25,6 +25,7 @@ from policy import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Jitter,
@@ -34,6 +35,7 @@ from policy import (
     OnReset,
     OnTimeout,
     Over,
+    PaceSetting,
     Policy,
     PresetRef,
     ResetFormat,
@@ -46,6 +48,7 @@ from policy import (
 from policy._parse import grammar_text
 
 __all__ = [
+    "budget_percents",
     "durations_ms",
     "factors",
     "header_names",
@@ -53,6 +56,7 @@ __all__ = [
     "policies",
     "policy_text",
     "presets",
+    "rate_limit_values",
     "rules",
     "settings_items",
     "strategies",
@@ -369,6 +373,33 @@ _METHODS = st.one_of(
 )
 
 
+def rate_limit_values() -> st.SearchStrategy[str]:
+    """Values a rate-limit or Retry-After header may carry: numbers of every size, dates,
+    durations, and junk (for properties that must hold whatever the server sends)."""
+    return st.one_of(
+        st.integers(0, 10**13).map(str),
+        st.floats(0, 1e6, allow_nan=False).map(lambda f: f"{f:.3f}"),
+        st.sampled_from(
+            [
+                "Fri, 15 Jan 2027 06:40:00 GMT",
+                "2027-01-15T08:00:30Z",
+                "6m0s",
+                "garbage",
+                "",
+                "-5",
+                "1e9",
+                '"default";r=0;t=30',
+            ]
+        ),
+        st.text(max_size=12),
+    )
+
+
+def budget_percents() -> st.SearchStrategy[Fraction]:
+    """Valid retry budgets in percent: 0 to 1000 with at most three decimals."""
+    return st.integers(0, 1_000_000).map(lambda n: Fraction(n, 1000))
+
+
 @functools.cache
 def settings_items() -> st.SearchStrategy[list[object]]:
     """Each setting at most once, each a valid value."""
@@ -377,6 +408,8 @@ def settings_items() -> st.SearchStrategy[list[object]]:
         st.one_of(st.none(), st.builds(DeadlineSetting, durations_ms(1, MAX_DURATION_MS))),
         st.one_of(st.none(), st.builds(AttemptsSetting, st.integers(1, 1_000_000))),
         st.one_of(st.none(), st.builds(MethodsSetting, _METHODS)),
+        st.one_of(st.none(), st.builds(PaceSetting, st.booleans())),
+        st.one_of(st.none(), st.builds(BudgetSetting, budget_percents())),
     ).map(lambda t: [s for s in t if s is not None])
 
 

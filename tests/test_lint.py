@@ -38,6 +38,8 @@ TRIGGERS = [
     ("W108", "reset:backoff(2,1s,jitter)", "reset"),
     ("W108", "5xx:never timeout:backoff(2,1s,jitter) methods=*", "timeout"),
     ("I201", "5xx:never", "5xx:never"),
+    ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
+    ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
 ]
 
 # (code, a policy close to the trigger that must not raise it)
@@ -53,6 +55,9 @@ CLEAN = [
     ("W103", "4xx:backoff(2,1s,jitter)"),  # a whole class is a deliberate choice
     ("W103", "402-403:backoff(2,1s,jitter)"),  # narrow, but no status that never heals
     ("W103", "404-408:backoff(2,1s,jitter) 404:never 405:never"),  # carved out
+    ("I203", "5xx:backoff(2,1s,jitter)"),
+    ("I204", "429:headers() 5xx:backoff(2,1s,jitter) pace=on"),
+    ("I204", "5xx:backoff(2,1s,jitter) pace=off"),
     ("W104", "429:headers()|backoff(2,1s,jitter)"),
     ("W104", "5xx:backoff(2,1s,jitter)"),
     ("W104", "503:never"),
@@ -109,6 +114,15 @@ def test_worst_case_wait_in_larger_units() -> None:
     """Waits of minutes are written in minutes, as the policy would write them."""
     (info,) = [d for d in lint("5xx:backoff(3,30s,jitter)") if d.code == "I201"]
     assert "1.5m of waiting" in info.message
+
+
+def test_budget_info_counts_requests() -> None:
+    """I203 says what the budget allows: the floor plus pct retries per 100 requests."""
+    (info,) = [d for d in lint("5xx:backoff(2,1s,jitter) budget=20%") if d.code == "I203"]
+    assert "at most 10 + 20 retries per 100 requests per origin in any 10s" in info.message
+    assert "210 per 1000" in info.message
+    (half,) = [d for d in lint("budget=12.5%") if d.code == "I203"]
+    assert "10 + 12.5 retries per 100" in half.message
 
 
 def test_every_problem_of_a_bad_policy_is_reported() -> None:

@@ -4,7 +4,8 @@
 * ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
-* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown.
+* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
+* ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share.
 """
 
 from ._background import (
@@ -22,6 +23,7 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
+from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -35,11 +37,13 @@ __all__ = [
     "FetcherClosed",
     "HeaderValueError",
     "InMemoryStore",
+    "LocalState",
     "PolicyRetry",
     "Redacted",
     "RetryError",
     "RetryingPool",
     "SqliteStore",
+    "State",
     "Store",
     "StoredResult",
     "attempts_of",

@@ -52,6 +52,7 @@ import policy
 
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
 from ._redact import mask_url, url_credentials
+from ._state import LocalState, State
 
 __all__ = [
     "BackgroundFetcher",
@@ -497,7 +498,9 @@ class BackgroundFetcher:
     ``store`` defaults to an ``InMemoryStore``; ``pool`` is a ``urllib3.PoolManager`` to
     share (not closed by ``close()``).  ``idempotency_key=True`` sends an
     ``Idempotency-Key`` header derived from the stable key with every fetch (a fetch's
-    own ``idempotency_key=`` overrides it).
+    own ``idempotency_key=`` overrides it).  ``state`` holds the pacing holds and retry
+    budgets (``pace=on``, ``budget=``) shared by every fetch of this fetcher (a
+    ``LocalState`` of its own by default).
     """
 
     def __init__(
@@ -507,7 +510,9 @@ class BackgroundFetcher:
         pool: urllib3.PoolManager | None = None,
         *,
         idempotency_key: bool = False,
+        state: State | None = None,
     ) -> None:
+        self._state: State = state if state is not None else LocalState()
         self.store: Store = store if store is not None else InMemoryStore()
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager(maxsize=max_workers)
@@ -713,7 +718,7 @@ class BackgroundFetcher:
         call_timeout: float | None,
     ) -> StoredResult:
         claimed = hasattr(self.store, "claim")
-        rp = RetryingPool(p, pool=self._pm, sleep=self._sleep)
+        rp = RetryingPool(p, pool=self._pm, sleep=self._sleep, state=self._state)
         masked = mask_url(url)
         with self._lock:
             self._running.add(rp)
