@@ -590,3 +590,18 @@ def rate_limit_headers() -> st.SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({k: v for k, v in fields.items()}).map(
         lambda d: {k: v for k, v in d.items() if v is not None}
     )
+
+
+#: A well-formed response (body ``ok``) that closes its connection, for the hostile-server
+#: properties of tests/test_hostile.py: ``raw_responses()`` varies its status and where
+#: the peer cuts it off.
+RAW_RESPONSE = b"HTTP/1.1 %d Odd\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+def raw_responses() -> st.SearchStrategy[tuple[int, int | None]]:
+    """(status code, cut): any three-digit status, and ``None`` (the whole response) or
+    the number of bytes the server sends before closing."""
+    return st.tuples(
+        st.one_of(st.integers(100, 999), st.sampled_from([100, 101, 103, 199, 204, 599, 600])),
+        st.one_of(st.none(), st.integers(0, len(RAW_RESPONSE % 999) - 1)),
+    )

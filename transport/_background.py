@@ -72,7 +72,8 @@ TimeoutArg: TypeAlias = "str | float | Mapping[str, Any] | None"
 
 
 class FetcherClosed(RuntimeError):
-    """The fetcher was closed while this fetch was waiting to retry (nothing is stored)."""
+    """The fetcher was closed while this fetch was running or waiting to retry (nothing is
+    stored)."""
 
 
 class FetchError(Exception):
@@ -519,6 +520,7 @@ class BackgroundFetcher:
         self._lock = threading.Lock()
         self._inflight: dict[str, tuple[str, Future[StoredResult]]] = {}
         self._closed = threading.Event()
+        self._running: set[RetryingPool] = set()  # the pools of the fetches running now
         self._idempotency_key = idempotency_key
         self._owner = new_owner()
         self._claimed = 0  # keys this fetcher holds a claim on (the heartbeat runs while > 0)
@@ -565,8 +567,17 @@ class BackgroundFetcher:
         self.store.delete(key)
 
     def close(self) -> None:
-        """Cancel fetches not started, wake sleeping retries and waits, close idle connections."""
+        """Cancel fetches not started, stop running ones, wake sleeping retries and waits,
+        close idle connections.
+
+        A fetch waiting to retry wakes up, and one in the middle of an attempt has its
+        socket shut down; either fails with ``FetcherClosed`` and stores nothing.
+        """
         self._closed.set()
+        with self._lock:
+            running = list(self._running)
+        for rp in running:
+            rp._abort(FetcherClosed("the fetcher was closed during an attempt"))
         self._workers.shutdown(wait=0.5)
         beat = self._heartbeat
         if beat is not None:
@@ -709,7 +720,11 @@ class BackgroundFetcher:
         claimed = hasattr(self.store, "claim")
         rp = RetryingPool(p, pool=self._pm, sleep=self._sleep, state=self._state)
         masked = mask_url(url)
+        with self._lock:
+            self._running.add(rp)
         try:
+            if self._closed.is_set():  # closed after this fetch started: close() may not
+                raise FetcherClosed("the fetcher was closed")  # have seen this pool
             resp = rp.request(method, url, headers=headers, body=body, timeout=call_timeout)
         except RetryError as e:
             result = StoredResult(
@@ -742,6 +757,8 @@ class BackgroundFetcher:
                 reason=None,
             )
         finally:
+            with self._lock:
+                self._running.discard(rp)
             rp.close()
         try:
             return self.store.add(key, result)  # also ends the claim
