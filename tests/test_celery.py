@@ -602,3 +602,21 @@ def test_workers_honour_a_hold_set_by_another_fetch(fleet: Fleet, http: Loopback
     next_at = http.requests_to("/next")[0].time
     assert next_at - held_at >= 1.9
     assert free_at < next_at
+
+
+def test_an_idempotency_key_goes_with_every_attempt(fleet: Fleet, http: LoopbackServer) -> None:
+    """idempotency_key=True: the same Idempotency-Key (SHA-256 of the stable key) each time."""
+    url = http.route("/idem", Reply(503), Reply(200, body=b"1"))
+    key = "idem-" + uuid.uuid4().hex
+    handle = fleet.fetcher.fetch(
+        key, url, method="POST", body=b"x", retry="503[POST]:backoff(1,10ms)", idempotency_key=True
+    )
+    assert handle.result(timeout=30) == 1
+    sent = [r.headers.get("idempotency-key") for r in http.requests_to("/idem")]
+    from transport._background import idempotency_key  # the tests may use private names
+
+    assert sent == [idempotency_key(key)] * 2
+    assert sent[0] != key
+    plain = http.route("/plain", Reply(200))
+    fleet.fetcher.fetch("plain-" + key, plain).result(timeout=30)
+    assert "idempotency-key" not in http.requests_to("/plain")[0].headers

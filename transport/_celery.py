@@ -65,6 +65,7 @@ from ._background import (
     _identity,
     _response_of,
     _same,
+    _with_idempotency_key,
     compose_policy,
 )
 from ._loop import Attempt, Call, Done, Wait, label_of
@@ -327,6 +328,9 @@ class CeleryFetcher:
     sent to (default: the app's default queue).  A URL with a query string is refused
     unless ``query_in_broker=True`` (its values would sit in the broker in plain text);
     a secret in a URL goes in as ``Redacted.env("https://api.example/x?key={}", "API_KEY")``.
+    ``idempotency_key=True`` sends ``Idempotency-Key`` (the SHA-256 of the stable key) with
+    every attempt, as ``BackgroundFetcher`` does, so a server that honours it can tell a
+    request asked again after a crash (a fetch's own ``idempotency_key=`` overrides it).
     """
 
     def __init__(
@@ -339,6 +343,7 @@ class CeleryFetcher:
         ttl: float | None = DEFAULT_TTL,
         queue: str | None = None,
         query_in_broker: bool = False,
+        idempotency_key: bool = False,
     ) -> None:
         if app in _fetchers:
             raise ValueError(
@@ -354,6 +359,7 @@ class CeleryFetcher:
         self._ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
         self._queue = queue
         self._query_in_broker = query_in_broker
+        self._idempotency_key = idempotency_key
         self._pm: urllib3.PoolManager | None = None
         self.task = app.task(
             name=TASK_NAME,
@@ -386,9 +392,10 @@ class CeleryFetcher:
         body: Body = None,
         retry: Any = None,
         timeout: Any = None,
+        idempotency_key: bool | None = None,
     ) -> CeleryFetch[Any]:
         """A handle for the parsed JSON body (``None`` if empty or not JSON)."""
-        self._start(key, url, method, headers, body, retry, timeout)
+        self._start(key, url, method, headers, body, retry, timeout, idempotency_key)
         return CeleryFetch(self, key, _data_of)
 
     def fetch_response(
@@ -401,9 +408,10 @@ class CeleryFetcher:
         body: Body = None,
         retry: Any = None,
         timeout: Any = None,
+        idempotency_key: bool | None = None,
     ) -> CeleryFetch[tuple[int, urllib3.HTTPHeaderDict, Any]]:
         """A handle for ``(status, headers, data)``."""
-        self._start(key, url, method, headers, body, retry, timeout)
+        self._start(key, url, method, headers, body, retry, timeout, idempotency_key)
         return CeleryFetch(self, key, _response_of)
 
     def forget(self, key: str) -> None:
@@ -480,6 +488,7 @@ class CeleryFetcher:
         body: Body,
         retry: Any,
         timeout: Any,
+        idempotency: bool | None = None,
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ValueError("key must be a non-empty string")
@@ -491,6 +500,8 @@ class CeleryFetcher:
             )
         sent_url, shown, identity_url = _encode_url(url, self._query_in_broker)
         method = method.upper()
+        if self._idempotency_key if idempotency is None else idempotency:
+            headers = _with_idempotency_key(headers, key)
         encoded = _encode_headers(headers)
         data = _buffer_body(body)
         ident = _identity(method, identity_url, data)
