@@ -64,6 +64,7 @@ from ._ast import (
     Headers,
     Jitter,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -88,6 +89,7 @@ from ._outcomes import (
     ConnectFailure,
     ConnectionReset,
     Decision,
+    Error,
     GiveUp,
     Outcome,
     Response,
@@ -278,6 +280,8 @@ def _outcome_text(outcome: Outcome) -> str:
         return "timeout"
     if type(outcome) is ConnectFailure:
         return "connect"
+    if type(outcome) is Error:
+        return "error"
     return "reset"
 
 
@@ -407,7 +411,12 @@ class Compiled:
         # first at equal size.  The first one decides unless it is limited to methods
         # (``5xx[GET]:``) the request does not have; then the next that allows it.
         ranked: list[list[tuple[int, int, Entry]]] = [[] for _ in range(600)]
-        failures: dict[type, list[Entry]] = {Timeout: [], ConnectFailure: [], ConnectionReset: []}
+        failures: dict[type, list[Entry]] = {
+            Timeout: [],
+            ConnectFailure: [],
+            ConnectionReset: [],
+            Error: [],
+        }
         for index, entry in enumerate(entries):
             for m in entry[0].matchers:
                 if isinstance(m, OnTimeout):
@@ -416,6 +425,8 @@ class Compiled:
                     failures[ConnectFailure].insert(0, entry)
                 elif isinstance(m, OnReset):
                     failures[ConnectionReset].insert(0, entry)
+                elif isinstance(m, OnError):
+                    failures[Error].insert(0, entry)
                 else:
                     for status in _statuses(m):
                         if not 200 <= status <= 299:

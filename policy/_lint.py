@@ -33,6 +33,7 @@ from ._ast import (
     Matcher,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Policy,
@@ -44,7 +45,15 @@ from ._ast import (
     TimeoutSetting,
 )
 from ._errors import PolicyError
-from ._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Retry, Timeout
+from ._outcomes import (
+    ConnectFailure,
+    ConnectionReset,
+    Error,
+    Outcome,
+    Response,
+    Retry,
+    Timeout,
+)
 from ._render import duration, render_matcher, render_strategy
 from ._render import render_rule as _render_rule
 
@@ -195,6 +204,7 @@ class _Linter:
             ("timeout", Timeout()),
             ("connect", ConnectFailure()),
             ("reset", ConnectionReset()),
+            ("error", Error()),
         ]
         for key, outcome in probes:
             entry = compiled.entry_for(outcome)
@@ -437,6 +447,8 @@ def _outcome_key(m: Matcher) -> str | None:
         return "timeout"
     if isinstance(m, OnReset):
         return "reset"
+    if isinstance(m, OnError):
+        return "error"
     return "connect" if isinstance(m, OnConnect) else None
 
 

@@ -40,6 +40,7 @@ from ._ast import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 STRATEGY_NAMES = ("backoff", "headers", "never")
-MATCHER_WORDS = ("all", "timeout", "connect", "reset")
+MATCHER_WORDS = ("all", "timeout", "connect", "reset", "error")
 SETTING_NAMES = ("timeout", "deadline", "attempts", "methods")
 BACKOFF_KEYS = ("limit", "min", "max", "factor", "jitter")
 HEADERS_KEYS = (
@@ -316,10 +317,12 @@ class _Builder:
             return _build(OnConnect, span=span)
         if word == "reset":
             return _build(OnReset, span=span)
+        if word == "error":
+            return _build(OnError, span=span)
         self.bad(
             tok,
             f"unknown selector {s!r}{did_you_mean(s, MATCHER_WORDS)}: expected a status "
-            "(429, 500-599, 5xx) or all, timeout, connect, reset",
+            "(429, 500-599, 5xx) or all, timeout, connect, reset, error",
             syntax=True,
         )
         return None

@@ -115,6 +115,7 @@ _KEYWORDS = [
     "timeout",
     "connect",
     "reset",
+    "error",
     "jitter",
     "nojitter",
     "limit",

@@ -65,6 +65,10 @@ def test_spec_api_is_exported() -> None:
         "Accept",
         "AttemptState",
         "from_options",
+        "Outcome",
+        "Decision",
+        "Error",
+        "OnError",
     ):
         assert name in policy.__all__, name
 
