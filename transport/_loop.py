@@ -42,7 +42,7 @@ import policy
 
 from ._state import FLOOR, WINDOW, LocalState, State
 
-__all__ = ["Attempt", "Call", "Done", "Send", "Wait", "label_of"]
+__all__ = ["Attempt", "Call", "Done", "Send", "Wait", "as_policy", "label_of"]
 
 log = logging.getLogger("policy")
 
@@ -64,6 +64,15 @@ def label_of(outcome: Outcome) -> str:
     if isinstance(outcome, policy.ConnectionReset):
         return "reset"
     return "error"
+
+
+def as_policy(p: policy.Policy | str) -> policy.Policy:
+    """A policy from a policy string (parsed once: ``policy.parse`` caches) or a ``Policy``."""
+    if isinstance(p, policy.Policy):
+        return p
+    if isinstance(p, str):
+        return policy.parse(p)
+    raise TypeError(f"expected a policy string or a policy.Policy (got {type(p).__name__})")
 
 
 def _rule_text(rule: Any) -> str | None:
@@ -146,6 +155,8 @@ class Attempt:
             outcome = policy.Timeout()
         elif label == "connect":
             outcome = policy.ConnectFailure()
+        elif label == "error":
+            outcome = policy.Error()
         else:
             outcome = policy.ConnectionReset()
         return cls(int(d["number"]), outcome, d.get("delay"), str(d["reason"]), d.get("rule"))
@@ -239,6 +250,40 @@ def _record(seconds: float) -> bool:
             return False
         _recorders[-1].append(seconds)
     return True
+
+
+# -- OpenTelemetry -------------------------------------------------------------------------
+
+#: ``opentelemetry.trace`` once looked up; ``None``: not yet; ``False``: not installed.
+_otel: Any = None
+
+
+def _span_event(attempt: Attempt, method: str, display: str) -> None:
+    """Add a ``retry`` event to the current span, when opentelemetry-api is installed."""
+    global _otel
+    trace = _otel
+    if trace is None:
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            _otel = False
+            return
+        _otel = trace
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.add_event(
+        "retry",
+        {
+            "retry.attempt": attempt.number,
+            "retry.outcome": attempt.label,
+            "retry.delay_s": float(attempt.delay or 0.0),
+            "retry.rule": attempt.rule or "",
+            "retry.reason": attempt.reason,
+            "http.request.method": method,
+            "retry.target": display,
+        },
+    )
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -335,8 +380,13 @@ class Call:
         limit = self._timeout if self._timeout < left else left
         return Send(limit if limit > _MIN_ATTEMPT else _MIN_ATTEMPT)
 
-    def after(self, outcome: Outcome, now: float) -> Wait | Done:
-        """What to do after an attempt ended in ``outcome``: wait and retry, or stop."""
+    def after(self, outcome: Outcome, now: float, *, replayable: bool = True) -> Wait | Done:
+        """What to do after an attempt ended in ``outcome``: wait and retry, or stop.
+
+        ``replayable=False`` says the request cannot be sent again (its body was a stream,
+        now consumed): a retry the policy grants is then a give-up, except after a
+        ``connect`` failure, when nothing was sent.
+        """
         now += self._skipped
         p = self._policy
         if self._pace and type(outcome) is policy.Response:
@@ -346,6 +396,14 @@ class Call:
         d = p.decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
         number = len(self.attempts) + 1
         if type(d) is policy.Retry:
+            if not replayable and type(outcome) is not policy.ConnectFailure:
+                reason = (
+                    f"{label_of(outcome)}: the request body was a stream, already sent; "
+                    "it cannot be replayed, so it is not retried"
+                )
+                attempt = Attempt(number, outcome, None, reason, d.rule)
+                self.attempts.append(attempt)
+                return self._finish(attempt, reason)
             if self._budget is not None:
                 granted, requests = self._state.spend_retry(  # type: ignore[union-attr]
                     self._origin,  # type: ignore[arg-type]
@@ -366,6 +424,8 @@ class Call:
             self.attempts.append(attempt)
             self.state = d.state
             self._log_retry(attempt)
+            if _otel is not False:
+                _span_event(attempt, self.method, self._display)
             if self._on_retry is not None:
                 self._on_retry(attempt)
             return self._wait(d.delay, attempt)
