@@ -3,8 +3,18 @@
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
-* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown.
+* ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
+* ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports;
+* ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
+* ``retrying(policy, on=...)`` -- any function, sync or async, and
+  ``outcome_from_exception(exc)``;
+* ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter.
+
+The httpx and aiohttp names are imported on first use (PEP 562), so ``import transport``
+imports neither library.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._background import (
     BackgroundFetcher,
@@ -23,11 +33,45 @@ from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
 from ._redact import Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
 
+if TYPE_CHECKING:
+    from ._aiohttp import aiohttp_middleware
+    from ._callable import outcome_from_exception, retrying
+    from ._hooks import prometheus_hooks, testing
+    from ._httpx import AsyncRetryTransport, RetryTransport
+
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()
 
+#: Names imported on first use: the httpx and aiohttp adapters import their library.
+_LAZY = {
+    "AsyncRetryTransport": "_httpx",
+    "RetryTransport": "_httpx",
+    "aiohttp_middleware": "_aiohttp",
+    "outcome_from_exception": "_callable",
+    "retrying": "_callable",
+    "prometheus_hooks": "_hooks",
+    "testing": "_hooks",
+}
+
+if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "AsyncRetryTransport",
     "Attempt",
     "BackgroundFetcher",
     "FetchError",
@@ -36,13 +80,19 @@ __all__ = [
     "PolicyRetry",
     "Redacted",
     "RetryError",
+    "RetryTransport",
     "RetryingPool",
     "SqliteStore",
     "Store",
     "StoredResult",
+    "aiohttp_middleware",
     "background_fetch",
     "background_fetch_response",
     "compose_policy",
     "default_fetcher",
     "mask_url",
+    "outcome_from_exception",
+    "prometheus_hooks",
+    "retrying",
+    "testing",
 ]
