@@ -40,6 +40,7 @@ import policy
 
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
 from ._redact import mask_url
+from ._state import LocalState, State
 
 __all__ = [
     "BackgroundFetcher",
@@ -318,7 +319,9 @@ class BackgroundFetcher:
     """Runs fetches on daemon threads and keeps their results by key.
 
     ``store`` defaults to an ``InMemoryStore``; ``pool`` is a ``urllib3.PoolManager`` to
-    share (not closed by ``close()``).
+    share (not closed by ``close()``).  ``on_retry``/``on_giveup`` see every fetch's
+    attempts, ``rand`` draws the jitter, and ``state`` (a ``LocalState`` of its own by
+    default) holds the pacing holds and retry budgets shared by all its fetches.
     """
 
     def __init__(
@@ -326,7 +329,16 @@ class BackgroundFetcher:
         store: Store | None = None,
         max_workers: int = 8,
         pool: urllib3.PoolManager | None = None,
+        *,
+        rand: Callable[[], float] | None = None,
+        on_retry: Callable[[Attempt], object] | None = None,
+        on_giveup: Callable[[Attempt], object] | None = None,
+        state: State | None = None,
     ) -> None:
+        self._rand = rand
+        self._on_retry = on_retry
+        self._on_giveup = on_giveup
+        self._state: State = state if state is not None else LocalState()
         self.store: Store = store if store is not None else InMemoryStore()
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager(maxsize=max_workers)
@@ -447,7 +459,15 @@ class BackgroundFetcher:
         p: policy.Policy,
         call_timeout: float | None,
     ) -> StoredResult:
-        rp = RetryingPool(p, pool=self._pm, sleep=self._sleep)
+        rp = RetryingPool(
+            p,
+            pool=self._pm,
+            sleep=self._sleep,
+            rand=self._rand,
+            on_retry=self._on_retry,
+            on_giveup=self._on_giveup,
+            state=self._state,
+        )
         masked = mask_url(url)
         try:
             resp = rp.request(method, url, headers=headers, body=body, timeout=call_timeout)

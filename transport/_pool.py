@@ -57,7 +57,7 @@ from urllib3.util import parse_url
 
 import policy
 
-from ._loop import Attempt, Call, Done, Wait
+from ._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url, reveal_headers
 from ._state import LocalState, State
 
@@ -209,7 +209,7 @@ class RetryingPool:
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: policy.Policy | str,
         *,
         pool: urllib3.PoolManager | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -227,7 +227,7 @@ class RetryingPool:
         if max_body is not None and max_body < 0:
             raise ValueError(f"max_body must be ≥ 0 bytes or None (got {max_body})")
         self._max_body = max_body
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager()
         self._sleep = sleep
