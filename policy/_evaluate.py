@@ -569,6 +569,13 @@ def _decider(c: Compiled) -> Decide:
     by_status = c._by_status
     entry_for = c.entry_for
     ran_out = c._ran_out
+    # A failure outcome (timeout, connect, reset, error) whose deciding rule has no method
+    # limit: its rule and label at once, without the general lookup.
+    failure_entry = {
+        kind: (candidates[0], _outcome_text(kind()))
+        for kind, candidates in c._failures.items()
+        if candidates and candidates[0][3] is None
+    }
     methods = c._methods
     methods_text = ",".join(c.policy.methods or ())
     attempts = c.attempts
@@ -606,8 +613,12 @@ def _decider(c: Compiled) -> Decide:
                 return GiveUp(f"{status}: server said do not retry", entry[0])
             label: Any = status
         else:
-            entry = entry_for(outcome, method)
-            label = _outcome_text(outcome)
+            hit = failure_entry.get(type(outcome))
+            if hit is not None:
+                entry, label = hit
+            else:
+                entry = entry_for(outcome, method)
+                label = _outcome_text(outcome)
             if entry is None:
                 if entry_for(outcome) is not None:
                     return GiveUp(f"no rule for {label} with {method.upper()}")

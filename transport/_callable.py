@@ -171,6 +171,7 @@ def _builtin_outcome(exc: BaseException) -> policy.Outcome | None:
 
 class _Settings:
     __slots__ = (
+        "cache",
         "clock",
         "display",
         "method",
@@ -184,6 +185,7 @@ class _Settings:
         "result",
         "sleep",
         "state",
+        "timeout",
     )
 
     p: policy.Policy
@@ -199,19 +201,22 @@ class _Settings:
     state: State | None
     origin: str
     display: str
+    cache: dict[type, policy.Outcome | None]
+    timeout: float
 
     def __init__(self, **kw: Any) -> None:
         for k, v in kw.items():
             setattr(self, k, v)
+        self.cache = {}
+        t = self.p.timeout_ms
+        self.timeout = t / 1000 if t is not None else _INF
 
     def call(self) -> Call:
-        p = self.p
-        t = p.timeout_ms
         return Call(
-            p,
+            self.p,
             method=self.method,
             now=self.offset + self.clock(),
-            timeout=t / 1000 if t is not None else _INF,
+            timeout=self.timeout,
             origin=self.origin,
             display=self.display,
             state=self.state,
@@ -221,10 +226,26 @@ class _Settings:
         )
 
     def classify(self, exc: BaseException) -> policy.Outcome | None:
+        """The outcome of ``exc``; remembered per class when the class alone decides it."""
+        t = type(exc)
+        cache = self.cache
+        if t in cache:
+            return cache[t]
         out = outcome_from_exception(exc)
         if out is None and self.on and isinstance(exc, self.on):
-            return policy.Error(type(exc).__name__)
+            out = policy.Error(t.__name__)
+        if _by_class_alone(t) and len(cache) < 256:
+            cache[t] = out
         return out
+
+
+_LIBRARIES: Final = frozenset(("requests", "httpx", "aiohttp", "urllib3"))
+
+
+def _by_class_alone(t: type) -> bool:
+    """Whether the class decides the outcome: no client library's class is among its bases
+    (those may look at the instance: a response's status, a wrapped reason)."""
+    return not any(c.__module__.partition(".")[0] in _LIBRARIES for c in t.__mro__)
 
 
 def retrying(

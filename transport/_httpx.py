@@ -106,6 +106,7 @@ class _Base:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive (got {timeout!r})")
         self._timeout = float(timeout)
+        self._own_timeout = self._attempt_timeout(self.policy)
         self._sleep = sleep
         self._clock = clock
         self._rand = rand if rand is not None else random.random
@@ -123,15 +124,18 @@ class _Base:
             return None
         return as_policy(own)
 
+    def _attempt_timeout(self, p: policy.Policy) -> float:
+        t = p.timeout_ms
+        return t / 1000 if t is not None else self._timeout
+
     def _call(self, p: policy.Policy, request: httpx.Request, now: float) -> Call:
         url = request.url
-        t = p.timeout_ms
         scheme = url.scheme
         return Call(
             p,
             method=request.method,
             now=now,
-            timeout=t / 1000 if t is not None else self._timeout,
+            timeout=self._own_timeout if p is self.policy else self._attempt_timeout(p),
             origin=f"{scheme}://{url.host}:{url.port or _PORTS.get(scheme, 0)}",
             display=mask_url(str(url)),
             state=self._state,

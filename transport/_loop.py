@@ -303,6 +303,7 @@ class Call:
     __slots__ = (
         "_budget",
         "_deadline_at",
+        "_decide",
         "_display",
         "_on_giveup",
         "_on_retry",
@@ -335,9 +336,10 @@ class Call:
     ) -> None:
         self._policy = p
         self.method = method
-        self.state = p.start(now=now)
-        d = p.deadline_ms
-        self._deadline_at = now + d / 1000 if d is not None else _INF
+        compiled = p.compiled()
+        self._decide = compiled.decide
+        self.state = compiled.start(now)
+        self._deadline_at = self.state[4]  # start + deadline (inf: none)
         self._timeout = timeout
         self._origin = origin
         self._display = display
@@ -393,7 +395,7 @@ class Call:
             until = p.hold(outcome, now)
             if until is not None:
                 self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
-        d = p.decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
+        d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
         number = len(self.attempts) + 1
         if type(d) is policy.Retry:
             if not replayable and type(outcome) is not policy.ConnectFailure:
