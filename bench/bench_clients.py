@@ -186,8 +186,8 @@ def main(iterations: int = 200) -> dict[str, float]:
             for fetch in sync.values():
                 for _ in range(5):
                     assert fetch() == 200
-            for name, run in asyncs.items():
-                asyncio.run(run(5))
+            for warm in asyncs.values():
+                asyncio.run(warm(5))
             for _ in range(ROUNDS):
                 for name, fetch in sync.items():
                     t0 = time.perf_counter()
