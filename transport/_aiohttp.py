@@ -32,6 +32,7 @@ anything else                                  raised at once, never retried
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -117,7 +118,7 @@ class _Middleware:
             now=offset + clock(),
             timeout=self._timeout,
             origin=f"{url.scheme}://{url.host}:{url.port}",
-            display=mask_url(str(url)),
+            display=functools.partial(_masked, url),
             state=self._state,
             rand=self._rand,
             on_retry=self._on_retry,
@@ -165,6 +166,10 @@ class _Middleware:
                 wait = after.seconds  # type: ignore[union-attr]
             if wait > 0:
                 await sleep(wait)
+
+
+def _masked(url: object) -> str:
+    return mask_url(str(url))
 
 
 async def _drain(response: aiohttp.ClientResponse, limit: float) -> None:

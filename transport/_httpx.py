@@ -41,6 +41,7 @@ exception with the policy's reason added as a note (``add_note``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -137,12 +138,16 @@ class _Base:
             now=now,
             timeout=self._own_timeout if p is self.policy else self._attempt_timeout(p),
             origin=f"{scheme}://{url.host}:{url.port or _PORTS.get(scheme, 0)}",
-            display=mask_url(str(url)),
+            display=functools.partial(_masked, url),
             state=self._state,
             rand=self._rand,
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
         )
+
+
+def _masked(url: httpx.URL) -> str:
+    return mask_url(str(url))
 
 
 def _shrink(timeouts: Any, limit: float) -> dict[str, float]:

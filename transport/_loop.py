@@ -296,8 +296,9 @@ class Call:
     adapter's choice: the call's ``timeout``, else the policy's ``timeout=``, else its
     default).  ``origin`` names what pacing holds and budgets are kept per (``None``:
     neither applies).  ``display`` is how logs name the target (a masked URL, a function
-    name).  ``state`` is the shared ``State`` (the adapter's own ``LocalState`` when it
-    has one).  Not thread-safe: one ``Call`` per call; the ``State`` is what is shared.
+    name), or a function returning it, called only when a line is logged.  ``state`` is
+    the shared ``State`` (the adapter's own ``LocalState`` when it has one).  Not
+    thread-safe: one ``Call`` per call; the ``State`` is what is shared.
     """
 
     __slots__ = (
@@ -328,7 +329,7 @@ class Call:
         now: float,
         timeout: float = _INF,
         origin: str | None = None,
-        display: str = "",
+        display: str | Callable[[], str] = "",
         state: State | None = None,
         rand: Callable[[], float],
         on_retry: Hook | None = None,
@@ -358,6 +359,14 @@ class Call:
         self.attempts: list[Attempt] = []
 
     @property
+    def display(self) -> str:
+        """How logs name the target (a masked URL, a function name)."""
+        d = self._display
+        if not isinstance(d, str):
+            d = self._display = d()
+        return d
+
+    @property
     def deadline_at(self) -> float:
         """The wall-clock time after which no attempt may run (``inf``: no deadline)."""
         return self._deadline_at
@@ -370,7 +379,7 @@ class Call:
             if until is not None and until > now:
                 if until > self._deadline_at:
                     reason = (
-                        f"the server asked to hold {self._display or self._origin} for "
+                        f"the server asked to hold {self.display or self._origin} for "
                         f"{until - now:.3g}s more; the deadline would pass"
                     )
                     return self._finish(None, reason)
@@ -427,7 +436,7 @@ class Call:
             self.state = d.state
             self._log_retry(attempt)
             if _otel is not False:
-                _span_event(attempt, self.method, self._display)
+                _span_event(attempt, self.method, self.display)
             if self._on_retry is not None:
                 self._on_retry(attempt)
             return self._wait(d.delay, attempt)
@@ -454,7 +463,7 @@ class Call:
             log.info(
                 "%s %s: %s, giving up after %d attempt%s: %s",
                 self.method,
-                self._display,
+                self.display,
                 fields["retry_outcome"],
                 len(self.attempts),
                 "" if len(self.attempts) == 1 else "s",
@@ -470,7 +479,7 @@ class Call:
             log.info(
                 "%s %s: %s, retry %d in %.3fs by rule %s (%s)",
                 self.method,
-                self._display,
+                self.display,
                 attempt.label,
                 attempt.number,
                 attempt.delay,
@@ -483,7 +492,7 @@ class Call:
         """The structured ``extra`` of a log line (what structured logging picks up)."""
         return {
             "retry_method": self.method,
-            "retry_target": self._display,
+            "retry_target": self.display,
             "retry_attempt": attempt.number if attempt is not None else 0,
             "retry_outcome": attempt.label if attempt is not None else "none",
             "retry_delay": attempt.delay if attempt is not None else None,

@@ -33,6 +33,7 @@ Design points, each a lesson from retry bugs in the wild:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -286,7 +287,7 @@ class RetryingPool:
             now=wall + clock(),
             timeout=budget,
             origin=f"{target[0]}://{target[1]}:{target[2] or _PORTS[target[0]]}",
-            display=mask_url(url),
+            display=functools.partial(mask_url, url),
             state=self._state,
             rand=self._rand,
             on_retry=self._on_retry,
