@@ -214,11 +214,15 @@ def main(iterations: int = 200) -> dict[str, float]:
             per_attempt.setdefault(name, []).append((time.perf_counter() - t0) / (3 * n) * 1e6)
 
     med = {name: statistics.median(r) for name, r in rates.items()}
+    best = {name: max(r) for name, r in rates.items()}
     us = {name: statistics.median(r) for name, r in per_attempt.items()}
+    us_best = {name: min(r) for name, r in per_attempt.items()}
     print(f"503,503,200 on loopback; {iterations} fetches x {ROUNDS} interleaved rounds")
-    print(f"{'client':32} {'fetches/s':>10}")
+    print()
+    print("| client | fetches/s (median) | best round |")
+    print("|---|---|---|")
     for name, rate in med.items():
-        print(f"{name:32} {rate:10.0f}")
+        print(f"| {name} | {rate:.0f} | {best[name]:.0f} |")
     bars = [
         ("httpx RetryTransport", "httpx-retries (sync)", 1.2),
         ("httpx RetryTransport", "hand-written httpx loop", 0.95),
@@ -228,23 +232,26 @@ def main(iterations: int = 200) -> dict[str, float]:
     ]
     out: dict[str, float] = dict(med)
     print()
-    print("| bar | measured | result |")
-    print("|---|---|---|")
+    print("| bar | median | best rounds | result |")
+    print("|---|---|---|---|")
     for ours, theirs, bar in bars:
         r = med[ours] / med[theirs]
+        rb = best[ours] / best[theirs]
         out[f"{ours} / {theirs}"] = r
         verdict = "met" if r >= bar else "NOT met"
         print(
-            f"| {ours} ≥ {bar}× {theirs} | {med[ours]:.0f} / {med[theirs]:.0f} fetches/s "
-            f"= {r:.2f}× | {verdict} |"
+            f"| `{ours}` ≥ {bar}× {theirs} | {med[ours]:.0f} / {med[theirs]:.0f} = {r:.2f}× "
+            f"| {best[ours]:.0f} / {best[theirs]:.0f} = {rb:.2f}× | {verdict} |"
         )
     r = us["retrying"] / us["tenacity"]
+    rb = us_best["retrying"] / us_best["tenacity"]
     out.update({f"{k} µs/attempt": v for k, v in us.items()})
     out["retrying / tenacity"] = r
     verdict = "met" if r <= 0.2 else "NOT met"
     print(
-        f"| `retrying` ≤ ⅕ of tenacity per attempt | {us['retrying']:.2f} µs / "
-        f"{us['tenacity']:.2f} µs = {r:.2f} | {verdict} |"
+        f"| `retrying` ≤ ⅕ of tenacity per attempt | {us['retrying']:.2f} / "
+        f"{us['tenacity']:.2f} µs = {r:.2f} | {us_best['retrying']:.2f} / "
+        f"{us_best['tenacity']:.2f} µs = {rb:.2f} | {verdict} |"
     )
     return out
 
