@@ -8,6 +8,10 @@ a repeated string ≤ 2 µs, a cold ``policy check '<example>'`` process ≤ 150
 - ``parse_lark``: the example through Lark (the path for text with comments and errors).
 - ``parse_cached``: ``policy.parse`` of a string parsed before (the LRU cache).
 - ``lark_parser_build``: building the Lark parser (once per process, on first fallback).
+- ``comments_8k``: 8 kB of ``"# "`` comments inside parentheses, parsed; ``reject_8k``:
+  the same without the closing line, refused with its message; ``reject_10k``: 10 kB of
+  comments, refused by the size limit.  Hostile-input cases: comments are read in linear
+  time, so each stays in the low milliseconds (the bar: a refused input ≤ 10 ms).
 The in-process cases run in interleaved rounds (each round times every case once) and
 report the median round, so a burst of load on a shared machine touches every case alike.
 
@@ -29,6 +33,9 @@ from collections.abc import Callable
 
 EXAMPLE = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter)"
 EXAMPLE_3 = EXAMPLE + " connect,timeout:backoff(3)"
+COMMENTS_8K = "5xx:backoff(5 " + "# " * 4000 + "\n)"
+REJECT_8K = "5xx:backoff(5 " + "# " * 4000
+REJECT_10K = "#" * 10_000
 ROUNDS = 15
 
 
@@ -65,8 +72,19 @@ def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
         m.parser.cache_clear()
         m.parser()
 
+    def refused(text: str) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                m._parse(text)
+            except policy.PolicyError:
+                return
+            raise AssertionError("expected a PolicyError")
+
+        return run
+
     m._parse(EXAMPLE)
     n = max(1, iterations // 5)
+    k = max(1, iterations // 100)
     results = _rounds(
         {
             "parse": (lambda: m._parse(EXAMPLE), n),
@@ -74,6 +92,9 @@ def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
             "parse_lark": (lambda: build_policy(EXAMPLE, m._lark_raw(EXAMPLE)), n),
             "parse_cached": (lambda: policy.parse(EXAMPLE), n * 50),
             "lark_parser_build": (build, max(1, iterations // 1000)),
+            "comments_8k": (lambda: m._parse(COMMENTS_8K), k),
+            "reject_8k": (refused(REJECT_8K), k),
+            "reject_10k": (refused(REJECT_10K), k),
         },
         ROUNDS if iterations >= 100 else 3,
     )

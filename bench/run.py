@@ -106,7 +106,7 @@ def table(r: dict[str, dict[str, float] | None], quick: bool) -> str:
         "",
         "Versions: " + ", ".join(f"{p} {_version(p)}" for p in PACKAGES) + ".",
         "",
-        "### SPEC §5 bars",
+        "### Performance targets",
         "",
         "| bar | measured | result |",
         "|---|---|---|",

@@ -40,8 +40,15 @@ from ._ast import (
 from ._errors import PolicyError, PolicySyntaxError, PolicyValueError, Problem
 from ._parse import parse
 
+# Tracebacks and reprs name the public home of the errors (``policy.PolicyValueError``),
+# not the private module that defines them.
+for _error in (PolicyError, PolicySyntaxError, PolicyValueError, Problem):
+    _error.__module__ = __name__
+del _error
+
 if TYPE_CHECKING:
     from ._evaluate import Envelope, Schedule, WorstCase
+    from ._lint import Diagnostic, lint
     from ._options import from_options
     from ._outcomes import (
         Accept,
@@ -64,6 +71,8 @@ _LAZY = {
     "Envelope": "_evaluate",
     "Schedule": "_evaluate",
     "WorstCase": "_evaluate",
+    "Diagnostic": "_lint",
+    "lint": "_lint",
     "from_options": "_options",
     "Accept": "_outcomes",
     "AttemptState": "_outcomes",
@@ -71,8 +80,8 @@ _LAZY = {
     "ConnectionReset": "_outcomes",
     "Decision": "_outcomes",
     "Error": "_outcomes",
-    "Outcome": "_outcomes",
     "GiveUp": "_outcomes",
+    "Outcome": "_outcomes",
     "Response": "_outcomes",
     "Retry": "_outcomes",
     "Timeout": "_outcomes",
@@ -108,6 +117,7 @@ __all__ = [
     "ConnectionReset",
     "DeadlineSetting",
     "Decision",
+    "Diagnostic",
     "Envelope",
     "Error",
     "GiveUp",
@@ -141,5 +151,6 @@ __all__ = [
     "TimeoutSetting",
     "WorstCase",
     "from_options",
+    "lint",
     "parse",
 ]

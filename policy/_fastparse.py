@@ -11,7 +11,9 @@ still comes from one place; tests compare the two paths on generated text.
 
 Token by token it mirrors Lark's contextual lexer: in each parser state only the
 terminals the state accepts are tried, in Lark's order (higher priority first), with the
-grammar's own patterns.  Text with a comment ('#') is always left to Lark.
+grammar's own patterns.  Comments run to the end of their line, always all of it (the
+grammar's possessive quantifiers, used here too), so they cannot hide or fake a ')' or
+',' and both paths read them the same way, in time linear in the text.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from ._validate import RawArg, RawPreset, RawRule, RawSetting, RawStrategy
 
 __all__ = ["Tok", "fast_raw"]
 
-# Text with a comment never gets here (see ``fast_raw``), so whitespace is only whitespace.
-_WS = r"[ \t\r\n]*"
+# Whitespace and comments inside parentheses (the grammar's LPAR, RPAR, ARGSEP, ...): a
+# comment is all of the rest of its line, and nothing is ever given back (linear time).
+_WS = r"[ \t\r\n]*+(?:#[^\n]*+[ \t\r\n]*+)*+"
 # The grammar's terminals (grammar/policy.lark), one group per terminal, in Lark's order.
 _NUMBER = r"(?P<NUMBER>[0-9]+(?:\.[0-9]+)?[A-Za-z]*)"
 _WORD = r"(?P<WORD>[A-Za-z*][A-Za-z0-9_*-]*)"
@@ -39,7 +42,7 @@ _VALUE = re.compile(
 )
 _SVALUE = re.compile(_NUMBER + "|" + _WORD)
 _WORD_RE = re.compile(_WORD)
-_SEP = re.compile(r"[ \t\r\n;]+")
+_SEP = re.compile(r"(?:[ \t\r\n;]|#[^\n]*+)[ \t\r\n;]*+(?:#[^\n]*+[ \t\r\n;]*+)*+")
 _LPAR = re.compile(r"\(" + _WS)
 _RPAR = re.compile(_WS + r"\)")
 # What may follow a value inside parentheses (Lark's KWEQ, DOTDOT, ARGSEP and RPAR), and
@@ -86,11 +89,6 @@ def _tok(text: str, kind: str, start: int, end: int, one_line: bool) -> Any:
 
 def fast_raw(text: str) -> list[Any] | None:
     """The raw items of ``text`` if it is well formed, else ``None`` (ask Lark)."""
-    if "#" in text:
-        # A comment can hold ',', '=', '..' or ')', and then which of the terminals that
-        # start with optional whitespace and comments Lark picks depends on its scanner's
-        # order; comments are rare enough in policies to leave all of them to Lark.
-        return None
     one = "\n" not in text
     n = len(text)
     items: list[Any] = []

@@ -249,6 +249,18 @@ def _syntax_problem(text: str, exc: UnexpectedInput) -> Problem:
     else:  # pragma: no cover
         ttype, value = "", ""
 
+    # Only whitespace and comments up to the end, inside parentheses: '5xx:backoff(5 # 1s)'
+    # (a comment runs to the end of its line, so a ')' written in it closes nothing).
+    if ttype == "SEP" and "ARGSEP" in expected and pos + len(value) >= len(text):
+        end_start = len(text[:pos].rstrip())
+        return _problem(
+            text,
+            max(0, end_start - 1),
+            end_start,
+            f"the policy ends too early: expected {_describe(expected)}"
+            + (" (a comment runs to the end of its line)" if "#" in value else ""),
+        )
+
     # Two arguments without a ',' between them: '5xx:backoff(5 1s)'.
     if ttype == "SEP" and "ARGSEP" in expected:
         return _problem(

@@ -21,10 +21,9 @@ How the presets read the vendors' headers, with the language as it stands:
   means "forbidden".
 * Server stop signals (``x-should-retry: false``, ``stripe-should-retry: false``) are
   obeyed by the evaluator for every rule; presets need not name them.
-* ``reset`` and ``timeout`` (the request may have been processed) are not in any preset:
-  a preset cannot hold ``methods=`` and the language has no per-rule method filter, so a
-  preset retrying them would retry a POST too.  ``docs/presets.md`` shows the rule and
-  setting to add for idempotent calls.
+* ``reset`` and ``timeout`` (the request may have been processed) are retried only with
+  the rule-level method limit ``[idempotent]`` (``@standard``, ``@openai``), never for
+  every method: a preset holds no ``methods=`` setting, and a POST must not run twice.
 
 Every backoff jitters (lint W101), every rule naming ``429`` or ``503`` reads the
 server's headers (W104) and no limit is over 10 (W107).
@@ -97,17 +96,19 @@ _GITHUB = Preset(
 _OPENAI = Preset(
     name="openai",
     text=(
-        "429:headers(reset-header=retry-after-ms,format=ms,3)"
-        "|headers(x-ratelimit-*-tokens,format=duration,3)"
-        "|headers(x-ratelimit-*-requests,format=duration,3)"
+        "429:headers(reset-header=retry-after-ms,format=ms,2,max=2m)"
+        "|headers(x-ratelimit-*-tokens,format=duration,2,max=2m)"
+        "|headers(x-ratelimit-*-requests,format=duration,2,max=2m)"
         "|backoff(2,500ms..8s,x2,jitter) "
-        "408,409,5xx:headers(reset-header=retry-after-ms,format=ms,2,max=1m,over=skip)"
+        "408,409,5xx:headers(reset-header=retry-after-ms,format=ms,2,max=2m)"
         "|backoff(2,500ms..8s,x2,jitter) "
-        "connect:backoff(2,500ms..8s,x2,jitter)"
+        "connect:backoff(2,500ms..8s,x2,jitter) "
+        "reset,timeout[idempotent]:backoff(2,500ms..8s,x2,jitter)"
     ),
     description=(
-        "OpenAI API: 429 waits for Retry-After, retry-after-ms, then the exhausted "
-        "x-ratelimit-reset-tokens/-requests duration; 408/409/5xx back off as the SDK does."
+        "OpenAI API, as openai-python 3.3.1 retries: 408/409/429/5xx obey Retry-After or "
+        "retry-after-ms up to 2m (longer: give up), else back off from 500ms, 2 retries; "
+        "429 also waits for the exhausted x-ratelimit-reset-tokens/-requests (up to 2m)."
     ),
     sources=(
         "OpenAI Platform docs, Rate limits (rate limits in headers): "
@@ -116,6 +117,12 @@ _OPENAI = Preset(
         "https://platform.openai.com/docs/guides/error-codes",
         "openai-python README, Retries (408, 409, 429, >=500 and connection errors, "
         "2 retries with exponential backoff): https://github.com/openai/openai-python#retries",
+        "openai-python 3.3.1 retry code (_should_retry, _calculate_retry_timeout, "
+        "_parse_retry_after_header): "
+        "https://github.com/openai/openai-python/blob/v3.3.1/src/openai/_base_client.py",
+        "openai-python 3.3.1 retry constants (DEFAULT_MAX_RETRIES, INITIAL_RETRY_DELAY, "
+        "MAX_RETRY_DELAY, MAX_RETRY_AFTER_DELAY): "
+        "https://github.com/openai/openai-python/blob/v3.3.1/src/openai/_constants.py",
         "Azure OpenAI quotas and limits (retry-after-ms): "
         "https://learn.microsoft.com/azure/ai-services/openai/quotas-limits",
     ),

@@ -69,7 +69,10 @@ def _bare_parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual")
 
 
-_SPACE = st.sampled_from(["", "", "", " ", "  ", "\n", " # c\n"])
+# Comments with the punctuation they must not end at: a comment is the rest of its line.
+_COMMENTS = ["# c\n", "#\n", "# a ) , .. = ; | ( #\n", "#)\n", "##,\n"]
+
+_SPACE = st.sampled_from(["", "", "", " ", "  ", "\n", " # c\n", *_COMMENTS])
 
 _UNITS = st.sampled_from(["ms", "s", "m", "h", "s", "ms", "", "sec", "us", "d", "M", "S"])
 
@@ -170,7 +173,7 @@ _WORDS = st.one_of(
     st.from_regex(r"[A-Za-z][A-Za-z0-9_*-]{0,12}", fullmatch=True),
 )
 
-_SEPS = st.sampled_from([" ", ";", "\n", " # c\n", "; ", " ;\n\t", "#\n"])
+_SEPS = st.sampled_from([" ", ";", "\n", " # c\n", "; ", " ;\n\t", "#\n", *_COMMENTS])
 
 
 def _padded(core: str) -> st.SearchStrategy[str]:

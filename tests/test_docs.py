@@ -3,8 +3,9 @@
 A file's blocks run in order in one namespace, so a later block can use what an earlier
 one defined. A block written as an interactive session (``>>>`` prompts) runs as a
 doctest: its printed output must match. A block is left out when its fence says so:
-```` ```python skip ```` (never run), or ```` ```python requires=httpx ```` (run only
-when that module is installed).
+```` ```python skip ```` (never run).  ```` ```python requires=httpx ```` names the modules a
+block needs: the test dependencies install them all, so a missing one fails the test (a
+fresh clone runs every example; nothing is skipped).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import importlib.util
 import io
 import re
 import textwrap
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+ALL_DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 
 _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
@@ -40,15 +42,19 @@ def python_blocks(text: str) -> list[tuple[int, str, list[str]]]:
 
 
 def _wanted(options: list[str]) -> str | None:
-    """Why a block is left out, or None to run it."""
+    """Why a block is left out, or None to run it (a missing required module fails)."""
     for opt in options:
         if opt == "skip":
             return "marked skip"
         if opt.startswith("requires="):
             for mod in opt.split("=", 1)[1].split(","):
                 if importlib.util.find_spec(mod) is None:
-                    return f"needs {mod}"
+                    pytest.fail(f"a documented example needs {mod}: add it to the [test] extra")
     return None
+
+
+#: The pages with python examples (a page without any has nothing to run).
+DOCS = [p for p in ALL_DOCS if python_blocks(p.read_text("utf-8"))]
 
 
 def _run_doctest(code: str, namespace: dict[str, Any], name: str) -> None:
@@ -67,20 +73,36 @@ def test_block_finder() -> None:
     text = "a\n```python\nx = 1\n```\n```toml\ny = 2\n```\n```python skip\nboom\n```\n"
     assert python_blocks(text) == [(3, "x = 1\n", []), (9, "boom\n", ["skip"])]
     assert _wanted(["skip"]) == "marked skip"
-    assert _wanted(["requires=no_such_module_xyz"]) == "needs no_such_module_xyz"
+    assert _wanted(["requires=json"]) is None
+    with pytest.raises(pytest.fail.Exception, match="no_such_module_xyz"):
+        _wanted(["requires=no_such_module_xyz"])
     assert _wanted([]) is None
+
+
+def _page_setup(path: Path, stack: ExitStack, namespace: dict[str, Any]) -> None:
+    """What a page's examples assume without showing it: the cookbook's ``BASE``, the URL
+    of a loopback server with flaky endpoints (the one ``policy demo`` plays against)."""
+    if path.name == "cookbook.md":
+        from policy._demo import DemoServer  # the tests may use private names; docs may not
+
+        server = stack.enter_context(DemoServer(retry_after="0.1"))
+        namespace["BASE"] = server.url
+
+
+def test_most_pages_have_examples() -> None:
+    """The pages are found, and most carry python examples that run."""
+    assert len(ALL_DOCS) >= 10
+    assert len(DOCS) >= len(ALL_DOCS) // 2
 
 
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
 def test_doc_examples_run(path: Path) -> None:
     """Every python block of the file runs without an exception (asserts included)."""
     blocks = python_blocks(path.read_text("utf-8"))
-    if not blocks:
-        pytest.skip("no python examples")
     namespace: dict[str, Any] = {"__name__": f"docs_{path.stem}"}
     ran = 0
-    finished = False
-    try:
+    with ExitStack() as stack:  # stops the page's server, even when a block fails
+        _page_setup(path, stack, namespace)
         for line, code, options in blocks:
             if _wanted(options) is not None:
                 continue
@@ -89,10 +111,44 @@ def test_doc_examples_run(path: Path) -> None:
             else:
                 exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
             ran += 1
-        finished = True
-    finally:
-        # A failing page may leave the cookbook's loopback server running: stop it.
-        server = namespace.get("server")
-        if not finished and server is not None and hasattr(server, "__exit__"):
-            server.__exit__(None, None, None)
     assert ran or all(_wanted(o) for _, _, o in blocks)
+
+
+#: What users cannot follow: a private module (``policy._lint``, ``from transport import
+#: _pool``), or the project's internal specification and shared workspace.
+_PRIVATE = re.compile(
+    r"\b(?:policy|transport)\._[A-Za-z]|\bfrom\s+(?:policy|transport)\s+import\s+\(?\s*_[A-Za-z]"
+)
+_INTERNAL = re.compile(r"\bSPEC\b|§|shared/")
+
+
+def _offending(text: str) -> list[str]:
+    return [
+        f"{n}: {line.strip()}"
+        for n, line in enumerate(text.splitlines(), 1)
+        if _PRIVATE.search(line) or _INTERNAL.search(line)
+    ]
+
+
+def test_offending_lines_are_found() -> None:
+    """The check below would catch each way a page can point users at what they lack."""
+    for bad in (
+        "from policy._lint import lint",
+        "`policy._cli.main(argv)`",
+        "import transport._pool",
+        "from transport import _redact",
+        "policy._errors.PolicyValueError: boom",
+        "as the SPEC says",
+        "(§2.4)",
+        "see ../shared/SPEC.md",
+        "`shared/seed/backgroundFetch.md`",
+    ):
+        assert _offending(bad), bad
+    for good in ("from policy import lint", "policy.PolicyValueError: boom", "shared keys"):
+        assert not _offending(good), good
+
+
+@pytest.mark.parametrize("path", ALL_DOCS, ids=[p.name for p in ALL_DOCS])
+def test_docs_use_only_public_names_and_cite_no_internal_text(path: Path) -> None:
+    """Docs speak to users: public names only, no SPEC, section signs or shared workspace."""
+    assert _offending(path.read_text("utf-8")) == []

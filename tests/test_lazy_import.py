@@ -54,6 +54,11 @@ def test_lazy_names_are_the_module_objects() -> None:
     assert policy.from_options is _options.from_options
     assert policy.Retry is _outcomes.Retry
     assert policy.PRESETS is _presets.PRESETS
+    from policy import _lint
+
+    assert policy.lint is _lint.lint
+    assert policy.Diagnostic is _lint.Diagnostic
+    assert policy.Outcome is _outcomes.Outcome
     assert set(policy.__all__) <= set(dir(policy))
 
 

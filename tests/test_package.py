@@ -48,6 +48,50 @@ def test_all_is_complete() -> None:
     assert exposed - set(policy.__all__) == set()
 
 
+def test_transport_all_is_sorted_and_complete() -> None:
+    """transport.__all__ lists each public name once, sorted, attempts_of included."""
+    import transport
+
+    assert list(transport.__all__) == sorted(transport.__all__, key=_isort_key)
+    assert len(set(transport.__all__)) == len(transport.__all__)
+    assert [n for n in transport.__all__ if not hasattr(transport, n)] == []
+    exposed = {
+        name
+        for name, value in vars(transport).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and getattr(value, "__module__", "").split(".")[0] == "transport"
+    }
+    assert exposed - set(transport.__all__) == {"install_log_filter"}
+    assert "attempts_of" in transport.__all__
+
+
+def test_what_the_docs_use_is_public() -> None:
+    """The linter, its findings and the outcome type are public names; lint works through
+    them, and errors name their public home in tracebacks (``policy.PolicyValueError``)."""
+    for name in ("lint", "Diagnostic", "Outcome"):
+        assert name in policy.__all__, name
+    found = policy.lint("5xx:backof(3)")
+    assert [d.code for d in found] == ["E001"]
+    assert all(isinstance(d, policy.Diagnostic) for d in found)
+    assert {d.code for d in policy.lint(policy.parse("5xx:backoff(3,1s..8s,x2)"))} >= {"W101"}
+    assert isinstance(policy.Timeout(), policy.Outcome)
+    for error in (policy.PolicyError, policy.PolicySyntaxError, policy.PolicyValueError):
+        assert error.__module__ == "policy"
+        assert getattr(policy, error.__name__) is error
+
+
+def test_python_dash_m_policy_is_the_command() -> None:
+    """`python -m policy` (what the docs show instead of a private entry point) runs the CLI."""
+    ok = subprocess.run([sys.executable, "-m", "policy", "check", "-q", "5xx:backoff(3,1s,jitter)"])
+    assert ok.returncode == 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "policy", "check", "5xx:backof(3)"], capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert "E001" in bad.stdout
+
+
 def test_spec_api_is_exported() -> None:
     """The names the SPEC's examples use are public."""
     for name in (

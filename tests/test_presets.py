@@ -418,12 +418,16 @@ def test_openai_reads_retry_after_ms_alone(fixtures: dict[str, Any]) -> None:
 
 
 def test_openai_reads_the_exhausted_limits_duration(fixtures: dict[str, Any]) -> None:
-    """Without retry headers, the reset of the family whose remaining is 0 decides."""
+    """Without retry headers, the reset of the family whose remaining is 0 decides, up to
+    the SDK's 2-minute ceiling on a server's wait; a longer reset gives up, naming it."""
     s = sample(fixtures, "OpenAI (Go-style durations)")
     bare = without(s["headers"], "retry-after", "retry-after-ms")
     assert delay_of(first("@openai", Response(429, bare))) == 1  # requests: 1s
     tokens_out = {**bare, "x-ratelimit-remaining-tokens": "0"}
-    assert delay_of(first("@openai", Response(429, tokens_out))) == 360  # tokens: 6m0s
+    d = first("@openai", Response(429, tokens_out))  # tokens: 6m0s, over 2m
+    assert isinstance(d, GiveUp) and "360s" in d.reason
+    tokens_soon = {**tokens_out, "x-ratelimit-reset-tokens": "1m30s"}
+    assert delay_of(first("@openai", Response(429, tokens_soon))) == 90
 
 
 def test_openai_429_without_headers_backs_off() -> None:
@@ -437,13 +441,58 @@ def test_openai_429_without_headers_backs_off() -> None:
     assert isinstance(p.decide(state, Response(429), now=0.0), GiveUp)
 
 
-@pytest.mark.parametrize("status", [408, 409, 500, 503])
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503, 599])
 def test_openai_retries_what_its_sdk_retries(status: int) -> None:
-    """408, 409 and 5xx back off from 500ms; a short retry-after-ms is honoured there too."""
+    """openai-python 3.3.1: 408, 409, 429 and >= 500 back off from 500ms without a server
+    wait; a wait of up to 2 minutes (retry-after-ms or Retry-After) is honoured."""
     assert delay_of(first("@openai", Response(status))) == 0.5
     assert delay_of(first("@openai", Response(status, {"retry-after-ms": "2500"}))) == 2.5
-    # Over a minute, the SDK ignores the header and backs off; so does the preset.
-    assert delay_of(first("@openai", Response(status, {"retry-after-ms": "120000"}))) == 0.5
+    assert delay_of(first("@openai", Response(status, {"retry-after-ms": "120000"}))) == 120
+    assert delay_of(first("@openai", Response(status, {"retry-after": "120"}))) == 120
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503])
+@pytest.mark.parametrize("headers", [{"retry-after-ms": "120001"}, {"retry-after": "121"}])
+def test_openai_gives_up_on_a_server_wait_over_two_minutes(
+    status: int, headers: dict[str, str]
+) -> None:
+    """Over MAX_RETRY_AFTER_DELAY (120s) the SDK does not retry (since 2.52.0; before, it
+    ignored the header and backed off): the preset gives up and names the wait."""
+    d = first("@openai", Response(status, headers))
+    assert isinstance(d, GiveUp) and "longer than the 2m max" in d.reason
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_openai_does_not_retry_other_4xx(status: int) -> None:
+    assert isinstance(first("@openai", Response(status)), GiveUp)
+
+
+def test_openai_retries_two_times_then_gives_up() -> None:
+    """DEFAULT_MAX_RETRIES = 2: a third failure of the same kind gives up."""
+    p = policy.parse("@openai")
+    for outcome in (Response(503), Response(408), ConnectFailure(), Timeout()):
+        state = p.start(now=0.0)
+        for _ in range(2):
+            d = p.decide(state, outcome, now=0.0, rand=lambda: 0.0)
+            assert delay_of(d) == 0.5  # rand 0: the window's low end, 500ms
+            state = d.state  # type: ignore[union-attr]
+        assert isinstance(p.decide(state, outcome, now=0.0, rand=lambda: 0.0), GiveUp)
+
+
+def test_openai_retries_reset_and_timeout_for_idempotent_methods_only() -> None:
+    """The SDK retries timeouts and broken connections; the preset does for idempotent
+    methods (a POST may have been processed), and connection failures for every method."""
+    for outcome in (Timeout(), ConnectionReset()):
+        assert delay_of(first("@openai", outcome, method="GET")) == 0.5
+        assert isinstance(first("@openai", outcome, method="POST"), GiveUp)
+    assert delay_of(first("@openai", ConnectFailure(), method="POST")) == 0.5
+    # the POST-level behaviour is one rule away, with the lint warning it deserves
+    assert (
+        delay_of(
+            first("@openai reset,timeout:backoff(2,500ms..8s,x2,jitter)", Timeout(), method="POST")
+        )
+        == 0.5
+    )
 
 
 def test_openai_obeys_x_should_retry(fixtures: dict[str, Any]) -> None:

@@ -454,3 +454,56 @@ def test_https_to_a_plain_http_server_is_a_connect_failure(server: LoopbackServe
     assert [a.label for a in info.value.attempts] == ["connect", "connect"]
     assert delays == [1.0]
     assert server.requests_to("/x") == []
+
+
+def test_a_policy_string_is_accepted_and_parsed_once(server: LoopbackServer) -> None:
+    """RetryingPool("5xx:backoff(2)") works like RetryingPool(policy.parse(...))."""
+    url = server.route("/s", Reply(503), Reply(503), Reply(200, body=b"ok"))
+    clock = FakeClock()
+    text = "5xx:backoff(3,1s..30s,x2)"
+    with transport.RetryingPool(text, sleep=clock.sleep, clock=clock) as pool:
+        assert pool.policy is policy.parse(text)  # parsed once, through parse's cache
+        r = pool.request("GET", url)
+    assert (r.status, r.data) == (200, b"ok")
+    assert clock.slept == [1.0, 2.0]
+    assert [a.label for a in attempts_of(r)] == ["503", "503", "200"]
+
+
+def test_a_policy_string_sets_timeout_and_deadline() -> None:
+    """The string's own settings reach the pool as they do from a parsed Policy."""
+    with transport.RetryingPool("timeout=2s deadline=1m 5xx:backoff(1)") as pool:
+        assert isinstance(pool.policy, policy.Policy)
+        assert str(pool.policy) == str(policy.parse("timeout=2s deadline=1m 5xx:backoff(1)"))
+
+
+def test_a_bad_policy_string_is_a_positioned_policy_error() -> None:
+    """A broken string fails at construction with the parser's message, not later."""
+    with pytest.raises(policy.PolicyError) as e:
+        transport.RetryingPool("5xx:backof(2)")
+    assert "backof" in str(e.value)
+
+
+def test_a_policy_of_the_wrong_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"policy string or a policy\.Policy, not int"):
+        transport.RetryingPool(5)  # type: ignore[arg-type]
+
+
+def test_attempts_of_is_the_history_of_a_pool_response(server: LoopbackServer) -> None:
+    """transport.attempts_of(r) returns the attempts, the same ones as r.attempts."""
+    url = server.route("/h", Reply(500), Reply(200))
+    pool, delays = make_pool("5xx:backoff(2,1s)")
+    with pool:
+        r = pool.request("GET", url)
+    history = transport.attempts_of(r)
+    assert history is r.attempts  # type: ignore[attr-defined]
+    assert [(a.number, a.label, a.delay) for a in history] == [(1, "500", 1.0), (2, "200", None)]
+    assert delays == [1.0]
+
+
+def test_attempts_of_a_response_from_elsewhere_is_a_value_error(server: LoopbackServer) -> None:
+    """A plain urllib3 response has no history: a clear ValueError, never a silent ()."""
+    url = server.route("/plain", Reply(200))
+    with urllib3.PoolManager() as pm:
+        r = pm.request("GET", url)
+    with pytest.raises(ValueError, match=r"did not come from RetryingPool\.request"):
+        transport.attempts_of(r)

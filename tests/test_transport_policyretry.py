@@ -109,3 +109,39 @@ def test_new_keeps_policy_state_and_delay() -> None:
     copy = r.new(state=state, delay=2.0)
     assert copy.policy is p and copy.state is state and copy.get_backoff_time() == 2.0
     assert copy.new().state is state
+
+
+def test_a_policy_string_is_accepted(server: LoopbackServer) -> None:
+    """PolicyRetry("5xx:backoff(...)") works like PolicyRetry(policy.parse(...))."""
+    url = server.route("/s", Reply(503), Reply(503), Reply(200, body=b"ok"))
+    delays: list[float] = []
+    text = "5xx:backoff(5,1s..30s,x3)"
+    r0 = transport.PolicyRetry(text, sleep=delays.append)
+    assert r0.policy is policy.parse(text)
+    assert r0.new().policy is r0.policy
+    with urllib3.PoolManager(retries=r0) as pm:
+        r = pm.request("GET", url)
+    assert (r.status, r.data) == (200, b"ok")
+    assert delays == [1.0, 3.0]
+
+
+def test_a_policy_string_in_requests(server: LoopbackServer) -> None:
+    """HTTPAdapter(max_retries=PolicyRetry("...")) retries as the string says."""
+    url = server.route("/q", Reply(502), Reply(200, body=b"fine"))
+    delays: list[float] = []
+    with requests.Session() as s:
+        s.mount(
+            "http://",
+            HTTPAdapter(
+                max_retries=transport.PolicyRetry("502:backoff(1,2s)", sleep=delays.append)
+            ),
+        )
+        assert s.get(url, timeout=5).text == "fine"
+    assert delays == [2.0]
+
+
+def test_a_bad_policy_string_or_type_fails_at_construction() -> None:
+    with pytest.raises(policy.PolicyError):
+        transport.PolicyRetry("5xx:backof(2)")
+    with pytest.raises(TypeError, match=r"policy string or a policy\.Policy, not NoneType"):
+        transport.PolicyRetry(None)  # type: ignore[arg-type]

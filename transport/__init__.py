@@ -1,6 +1,7 @@
 """The transport for retry-policy: the only package that sends, sleeps and reads the clock.
 
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
+* ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
@@ -29,8 +30,8 @@ from ._background import (
     compose_policy,
     default_fetcher,
 )
-from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool
-from ._redact import Redacted, install_log_filter, mask_url
+from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
+from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ __all__ = [
     "BackgroundFetcher",
     "FetchError",
     "FetcherClosed",
+    "HeaderValueError",
     "InMemoryStore",
     "PolicyRetry",
     "Redacted",
@@ -86,6 +88,7 @@ __all__ = [
     "Store",
     "StoredResult",
     "aiohttp_middleware",
+    "attempts_of",
     "background_fetch",
     "background_fetch_response",
     "compose_policy",

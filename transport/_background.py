@@ -10,6 +10,13 @@ makes a fetch idempotent, the way the seed's stable keys make a task step replay
 * the same key with a different method, URL or body is a ``ValueError``: a key names one
   request, and silently answering another request from the cache would be a bug.
 
+Fetchers sharing a store (other objects, other processes) *claim* a key before sending:
+one transaction checks the stored result or the live claim against the request's
+fingerprint and writes the claim, so a key's request is sent once while its owner lives
+and a different request under it is refused; a claim whose owner died is taken over
+(at-least-once after a crash).  ``idempotency_key=True`` sends a stable
+``Idempotency-Key`` so that servers can de-duplicate what a crash makes us send twice.
+
 Results live in a store: in memory by default, or ``SqliteStore(path)``, which survives
 restarts and is safe across threads and processes (WAL mode, one short connection per
 operation).  Stores never hold secrets: the request is identified by a SHA-256 of its
@@ -23,11 +30,16 @@ Workers are daemon threads and retry waits are ``threading.Event`` waits, so
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import queue
+import socket
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import closing
@@ -39,7 +51,7 @@ import urllib3
 import policy
 
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
-from ._redact import mask_url
+from ._redact import mask_url, url_credentials
 from ._state import LocalState, State
 
 __all__ = [
@@ -130,7 +142,13 @@ class StoredResult:
 
 
 class Store(Protocol):
-    """Where results are kept, by key."""
+    """Where results are kept, by key.
+
+    ``get``, ``add`` and ``delete`` are all a store needs.  A store that also has
+    ``claim``, ``release`` and ``touch`` (both built-in stores do) lets fetchers in
+    different threads, objects or processes that share it send each key's request once:
+    see ``SqliteStore``.
+    """
 
     def get(self, key: str) -> StoredResult | None: ...
 
@@ -141,11 +159,69 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-class InMemoryStore:
-    """Results in a dict, for the life of the process."""
+#: How long a claim lives without a heartbeat before another process may take it over.
+DEFAULT_LEASE = 30.0
 
-    def __init__(self) -> None:
+# Claim states returned by ``claim``.
+DONE, CLAIMED, BUSY, OTHER = "done", "claimed", "busy", "other"
+
+_HOST = socket.gethostname()
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks since boot, Linux), or ''."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 and fields[0] != b"Z" else ""
+
+
+def new_owner() -> str:
+    """A claim owner: host, pid and start time of this process, and a unique id."""
+    pid = os.getpid()
+    return f"{_HOST}\t{pid}\t{_process_start(pid)}\t{uuid.uuid4().hex}"
+
+
+def _pid_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except OSError:
+        return False
+    if start:
+        # A zombie (killed, not yet reaped) or a new process that reuses the pid: dead.
+        return _process_start(pid) == start
+    return True
+
+
+def _alive(owner: str, heartbeat: float, now: float, lease: float) -> bool:
+    """Whether the claim of ``owner``, last renewed at ``heartbeat``, still holds.
+
+    A claim expires when its heartbeat is older than the lease (a crashed, frozen or
+    partitioned owner, on any host); on this host, the owner's process being gone (by
+    pid and start time) ends it at once.
+    """
+    if now - heartbeat > lease:
+        return False
+    host, pid, start, _ = [*owner.split("\t"), "", "", "", ""][:4]
+    if host == _HOST and pid.isdigit() and int(pid) != os.getpid():
+        return _pid_alive(int(pid), start)
+    return True
+
+
+class InMemoryStore:
+    """Results in a dict, for the life of the process (shareable between fetchers)."""
+
+    def __init__(self, *, lease: float = DEFAULT_LEASE) -> None:
+        self.lease = lease
         self._data: dict[str, StoredResult] = {}
+        self._claims: dict[str, tuple[str, str, float]] = {}  # key -> identity, owner, beat
         self._lock = threading.Lock()
 
     def get(self, key: str) -> StoredResult | None:
@@ -153,11 +229,39 @@ class InMemoryStore:
 
     def add(self, key: str, result: StoredResult) -> StoredResult:
         with self._lock:
+            self._claims.pop(key, None)
             return self._data.setdefault(key, result)
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+    def claim(self, key: str, identity: str, owner: str) -> tuple[str, StoredResult | None]:
+        """Claim ``key`` for ``identity``: ``DONE`` (the result), ``CLAIMED``, ``BUSY`` or
+        ``OTHER`` (the key's result or live claim is for another request)."""
+        with self._lock:
+            stored = self._data.get(key)
+            if stored is not None:
+                return (DONE if stored.identity == identity else OTHER), stored
+            now = time.time()
+            held = self._claims.get(key)
+            if held is not None and held[1] != owner and _alive(held[1], held[2], now, self.lease):
+                return (BUSY if held[0] == identity else OTHER), None
+            self._claims[key] = (identity, owner, now)
+            return CLAIMED, None
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            held = self._claims.get(key)
+            if held is not None and held[1] == owner:
+                del self._claims[key]
+
+    def touch(self, owner: str) -> None:
+        now = time.time()
+        with self._lock:
+            for key, (identity, o, _) in list(self._claims.items()):
+                if o == owner:
+                    self._claims[key] = (identity, o, now)
 
 
 class SqliteStore:
@@ -165,15 +269,29 @@ class SqliteStore:
 
     Each operation opens a short-lived connection (WAL journal, a 30 s busy timeout), so
     there is nothing to close and no connection is shared between threads.
+
+    Fetchers sharing the file (in one process or several) send each key's request once:
+    the first *claims* the key -- in one ``BEGIN IMMEDIATE`` transaction it checks that
+    no result and no live claim exists, or that they are for the same request (method,
+    URL and body), and writes a claim row -- and the others wait for its result.  A
+    claim names its owner (host, pid, process start time) and is renewed by a heartbeat;
+    it ends when the result is stored, when the owner releases it, when the owner's
+    process is gone (same host), or when no heartbeat came for ``lease`` seconds.
     """
 
-    def __init__(self, path: str | Any) -> None:
+    def __init__(self, path: str | Any, *, lease: float = DEFAULT_LEASE) -> None:
         self.path = str(path)
+        self.lease = lease
         with closing(self._connect()) as db, db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS results ("
                 " key TEXT PRIMARY KEY, meta TEXT NOT NULL, body BLOB NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS claims ("
+                " key TEXT PRIMARY KEY, identity TEXT NOT NULL, owner TEXT NOT NULL,"
+                " heartbeat REAL NOT NULL)"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -191,6 +309,7 @@ class SqliteStore:
                     "INSERT OR IGNORE INTO results (key, meta, body) VALUES (?, ?, ?)",
                     (key, result.to_json(), result.body),
                 )
+                db.execute("DELETE FROM claims WHERE key = ?", (key,))
             row = db.execute("SELECT meta, body FROM results WHERE key = ?", (key,)).fetchone()
         return result if row is None else StoredResult.from_json(row[0], bytes(row[1]))
 
@@ -198,13 +317,70 @@ class SqliteStore:
         with closing(self._connect()) as db, db:
             db.execute("DELETE FROM results WHERE key = ?", (key,))
 
+    def claim(self, key: str, identity: str, owner: str) -> tuple[str, StoredResult | None]:
+        """Claim ``key`` for ``identity`` atomically: ``DONE`` (the stored result),
+        ``CLAIMED`` (send it), ``BUSY`` (a live owner is sending it) or ``OTHER`` (the
+        key's result or live claim is for another request)."""
+        with closing(self._connect()) as db:
+            db.isolation_level = None  # explicit transaction below
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                out = self._claim(db, key, identity, owner)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return out
+
+    def _claim(
+        self, db: sqlite3.Connection, key: str, identity: str, owner: str
+    ) -> tuple[str, StoredResult | None]:
+        row = db.execute("SELECT meta, body FROM results WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            stored = StoredResult.from_json(row[0], bytes(row[1]))
+            return (DONE if stored.identity == identity else OTHER), stored
+        held = db.execute(
+            "SELECT identity, owner, heartbeat FROM claims WHERE key = ?", (key,)
+        ).fetchone()
+        now = time.time()
+        if held is not None and held[1] != owner and _alive(held[1], held[2], now, self.lease):
+            return (BUSY if held[0] == identity else OTHER), None
+        db.execute(
+            "INSERT OR REPLACE INTO claims (key, identity, owner, heartbeat) VALUES (?, ?, ?, ?)",
+            (key, identity, owner, now),
+        )
+        return CLAIMED, None
+
+    def release(self, key: str, owner: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
+
+    def touch(self, owner: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner))
+
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
 
 
 def _identity(method: str, url: str, body: bytes | None) -> str:
+    """The request's fingerprint: a SHA-256 of method, URL (without userinfo) and body
+    digest.  Header values, and the URL's credentials, take no part: never stored."""
     digest = hashlib.sha256(body or b"").hexdigest()
-    return hashlib.sha256(f"{method}\n{url}\n{digest}".encode()).hexdigest()
+    bare = url_credentials(url, None)[0]
+    return hashlib.sha256(
+        f"{method}\n{bare}\n{digest}".encode("utf-8", "surrogatepass")
+    ).hexdigest()
+
+
+def idempotency_key(key: str) -> str:
+    """The ``Idempotency-Key`` header value for a stable key: its SHA-256, in hex.
+
+    The same in every process and after restarts, so a server can de-duplicate a request
+    sent again after a crash; the key itself (which may name a user or an order) is not
+    sent.
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _as_text(p: Any) -> str:
@@ -319,7 +495,9 @@ class BackgroundFetcher:
     """Runs fetches on daemon threads and keeps their results by key.
 
     ``store`` defaults to an ``InMemoryStore``; ``pool`` is a ``urllib3.PoolManager`` to
-    share (not closed by ``close()``).  ``on_retry``/``on_giveup`` see every fetch's
+    share (not closed by ``close()``).  ``idempotency_key=True`` sends an
+    ``Idempotency-Key`` header derived from the stable key with every fetch (a fetch's
+    own ``idempotency_key=`` overrides it).  ``on_retry``/``on_giveup`` see every fetch's
     attempts, ``rand`` draws the jitter, and ``state`` (a ``LocalState`` of its own by
     default) holds the pacing holds and retry budgets shared by all its fetches.
     """
@@ -330,6 +508,7 @@ class BackgroundFetcher:
         max_workers: int = 8,
         pool: urllib3.PoolManager | None = None,
         *,
+        idempotency_key: bool = False,
         rand: Callable[[], float] | None = None,
         on_retry: Callable[[Attempt], object] | None = None,
         on_giveup: Callable[[Attempt], object] | None = None,
@@ -346,6 +525,10 @@ class BackgroundFetcher:
         self._lock = threading.Lock()
         self._inflight: dict[str, tuple[str, Future[StoredResult]]] = {}
         self._closed = threading.Event()
+        self._idempotency_key = idempotency_key
+        self._owner = new_owner()
+        self._claimed = 0  # keys this fetcher holds a claim on (the heartbeat runs while > 0)
+        self._heartbeat: threading.Thread | None = None
 
     @property
     def closed(self) -> bool:
@@ -361,9 +544,10 @@ class BackgroundFetcher:
         body: Body = None,
         retry: Any = None,
         timeout: Any = None,
+        idempotency_key: bool | None = None,
     ) -> Future[Any]:
         """A future for the parsed JSON body (``None`` if empty or not JSON)."""
-        inner = self._start(key, url, method, headers, body, retry, timeout)
+        inner = self._start(key, url, method, headers, body, retry, timeout, idempotency_key)
         return _derive(inner, _data_of)
 
     def fetch_response(
@@ -376,9 +560,10 @@ class BackgroundFetcher:
         body: Body = None,
         retry: Any = None,
         timeout: Any = None,
+        idempotency_key: bool | None = None,
     ) -> Future[tuple[int, urllib3.HTTPHeaderDict, Any]]:
         """A future for ``(status, headers, data)``."""
-        inner = self._start(key, url, method, headers, body, retry, timeout)
+        inner = self._start(key, url, method, headers, body, retry, timeout, idempotency_key)
         return _derive(inner, _response_of)
 
     def forget(self, key: str) -> None:
@@ -386,9 +571,12 @@ class BackgroundFetcher:
         self.store.delete(key)
 
     def close(self) -> None:
-        """Cancel fetches not started, wake sleeping retries, close idle connections."""
+        """Cancel fetches not started, wake sleeping retries and waits, close idle connections."""
         self._closed.set()
         self._workers.shutdown(wait=0.5)
+        beat = self._heartbeat
+        if beat is not None:
+            beat.join(1.0)  # it wakes on the closed event at once
         if self._own_pool:
             self._pm.clear()
 
@@ -409,6 +597,7 @@ class BackgroundFetcher:
         body: Body,
         retry: Any,
         timeout: Any,
+        idempotency: bool | None = None,
     ) -> Future[StoredResult]:
         if not isinstance(key, str) or not key:
             raise ValueError("key must be a non-empty string")
@@ -418,21 +607,38 @@ class BackgroundFetcher:
         data = _buffer_body(body)
         ident = _identity(method, url, data)
         p, call_timeout = compose_policy(retry, timeout)
+        if self._idempotency_key if idempotency is None else idempotency:
+            headers = _with_idempotency_key(headers, key)
+        claim = getattr(self.store, "claim", None)
         with self._lock:
             running = self._inflight.get(key)
             if running is not None:
                 _same(key, running[0], ident)
                 return running[1]
-            stored = self.store.get(key)
-            if stored is not None:
-                _same(key, stored.identity, ident)
+            if claim is not None:
+                state, stored = claim(key, ident, self._owner)
+            else:  # a store without claims: this process's fetches are shared, no more
+                stored = self.store.get(key)
+                state = CLAIMED if stored is None else DONE
+                if stored is not None and stored.identity != ident:
+                    state = OTHER
+            if state == OTHER:
+                _same(key, "", ident)
+            if state == DONE:
+                assert stored is not None
                 done: Future[StoredResult] = Future()
                 done.set_result(stored)
                 return done
             fut: Future[StoredResult] = Future()
             self._inflight[key] = (ident, fut)
+            if state == CLAIMED and claim is not None:
+                self._hold()
 
         def run() -> StoredResult:
+            if state == BUSY:
+                stored = self._wait_for(key, ident)
+                if stored is not None:
+                    return stored
             return self._run(key, ident, method, url, headers, data, p, call_timeout)
 
         def finished(_f: Future[StoredResult]) -> None:
@@ -443,6 +649,53 @@ class BackgroundFetcher:
         fut.add_done_callback(finished)
         self._workers.submit(fut, run)
         return fut
+
+    def _wait_for(self, key: str, ident: str) -> StoredResult | None:
+        """Wait while another owner holds ``key``, polling the store with a bounded backoff
+        (10 ms doubling to 0.5 s; ``close()`` wakes it): the stored result, or ``None``
+        once this fetcher has claimed the key (released unfinished, or its owner gone)."""
+        claim = self.store.claim  # type: ignore[attr-defined]
+        delay = 0.01
+        while True:
+            if self._closed.wait(delay):
+                raise FetcherClosed("the fetcher was closed while waiting for another's fetch")
+            state, stored = claim(key, ident, self._owner)
+            if state == DONE:
+                return stored  # type: ignore[no-any-return]
+            if state == OTHER:
+                _same(key, "", ident)
+            if state == CLAIMED:
+                with self._lock:
+                    self._hold()
+                return None
+            delay = min(delay * 2, 0.5)
+
+    def _hold(self) -> None:
+        """One more claim held (call with the lock): start the heartbeat if needed."""
+        self._claimed += 1
+        if self._heartbeat is None and hasattr(self.store, "touch"):
+            lease = float(getattr(self.store, "lease", DEFAULT_LEASE))
+            t = threading.Thread(
+                target=self._beat, args=(max(lease / 3, 0.05),), name="fetch-heartbeat", daemon=True
+            )
+            self._heartbeat = t
+            t.start()
+
+    def _unhold(self, key: str) -> None:
+        release = getattr(self.store, "release", None)
+        if release is not None:
+            release(key, self._owner)
+        with self._lock:
+            self._claimed -= 1
+
+    def _beat(self, every: float) -> None:
+        touch = self.store.touch  # type: ignore[attr-defined]
+        while not self._closed.wait(every):
+            with self._lock:
+                holding = self._claimed > 0
+            if holding:
+                with contextlib.suppress(Exception):  # a busy file: the next beat tries again
+                    touch(self._owner)
 
     def _sleep(self, seconds: float) -> None:
         if self._closed.wait(seconds):
@@ -459,6 +712,7 @@ class BackgroundFetcher:
         p: policy.Policy,
         call_timeout: float | None,
     ) -> StoredResult:
+        claimed = hasattr(self.store, "claim")
         rp = RetryingPool(
             p,
             pool=self._pm,
@@ -482,6 +736,11 @@ class BackgroundFetcher:
                 attempts=tuple(a.as_dict() for a in e.attempts),
                 reason=e.reason,
             )
+        except BaseException:
+            # Nothing to store (closed, a refused header, ...): let another fetch claim it.
+            if claimed:
+                self._unhold(key)
+            raise
         else:
             attempts: tuple[Attempt, ...] = resp.attempts  # type: ignore[attr-defined]
             result = StoredResult(
@@ -498,14 +757,29 @@ class BackgroundFetcher:
             )
         finally:
             rp.close()
-        return self.store.add(key, result)
+        try:
+            return self.store.add(key, result)  # also ends the claim
+        finally:
+            if claimed:
+                with self._lock:
+                    self._claimed -= 1
+
+
+def _with_idempotency_key(headers: Mapping[str, Any] | None, key: str) -> Any:
+    """``headers`` plus ``Idempotency-Key`` for ``key``, unless it has one already."""
+    pairs = list(
+        headers.items() if headers is not None and hasattr(headers, "items") else headers or ()
+    )
+    if any(str(name).lower() == "idempotency-key" for name, _ in pairs):
+        return headers
+    return [*pairs, ("Idempotency-Key", idempotency_key(key))]
 
 
 def _same(key: str, stored: str, ident: str) -> None:
     if stored != ident:
         raise ValueError(
-            f"key {key!r} already names a different request (method, URL or body differ); "
-            "use a new key or forget() the old result"
+            f"key {key!r} already names a different request (method, URL or body differ), "
+            "stored or being fetched; use a new key or forget() the old result"
         )
 
 
@@ -591,10 +865,18 @@ def background_fetch(
     body: Body = None,
     retry: Any = None,
     timeout: Any = None,
+    idempotency_key: bool | None = None,
 ) -> Future[Any]:
     """Fetch ``url`` in the background; a future for the parsed JSON body (seed semantics)."""
     return default_fetcher().fetch(
-        key, url, method=method, headers=headers, body=body, retry=retry, timeout=timeout
+        key,
+        url,
+        method=method,
+        headers=headers,
+        body=body,
+        retry=retry,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -607,8 +889,16 @@ def background_fetch_response(
     body: Body = None,
     retry: Any = None,
     timeout: Any = None,
+    idempotency_key: bool | None = None,
 ) -> Future[tuple[int, urllib3.HTTPHeaderDict, Any]]:
     """Like ``background_fetch``, resolving to ``(status, headers, data)``."""
     return default_fetcher().fetch_response(
-        key, url, method=method, headers=headers, body=body, retry=retry, timeout=timeout
+        key,
+        url,
+        method=method,
+        headers=headers,
+        body=body,
+        retry=retry,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -66,13 +66,14 @@ def label_of(outcome: Outcome) -> str:
     return "error"
 
 
-def as_policy(p: policy.Policy | str) -> policy.Policy:
-    """A policy from a policy string (parsed once: ``policy.parse`` caches) or a ``Policy``."""
+def as_policy(p: object) -> policy.Policy:
+    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
+    caches, so the same text is parsed once); anything else is a ``TypeError``."""
     if isinstance(p, policy.Policy):
         return p
     if isinstance(p, str):
         return policy.parse(p)
-    raise TypeError(f"expected a policy string or a policy.Policy (got {type(p).__name__})")
+    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
 
 
 def _rule_text(rule: Any) -> str | None:

@@ -59,10 +59,10 @@ from urllib3.util import parse_url
 import policy
 
 from ._loop import Attempt, Call, Done, Wait, as_policy
-from ._redact import mask_url, reveal_headers
+from ._redact import mask_url, reveal_headers, url_credentials
 from ._state import LocalState, State
 
-__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool"]
+__all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool", "attempts_of"]
 
 #: The per-attempt timeout when neither the call nor the policy gives one (seconds).
 DEFAULT_TIMEOUT = 120.0
@@ -83,6 +83,9 @@ Body: TypeAlias = bytes | bytearray | memoryview | str | IO[bytes] | IO[str] | N
 Outcome: TypeAlias = (
     policy.Response | policy.Timeout | policy.ConnectFailure | policy.ConnectionReset
 )
+
+
+PolicyArg: TypeAlias = "policy.Policy | str"
 
 
 class RetryError(Exception):
@@ -106,6 +109,23 @@ class RetryError(Exception):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.method, self.url, self.attempts, self.reason))
+
+
+def attempts_of(response: urllib3.BaseHTTPResponse) -> tuple[Attempt, ...]:
+    """The history of a response returned by ``RetryingPool.request``: every attempt.
+
+    The typed way to read what the pool attaches as ``response.attempts`` (urllib3's
+    response class does not declare that attribute, so ``mypy --strict`` rejects it).
+    A response that did not come from ``RetryingPool.request`` has no history: that is a
+    ``ValueError``, never an empty tuple that would read as "no attempts were made".
+    """
+    attempts = getattr(response, "attempts", None)
+    if isinstance(attempts, tuple) and all(type(a) is Attempt for a in attempts):
+        return attempts
+    raise ValueError(
+        f"this {type(response).__name__} did not come from RetryingPool.request: "
+        "it carries no attempts"
+    )
 
 
 class _Fail(Exception):
@@ -198,6 +218,8 @@ def _parse(url: str) -> _ParsedURL:
 class RetryingPool:
     """Send requests through urllib3 and retry them as a policy says.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here; a bad one
+    raises ``policy.PolicyError`` with the position).
     ``pool`` is a ``urllib3.PoolManager`` to share (it is not closed by ``close()``);
     ``sleep``, ``clock`` and ``rand`` can be injected (tests record the delays instead of
     sleeping); ``on_retry`` is called with each ``Attempt`` just before its wait and
@@ -210,7 +232,7 @@ class RetryingPool:
 
     def __init__(
         self,
-        policy: policy.Policy | str,
+        policy: PolicyArg,
         *,
         pool: urllib3.PoolManager | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -267,14 +289,18 @@ class RetryingPool:
     ) -> urllib3.BaseHTTPResponse:
         """Send ``method url`` until the policy accepts or gives up; return the response.
 
-        The response is fully read (``.data``) and has an ``attempts`` attribute: the
-        history.  Raises ``RetryError`` when the last outcome is a connection failure, a
-        timeout, too many redirects or a refused https → http redirect.
+        The response is fully read (``.data``); ``transport.attempts_of(response)`` is its
+        history (also set as an ``attempts`` attribute, untyped).  Credentials in the URL
+        (``http://user:pw@host/``) are sent as Basic auth unless ``headers`` has an
+        ``Authorization``, and never shown.  Raises ``RetryError`` when the last outcome
+        is a connection failure, a timeout, too many redirects or a refused https → http
+        redirect.
         """
         if self._closed:
             raise RuntimeError("this RetryingPool is closed")
         method = method.upper()
         data = _buffer_body(body)
+        url, headers = url_credentials(url, headers)  # user:pw@ -> Basic auth, Redacted
         send_headers, secret = reveal_headers(headers)
         budget = float(timeout) if timeout is not None else self._timeout
         if budget <= 0:

@@ -8,23 +8,26 @@ subclass: string concatenation, ``json.dumps`` or an f-string would otherwise le
 value silently.  The transport unwraps it (``reveal()``) at the last moment, when the
 request headers are handed to urllib3.
 
-URLs are shown with query values and passwords masked (``?token=***``), because query
-strings are a common place for keys.  That includes urllib3's own log lines (its
-``connectionpool`` logs every request target at DEBUG): ``install_log_filter()``, run
-once when ``transport`` is imported, puts a filter on urllib3's loggers that masks query
-values and URL passwords in every record they emit.
+URLs are shown with query values and userinfo masked (``?token=***``, ``//***@host``),
+because query strings and URL user names and passwords are common places for keys.
+That includes urllib3's own log lines (its ``connectionpool`` logs every request
+target at DEBUG): ``install_log_filter()``, run once when ``transport`` is imported,
+puts a filter on urllib3's loggers that masks query values and URL userinfo in every
+record they emit.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
     "URLLIB3_LOGGERS",
+    "HeaderValueError",
     "MaskQueryFilter",
     "Redacted",
     "install_log_filter",
@@ -32,6 +35,7 @@ __all__ = [
     "mask_text",
     "mask_url",
     "reveal_headers",
+    "url_credentials",
 ]
 
 MASK = "********"
@@ -82,8 +86,27 @@ class Redacted:
         raise TypeError("a Redacted value cannot be pickled: it would store the secret")
 
 
+class HeaderValueError(ValueError):
+    """A request header value no HTTP header can carry; the message never shows the value.
+
+    A token read from a file keeps its trailing newline (``"Bearer s3cr3t\\n"``), and
+    http.client would refuse it with an error quoting the value -- the secret.  The
+    transport checks every value first and names only the header and the problem.
+    """
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.header = name
+        self.problem = problem
+        super().__init__(f"header {name!r}: {problem}; the value is not shown")
+
+
 def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
-    """The headers to send (secrets revealed) and the lower-case names that were secret."""
+    """The headers to send (secrets revealed) and the lower-case names that were secret.
+
+    Every value is checked before anything is sent: CR, LF, NUL or a character outside
+    Latin-1 raise ``HeaderValueError`` (a ``ValueError``) naming the header, never the
+    value (nor chaining an exception that would show it).
+    """
     if not headers:
         return {}, frozenset()
     items = headers.items() if hasattr(headers, "items") else headers
@@ -91,40 +114,73 @@ def reveal_headers(headers: Any) -> tuple[dict[str, str], frozenset[str]]:
     secret: set[str] = set()
     for name, value in items:
         if isinstance(value, Redacted):
-            secret.add(name.lower())
-            revealed = value.reveal()
-            if not _valid_header_value(revealed):
-                # http.client would reject it with an error that quotes the value.
-                raise ValueError(
-                    f"header {name!r}: its Redacted value is not a valid header value "
-                    "(it contains CR, LF, NUL or a character outside Latin-1); "
-                    "the value is not shown"
-                )
-            out[name] = revealed
+            secret.add(str(name).lower())
+            text = value.reveal()
         elif isinstance(value, str):
-            if "\0" in value:
-                # http.client refuses CR and LF itself, but would send a NUL.
-                raise ValueError(f"header {name!r}: a header value may not contain NUL")
-            out[name] = value
-        elif isinstance(value, bytes):
-            out[name] = value.decode("latin-1")
+            text = value
+        elif isinstance(value, bytes | bytearray):
+            text = bytes(value).decode("latin-1")
         else:
             raise TypeError(
                 f"header {name!r} must be a str, bytes or Redacted value "
                 f"(got {type(value).__name__})"
             )
+        problem = _header_value_problem(text)
+        if problem is not None:
+            raise HeaderValueError(str(name), problem)
+        out[name] = text
     return out, frozenset(secret)
 
 
-def _valid_header_value(value: str) -> bool:
-    """Whether ``value`` can be sent as a header value (Latin-1, no CR, LF or NUL)."""
-    if "\r" in value or "\n" in value or "\0" in value:
-        return False
+def _header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as a header value (``None``: it can)."""
+    if "\r" in value or "\n" in value:
+        inner = value.rstrip("\r\n")
+        if "\r" in inner or "\n" in inner:
+            return "the value contains a line break (CR or LF), which would split the header"
+        return "the value ends with a line break (CR or LF): strip it (e.g. token.strip())"
+    if "\0" in value:
+        return "a header value may not contain NUL"
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return "the value has a character outside Latin-1 (encode it, e.g. as UTF-8 bytes)"
+    return None
+
+
+def url_credentials(url: str, headers: Any) -> tuple[str, Any]:
+    """The URL without its userinfo, and the headers with the Basic auth it carried.
+
+    ``http://user:pw@host/`` is sent as ``Authorization: Basic base64(user:pw)`` (the
+    user name and password percent-decoded, then UTF-8), the way ``requests`` does, and
+    the value is ``Redacted``: never shown, and dropped on a redirect to another host.
+    An ``Authorization`` header given explicitly wins over the URL's credentials.  A URL
+    without userinfo is returned as it is (``headers`` too).
+    """
+    if "@" not in url:
+        return url, headers
     try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
+        parts = urlsplit(url)
+    except ValueError:
+        return url, headers  # the transport's own URL check reports it, masked
+    if "@" not in parts.netloc:
+        return url, headers
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    start = url.find("//") + 2
+    if url[start : start + len(parts.netloc)] == parts.netloc:
+        bare = url[:start] + hostport + url[start + len(parts.netloc) :]
+    else:  # urlsplit dropped characters (tabs, newlines): rebuild from its parts
+        bare = urlunsplit(parts._replace(netloc=hostport))
+    user, _, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
+    if not user and not password:
+        return bare, headers
+    pairs = list(headers.items() if hasattr(headers, "items") else headers or ())
+    if any(str(name).lower() == "authorization" for name, _ in pairs):
+        return bare, headers
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return bare, [*pairs, ("Authorization", Redacted("Basic {}", token))]
 
 
 def mask_query(query: str) -> str:
@@ -140,10 +196,14 @@ def mask_query(query: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with every query value and any password replaced by ``***``.
+    """The URL with every query value and all of its userinfo replaced by ``***``.
+
+    The whole userinfo is masked, user name included: API keys are often sent as the user
+    name (``https://sk_live_...:@api.stripe.com``, ``https://TOKEN@host``).  The fragment
+    is dropped.
 
     >>> mask_url("https://u:pw@api.example/v1?key=abc&page=2#frag")
-    'https://u:***@api.example/v1?key=***&page=***'
+    'https://***@api.example/v1?key=***&page=***'
     """
     try:
         parts = urlsplit(url)
@@ -151,21 +211,20 @@ def mask_url(url: str) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc
     if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+        netloc = "***@" + netloc.rpartition("@")[2]
     query = mask_query(parts.query) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 # A query in free text: from "?" to a space, a quote, an angle bracket or a fragment.
 _QUERY_IN_TEXT = re.compile(r"\?([^\s\"'<>#]+)")
-# A password in a URL in free text: "//user:password@".
-_PASSWORD_IN_TEXT = re.compile(r"(//[^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
+# The userinfo of a URL in free text: "//user:password@" or "//token@" (up to the last '@'
+# before the host's end).
+_USERINFO_IN_TEXT = re.compile(r"//[^/\s\"'<>?#]*@")
 
 
 def mask_text(text: str) -> str:
-    """Free text (a log message) with the query values and passwords of its URLs masked.
+    """Free text (a log message) with the query values and userinfo of its URLs masked.
 
     >>> mask_text('http://h:80 "GET /a?api_key=s3cr3t&n=1 HTTP/1.1" 200 2')
     'http://h:80 "GET /a?api_key=***&n=*** HTTP/1.1" 200 2'
@@ -173,12 +232,12 @@ def mask_text(text: str) -> str:
     if "?" in text:
         text = _QUERY_IN_TEXT.sub(lambda m: "?" + mask_query(m.group(1)), text)
     if "@" in text:
-        text = _PASSWORD_IN_TEXT.sub(r"\1:***@", text)
+        text = _USERINFO_IN_TEXT.sub("//***@", text)
     return text
 
 
 class MaskQueryFilter(logging.Filter):
-    """A logging filter that masks query values and URL passwords in a record's message.
+    """A logging filter that masks query values and URL userinfo in a record's message.
 
     The message is formatted (``getMessage()``) and, when masking changes it, stored
     back as the record's ``msg`` with no ``args``: every handler then sees the masked

@@ -41,6 +41,7 @@ import policy
 
 from ._callable import _builtin_outcome, _urllib3_outcome
 from ._loop import Attempt, Call, Done, as_policy
+from ._pool import PolicyArg
 from ._redact import mask_url
 
 __all__ = ["PolicyRetry"]
@@ -54,6 +55,7 @@ def _error_outcome(err: Exception) -> Any:
 class PolicyRetry(Retry):
     """A ``urllib3.util.Retry`` that follows a policy: ``PoolManager(retries=PolicyRetry(p))``.
 
+    ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here).
     Extra keyword arguments go to ``Retry`` (``redirect`` defaults to 10 and
     ``raise_on_status`` to ``False``, so giving up on a status returns the response).
     ``sleep``, ``rand``, ``on_retry``, ``on_giveup`` and ``state`` are as for every
@@ -64,7 +66,7 @@ class PolicyRetry(Retry):
 
     def __init__(
         self,
-        policy: policy.Policy,
+        policy: PolicyArg,
         total: bool | int | None = None,
         connect: int | None = None,
         read: int | None = None,
@@ -94,8 +96,7 @@ class PolicyRetry(Retry):
             raise_on_status=raise_on_status,
             **kwargs,
         )
-        policy = as_policy(policy)
-        self.policy = policy
+        self.policy = policy = as_policy(policy)
         self.state = state
         self.delay = delay
         self._sleep = sleep
@@ -154,7 +155,11 @@ class PolicyRetry(Retry):
     ) -> PolicyRetry:
         """Decide on ``response`` or ``error``; a new ``PolicyRetry`` or ``MaxRetryError``."""
         if response is not None and error is None and response.get_redirect_location():
-            return super().increment(method, url, response, error, _pool, _stacktrace)
+            try:
+                new = super().increment(method, url, response, error, _pool, _stacktrace)
+            except MaxRetryError as e:  # too many redirects: urllib3's text has the URL
+                raise MaxRetryError(_pool, mask_url(url or ""), e.reason) from e.reason
+            return new._masked_history()
         now = time.time()
         upper = (method or "GET").upper()
         call = self._call
@@ -178,15 +183,27 @@ class PolicyRetry(Retry):
         else:
             outcome = policy.ConnectionReset()
         step = call.after(outcome, now)
-        history = (*self.history, RequestHistory(method, url, error, status, None))
+        shown = mask_url(url or "")
+        history = (*self.history, RequestHistory(method, shown, error, status, None))
         if not isinstance(step, Done):
             return self.new(state=call.state, delay=step.seconds, history=history, _call=call)
         if response is not None:
             response.retry_attempts = tuple(call.attempts)  # what requests users can read
         cause: Exception = error if error is not None else ResponseError(step.reason)
-        err = MaxRetryError(_pool, url or "", cause)
+        # urllib3 (and requests, which wraps it) show the URL: query values and userinfo
+        # are masked here, where the error is made.
+        err = MaxRetryError(_pool, shown, cause)
         err.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
         raise err from cause
+
+    def _masked_history(self) -> PolicyRetry:
+        """This retry with the URLs of its history masked (urllib3 records them raw)."""
+        if not any(h.url and ("?" in h.url or "@" in h.url) for h in self.history):
+            return self
+        self.history = tuple(
+            h._replace(url=mask_url(h.url) if h.url else h.url) for h in self.history
+        )
+        return self
 
     def __repr__(self) -> str:
         return f"PolicyRetry({str(self.policy)!r}, redirect={self.redirect}, delay={self.delay})"
