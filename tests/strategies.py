@@ -31,6 +31,7 @@ from policy import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -318,7 +319,7 @@ def matchers() -> st.SearchStrategy[object]:
             lambda t: StatusRange(min(t), max(t))
         ),
         st.builds(StatusClass, st.integers(1, 5)),
-        st.sampled_from([AllErrors(), OnTimeout(), OnConnect(), OnReset()]),
+        st.sampled_from([AllErrors(), OnTimeout(), OnConnect(), OnReset(), OnError()]),
     )
 
 
