@@ -143,7 +143,7 @@ def test_server_that_never_answers_is_timeout(http_server: LoopbackServer) -> No
     t0 = time.monotonic()
     with transport.testing(), _sync("timeout:backoff(1,10ms)", timeout=0.3) as client:
         r = client.get(url)
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 3.5
     assert r.content == b"ok"
     assert _labels(r.extensions["retry_attempts"]) == ["timeout", "200"]
 
@@ -159,7 +159,7 @@ def test_timeout_gives_up_with_read_timeout_async(http_server: LoopbackServer) -
     t0 = time.monotonic()
     with pytest.raises(httpx.TimeoutException) as info:
         asyncio.run(main())
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 3.5
     assert _labels(info.value.retry_attempts) == ["timeout"]  # type: ignore[attr-defined]
     assert any("never" in n for n in info.value.__notes__)
 
@@ -180,7 +180,7 @@ def test_dripping_body_is_cut_at_the_attempt_end(http_server: LoopbackServer, mo
 
         with pytest.raises(httpx.ReadTimeout):
             asyncio.run(main())
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 3.0
 
 
 def test_deadline_shrinks_the_attempt_timeout(http_server: LoopbackServer) -> None:
@@ -192,7 +192,7 @@ def test_deadline_shrinks_the_attempt_timeout(http_server: LoopbackServer) -> No
         pytest.raises(httpx.TimeoutException),
     ):
         client.get(url)
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 3.5
 
 
 def test_reset_without_answer_is_reset(http_server: LoopbackServer) -> None:
