@@ -72,7 +72,10 @@ def test_fast_path_matches_lark(text: str, edits: list[tuple[int, str]]) -> None
         assert slow is None
 
 
-@pytest.mark.parametrize("text", ["", " ; ", "5xx:never\n429:headers()", "timeout=10s"])
+@pytest.mark.parametrize(
+    "text",
+    ["", " ; ", "5xx:never\n429:headers()", "timeout=10s", "error:backoff(2)", "5xx,ERROR:never"],
+)
 def test_fast_path_small_cases(text: str) -> None:
     """Edge cases (empty, separators only, a newline, a setting) read the same as Lark."""
     assert _norm(fast_raw(text)) == _norm(_lark(text))

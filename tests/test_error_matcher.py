@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import policy
 from policy._lint import lint
+from policy._parse import _lark_raw, build_policy
 
 
 def test_error_parses_renders_and_round_trips() -> None:
@@ -16,8 +17,10 @@ def test_error_parses_renders_and_round_trips() -> None:
     assert p.rules[0].matchers == (policy.OnError(),)
     assert str(p) == "error:backoff(2,100ms..1s,x1.8)"
     assert policy.parse(str(p)) == p
-    # A comment forces the Lark parser; the result is the same.
     assert policy.parse("error:backoff(2,100ms..1s) # note") == p
+    # The grammar's own (Lark) parser reads it as the fast parser does.
+    text = "5xx,Error:backoff(2,100ms..1s)"
+    assert build_policy(text, _lark_raw(text)) == policy.parse(text)
 
 
 def test_error_is_a_duplicate_in_one_selector() -> None:
