@@ -23,6 +23,9 @@ client's CPU time what each retry layer costs.
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
+import random
 import statistics
 import subprocess
 import sys
@@ -174,6 +177,15 @@ def _callables() -> dict[str, Callable[[], Any]]:
     return {"retrying": ours, "tenacity": theirs}
 
 
+def _batch(fetch: Callable[[], int], n: int) -> None:
+    for _ in range(n):
+        fetch()
+
+
+def _abatch(run: Callable[[int], Awaitable[None]], n: int) -> None:
+    asyncio.run(run(n))  # type: ignore[arg-type]
+
+
 def main(iterations: int = 200) -> dict[str, float]:
     """Run every comparison; print the tables; return fetches/s (or µs/attempt) by name."""
     tests = str(Path(__file__).resolve().parents[1] / "tests")
@@ -192,16 +204,18 @@ def main(iterations: int = 200) -> dict[str, float]:
                     assert fetch() == 200
             for warm in asyncs.values():
                 asyncio.run(warm(5))
+            order: list[tuple[str, Callable[[], Any]]] = []
+            for name, fetch in sync.items():
+                order.append((name, functools.partial(_batch, fetch, iterations)))
+            for name, arun in asyncs.items():
+                order.append((name, functools.partial(_abatch, arun, iterations)))
+            shuffle = random.Random(13).shuffle
             for _ in range(ROUNDS):
-                for name, fetch in sync.items():
+                shuffle(order)  # no client always runs right after the same other one
+                for name, batch in order:
+                    gc.collect()
                     t0, c0 = time.perf_counter(), time.process_time()
-                    for _ in range(iterations):
-                        fetch()
-                    rates.setdefault(name, []).append(iterations / (time.perf_counter() - t0))
-                    cpu.setdefault(name, []).append(iterations / (time.process_time() - c0))
-                for name, run in asyncs.items():
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    asyncio.run(run(iterations))
+                    batch()
                     rates.setdefault(name, []).append(iterations / (time.perf_counter() - t0))
                     cpu.setdefault(name, []).append(iterations / (time.process_time() - c0))
         finally:

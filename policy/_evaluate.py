@@ -385,6 +385,7 @@ class Compiled:
         "_failures",
         "_max_retries",
         "_methods",
+        "_zeros",
         "attempts",
         "decide",
         "entries",
@@ -406,6 +407,10 @@ class Compiled:
             entries.append((rule, tuple(steps), text, only))
         self.entries: tuple[Entry, ...] = tuple(entries)
         self.positions = positions
+        self._zeros: tuple[tuple[int, ...], tuple[float, ...]] = (
+            (0,) * positions,
+            (0.0,) * positions,
+        )
 
         # Per status, every rule that matches it, most specific first and the later rule
         # first at equal size.  The first one decides unless it is limited to methods
@@ -455,8 +460,8 @@ class Compiled:
 
     def start(self, now: float) -> AttemptState:
         """The state before the first request of a call starting at ``now``."""
-        n = self.positions
-        return _make_state(now, 0, (0,) * n, (0.0,) * n, now + self._deadline_s)
+        counters, prev = self._zeros
+        return _make_state(now, 0, counters, prev, now + self._deadline_s)
 
     # -- deciding -------------------------------------------------------------------------
 

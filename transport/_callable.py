@@ -38,6 +38,7 @@ __all__ = ["outcome_from_exception", "retrying"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _INF: Final = float("inf")
+_UNKNOWN: Final[Any] = object()
 
 Hook = Callable[[Attempt], object]
 
@@ -327,21 +328,27 @@ def _give_up(exc: BaseException, call: Call, reason: str) -> None:
 def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     call = s.call()
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
+    cache = s.cache
+    now = offset + clock()
     while True:
-        step = call.before(offset + clock())
+        step = call.before(now)
         if type(step) is Wait:
             if step.seconds > 0:
                 sleep(step.seconds)
+            now = offset + clock()
             continue
         if type(step) is Done:
             raise TimeoutError(f"{s.display} not called: {step.reason}")
         try:
             value = fn(*args, **kwargs)
         except Exception as e:
-            outcome = classify(e)
+            outcome = cache.get(type(e), _UNKNOWN)
+            if outcome is _UNKNOWN:
+                outcome = classify(e)
             if outcome is None:
                 raise
-            after = call.after(outcome, offset + clock())
+            now = offset + clock()
+            after = call.after(outcome, now)
             if isinstance(after, Done):
                 _give_up(e, call, after.reason)
                 raise
@@ -350,12 +357,14 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
             outcome = result(value) if result is not None else None
             if outcome is None:
                 return value
-            after = call.after(outcome, offset + clock())
+            now = offset + clock()
+            after = call.after(outcome, now)
             if isinstance(after, Done):
                 return value
             wait = after.seconds
         if wait > 0:
             sleep(wait)
+            now = offset + clock()
 
 
 async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:

@@ -255,24 +255,26 @@ def _record(seconds: float) -> bool:
 
 # -- OpenTelemetry -------------------------------------------------------------------------
 
-#: ``opentelemetry.trace`` once looked up; ``None``: not yet; ``False``: not installed.
+#: ``opentelemetry.trace.get_current_span`` once looked up (on the first retry, so that
+#: ``import transport`` never imports OpenTelemetry); ``False``: not installed.
 _otel: Any = None
 
 
-def _span_event(attempt: Attempt, method: str, display: str) -> None:
-    """Add a ``retry`` event to the current span, when opentelemetry-api is installed."""
+def _current_span() -> Any:
+    """The current OpenTelemetry span, or ``None`` when opentelemetry-api is not installed."""
     global _otel
-    trace = _otel
-    if trace is None:
+    if _otel is None:
         try:
             from opentelemetry import trace
         except ImportError:
             _otel = False
-            return
-        _otel = trace
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return
+            return None
+        _otel = trace.get_current_span
+    return _otel() if _otel is not False else None
+
+
+def _span_event(span: Any, attempt: Attempt, method: str, display: str) -> None:
+    """Add a ``retry`` event to ``span`` (a recording OpenTelemetry span)."""
     span.add_event(
         "retry",
         {
@@ -288,6 +290,24 @@ def _span_event(attempt: Attempt, method: str, display: str) -> None:
 
 
 # -- the driver ---------------------------------------------------------------------------
+
+#: Per policy (by identity): (policy, pace, budget), so a call does not re-read settings.
+_fleet_cache: dict[int, tuple[policy.Policy, bool, Any]] = {}
+
+
+def _fleet(p: policy.Policy) -> tuple[bool, Any]:
+    """The policy's pacing switch and retry budget (``pace=on``, ``budget=20%``)."""
+    hit = _fleet_cache.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1], hit[2]
+    if len(_fleet_cache) >= 256:
+        _fleet_cache.clear()
+    pace, budget = bool(p.pace), p.budget
+    _fleet_cache[id(p)] = (p, pace, budget)
+    return pace, budget
+
+
+# -- the Call ---------------------------------------------------------------------------
 
 
 class Call:
@@ -313,6 +333,7 @@ class Call:
         "_pace",
         "_policy",
         "_rand",
+        "_send",
         "_sent",
         "_skipped",
         "_state",
@@ -345,8 +366,7 @@ class Call:
         self._timeout = timeout
         self._origin = origin
         self._display = display
-        pace = p.pace and origin is not None
-        budget = p.budget if origin is not None else None
+        pace, budget = _fleet(p) if origin is not None else (False, None)
         if (pace or budget is not None) and state is None:
             state = LocalState()
         self._state = state
@@ -357,6 +377,7 @@ class Call:
         self._on_giveup = on_giveup
         self._sent = 0
         self._skipped = 0.0
+        self._send: Send | None = None  # the last Send, reused while its timeout holds
         self.attempts: list[Attempt] = []
 
     @property
@@ -390,7 +411,12 @@ class Call:
         self._sent += 1
         left = self._deadline_at - now
         limit = self._timeout if self._timeout < left else left
-        return Send(limit if limit > _MIN_ATTEMPT else _MIN_ATTEMPT)
+        if limit < _MIN_ATTEMPT:
+            limit = _MIN_ATTEMPT
+        send = self._send
+        if send is None or send.timeout != limit:
+            send = self._send = Send(limit)
+        return send
 
     def after(self, outcome: Outcome, now: float, *, replayable: bool = True) -> Wait | Done:
         """What to do after an attempt ended in ``outcome``: wait and retry, or stop.
@@ -400,9 +426,8 @@ class Call:
         ``connect`` failure, when nothing was sent.
         """
         now += self._skipped
-        p = self._policy
         if self._pace and type(outcome) is policy.Response:
-            until = p.hold(outcome, now)
+            until = self._policy.hold(outcome, now)
             if until is not None:
                 self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
         d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
@@ -432,15 +457,21 @@ class Call:
                     attempt = Attempt(number, outcome, None, reason, d.rule)
                     self.attempts.append(attempt)
                     return self._finish(attempt, reason)
-            attempt = Attempt(number, outcome, d.delay, d, d.rule)
+            delay = d.delay
+            attempt = Attempt(number, outcome, delay, d, d.rule)
             self.attempts.append(attempt)
             self.state = d.state
-            self._log_retry(attempt)
+            if log.isEnabledFor(logging.INFO):
+                self._log_retry(attempt)
             if _otel is not False:
-                _span_event(attempt, self.method, self.display)
+                span = _otel() if _otel is not None else _current_span()
+                if span is not None and span.is_recording():
+                    _span_event(span, attempt, self.method, self.display)
             if self._on_retry is not None:
                 self._on_retry(attempt)
-            return self._wait(d.delay, attempt)
+            if _recorders:
+                return self._wait(delay, attempt)
+            return Wait(delay, attempt)
         if type(d) is policy.GiveUp:
             attempt = Attempt(number, outcome, None, d, d.rule)
             self.attempts.append(attempt)
