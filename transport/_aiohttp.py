@@ -154,7 +154,7 @@ class _Middleware:
                     raise
                 wait = after.seconds  # type: ignore[union-attr]
             else:
-                outcome = policy.Response(response.status, response.raw_headers)
+                outcome = policy.Response(response.status, response.headers)  # line by line
                 replayable = not getattr(request.body, "consumed", False)
                 after = call.after(outcome, offset + clock(), replayable=replayable)
                 if type(after) is Done:
