@@ -283,3 +283,36 @@ def test_outcome_from_exception_imports_no_client_library() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_deadline_counts_from_the_call_not_the_first_failure() -> None:
+    """The deadline starts when the function is first called, even though the loop's
+    bookkeeping only begins at the first failure."""
+    t = [1000.0]
+
+    @transport.retrying(
+        "error:backoff(3,20s) deadline=1m", on=ValueError, clock=lambda: t[0], sleep=lambda s: None
+    )
+    def slow_then_fail() -> None:
+        t[0] += 50.0  # the first attempt takes 50 s of the 60 s
+        raise ValueError("late")
+
+    with pytest.raises(ValueError) as info:
+        slow_then_fail()
+    assert len(info.value.retry_attempts) == 1  # type: ignore[attr-defined]
+    assert "deadline" in info.value.__notes__[0]
+
+
+def test_success_at_once_calls_no_hook() -> None:
+    """A call that succeeds at once has nothing to retry or give up: no hook, no wait."""
+    seen: list[transport.Attempt] = []
+
+    @transport.retrying(
+        "error:backoff(3)", on=ValueError, on_retry=seen.append, on_giveup=seen.append
+    )
+    def fine() -> int:
+        return 7
+
+    with transport.testing() as waits:
+        assert fine() == 7
+    assert (seen, waits) == ([], [])

@@ -31,7 +31,7 @@ from typing import Any, Final, TypeVar
 
 import policy
 
-from ._loop import Attempt, Call, Done, Wait, as_policy
+from ._loop import Attempt, Call, Done, Wait, _fleet, as_policy
 from ._state import State
 
 __all__ = ["outcome_from_exception", "retrying"]
@@ -175,6 +175,7 @@ class _Settings:
         "cache",
         "clock",
         "display",
+        "lazy",
         "method",
         "offset",
         "on",
@@ -204,6 +205,7 @@ class _Settings:
     display: str
     cache: dict[type, policy.Outcome | None]
     timeout: float
+    lazy: bool
 
     def __init__(self, **kw: Any) -> None:
         for k, v in kw.items():
@@ -211,12 +213,14 @@ class _Settings:
         self.cache = {}
         t = self.p.timeout_ms
         self.timeout = t / 1000 if t is not None else _INF
+        pace, budget = _fleet(self.p)
+        self.lazy = not pace and budget is None
 
-    def call(self) -> Call:
+    def call(self, now: float | None = None) -> Call:
         return Call(
             self.p,
             method=self.method,
-            now=self.offset + self.clock(),
+            now=self.offset + self.clock() if now is None else now,
             timeout=self.timeout,
             origin=self.origin,
             display=self.display,
@@ -326,19 +330,22 @@ def _give_up(exc: BaseException, call: Call, reason: str) -> None:
 
 
 def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    call = s.call()
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
     cache = s.cache
-    now = offset + clock()
+    start = now = offset + clock()
+    # Without pacing or a budget, nothing needs the call before a first failure: a call
+    # that succeeds at once costs one function call more (no Call, no state).
+    call = None if s.lazy else s.call(start)
     while True:
-        step = call.before(now)
-        if type(step) is Wait:
-            if step.seconds > 0:
-                sleep(step.seconds)
-            now = offset + clock()
-            continue
-        if type(step) is Done:
-            raise TimeoutError(f"{s.display} not called: {step.reason}")
+        if call is not None:
+            step = call.before(now)
+            if type(step) is Wait:
+                if step.seconds > 0:
+                    sleep(step.seconds)
+                now = offset + clock()
+                continue
+            if type(step) is Done:
+                raise TimeoutError(f"{s.display} not called: {step.reason}")
         try:
             value = fn(*args, **kwargs)
         except Exception as e:
@@ -347,6 +354,9 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                 outcome = classify(e)
             if outcome is None:
                 raise
+            if call is None:
+                call = s.call(start)
+                call.before(start)  # the attempt just made
             now = offset + clock()
             after = call.after(outcome, now)
             if isinstance(after, Done):
@@ -354,9 +364,14 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                 raise
             wait = after.seconds
         else:
-            outcome = result(value) if result is not None else None
+            if result is None:
+                return value
+            outcome = result(value)
             if outcome is None:
                 return value
+            if call is None:
+                call = s.call(start)
+                call.before(start)
             now = offset + clock()
             after = call.after(outcome, now)
             if isinstance(after, Done):
