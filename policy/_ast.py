@@ -24,8 +24,12 @@ import attrs
 if TYPE_CHECKING:
     from ._evaluate import Compiled, Decide, Schedule, WorstCase
     from ._outcomes import AttemptState, Outcome
+    from ._pace import Pacer
 
 __all__ = [
+    "BUDGET_FLOOR",
+    "BUDGET_WINDOW_S",
+    "MAX_BUDGET_PERCENT",
     "MAX_DURATION_MS",
     "MAX_FACTOR",
     "MAX_LIMIT",
@@ -33,6 +37,7 @@ __all__ = [
     "AllErrors",
     "AttemptsSetting",
     "Backoff",
+    "BudgetSetting",
     "DeadlineSetting",
     "Headers",
     "Jitter",
@@ -44,6 +49,7 @@ __all__ = [
     "OnReset",
     "OnTimeout",
     "Over",
+    "PaceSetting",
     "Policy",
     "PresetRef",
     "ResetFormat",
@@ -62,6 +68,12 @@ MAX_DURATION_MS = 168 * 3600 * 1000
 MAX_LIMIT = 1_000_000
 MAX_FACTOR = 1000
 MAX_TEXT = 8 * 1024
+#: The largest retry budget, in percent of first attempts (``budget=1000%``).
+MAX_BUDGET_PERCENT = 1000
+#: A retry budget counts over this sliding window, in seconds (SPEC §7.2) ...
+BUDGET_WINDOW_S = 10.0
+#: ... and always allows this many retries per window, however few first attempts.
+BUDGET_FLOOR = 10
 
 #: The idempotent methods of RFC 9110 §9.2.2: ``[idempotent]`` in a rule.
 IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE")
@@ -425,7 +437,54 @@ class MethodsSetting:
     span: Span | None = _span_field()
 
 
-Setting: TypeAlias = TimeoutSetting | DeadlineSetting | AttemptsSetting | MethodsSetting
+@attrs.frozen
+class PaceSetting:
+    """``pace=on`` / ``pace=off``: pre-emptive pacing from rate-limit headers.
+
+    With pacing on, a response that says the quota is spent (``Policy.hold``) holds its
+    origin for every call sharing the adapter until the quota resets.  ``pace=off`` is
+    the default; written explicitly it is kept (and rendered), as ``methods=*`` is.
+    """
+
+    on: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    span: Span | None = _span_field()
+
+
+def _check_percent(_inst: object, _attr: attrs.Attribute[Any], value: Fraction) -> None:
+    if not isinstance(value, Fraction) or not 0 <= value <= MAX_BUDGET_PERCENT:
+        raise ValueError(f"budget must be between 0% and {MAX_BUDGET_PERCENT}% (got {value!r})")
+    if (value * 1000).denominator != 1:
+        raise ValueError(f"budget may have at most three decimals (got {float(value)}%)")
+
+
+@attrs.frozen
+class BudgetSetting:
+    """``budget=20%``: retries per origin ≤ that share of first attempts (+ a floor).
+
+    ``percent`` is exact (a ``Fraction``, at most three decimals); ``Policy.budget`` is
+    the ratio (``percent / 100``).
+    """
+
+    percent: Fraction = attrs.field(converter=_to_fraction, validator=_check_percent)
+    span: Span | None = _span_field()
+
+
+Setting: TypeAlias = (
+    TimeoutSetting
+    | DeadlineSetting
+    | AttemptsSetting
+    | MethodsSetting
+    | PaceSetting
+    | BudgetSetting
+)
+_SETTING_TYPES = (
+    TimeoutSetting,
+    DeadlineSetting,
+    AttemptsSetting,
+    MethodsSetting,
+    PaceSetting,
+    BudgetSetting,
+)
 
 
 @attrs.frozen
@@ -443,7 +502,7 @@ Item: TypeAlias = Rule | Setting | PresetRef
 def _items_ok(_inst: object, _attr: attrs.Attribute[Any], items: tuple[Item, ...]) -> None:
     seen: set[type] = set()
     for item in items:
-        if isinstance(item, TimeoutSetting | DeadlineSetting | AttemptsSetting | MethodsSetting):
+        if isinstance(item, _SETTING_TYPES):
             if type(item) in seen:
                 raise ValueError(f"setting {type(item).__name__} given twice")
             seen.add(type(item))
@@ -456,10 +515,11 @@ class _Cache:
     which is harmless because compiling is pure.
     """
 
-    __slots__ = ("compiled",)
+    __slots__ = ("compiled", "pacer")
 
     def __init__(self) -> None:
         self.compiled: Compiled | None = None
+        self.pacer: Pacer | None = None
 
 
 @attrs.frozen
@@ -516,17 +576,35 @@ class Policy:
 
     @property
     def pace(self) -> bool:
-        """Whether pre-emptive pacing is on (``pace=on``).  Not in the language yet: off."""
-        return False
+        """Whether pre-emptive pacing is on (``pace=on``; off by default)."""
+        s = self._setting(PaceSetting)
+        return s is not None and bool(s.on)
 
     @property
     def budget(self) -> Fraction | None:
-        """The retry budget as a ratio (``budget=20%`` -> 1/5).  Not in the language yet."""
-        return None
+        """The retry budget as a ratio (``budget=20%`` -> ``Fraction(1, 5)``), or ``None``."""
+        s = self._setting(BudgetSetting)
+        return None if s is None else Fraction(s.percent) / 100
 
     def hold(self, response: Any, now: float) -> float | None:
-        """The wall-clock time to hold the response's origin until (``pace=on``), or ``None``."""
-        return None
+        """The wall-clock time until which ``response``'s origin is held, or ``None``.
+
+        Only with ``pace=on`` (otherwise always ``None``): a response of any status whose
+        rate-limit headers say the quota is spent -- a header family's ``remaining: 0``
+        with its reset, the ``RateLimit`` field with ``r=0``, or ``Retry-After`` on a 429
+        or 503 -- holds until the quota resets, measured as the ``headers`` strategy
+        measures waits (absolute times against the response's ``Date``), and never for
+        longer than the matching strategy's ``max``.  Pure: ``now`` is wall-clock
+        seconds, as for ``decide``.  See ``policy._pace`` for the exact rules.
+        """
+        if not self.pace:
+            return None
+        pacer = self._cache.pacer
+        if pacer is None:
+            from ._pace import Pacer
+
+            pacer = self._cache.pacer = Pacer(self)
+        return pacer.hold(response, now)
 
     def __str__(self) -> str:
         from ._render import render

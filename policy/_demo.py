@@ -1,7 +1,8 @@
-"""``policy fetch`` and ``policy demo``: the two commands that send real requests.
+"""The demo behind ``policy demo``: a misbehaving loopback server and policies against it.
 
-Both go through ``transport`` (and so urllib3), imported here, inside the functions: the
-rest of the CLI, and ``import policy``, never load it.
+It goes through ``transport`` (and so urllib3), imported inside the functions: ``import
+policy`` never loads it.  It knows nothing of the command line (the CLI calls it, never
+the other way round).
 
 ``demo`` starts a ``ThreadingHTTPServer`` on 127.0.0.1 at a free port with endpoints that
 misbehave the ways real services do -- a flaky endpoint (503, 503, 200), rate limits that
@@ -16,194 +17,24 @@ takes about two seconds and needs no network.
 
 from __future__ import annotations
 
-import argparse
 import email.utils
 import json
 import sys
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from ._errors import PolicyError
 from ._lint import lint, seconds_text
 from ._parse import parse
 
 if TYPE_CHECKING:
     from transport import Attempt
 
-__all__ = ["DemoServer", "demo", "fetch"]
-
-
-# --- fetch ------------------------------------------------------------------------------------
-
-
-class Countdown:
-    """A ``sleep`` that shows the wait ticking down on ``stream`` (``3s… 2s… 1s…``).
-
-    ``sleep`` does the actual waiting in steps of at most ``tick`` seconds; tests pass a
-    recorder instead of ``time.sleep``.
-    """
-
-    def __init__(
-        self,
-        stream: IO[str],
-        sleep: Callable[[float], object] = time.sleep,
-        tick: float = 1.0,
-    ) -> None:
-        self.stream = stream
-        self.sleep = sleep
-        self.tick = tick
-        self.slept: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        left = seconds
-        print("    waiting", end="", file=self.stream, flush=True)
-        while left > 1e-9:
-            print(f" {seconds_text(left)}…", end="", file=self.stream, flush=True)
-            step = min(self.tick, left)
-            self.sleep(step)
-            self.slept.append(step)
-            left -= step
-        print(" go", file=self.stream, flush=True)
-
-
-def _show_attempt(a: Attempt, stream: IO[str]) -> None:
-    if a.delay is not None:
-        rule = f" by {a.rule}" if a.rule else ""
-        print(
-            f"attempt {a.number}: {a.label} -> retry in {seconds_text(a.delay)}{rule}",
-            file=stream,
-        )
-        print(f"    {a.reason}", file=stream)
-    else:
-        print(f"attempt {a.number}: {a.label} -> {a.reason}", file=stream)
-
-
-def _headers(values: list[str]) -> dict[str, str]:
-    from ._cli import UsageError
-
-    out: dict[str, str] = {}
-    for h in values:
-        name, sep, value = h.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"-H {h!r}: expected 'Name: value'")
-        key = name.strip()
-        out[key] = f"{out[key]}, {value.strip()}" if key in out else value.strip()
-    return out
-
-
-def _timeout(text: str | None) -> float | None:
-    from ._cli import UsageError
-
-    if text is None:
-        return None
-    try:
-        ms = parse(f"timeout={text}").timeout_ms
-    except PolicyError as exc:
-        raise UsageError(f"--timeout {text!r}: {exc.message}") from None
-    return None if ms is None else ms / 1000
-
-
-def _body_out(data: bytes, stream: IO[str]) -> None:
-    if not data:
-        return
-    try:
-        value = json.loads(data)
-    except ValueError:
-        stream.write(data.decode("utf-8", "replace"))
-        if not data.endswith(b"\n"):
-            stream.write("\n")
-        return
-    json.dump(value, stream, indent=2, ensure_ascii=False)
-    stream.write("\n")
-
-
-def fetch(args: argparse.Namespace, *, sleep: Callable[[float], object] = time.sleep) -> int:
-    """``policy fetch``: one call through ``RetryingPool`` (or ``background_fetch``)."""
-    from ._cli import Source, _parse_or_report
-
-    err, out = sys.stderr, sys.stdout
-    p = _parse_or_report(Source("--retry", args.retry))
-    if p is None:
-        return 2
-    headers = _headers(args.headers)
-    timeout = _timeout(args.timeout)
-    body = args.data.encode("utf-8") if args.data is not None else None
-    method = (args.method or ("POST" if body is not None else "GET")).upper()
-    print(f"{method} {args.url}  retry: {p or '(none)'}", file=err)
-    if args.key is not None:
-        return _fetch_keyed(args, p, method, headers, body, timeout)
-
-    import transport
-
-    countdown = Countdown(err, sleep=sleep)
-    try:
-        with transport.RetryingPool(
-            p, sleep=countdown, on_retry=lambda a: _show_attempt(a, err)
-        ) as pool:
-            resp = pool.request(method, args.url, headers=headers, body=body, timeout=timeout)
-    except transport.RetryError as exc:
-        if exc.attempts:
-            _show_attempt(exc.attempts[-1], err)
-        print(f"failed: {exc}", file=err)
-        return 1
-    except ValueError as exc:  # a URL urllib3 cannot use
-        print(f"failed: {exc}", file=err)
-        return 1
-    attempts = resp.attempts  # type: ignore[attr-defined]
-    _show_attempt(attempts[-1], err)
-    if not 200 <= resp.status <= 299:
-        print(f"failed: HTTP {resp.status}: {attempts[-1].reason}", file=err)
-        return 1
-    _body_out(resp.data, out)
-    return 0
-
-
-def _fetch_keyed(
-    args: argparse.Namespace,
-    p: Any,
-    method: str,
-    headers: dict[str, str],
-    body: bytes | None,
-    timeout: float | None,
-) -> int:
-    import transport
-
-    err = sys.stderr
-    store = transport.SqliteStore(args.store) if args.store else None
-    with transport.BackgroundFetcher(store=store) as fetcher:
-        if fetcher.store.get(args.key) is not None:
-            print(f"key {args.key}: a stored result, no request sent", file=err)
-        fut = fetcher.fetch_response(
-            args.key,
-            args.url,
-            method=method,
-            headers=headers,
-            body=body,
-            retry=p,
-            timeout=None if timeout is None else f"{round(timeout * 1000)}ms",
-        )
-        try:
-            status, _h, data = fut.result()
-        except transport.FetchError as exc:
-            for a in exc.attempts:
-                _show_attempt(a, err)
-            print(f"failed: {exc}", file=err)
-            return 1
-        stored = fetcher.store.get(args.key)
-    if stored is not None:
-        for record in stored.attempts:
-            _show_attempt(transport.Attempt.from_dict(record), err)
-    print(f"key {args.key}: HTTP {status}", file=err)
-    if data is not None:
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-    return 0
+__all__ = ["SCENARIOS", "DemoServer", "Scenario", "demo", "run_scenario"]
 
 
 # --- the demo server --------------------------------------------------------------------------
@@ -362,7 +193,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A 429 without any header: the chain falls through to backoff",
-        "429:headers()|backoff(2,100ms,jitter)",
+        "429:headers()|backoff(2,100ms..200ms,x1,jitter)",
         "GET",
         "/bare-429",
         200,
@@ -378,7 +209,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A POST when only GET may be retried",
-        "5xx:backoff(2,50ms,jitter) methods=GET",
+        "5xx:backoff(2,50ms..100ms,x1,jitter) methods=GET",
         "POST",
         "/orders",
         503,
@@ -387,7 +218,7 @@ SCENARIOS = (
     ),
     Scenario(
         "The same POST when every method may be retried",
-        "5xx:backoff(2,50ms,jitter)",
+        "5xx:backoff(2,50ms..100ms,x1,jitter)",
         "POST",
         "/orders",
         201,
@@ -396,7 +227,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A server stop signal (x-should-retry: false)",
-        "5xx:backoff(3,50ms,jitter)",
+        "5xx:backoff(3,50ms..100ms,x1,jitter)",
         "POST",
         "/payments",
         503,
@@ -413,7 +244,7 @@ SCENARIOS = (
     ),
     Scenario(
         "A 404 under 'retry every error'",
-        "all:backoff(2,50ms,jitter)",
+        "all:backoff(2,50ms..100ms,x1,jitter)",
         "GET",
         "/missing",
         404,
@@ -453,7 +284,7 @@ def run_scenario(server: DemoServer, sc: Scenario, run: int, stream: IO[str]) ->
             status = None
             data: Any = None
         else:
-            attempts = resp.attempts  # type: ignore[attr-defined]
+            attempts = transport.attempts_of(resp)
             status = resp.status
             data = json.loads(resp.data) if resp.data else None
     took = time.monotonic() - started

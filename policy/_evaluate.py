@@ -77,11 +77,22 @@ from ._ast import (
     Strategy,
 )
 from ._headers import (
-    parse_number,
+    ABSOLUTE,
+    DATE_EPOCHS,
+    DATE_PARTS,
+    MALFORMED,
+    NUMBERS,
+    RELATIVE,
+    RESET_PARTS,
+    RETRY_AFTER_PARTS,
+    VARIES,
+    number,
     parse_ratelimit,
     parse_reset,
     parse_retry_after,
     reference_time,
+    reset_parts,
+    retry_after_parts,
 )
 from ._outcomes import (
     Accept,
@@ -211,6 +222,10 @@ class _HeaderStep:
     over: Over
     jitter_s: float
     named: bool
+    #: The reset headers to read, in order (``headers()``: the two standard ones).
+    sources: tuple[str, ...]
+    #: The memoised parts of reset texts in ``format`` (shared by every step of the format).
+    reset_parts: dict[str, tuple[int, float]] = attrs.field(eq=False, repr=False)
 
 
 def _compile_strategy(strategy: Strategy, position: int, text: str) -> Step:
@@ -242,6 +257,14 @@ def _compile_strategy(strategy: Strategy, position: int, text: str) -> Step:
             over=strategy.over,
             jitter_s=strategy.jitter_ms / 1000,
             named=strategy.named,
+            sources=(
+                ("ratelimit-reset", "x-ratelimit-reset")
+                if not strategy.named
+                else ()
+                if strategy.reset_header is None
+                else (strategy.reset_header,)
+            ),
+            reset_parts=RESET_PARTS[strategy.format],
         )
         return (_HEADERS, position, strategy.limit, hs, strategy)
     return (_NEVER, position, 0, None, strategy)
@@ -258,7 +281,32 @@ def duration_text(seconds: float) -> str:
 def _seconds_text(seconds: float) -> str:
     if seconds == math.inf:
         return "forever"
+    if seconds >= 1e15:  # past the digits a float holds exactly: 1e+23s
+        return f"{seconds:.3g}s"
     return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+_YEAR_S: Final = 365.2425 * 86400
+
+
+def _wait_text(seconds: float) -> str:
+    """A server's wait for a reason: exact seconds, and in days or years when that long
+    (``315360000s, about 10 years``)."""
+    text = _seconds_text(seconds)
+    if seconds >= 2 * _YEAR_S:
+        return f"{text}, about {_about(seconds / _YEAR_S)} years"
+    if seconds >= 2 * 86400:
+        return f"{text}, about {_about(seconds / 86400)} days"
+    return text
+
+
+def _about(x: float) -> str:
+    """``x`` rounded for a reader: ``2.31``, ``7,974``, ``3.2e+15``."""
+    if x >= 1e6:
+        return f"{x:.2g}"
+    if x >= 10:
+        return f"{round(x):,}"
+    return f"{x:.3g}"
 
 
 def _selector_text(rule: Rule) -> str:
@@ -288,6 +336,7 @@ def _outcome_text(outcome: Outcome) -> str:
 # --- the headers strategy (SPEC §2.4) -----------------------------------------------------
 
 _SKIP: Final = object()
+_MISS: Final = object()
 
 
 def _over(
@@ -301,7 +350,7 @@ def _over(
     if hs.over is Over.SKIP:
         return _SKIP
     return GiveUp(
-        f"{label}: the server asks to wait {_seconds_text(wait)} ({source}), "
+        f"{label}: the server asks to wait {_wait_text(wait)} ({source}), "
         f"longer than the {duration_text(hs.max_s)} max of {text}",
         rule,
     )
@@ -315,57 +364,104 @@ def _header_wait(
     rule: Rule,
     text: str,
 ) -> tuple[float, str] | GiveUp | None:
-    """Where the server says to wait, in the SPEC's order; ``None``: nothing usable."""
+    """Where the server says to wait, in the SPEC's order; ``None``: nothing usable.
+
+    Header texts are read through the memoised parts of ``_headers`` (a dict lookup per
+    header once a text has been seen); the reference time (the response's ``Date``) is
+    read only when an absolute time needs it.
+    """
     if not headers:
         return None
+    get = headers.get
     reference: float | None = None
-    v = headers.get("retry-after")
+    v = get("retry-after")
     if v is not None:
-        reference = reference_time(headers, now)
-        w = parse_retry_after(v, reference)
+        parts = RETRY_AFTER_PARTS.get(v)
+        if parts is None:
+            parts = retry_after_parts(v)
+        kind, w = parts
+        if kind != RELATIVE:
+            if kind == ABSOLUTE:
+                reference = reference_time(headers, now)
+                w -= reference
+                if w < 0.0:
+                    w = 0.0
+            elif kind == VARIES:
+                reference = reference_time(headers, now)
+                w = parse_retry_after(v, reference)  # type: ignore[assignment]
+            else:
+                w = None  # type: ignore[assignment]
         if w is not None:
+            if w <= hs.max_s:
+                return (w, "retry-after")
             found = _over(hs, w, "retry-after", label, rule, text)
             if found is not _SKIP:
                 return found  # type: ignore[return-value]
-    fmt = hs.format
     if hs.named:
         name = hs.limit_header
         if name is not None:
-            v = headers.get(name)
-            if v is not None and parse_number(v) == 0:
-                return GiveUp(
-                    f"{label}: {name} is 0, so the request cannot succeed now ({text})", rule
-                )
+            v = get(name)
+            if v is not None:
+                n = NUMBERS.get(v, _MISS)
+                if n is _MISS:
+                    n = number(v)
+                if n == 0:
+                    return GiveUp(
+                        f"{label}: {name} is 0, so the request cannot succeed now ({text})",
+                        rule,
+                    )
         name = hs.remaining_header
         if name is not None:
-            v = headers.get(name)
+            v = get(name)
             if v is not None:
-                left = parse_number(v)
-                if left is not None and left > 0:
+                n = NUMBERS.get(v, _MISS)
+                if n is _MISS:
+                    n = number(v)
+                if n is not None and n > 0:  # type: ignore[operator]
                     return None
-        sources: tuple[str | None, ...] = (hs.reset_header,)
     else:
-        v = headers.get("ratelimit")
+        v = get("ratelimit")
         if v is not None:
             t = parse_ratelimit(v)
             if t is not None:
                 found = _over(hs, t, "ratelimit", label, rule, text)
                 if found is not _SKIP:
                     return found  # type: ignore[return-value]
-        sources = ("ratelimit-reset", "x-ratelimit-reset")
-    for name in sources:
-        if name is None:
-            continue
-        v = headers.get(name)
+    cache = hs.reset_parts
+    for name in hs.sources:
+        v = get(name)
         if v is None:
             continue
-        if reference is None:
-            reference = reference_time(headers, now)
-        w = parse_reset(v, fmt, reference)
-        if w is not None:
-            found = _over(hs, w, name, label, rule, text)
-            if found is not _SKIP:
-                return found  # type: ignore[return-value]
+        parts = cache.get(v)
+        if parts is None:
+            parts = reset_parts(v, hs.format)
+        kind, w = parts
+        if kind == MALFORMED:
+            continue
+        if kind != RELATIVE:
+            if reference is None:
+                # The response's Date, read from the parts cache when it is there.
+                d = get("date")
+                if d is None:
+                    reference = now
+                else:
+                    dp = DATE_PARTS.get(d)
+                    reference = dp[1] if dp is not None and dp[0] == ABSOLUTE else None
+                    if reference is None:
+                        reference = reference_time(headers, now)
+            if kind == ABSOLUTE:
+                w -= reference
+                if w < 0.0:
+                    w = 0.0
+            else:
+                w = parse_reset(v, hs.format, reference)  # type: ignore[assignment]
+                if w is None:
+                    continue
+        if w <= hs.max_s:
+            return (w, name)
+        found = _over(hs, w, name, label, rule, text)
+        if found is not _SKIP:
+            return found  # type: ignore[return-value]
     return None
 
 
@@ -594,6 +690,16 @@ def _decider(c: Compiled) -> Decide:
     accept = _ACCEPT
     why_headers = _WHY_HEADERS
     response_type = Response
+    header_wait = _header_wait
+    retry_after_get = RETRY_AFTER_PARTS.get
+    date_epoch_get = DATE_EPOCHS.get
+    numbers_get = NUMBERS.get
+    assert (RELATIVE, ABSOLUTE) == (0, 1)  # written as numbers in decide
+    # Per status, the rule's first step when it is a ``headers`` strategy that decides
+    # for every method: ``(position, limit, _HeaderStep, rule, text)``.  A wait found
+    # there is granted at once; anything else (no decision, a spent limit) goes on to
+    # the loop below, which reads the chain from the start (the same pure answers).
+    headers_first = tuple(_headers_step(e) if methods is None else None for e in by_status)
 
     def decide(
         state: AttemptState,
@@ -605,6 +711,99 @@ def _decider(c: Compiled) -> Decide:
     ) -> Decision:
         if type(outcome) is response_type:
             status = outcome.status
+            first = headers_first[status]
+            if first is not None and not outcome.stop:
+                i, limit, hs, rule, text, limit_name, remaining_name, reset_name, resets, max_s = (
+                    first
+                )
+                counters = state[2]
+                n = counters[i]
+                if n < limit:
+                    # The common shapes, read from the parts caches inline: a Retry-After,
+                    # or a family's reset with its limit and remaining read as numbers.
+                    # Anything else (a text not seen yet, a wait over max, a limit of 0,
+                    # remaining above 0, no Date to measure against...) is left to
+                    # header_wait, which reads it all (the same numbers, more slowly).
+                    headers = outcome.headers
+                    get = headers.get
+                    delay = None
+                    kind = 9  # nothing read yet
+                    v = get("retry-after")
+                    if v is not None:
+                        parts = retry_after_get(v)
+                        if parts is not None:
+                            kind, delay = parts
+                            source = "retry-after"
+                    elif reset_name is not None:
+                        v = get(limit_name) if limit_name is not None else None
+                        # A limit read as a number other than 0 (or none sent) ...
+                        if v is None or numbers_get(v):
+                            v = get(remaining_name) if remaining_name is not None else None
+                            # ... and a remaining of 0 (or none sent): read the reset.
+                            if v is None or numbers_get(v) == 0.0:
+                                v = get(reset_name)
+                                if v is not None:
+                                    parts = resets.get(v)
+                                    if parts is not None:
+                                        kind, delay = parts
+                                        source = reset_name
+                    if kind == 1:  # ABSOLUTE: measured against the response's Date
+                        d = get("date")
+                        if d is None:
+                            delay -= now  # type: ignore[operator]
+                        else:
+                            reference = date_epoch_get(d)
+                            if reference is not None:
+                                delay -= reference  # type: ignore[operator]
+                            else:
+                                kind = 9
+                        if delay < 0.0:  # type: ignore[operator]
+                            delay = 0.0
+                    if kind > 1 or delay > max_s:
+                        found = header_wait(hs, headers, now, status, rule, text)
+                        if type(found) is tuple:
+                            delay, source = found
+                        elif found is not None:
+                            return found  # type: ignore[return-value]
+                        else:
+                            delay = None
+                    if delay is not None:
+                        if hs.jitter_s:
+                            delay += rand() * hs.jitter_s
+                            if delay > hs.max_s:
+                                delay = hs.max_s  # the server's wait is at most max here
+                        retries = state[1]
+                        if retries >= max_retries:
+                            return GiveUp(
+                                f"attempts={attempts} reached: {status} is not retried", rule
+                            )
+                        deadline_at = state[4]
+                        if now + delay > deadline_at:
+                            return _deadline_give_up(
+                                deadline_s, delay, status, now, deadline_at, rule
+                            )
+                        if len(counters) == 1:
+                            new_counters: tuple[int, ...] = (n + 1,)
+                            new_prev: tuple[float, ...] = (delay,)
+                        else:
+                            new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
+                            prev_all = state[3]
+                            new_prev = (*prev_all[:i], delay, *prev_all[i + 1 :])
+                        granted = new_object(retry_cls)
+                        set_retry(
+                            granted,
+                            (
+                                delay,
+                                new_state(
+                                    state_cls,
+                                    (state[0], retries + 1, new_counters, new_prev, deadline_at),
+                                ),
+                                rule,
+                                (why_headers, text, i, limit, source),
+                                status,
+                            ),
+                        )
+                        return granted
             entry = by_status[status]
             if entry is None:
                 if 200 <= status <= 299:
@@ -650,10 +849,19 @@ def _decider(c: Compiled) -> Decide:
                 base = high if n >= n_cap else low * factor**n
                 if jitter == 0:  # _J_NONE
                     delay = base
-                elif jitter == 1:  # _J_FULL
-                    delay = low + rand() * (base - low)
-                elif jitter == 2:  # _J_EQUAL
-                    delay = base / 2 + rand() * base / 2
+                elif jitter == 1:  # _J_FULL: uniform over [min, hi], hi = min(max, 2·base)
+                    hi = 2 * base
+                    if hi > high:
+                        hi = high
+                    delay = low + rand() * (hi - low)
+                elif jitter == 2:  # _J_EQUAL: the upper half [max(min, hi/2), hi]
+                    hi = 2 * base
+                    if hi > high:
+                        hi = high
+                    lo = hi / 2
+                    if lo < low:
+                        lo = low
+                    delay = lo + rand() * (hi - lo)
                 elif jitter == 3:  # _J_DECORRELATED
                     prev = state[3][i] or low
                     delay = low + rand() * (3 * prev - low)
@@ -691,8 +899,8 @@ def _decider(c: Compiled) -> Decide:
             if now + delay > deadline_at:
                 return _deadline_give_up(deadline_s, delay, label, now, deadline_at, rule)
             if len(counters) == 1:
-                new_counters: tuple[int, ...] = (n + 1,)
-                new_prev: tuple[float, ...] = (delay,)
+                new_counters = (n + 1,)
+                new_prev = (delay,)
             else:
                 new_counters = (*counters[:i], n + 1, *counters[i + 1 :])
                 prev_all = state[3]
@@ -714,6 +922,21 @@ def _decider(c: Compiled) -> Decide:
         return ran_out(entry, state, outcome, now, label)
 
     return _straight_path(c, decide)
+
+
+def _headers_step(entry: Entry | None) -> tuple[Any, ...] | None:
+    """``(position, limit, _HeaderStep, rule, text, limit header, remaining header, reset
+    header, reset parts cache, max)`` when ``entry``'s chain starts with a ``headers`` strategy
+    and the rule decides for every method; else ``None``.  The three names are those of a family
+    (``None`` for ``headers()``, which reads the ``RateLimit`` field before any reset)."""
+    if entry is None or entry[3] is not None or not entry[1] or entry[1][0][0] != _HEADERS:
+        return None
+    _, i, limit, hs, _strategy = entry[1][0]
+    if hs.named:
+        names = (hs.limit_header, hs.remaining_header, hs.reset_header)
+    else:
+        names = (None, None, None)
+    return (i, limit, hs, entry[0], entry[2], *names, hs.reset_parts, hs.max_s)
 
 
 def _deadline_give_up(
@@ -778,10 +1001,21 @@ _FETCH_TABLE: Final = """\
 _FETCH_CONSTANT: Final = """\
         if fast_by_status[status] is not None and not outcome.stop{methods}:"""
 
+#: The jitter arithmetic of the loop, line for line (the same floats).
 _JITTER_SOURCE: Final = {
     _J_NONE: "delay = base",
-    _J_FULL: "delay = {low} + rand() * (base - {low})",
-    _J_EQUAL: "delay = base / 2 + rand() * base / 2",
+    _J_FULL: (
+        "hi = 2 * base\nif hi > {high}:\n    hi = {high}\ndelay = {low} + rand() * (hi - {low})"
+    ),
+    _J_EQUAL: (
+        "hi = 2 * base\n"
+        "if hi > {high}:\n"
+        "    hi = {high}\n"
+        "lo = hi / 2\n"
+        "if lo < {low}:\n"
+        "    lo = {low}\n"
+        "delay = lo + rand() * (hi - lo)"
+    ),
     _J_DECORRELATED: "delay = {low} + rand() * (3 * (state[3][{i}] or {low}) - {low})",
     _J_SCALE: "delay = base * (1 + rand())",
 }
@@ -793,15 +1027,38 @@ _MAX_ONES: Final = 1024
 _MAX_SPELLED: Final = 16
 
 
+def _indent(text: str, pad: str) -> str:
+    return "\n".join(pad + line for line in text.splitlines())
+
+
 def _jitter_source(kinds: set[int]) -> str:
     pad = " " * 16
     if len(kinds) == 1:
-        return pad + _JITTER_SOURCE[kinds.pop()]
+        return _indent(_JITTER_SOURCE[kinds.pop()], pad)
     lines = []
     for n, kind in enumerate(sorted(kinds)):
         test = "else:" if n == len(kinds) - 1 else f"{'if' if n == 0 else 'elif'} jitter == {kind}:"
-        lines += [pad + test, pad + "    " + _JITTER_SOURCE[kind]]
+        lines += [pad + test, _indent(_JITTER_SOURCE[kind], pad + "    ")]
     return "\n".join(lines)
+
+
+def window(base: float, low: float, high: float, jitter: int) -> tuple[float, float]:
+    """The ``(lo, hi)`` window a ``full`` or ``equal`` draw of a backoff takes (SPEC §2.3).
+
+    ``hi = min(max, 2·base)``: the window is at least [min, 2·min] at the first retry, so
+    clients that failed together spread from their first retry on.  ``full`` draws
+    ``min + r·(hi − min)`` over [min, hi]; ``equal`` draws ``lo + r·(hi − lo)`` over the
+    upper half, ``lo = max(min, hi/2)``.  The arithmetic of ``decide``, step for step.
+    """
+    hi = 2 * base
+    if hi > high:
+        hi = high
+    if jitter == _J_FULL:
+        return low, hi
+    lo = hi / 2
+    if lo < low:
+        lo = low
+    return lo, hi
 
 
 def _straight_path(c: Compiled, loop: Decide) -> Decide:
@@ -869,13 +1126,29 @@ def _straight_path(c: Compiled, loop: Decide) -> Decide:
     # With one rule whose limit is within its table, every base it grants is in the table.
     in_table = len(records) == 1 and records[0][1] <= records[0][5]
     base = "bases[n]" if in_table else "({after} if n >= {n_table} else bases[n])"
-    if len(records) == 1 and kinds == {_J_FULL}:
-        # Full jitter needs only base - min: read that from a table too (the same floats).
-        low, bases, after = records[0][2], records[0][4], records[0][6]
-        namespace["spans"] = tuple(b - low for b in bases)
-        namespace["after_span"] = after - low
-        span = "spans[n]" if in_table else "(after_span if n >= {n_table} else spans[n])"
-        delay = " " * 16 + "delay = {low} + rand() * " + span
+    if len(records) == 1 and kinds <= {_J_FULL, _J_EQUAL} and kinds:
+        # Full and equal jitter draw from a window fixed by n: read its start and width
+        # from tables too (the same floats as the loop's arithmetic).
+        low, high, bases, after, kind = records[0][2:5] + records[0][6:8]
+        windows = [window(b, low, high, kind) for b in bases]
+        namespace["starts"] = tuple(lo for lo, _ in windows)
+        namespace["spans"] = tuple(hi - lo for lo, hi in windows)
+        after_lo, after_hi = window(after, low, high, kind)
+        namespace["after_start"] = after_lo
+        namespace["after_span"] = after_hi - after_lo
+        start = "{low}" if kind == _J_FULL else "starts[n]"
+        if in_table:
+            delay = " " * 16 + f"delay = {start} + rand() * spans[n]"
+        else:
+            delay = "\n".join(
+                " " * 16 + line
+                for line in (
+                    "if n >= {n_table}:",
+                    "    delay = after_start + rand() * after_span",
+                    "else:",
+                    f"    delay = {start} + rand() * spans[n]",
+                )
+            )
     else:
         delay = " " * 16 + "base = " + base + "\n" + _jitter_source(kinds)
     source = _STRAIGHT.format(
@@ -978,10 +1251,8 @@ class _Segment:
         base = high if n >= n_cap else min(high, low * factor**n)
         if jitter == _J_NONE:
             return Envelope(base, base)
-        if jitter == _J_FULL:
-            return Envelope(low, base)
-        if jitter == _J_EQUAL:
-            return Envelope(min(high, max(low, base / 2)), base)
+        if jitter in (_J_FULL, _J_EQUAL):
+            return Envelope(*window(base, low, high, jitter))
         if jitter == _J_SCALE:
             return Envelope(base, min(high, 2 * base))
         # decorrelated: u_n = min(max, 3·u_{n-1}), u_{-1} = min, so u_n = min(max, min·3ⁿ⁺¹)

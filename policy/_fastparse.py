@@ -40,7 +40,7 @@ _MATCHER = re.compile(
 _VALUE = re.compile(
     r"(?P<FACTOR>[xX][0-9]+(?:\.[0-9]+)?(?![A-Za-z0-9_*-]))|" + _NUMBER + "|" + _WORD
 )
-_SVALUE = re.compile(_NUMBER + "|" + _WORD)
+_SVALUE = re.compile(r"(?P<PERCENT>[0-9]+(?:\.[0-9]+)?%)|" + _NUMBER + "|" + _WORD)
 _WORD_RE = re.compile(_WORD)
 _SEP = re.compile(r"(?:[ \t\r\n;]|#[^\n]*+)[ \t\r\n;]*+(?:#[^\n]*+[ \t\r\n;]*+)*+")
 _LPAR = re.compile(r"\(" + _WS)

@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import Literal, TypeAlias
 
 import attrs
 
 from ._ast import (
+    BUDGET_FLOOR,
+    BUDGET_WINDOW_S,
+    MAX_DURATION_MS,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Jitter,
@@ -36,6 +41,7 @@ from ._ast import (
     OnError,
     OnReset,
     OnTimeout,
+    PaceSetting,
     Policy,
     PresetRef,
     Rule,
@@ -54,10 +60,20 @@ from ._outcomes import (
     Retry,
     Timeout,
 )
-from ._render import duration, render_matcher, render_strategy
+from ._render import duration, percent, render_matcher, render_strategy
 from ._render import render_rule as _render_rule
 
-__all__ = ["NO_HEAL", "RULES", "Diagnostic", "Severity", "lint", "seconds_text", "statuses_text"]
+__all__ = [
+    "NO_HEAL",
+    "RULES",
+    "Diagnostic",
+    "Severity",
+    "budget_text",
+    "lint",
+    "pace_text",
+    "seconds_text",
+    "statuses_text",
+]
 
 Severity: TypeAlias = Literal["error", "warning", "info"]
 
@@ -73,8 +89,12 @@ RULES: dict[str, tuple[Severity, str]] = {
     "W106": ("warning", "the per-attempt timeout is not shorter than the deadline"),
     "W107": ("warning", "a limit over 10: retries multiply across layers"),
     "W108": ("warning", "reset or timeout retried for every method: a POST may run twice"),
+    "W109": ("warning", "jitter on a fixed delay (min = max): it cannot spread the retries"),
+    "W110": ("warning", "a backoff with min 0 and a factor: every wait is 0s"),
     "I201": ("info", "the worst-case total wait and request count"),
     "I202": ("info", "a rule only partly effective: a narrower preset rule still decides"),
+    "I203": ("info", "what the retry budget means in requests"),
+    "I204": ("info", "pace=on without a headers strategy: pacing reads the default headers"),
 }
 
 #: Statuses that do not heal by waiting (SPEC §4, W103), with their reason phrases.
@@ -228,19 +248,39 @@ class _Linter:
                 self.partly(i, origin)
         self.methods()
         self.timing()
+        self.fleet()
         rank = {"error": 0, "warning": 1, "info": 2}
         self.out.sort(key=lambda d: (rank[d.severity], d.line, d.column, d.code))
         return self.out
 
-    # W101
+    # W101, W109, W110
     def jitter(self, origin: _Origin) -> None:
         for s in origin.rule.strategies:
-            if isinstance(s, Backoff) and s.jitter is Jitter.NONE and s.limit and s.max_ms:
-                better = render_strategy(attrs.evolve(s, jitter=Jitter.FULL, span=None))
+            if not isinstance(s, Backoff) or not s.limit or not s.max_ms:
+                continue
+            if s.min_ms == 0:
+                # 0·factorⁿ is 0 for every n, and every jitter kind scales from min.
+                better = render_strategy(_spread(attrs.evolve(s, min_ms=_nonzero_min(s))))
+                self.add(
+                    "W110",
+                    f"{render_strategy(s)} starts at 0s: 0s·factorⁿ is 0s, so every retry "
+                    f"waits 0s whatever the factor and jitter; give it a min above 0 ({better})",
+                    s.span,
+                )
+            elif s.jitter is Jitter.NONE:
+                better = render_strategy(_spread(s))
                 self.add(
                     "W101",
                     f"{render_strategy(s)} has no jitter: clients that failed together retry "
                     f"together; add jitter ({better})",
+                    s.span,
+                )
+            elif s.fixed:
+                self.add(
+                    "W109",
+                    f"{render_strategy(s)} jitters a fixed delay: min = max leaves the "
+                    "jitter no room, so clients that failed together still retry together; "
+                    f"give it a window ({render_strategy(_spread(s))})",
                     s.span,
                 )
 
@@ -415,6 +455,40 @@ class _Linter:
             first,
         )
 
+    # I203, I204
+    def fleet(self) -> None:
+        p = self.policy
+        for item in p.items:
+            if isinstance(item, BudgetSetting):
+                self.add("I203", budget_text(item.percent), item.span)
+            elif (
+                isinstance(item, PaceSetting)
+                and item.on
+                and not any(isinstance(s, Headers) for r in p.rules for s in r.strategies)
+            ):
+                self.add("I204", pace_text(p), item.span)
+
+
+def budget_text(pct: Fraction) -> str:
+    """What ``budget=pct`` means in requests, in one line (``policy check``, ``explain``)."""
+    per100 = percent(pct)[:-1]
+    per1000 = BUDGET_FLOOR + pct * 10
+    shown = percent(per1000)[:-1]
+    return (
+        f"budget={percent(pct)}: at most {BUDGET_FLOOR} + {per100} retries per 100 requests "
+        f"per origin in any {BUDGET_WINDOW_S:g}s ({shown} per 1000); a retry past it gives up"
+    )
+
+
+def pace_text(p: Policy) -> str:
+    """What ``pace=on`` reads in a policy with no ``headers`` strategy."""
+    return (
+        "pace=on: no rule uses headers(), so pacing reads its defaults (Retry-After on 429 "
+        "and 503, RateLimit, RateLimit-Remaining/-Reset, X-RateLimit-Remaining/-Reset) and "
+        f"holds an origin at most {duration(15 * 60_000)}; add 429:headers(...) to choose "
+        "the family and max"
+    )
+
 
 def seconds_text(s: float) -> str:
     """Seconds in the policy's notation (``90.0`` → ``1.5m``), to the millisecond below a
@@ -436,6 +510,23 @@ def _narrow(m: Matcher) -> bool:
 def _covers(m: Matcher, status: int) -> bool:
     covers = getattr(m, "covers", None)
     return bool(covers(status)) if covers is not None else False
+
+
+def _spread(s: Backoff) -> Backoff:
+    """``s`` with jitter, a fixed delay turned into the window [d, 2·d] (factor 1)."""
+    jitter = Jitter.FULL if s.jitter is Jitter.NONE else s.jitter
+    if not s.fixed:
+        return attrs.evolve(s, jitter=jitter, span=None)
+    if 2 * s.min_ms <= MAX_DURATION_MS:
+        low, high = s.min_ms, 2 * s.min_ms
+    else:
+        low, high = s.min_ms // 2, s.min_ms
+    return attrs.evolve(s, min_ms=low, max_ms=high, factor=1, jitter=jitter, span=None)
+
+
+def _nonzero_min(s: Backoff) -> int:
+    """A min above 0 to suggest for ``s`` (1s, or a tenth of max when max is short)."""
+    return min(1000, max(1, s.max_ms // 10))
 
 
 def _zero() -> float:

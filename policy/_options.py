@@ -41,6 +41,7 @@ from ._ast import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Item,
@@ -53,6 +54,7 @@ from ._ast import (
     OnReset,
     OnTimeout,
     Over,
+    PaceSetting,
     Policy,
     ResetFormat,
     Rule,
@@ -62,6 +64,7 @@ from ._ast import (
     TimeoutSetting,
 )
 from ._errors import PolicyValueError, Problem
+from ._render import percent
 
 __all__ = ["from_options", "to_options"]
 
@@ -526,6 +529,10 @@ def to_options(policy: Policy) -> dict[str, Any]:
             problems.add("deadline= has no seed option")
         elif isinstance(item, AttemptsSetting):
             problems.add("attempts= has no seed option")
+        elif isinstance(item, PaceSetting) and item.on:
+            problems.add("pace=on has no seed option (the seed does not pace requests)")
+        elif isinstance(item, BudgetSetting):
+            problems.add(f"budget={percent(item.percent)} has no seed option")
         elif isinstance(item, MethodsSetting) and item.methods is not None:
             problems.add(
                 f"methods={','.join(item.methods)} has no seed option "
@@ -606,8 +613,10 @@ def _write_strategies(
 def _write_backoff(b: Backoff, path: str, problems: _Problems) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if b.jitter not in (Jitter.SCALE, Jitter.NONE):
+        written = "jitter (full jitter)" if b.jitter is Jitter.FULL else f"jitter={b.jitter.value}"
         problems.add(
-            f"{path}: jitter={b.jitter.value} has no seed option (randomize: true is jitter=scale)"
+            f"{path}: {written} has no seed option: the seed's randomize: true is "
+            "jitter=scale (write jitter=scale to convert)"
         )
     if b.limit != _DEFAULT_LIMIT:
         out["limit"] = b.limit

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._ast import Rule
 
 __all__ = [
+    "LIST_FIELDS",
     "Accept",
     "AttemptState",
     "ConnectFailure",
@@ -44,22 +45,44 @@ def _text(v: Any) -> str:
     return str(v)
 
 
-def normalize_headers(headers: HeadersLike) -> dict[str, str]:
-    """Headers as a dict with lower-case names.
+#: Header fields whose value is a list (RFC 9651 lists): repeated over several lines they
+#: are one list, the lines joined with ``", "`` (RFC 9110 §5.3).  Every other header the
+#: evaluator reads (``Retry-After``, the ``*-reset`` family, ...) is single-valued: the
+#: first line wins, so a repeated ``Retry-After: 5`` / ``Retry-After: 7`` reads as 5, not
+#: as the malformed ``"5, 7"``.
+LIST_FIELDS = frozenset({"ratelimit", "ratelimit-policy"})
 
-    Accepts any mapping (``dict``, urllib3's ``HTTPHeaderDict``, ``email.message.Message``)
-    or an iterable of ``(name, value)`` pairs; names and values may be ``str`` or
-    ``bytes``.  When a name repeats, the first value is kept: a repeated single-valued
-    header such as ``Retry-After`` would otherwise read as malformed.
+
+def normalize_headers(headers: HeadersLike) -> dict[str, str]:
+    """Headers as a dict with lower-case names, read line by line.
+
+    Accepts any mapping (``dict``, urllib3's ``HTTPHeaderDict``, ``multidict.CIMultiDict``,
+    ``email.message.Message``, ``httpx.Headers``) or an iterable of ``(name, value)``
+    pairs; names and values may be ``str`` or ``bytes``.  A multi-valued mapping is read
+    one header line at a time -- through ``multi_items()`` when it has one (httpx, whose
+    ``items()`` comma-joins repeated lines), else through ``items()`` (which yields every
+    line for urllib3's ``HTTPHeaderDict``, multidicts and ``email.message.Message``).
+    When a name repeats, the lines of a list-valued field (``LIST_FIELDS``) are joined with
+    ``", "``; for any other name the first line is kept.
     """
     out: dict[str, str] = {}
     if not headers:
         return out
-    items: Iterable[tuple[Any, Any]] = headers.items() if isinstance(headers, Mapping) else headers
+    items: Iterable[tuple[Any, Any]]
+    if type(headers) is dict:
+        items = headers.items()
+    elif (multi := getattr(headers, "multi_items", None)) is not None:
+        items = multi()
+    elif (pairs := getattr(headers, "items", None)) is not None:
+        items = pairs()  # a Mapping, or a mapping-like such as email.message.Message
+    else:
+        items = headers  # type: ignore[assignment]  # a Mapping has items(): pairs here
     for name, value in items:
-        key = _text(name).lower()
+        key = name.lower() if type(name) is str else _text(name).lower()
         if key not in out:
-            out[key] = _text(value)
+            out[key] = value if type(value) is str else _text(value)
+        elif key in LIST_FIELDS:
+            out[key] += ", " + _text(value)
     return out
 
 

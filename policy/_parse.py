@@ -187,6 +187,7 @@ _WORDS = {
     "CODE_RANGE": "a status range",
     "CODE_CLASS": "a status class",
     "FACTOR": "a factor such as x2",
+    "PERCENT": "a percentage such as 20%",
     "WORD": "a name",
     "$END": "the end of the policy",
 }

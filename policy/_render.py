@@ -15,6 +15,7 @@ from ._ast import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Item,
@@ -27,6 +28,7 @@ from ._ast import (
     OnReset,
     OnTimeout,
     Over,
+    PaceSetting,
     Policy,
     PresetRef,
     ResetFormat,
@@ -38,7 +40,15 @@ from ._ast import (
     TimeoutSetting,
 )
 
-__all__ = ["duration", "factor", "render", "render_item", "render_matcher", "render_strategy"]
+__all__ = [
+    "duration",
+    "factor",
+    "percent",
+    "render",
+    "render_item",
+    "render_matcher",
+    "render_strategy",
+]
 
 _UNITS = (("h", 3_600_000), ("m", 60_000), ("s", 1000))
 
@@ -79,6 +89,12 @@ def factor(value: Fraction) -> str:
         frac = str(scaled % 10**30).rjust(30, "0").rstrip("0")
         return "x" + text + ("." + frac if frac else "")
     return "x" + f"{float(value):.6f}".rstrip("0").rstrip(".")
+
+
+def percent(value: Fraction) -> str:
+    """``Fraction(20)`` → ``'20%'``, ``Fraction(25, 2)`` → ``'12.5%'`` (a retry budget)."""
+    text = _decimal(value.numerator, value.denominator)
+    return f"{text if text is not None else f'{float(value):.3f}'}%"
 
 
 def render_matcher(m: Matcher) -> str:
@@ -177,6 +193,10 @@ def render_item(item: Item) -> str:
         return f"attempts={item.count}"
     if isinstance(item, MethodsSetting):
         return "methods=*" if item.methods is None else "methods=" + ",".join(item.methods)
+    if isinstance(item, PaceSetting):
+        return "pace=on" if item.on else "pace=off"
+    if isinstance(item, BudgetSetting):
+        return f"budget={percent(item.percent)}"
     raise TypeError(f"not an item: {item!r}")  # pragma: no cover
 
 

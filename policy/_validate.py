@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 from ._ast import (
     IDEMPOTENT,
+    MAX_BUDGET_PERCENT,
     MAX_DURATION_MS,
     MAX_FACTOR,
     MAX_LIMIT,
@@ -32,6 +33,7 @@ from ._ast import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Item,
@@ -44,6 +46,7 @@ from ._ast import (
     OnReset,
     OnTimeout,
     Over,
+    PaceSetting,
     Policy,
     PresetRef,
     ResetFormat,
@@ -76,7 +79,8 @@ __all__ = [
 
 STRATEGY_NAMES = ("backoff", "headers", "never")
 MATCHER_WORDS = ("all", "timeout", "connect", "reset", "error")
-SETTING_NAMES = ("timeout", "deadline", "attempts", "methods")
+SETTING_NAMES = ("timeout", "deadline", "attempts", "methods", "pace", "budget")
+PACE_VALUES = {"on": True, "off": False}
 BACKOFF_KEYS = ("limit", "min", "max", "factor", "jitter")
 HEADERS_KEYS = (
     "limit-header",
@@ -260,6 +264,31 @@ class _Builder:
         if len(_FACTORS) >= 256:
             _FACTORS.clear()
         _FACTORS[body] = value
+        return value
+
+    def percent(self, tok: Token) -> Fraction | None:
+        """``20%`` -> ``Fraction(20)``: 0% to 1000%, at most three decimals."""
+        s = str(tok)
+        if tok.type != "PERCENT":
+            number = _NUMBER.match(s)
+            example = f"{number.group(1)}%" if number is not None else "20%"
+            self.bad(
+                tok, f"budget is a percentage: write {_cut(example, 16)} (got {s!r})", syntax=True
+            )
+            return None
+        body = s[:-1]
+        whole, _, frac = body.partition(".")
+        if len(whole) > 12 or len(frac) > 3:
+            self.bad(
+                tok,
+                f"budget must be between 0% and {MAX_BUDGET_PERCENT}% with at most three "
+                f"decimals (got {_cut(s, 16)})",
+            )
+            return None
+        value = Fraction(int(whole + frac), 10 ** len(frac))
+        if value > MAX_BUDGET_PERCENT:
+            self.bad(tok, f"budget must be between 0% and {MAX_BUDGET_PERCENT}% (got {s})")
+            return None
         return value
 
     def choice(self, tok: Token, table: dict[str, Any], what: str) -> Any:
@@ -520,10 +549,14 @@ class _Builder:
                 kw["remaining_header"] = family.replace("*", "remaining")
                 kw["reset_header"] = family.replace("*", "reset")
             else:
+                hint = did_you_mean(s, ("jitter",)) if tok.type == "WORD" else ""
+                if not hint and tok.type == "WORD" and _HEADER.match(s.lower()):
+                    # a header name where a family goes: x-ratelimit -> x-ratelimit-*
+                    hint = f" (did you mean {s.lower().rstrip('-_') + '-*'!r}?)"
                 self.bad(
                     tok,
                     f"headers has no argument {s!r}: expected a header family (x-ratelimit-*), "
-                    "a limit (5), jitter, or name=value",
+                    f"a limit (5), jitter, or name=value{hint}",
                     syntax=True,
                 )
         if len(self.problems) > before:
@@ -634,6 +667,12 @@ class _Builder:
         if name == "attempts":
             n = self.integer(tok, "attempts", 1, MAX_LIMIT)
             return None if n is None else AttemptsSetting(n, span=span)
+        if name == "pace":
+            on = self.choice(tok, PACE_VALUES, "pace value")
+            return None if on is None else PaceSetting(on, span=span)
+        if name == "budget":
+            pct = self.percent(tok)
+            return None if pct is None else BudgetSetting(pct, span=span)
         # methods
         if len(raw.values) == 1 and str(tok) == "*":
             return MethodsSetting(None, span=span)

@@ -25,6 +25,7 @@ from policy import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BudgetSetting,
     DeadlineSetting,
     Headers,
     Jitter,
@@ -35,6 +36,7 @@ from policy import (
     OnReset,
     OnTimeout,
     Over,
+    PaceSetting,
     Policy,
     PresetRef,
     ResetFormat,
@@ -47,13 +49,20 @@ from policy import (
 from policy._parse import grammar_text
 
 __all__ = [
+    "WAIT_DATE",
+    "WAIT_DATE_EPOCH",
+    "budget_percents",
     "durations_ms",
+    "enormous_waits",
     "factors",
+    "header_lines",
     "header_names",
     "matchers",
     "policies",
     "policy_text",
     "presets",
+    "rate_limit_headers",
+    "rate_limit_values",
     "rules",
     "settings_items",
     "strategies",
@@ -371,6 +380,33 @@ _METHODS = st.one_of(
 )
 
 
+def rate_limit_values() -> st.SearchStrategy[str]:
+    """Values a rate-limit or Retry-After header may carry: numbers of every size, dates,
+    durations, and junk (for properties that must hold whatever the server sends)."""
+    return st.one_of(
+        st.integers(0, 10**13).map(str),
+        st.floats(0, 1e6, allow_nan=False).map(lambda f: f"{f:.3f}"),
+        st.sampled_from(
+            [
+                "Fri, 15 Jan 2027 06:40:00 GMT",
+                "2027-01-15T08:00:30Z",
+                "6m0s",
+                "garbage",
+                "",
+                "-5",
+                "1e9",
+                '"default";r=0;t=30',
+            ]
+        ),
+        st.text(max_size=12),
+    )
+
+
+def budget_percents() -> st.SearchStrategy[Fraction]:
+    """Valid retry budgets in percent: 0 to 1000 with at most three decimals."""
+    return st.integers(0, 1_000_000).map(lambda n: Fraction(n, 1000))
+
+
 @functools.cache
 def settings_items() -> st.SearchStrategy[list[object]]:
     """Each setting at most once, each a valid value."""
@@ -379,6 +415,8 @@ def settings_items() -> st.SearchStrategy[list[object]]:
         st.one_of(st.none(), st.builds(DeadlineSetting, durations_ms(1, MAX_DURATION_MS))),
         st.one_of(st.none(), st.builds(AttemptsSetting, st.integers(1, 1_000_000))),
         st.one_of(st.none(), st.builds(MethodsSetting, _METHODS)),
+        st.one_of(st.none(), st.builds(PaceSetting, st.booleans())),
+        st.one_of(st.none(), st.builds(BudgetSetting, budget_percents())),
     ).map(lambda t: [s for s in t if s is not None])
 
 
@@ -462,3 +500,144 @@ def adapter_policies() -> st.SearchStrategy[str]:
 def server_scripts() -> st.SearchStrategy[list[str]]:
     """A server's replies in order (the last one repeats)."""
     return st.lists(st.sampled_from(SERVER_STEPS), min_size=1, max_size=6)
+
+
+# --- enormous but well-formed server waits (SPEC §2.4) -----------------------------------
+
+#: The Date of the responses ``enormous_waits`` builds, and that time in epoch seconds.
+WAIT_DATE = "Sat, 28 Nov 2026 12:00:00 GMT"
+WAIT_DATE_EPOCH = 1_795_867_200
+
+_YEAR_9999_END = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _imf_fixdate(t: int) -> str:
+    import email.utils
+
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def _rfc3339(t: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.cache
+def enormous_waits(at_least: int = 901) -> st.SearchStrategy[tuple[dict[str, str], float]]:
+    """``(headers, seconds)``: a response whose one wait-bearing header is well formed and
+    asks for at least ``at_least`` seconds -- up to 10²⁵⁰ seconds, a date in year 9999, an
+    epoch reset centuries away -- with ``Date: WAIT_DATE``.  ``headers()`` reads each."""
+    far = st.integers(WAIT_DATE_EPOCH + at_least, _YEAR_9999_END)
+    seconds = st.one_of(
+        st.integers(at_least, 10**25),
+        st.integers(at_least, 10**250),  # with a fraction, within MAX_VALUE_LEN characters
+        st.sampled_from([1_000_000_001, 99_999_999_999_999_999_999_999]),
+    )
+    as_headers = [
+        seconds.map(lambda n: ({"Retry-After": str(n)}, float(n))),
+        st.builds(
+            lambda n, frac: ({"Retry-After": f"{n}.{frac}"}, float(f"{n}.{frac}")),
+            seconds,
+            st.sampled_from(["0", "5", "25"]),
+        ),
+        far.map(lambda t: ({"Retry-After": _imf_fixdate(t)}, float(t - WAIT_DATE_EPOCH))),
+        # epoch seconds (from 1e9, read by auto) and epoch ms (from 1e12) in X-RateLimit-Reset
+        st.integers(WAIT_DATE_EPOCH + at_least, 10**12 - 1).map(
+            lambda t: ({"X-RateLimit-Reset": str(t)}, float(t - WAIT_DATE_EPOCH))
+        ),
+        st.integers((WAIT_DATE_EPOCH + at_least) * 1000, 10**40).map(
+            lambda t: ({"X-RateLimit-Reset": str(t)}, float(t) / 1000 - WAIT_DATE_EPOCH)
+        ),
+        far.map(lambda t: ({"RateLimit-Reset": _rfc3339(t)}, float(t - WAIT_DATE_EPOCH))),
+        st.integers(max(1, at_least // 3600 + 1), 10**9).map(
+            lambda h: ({"X-RateLimit-Reset": f"{h}h"}, h * 3600.0)
+        ),
+        st.integers(at_least, 10**15 - 1).map(
+            lambda t: ({"RateLimit": f'"default";r=0;t={t}'}, float(t))
+        ),
+    ]
+    return st.one_of(as_headers).map(lambda hw: ({**hw[0], "Date": WAIT_DATE}, hw[1]))
+
+
+# --- header lines (SPEC §2.4, §2.6) ------------------------------------------------------
+
+_LINE_NAMES = st.sampled_from(
+    [
+        *("RateLimit", "ratelimit", "RATELIMIT", "RateLimit-Policy", "Retry-After"),
+        *("retry-after", "X-RateLimit-Reset", "x-ratelimit-reset", "Date", "Content-Type"),
+    ]
+)
+_LINE_VALUES = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.builds(
+        lambda n, r, t: f'"{n}";r={r};t={t}',
+        st.sampled_from(["default", "burst", "day"]),
+        st.integers(0, 3),
+        st.integers(0, 3600),
+    ),
+    st.text(alphabet=string.ascii_letters + string.digits + ' ;=",.-:', max_size=20),
+)
+
+
+@functools.cache
+def header_lines() -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Header lines as a server sends them: names in any case, repeated names, list-valued
+    fields (``RateLimit``) and single-valued ones (``Retry-After``) alike."""
+    return st.lists(st.tuples(_LINE_NAMES, _LINE_VALUES), max_size=12)
+
+
+def _maybe(values: list[str]) -> st.SearchStrategy[str | None]:
+    """Absent a quarter of the time, else one of ``values``."""
+    present = st.sampled_from(values)
+    return st.one_of(st.none(), present, present, present)
+
+
+@functools.cache
+def rate_limit_headers() -> st.SearchStrategy[dict[str, str]]:
+    """Response headers a rate-limited server might send around ``WAIT_DATE``: Retry-After,
+    an ``x-ratelimit-*`` family, the IETF fields and a Date, each absent, well formed (near,
+    far, past, in every reset format) or malformed."""
+    epoch = WAIT_DATE_EPOCH
+    fields = {
+        "retry-after": st.one_of(
+            st.none(),
+            st.none(),
+            _maybe(
+                [
+                    *("7", "0", "2.5", "1000", "garbage", "-1", "Sat, 28 Nov 2026 12:00:30 GMT"),
+                    *("Saturday, 28-Nov-26 12:01:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "nan"),
+                ]
+            ),
+        ),  # absent more often, so that the families get read
+        "x-ratelimit-limit": _maybe(["0", "0.0", "5000", "x", ""]),
+        "x-ratelimit-remaining": _maybe(["0", "0.0", "3", "4999.0", "bad", ""]),
+        "x-ratelimit-reset": _maybe(
+            [
+                *(str(epoch + 60), str(epoch - 60), f"{epoch + 1.25}", str((epoch + 30) * 1000)),
+                *("30", "6m0s", "2026-11-28T12:00:30Z", "soon", "9" * 30, "99999999999"),
+                *("Sat, 28 Nov 2026 12:00:30 GMT", "Saturday, 28-Nov-26 12:00:30 GMT"),
+            ]
+        ),
+        "ratelimit": _maybe(['"default";r=0;t=30', '"a";r=5;t=1', '"x";r=0;t=99999999']),
+        "ratelimit-reset": _maybe(["7", "x"]),
+        "date": _maybe([WAIT_DATE, "garbage", "Saturday, 28-Nov-26 11:59:00 GMT"]),
+    }
+    return st.fixed_dictionaries({k: v for k, v in fields.items()}).map(
+        lambda d: {k: v for k, v in d.items() if v is not None}
+    )
+
+
+#: A well-formed response (body ``ok``) that closes its connection, for the hostile-server
+#: properties of tests/test_hostile.py: ``raw_responses()`` varies its status and where
+#: the peer cuts it off.
+RAW_RESPONSE = b"HTTP/1.1 %d Odd\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+def raw_responses() -> st.SearchStrategy[tuple[int, int | None]]:
+    """(status code, cut): any three-digit status, and ``None`` (the whole response) or
+    the number of bytes the server sends before closing."""
+    return st.tuples(
+        st.one_of(st.integers(100, 999), st.sampled_from([100, 101, 103, 199, 204, 599, 600])),
+        st.one_of(st.none(), st.integers(0, len(RAW_RESPONSE % 999) - 1)),
+    )

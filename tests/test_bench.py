@@ -28,6 +28,9 @@ def test_every_part_runs_and_the_table_is_written(tmp_path: Path) -> None:
     assert results["memory"] is not None and results["memory"]["policy_bytes"] > 0
     section = run.table(results, quick=True)
     assert "Performance targets" in section and "decide" in section
+    for ours in ("headers_retry_after", "headers_epoch_date"):
+        assert results["decide"][f"ratio_{ours}"] > 0
+    assert "(epoch reset + `Date`) ≥ 5× faster" in section
     doc = tmp_path / "b.md"
     doc.write_text(f"# B\n\nintro\n\n{run.BEGIN}\nSTALE-TABLE\n{run.END}\n\nafter\n", "utf-8")
     run.write(section, doc)

@@ -17,11 +17,12 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from strategies import policies, rules
+from strategies import enormous_waits, policies, rate_limit_headers, rules
 
 import policy
+import policy._headers as headers_mod
 from policy import (
     Accept,
     AttemptState,
@@ -34,6 +35,7 @@ from policy import (
     Jitter,
     Over,
     Policy,
+    ResetFormat,
     Response,
     Retry,
     Rule,
@@ -44,7 +46,7 @@ from policy import (
 
 T0 = 1_795_867_200.0  # Sat, 28 Nov 2026 12:00:00 GMT
 DATE = "Sat, 28 Nov 2026 12:00:00 GMT"
-FIXTURES = Path(__file__).parents[2] / "shared/data/rate-limit-headers.json"
+FIXTURES = Path(__file__).parent / "data" / "rate-limit-headers.json"
 
 
 def const(r: float) -> Callable[[], float]:
@@ -349,13 +351,14 @@ def test_a_rule_limited_to_methods_does_not_match_others(
 
 # --- 2.3 backoff formulas -----------------------------------------------------------------
 
-# backoff(5,1s..30s,x2): bases 1, 2, 4, 8, 16.  With r = 0.25:
+# backoff(5,1s..30s,x2): bases 1, 2, 4, 8, 16; windows hi = min(max, 2·base) = 2, 4, 8, 16.
+# With r = 0.25:
 JITTER = [
     ("none", [1.0, 2.0, 4.0, 8.0]),
-    # full: min + r(base - min)
-    ("full", [1.0, 1.25, 1.75, 2.75]),
-    # equal: base/2 + r·base/2, at least min: 0.625→1, 1.25, 2.5, 5
-    ("equal", [1.0, 1.25, 2.5, 5.0]),
+    # full: min + r(hi - min): the first retry spreads over [1, 2] too
+    ("full", [1.25, 1.75, 2.75, 4.75]),
+    # equal: lo + r(hi - lo), lo = max(min, hi/2) = 1, 2, 4, 8
+    ("equal", [1.25, 2.5, 5.0, 10.0]),
     # scale: min(max, base(1 + r))
     ("scale", [1.25, 2.5, 5.0, 10.0]),
     # decorrelated: min + r(3·prev - min), prev first = min:
@@ -378,7 +381,10 @@ def test_jitter_formulas_under_a_fixed_rand(kind: str, delays: list[float]) -> N
         ("5xx:backoff(9,1s..30s,x2)", 5, 0.0, 30.0),  # 32 capped at max
         ("5xx:backoff(9,1s..30s,x2,jitter=scale)", 4, 0.9, 30.0),  # 16·1.9 capped
         ("5xx:backoff(9,1s..30s,x2,jitter=full)", 8, 0.0, 1.0),  # full may reach min
-        ("5xx:backoff(9,4s..30s,x2,jitter=equal)", 0, 0.0, 4.0),  # 2 raised to min
+        ("5xx:backoff(9,4s..30s,x2,jitter=equal)", 0, 0.0, 4.0),  # lo = max(4, 8/2)
+        ("5xx:backoff(9,4s..6s,x2,jitter=equal)", 0, 0.0, 4.0),  # hi/2 = 3 raised to min
+        ("5xx:backoff(9,4s..6s,x2,jitter=equal)", 0, 0.5, 5.0),  # [4, 6]: hi = max
+        ("5xx:backoff(9,1s..30s,x2,jitter=full)", 4, 0.99, 1 + 0.99 * 29),  # hi = max
         ("5xx:backoff(9,2s)", 7, 0.0, 2.0),  # fixed delay
         ("5xx:backoff(9,1s..30s,x1)", 7, 0.0, 1.0),  # factor 1 stays at min
     ],
@@ -422,8 +428,7 @@ def test_retry_ten_thousand_neither_overflows_nor_drifts(n: int, kind: Jitter) -
 
 
 def _fixtures() -> dict[str, Any]:
-    if not FIXTURES.exists():
-        pytest.skip("shared/data/rate-limit-headers.json is not beside the checkout")
+    """The vendored fixture file (a missing file fails the test: it ships with the repo)."""
     data: dict[str, Any] = json.loads(FIXTURES.read_text())
     return data
 
@@ -567,27 +572,144 @@ def test_header_jitter_adds_and_never_shortens(
     assert d.delay == pytest.approx(delay)
 
 
-def test_hostile_values_count_as_absent() -> None:
-    """Garbage, negatives, NaN, infinities and huge numbers fall through to the backoff."""
+def test_hostile_values_count_as_absent_and_enormous_ones_as_long_waits() -> None:
+    """Garbage, negatives, NaN and infinities fall through to the backoff; a well-formed but
+    enormous wait (ten years, a date in year 9999, an epoch centuries away) is a wait over
+    max, so the default over=giveup gives up naming it -- never a quick fallback retry."""
     data = _fixtures()
     p = policy.parse("429:headers()|backoff(1,3s) 503:headers(x-ratelimit-*)|backoff(1,3s)")
+    absent = {
+        "negative",
+        "not a number",
+        "overflows to infinity",
+        "empty",
+        "garbage",
+        "malformed structured field",
+    }
+    enormous = {"ten years", "far-future date", "huge epoch"}
+    assert {case["note"] for case in data["hostile"]} == absent | enormous | {"far-past date"}
     for case in data["hostile"]:
-        for status in (429, 503):
-            d = decide(p, Response(status, {**case["headers"], "Date": DATE}))
-            assert isinstance(d, Retry | GiveUp), case
-            if case["note"] in {
-                "negative",
-                "not a number",
-                "overflows to infinity",
-                "empty",
-                "garbage",
-                "malformed structured field",
-                "huge epoch",
-            }:
-                assert isinstance(d, Retry) and d.delay == 3.0, case
+        d = decide(p, Response(429, {**case["headers"], "Date": DATE}))
+        if case["note"] in absent:
+            assert isinstance(d, Retry) and d.delay == 3.0, case
+        elif case["note"] in enormous:
+            assert isinstance(d, GiveUp), case
+            assert "the server asks to wait" in d.reason, case
+        else:  # a date in the past: wait 0s
+            assert isinstance(d, Retry) and d.delay == 0.0, case
     ten_years = decide(p, Response(429, {"Retry-After": "315360000"}))
     assert isinstance(ten_years, GiveUp)
-    assert "315360000s" in ten_years.reason
+    assert "315360000s, about 9.99 years (retry-after)" in ten_years.reason
+
+
+ENORMOUS = [
+    # (strategy, headers, expected: a delay, or the words of a give-up)
+    ("headers()|backoff(2,1s)", {"Retry-After": "1000000001"}, "wait 1000000001s, about 32 years"),
+    ("headers()|backoff(2,1s)", {"Retry-After": "99999999999999999999999"}, "wait 1e+23s"),
+    ("headers()|backoff(2,1s)", {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, "7,973 years"),
+    ("headers(max=1m,over=clamp)|backoff(2,1s)", {"Retry-After": "99999999999999999999999"}, 60.0),
+    ("headers(max=1m,over=clamp,jitter=5s)", {"Retry-After": "1000000001"}, 60.0),
+    ("headers(over=skip)|backoff(2,1s)", {"Retry-After": "99999999999999999999999"}, 1.0),
+    (
+        "headers(x-ratelimit-*)|backoff(2,1s)",
+        {"x-ratelimit-reset": "9" * 30},
+        "(x-ratelimit-reset)",
+    ),
+    (
+        "headers(x-ratelimit-*,format=epoch)",
+        {"x-ratelimit-reset": "99999999999"},
+        "about 3,112 years",
+    ),
+    ("headers()|backoff(2,1s)", {"RateLimit": '"a";r=0;t=99999999999'}, "(ratelimit)"),
+    ("headers(reset-header=r,format=iso,max=1m,over=clamp)", {"r": "9999-12-31T23:59:59Z"}, 60.0),
+    ("headers()|backoff(2,1s)", {"Retry-After": "1e309"}, 1.0),  # not a number: absent
+    ("headers()|backoff(2,1s)", {"Retry-After": "inf"}, 1.0),
+]
+
+
+@pytest.mark.parametrize(("strategy", "headers", "expected"), ENORMOUS)
+def test_enormous_well_formed_waits_follow_over(
+    strategy: str, headers: dict[str, str], expected: Any
+) -> None:
+    """A well-formed wait longer than max is not malformed: over= decides (giveup names the
+    server's wait, clamp waits max, skip treats it as absent); non-numbers are absent."""
+    d = decide(f"429:{strategy}", Response(429, {**headers, "Date": DATE}))
+    if isinstance(expected, str):
+        assert isinstance(d, GiveUp), d
+        assert "the server asks to wait" in d.reason and expected in d.reason, d.reason
+    else:
+        assert isinstance(d, Retry), d
+        assert d.delay == expected
+
+
+HEADER_STRATEGIES = [
+    "headers()",
+    "headers(x-ratelimit-*)",
+    "headers(x-ratelimit-*,format=epoch,max=1m,over=clamp,jitter=2s)",
+    "headers(x-ratelimit-*,max=1m,over=skip)|backoff(2,3s)",
+    "headers(reset-header=x-ratelimit-reset,format=date)",
+    "headers(limit-header=x-ratelimit-limit,reset-header=x-ratelimit-reset,format=duration)",
+    "headers(2,x-ratelimit-*)|never",
+]
+
+
+_FAMILY = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0"}
+_RESET = {"x-ratelimit-reset": str(int(T0) + 60)}
+
+
+@settings(max_examples=300)
+@given(
+    headers=rate_limit_headers(),
+    strategy=st.sampled_from(HEADER_STRATEGIES),
+    skew=st.sampled_from([0.0, 5.0, -3600.0]),
+    settings=st.sampled_from(["", " attempts=2", " deadline=10s"]),
+    r=st.floats(0, 1, exclude_max=True),
+)
+@example({**_FAMILY, **_RESET, "x-ratelimit-limit": "0"}, "headers(x-ratelimit-*)", 0.0, "", 0.0)
+@example({**_FAMILY, **_RESET, "x-ratelimit-remaining": "3"}, "headers(x-ratelimit-*)", 0, "", 0)
+@example({**_FAMILY, **_RESET}, "headers(x-ratelimit-*)", 5.0, "", 0.0)  # no Date: now
+@example({**_FAMILY, **_RESET, "date": DATE}, "headers(x-ratelimit-*)", 5.0, "", 0.0)
+@example({"retry-after": "1000"}, "headers(x-ratelimit-*,max=1m,over=skip)|backoff(2,3s)", 0, "", 0)
+def test_headers_fast_path_and_chain_loop_decide_alike(
+    headers: dict[str, str], strategy: str, skew: float, settings: str, r: float
+) -> None:
+    """A headers-first rule decides on its fast path (header texts read from the parts
+    caches, cold and warm) exactly as the general chain loop does (reached through a
+    method-limited rule): same delay, state and reason, or the same give-up."""
+    fast = policy.parse(f"429:{strategy}{settings}")
+    looped = policy.parse(f"429[GET]:{strategy}{settings}")
+    state = fast.start(now=T0)
+    for warm in (False, True):
+        if warm:  # every text in every parts cache, as after many responses
+            for value in headers.values():
+                headers_mod.number(value)
+                headers_mod.retry_after_parts(value)
+                headers_mod.date_parts(value)
+                for fmt in ResetFormat:
+                    headers_mod.reset_parts(value, fmt)
+        d1 = decide(fast, Response(429, headers), state=state, now=T0 + skew, r=r)
+        d2 = decide(looped, Response(429, headers), state=state, now=T0 + skew, r=r)
+        assert type(d1) is type(d2)
+        assert isinstance(d1, Retry | GiveUp) and isinstance(d2, Retry | GiveUp)
+        assert d1.reason == d2.reason.replace("429[GET]:", "429:")
+        if isinstance(d1, Retry):
+            assert isinstance(d2, Retry)
+            assert (d1.delay, d1.state) == (d2.delay, d2.state)
+
+
+@given(enormous_waits())
+def test_an_enormous_server_wait_never_becomes_a_quick_retry(
+    case: tuple[dict[str, str], float],
+) -> None:
+    """For any well-formed wait over max, 429:headers()|backoff(2,1s) gives up naming it
+    (never a 1s retry), and over=clamp waits max (§2.4)."""
+    headers, wait = case
+    assert wait > 900
+    d = decide("429:headers()|backoff(2,1s)", Response(429, headers), now=T0 + 5)
+    assert isinstance(d, GiveUp), (headers, d)
+    assert "the server asks to wait" in d.reason and "longer than the 15m max" in d.reason
+    clamped = decide("429:headers(over=clamp)|backoff(2,1s)", Response(429, headers), now=T0)
+    assert isinstance(clamped, Retry) and clamped.delay == 900.0
 
 
 def test_headers_on_a_failure_without_a_response_find_nothing() -> None:
@@ -767,8 +889,9 @@ def test_the_evaluator_touches_no_clock_no_sleep_no_random(monkeypatch: pytest.M
     ("text", "outcome", "envelopes"),
     [
         ("5xx:backoff(3,1s..8s,x2)", Response(503), [(1, 1), (2, 2), (4, 4)]),
-        ("5xx:backoff(3,1s..8s,x2,jitter)", Response(503), [(1, 1), (1, 2), (1, 4)]),
-        ("5xx:backoff(3,1s..8s,x2,jitter=equal)", Response(503), [(1, 1), (1, 2), (2, 4)]),
+        ("5xx:backoff(3,1s..8s,x2,jitter)", Response(503), [(1, 2), (1, 4), (1, 8)]),
+        ("5xx:backoff(3,1s..8s,x2,jitter=equal)", Response(503), [(1, 2), (2, 4), (4, 8)]),
+        ("5xx:backoff(3,3s..8s,x2,jitter=equal)", Response(503), [(3, 6), (4, 8), (4, 8)]),
         ("5xx:backoff(3,1s..8s,x2,jitter=scale)", Response(503), [(1, 2), (2, 4), (4, 8)]),
         ("5xx:backoff(3,1s..8s,x2,jitter=decorrelated)", Response(503), [(1, 3), (1, 8), (1, 8)]),
         ("5xx:backoff(4,1s..8s,x2) attempts=3", Response(503), [(1, 1), (2, 2)]),
@@ -807,6 +930,8 @@ def test_schedule_is_lazy_and_indexable() -> None:
         ("5xx:backoff(3,1s..8s,x2)", 7.0, 4),
         ("5xx:backoff(3,1s..8s,x2) attempts=3", 3.0, 3),
         ("5xx:backoff(3,1s..8s,x2) deadline=5s", 5.0, 4),
+        ("5xx:backoff(3,1s..8s,x2,jitter)", 14.0, 4),  # hi = 2, 4, 8
+        ("5xx:backoff(3,1s..8s,x2,jitter=equal)", 14.0, 4),
         ("5xx:backoff(3,1s..8s,x2,jitter=scale)", 14.0, 4),
         ("5xx:backoff(3,1s..8s,x2,jitter=decorrelated)", 19.0, 4),
         ("5xx:backoff(3,1s) 500-599:backoff(2,1s)", 2.0, 3),  # the first rule never wins
@@ -851,6 +976,42 @@ def test_every_backoff_delay_lies_in_min_max(b: Backoff, n: int, prev: float, r:
     assert envelope.min <= d.delay
     if b.jitter is not Jitter.DECORRELATED:  # its bound depends on the prev it was given
         assert d.delay <= envelope.max
+
+
+#: The fraction of ``rand``'s range over which each kind's first draw is not clamped to
+#: max, for min < max (full and equal never clamp: their window ends at or below max).
+def _unclamped(kind: Jitter, low: float, high: float) -> float:
+    if kind is Jitter.SCALE:  # min·(1 + r) < max
+        return min(1.0, high / low - 1)
+    if kind is Jitter.DECORRELATED:  # min + r·2·min < max
+        return min(1.0, (high - low) / (2 * low))
+    return 1.0
+
+
+@given(
+    b=backoffs.filter(lambda b: 0 < b.min_ms < b.max_ms and b.jitter is not Jitter.NONE),
+    r1=unit,
+    r2=unit,
+    straight=st.booleans(),
+)
+def test_jitter_spreads_the_first_retry(b: Backoff, r1: float, r2: float, straight: bool) -> None:
+    """With min < max every jitter kind gives the first retry distinct delays for distinct
+    rand (within the part of rand's range its window is not clamped to max): clients that
+    failed together do not retry together, not even the first time (§2.3)."""
+    low, high = b.min_ms / 1000, b.max_ms / 1000
+    reach = _unclamped(b.jitter, low, high)
+    r1, r2 = r1 * reach, r2 * reach
+    assume(abs(r1 - r2) >= 1e-6)
+    p = Policy([Rule([StatusCode(503)], [b], methods=None if straight else ("GET",))])
+    d1 = decide(p, Response(503), r=r1)
+    d2 = decide(p, Response(503), r=r2)
+    assert isinstance(d1, Retry) and isinstance(d2, Retry)
+    assert d1.delay != d2.delay
+    assert (d1.delay < d2.delay) == (r1 < r2)
+    first = p.schedule(Response(503))[0]
+    assert first.min == low < first.max
+    if b.jitter in (Jitter.FULL, Jitter.EQUAL):
+        assert first.max == min(high, 2 * low)
 
 
 @given(b=backoffs, n=st.integers(0, 2000), prev=st.floats(0, 700_000), r=unit)

@@ -295,12 +295,12 @@ _REFERENCES = st.one_of(
 
 
 def _wait_ok(w: float | None) -> bool:
-    return w is None or (isinstance(w, float) and 0.0 <= w <= H.MAX_WAIT_S)
+    return w is None or (isinstance(w, float) and 0.0 <= w < math.inf)
 
 
 @given(_HOSTILE_VALUES, _REFERENCES)
 def test_header_parsers_never_raise(value: str, reference: float) -> None:
-    """Every header parser returns None or a finite wait in [0, MAX_WAIT_S] for any value."""
+    """Every header parser returns None or a finite wait >= 0 for any value."""
 
     def run() -> list[float | None]:
         out: list[float | None] = [

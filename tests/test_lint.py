@@ -37,7 +37,17 @@ TRIGGERS = [
     ("W107", "429:headers(x-ratelimit-*,20)", "headers(x-ratelimit-*,20)"),
     ("W108", "reset:backoff(2,1s,jitter)", "reset"),
     ("W108", "5xx:never timeout:backoff(2,1s,jitter) methods=*", "timeout"),
+    ("W109", "5xx:backoff(3,2s,jitter)", "backoff(3,2s,jitter)"),
+    (
+        "W109",
+        "5xx:backoff(3, 2s..2s, x2, jitter=decorrelated)",
+        "backoff(3, 2s..2s, x2, jitter=decorrelated)",
+    ),
+    ("W110", "5xx:backoff(3,0s..10s,x2)", "backoff(3,0s..10s,x2)"),
+    ("W110", "5xx:backoff(3,0ms..1s,x1.5,jitter)", "backoff(3,0ms..1s,x1.5,jitter)"),
     ("I201", "5xx:never", "5xx:never"),
+    ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
+    ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
 ]
 
 # (code, a policy close to the trigger that must not raise it)
@@ -53,6 +63,9 @@ CLEAN = [
     ("W103", "4xx:backoff(2,1s,jitter)"),  # a whole class is a deliberate choice
     ("W103", "402-403:backoff(2,1s,jitter)"),  # narrow, but no status that never heals
     ("W103", "404-408:backoff(2,1s,jitter) 404:never 405:never"),  # carved out
+    ("I203", "5xx:backoff(2,1s,jitter)"),
+    ("I204", "429:headers() 5xx:backoff(2,1s,jitter) pace=on"),
+    ("I204", "5xx:backoff(2,1s,jitter) pace=off"),
     ("W104", "429:headers()|backoff(2,1s,jitter)"),
     ("W104", "5xx:backoff(2,1s,jitter)"),
     ("W104", "503:never"),
@@ -63,6 +76,10 @@ CLEAN = [
     ("W108", "reset:backoff(2,1s,jitter) methods=GET,PUT"),
     ("W108", "reset:never timeout:never"),
     ("W108", "connect:backoff(2,1s,jitter)"),  # the request never left
+    ("W109", "5xx:backoff(3,2s..4s,x1,jitter)"),  # the window form spreads
+    ("W109", "5xx:backoff(3,2s)"),  # no jitter at all: W101's finding
+    ("W110", "5xx:backoff(3,1ms..10s,x2)"),
+    ("W110", "5xx:backoff(3,0s)"),  # a deliberate immediate retry, no factor
 ]
 
 
@@ -92,6 +109,28 @@ def test_every_code_has_a_trigger_and_a_clean_case() -> None:
     assert {c for c, _ in CLEAN} >= {c for c in RULES if c[0] == "W"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "5xx:backoff(3,2s)",
+        "5xx:backoff(3,2s,jitter)",
+        "5xx:backoff(3,168h,jitter=equal)",
+        "5xx:backoff(3,0s..10s,x2)",
+        "5xx:backoff(3,0s..50ms,x2,jitter=scale)",
+        "5xx:backoff(3,1s..30s,x2)",
+    ],
+)
+def test_jitter_suggestions_fix_what_they_flag(text: str) -> None:
+    """The backoff W101, W109 and W110 suggest is free of all three and spreads its first
+    retry (a fixed delay becomes the window [d, 2·d])."""
+    (d,) = [d for d in lint(text) if d.code in {"W101", "W109", "W110"}]
+    better = d.message.rsplit("(backoff(", 1)[1][:-1]
+    fixed = f"5xx:backoff({better}"
+    assert [x.code for x in lint(fixed) if x.code in {"W101", "W109", "W110"}] == []
+    first = policy.parse(fixed).schedule(policy.Response(503))[0]
+    assert first.min < first.max
+
+
 def test_a_good_policy_has_only_the_info_line() -> None:
     """The README's example with jitter and headers is clean but for I201."""
     text = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter) methods=GET"
@@ -99,16 +138,26 @@ def test_a_good_policy_has_only_the_info_line() -> None:
 
 
 def test_worst_case_info_in_policy_notation() -> None:
-    """I201 states the longest total wait (1+2+4 s) and the request count (1 + 3)."""
+    """I201 states the longest total wait (full jitter's windows top out at 2, 4, 4 s) and
+    the request count (1 + 3)."""
     (info,) = [d for d in lint("5xx:backoff(3,1s..4s,x2,jitter)") if d.code == "I201"]
     assert "4 requests" in info.message
-    assert "7s of waiting" in info.message
+    assert "10s of waiting" in info.message
 
 
 def test_worst_case_wait_in_larger_units() -> None:
     """Waits of minutes are written in minutes, as the policy would write them."""
     (info,) = [d for d in lint("5xx:backoff(3,30s,jitter)") if d.code == "I201"]
     assert "1.5m of waiting" in info.message
+
+
+def test_budget_info_counts_requests() -> None:
+    """I203 says what the budget allows: the floor plus pct retries per 100 requests."""
+    (info,) = [d for d in lint("5xx:backoff(2,1s,jitter) budget=20%") if d.code == "I203"]
+    assert "at most 10 + 20 retries per 100 requests per origin in any 10s" in info.message
+    assert "210 per 1000" in info.message
+    (half,) = [d for d in lint("budget=12.5%") if d.code == "I203"]
+    assert "10 + 12.5 retries per 100" in half.message
 
 
 def test_every_problem_of_a_bad_policy_is_reported() -> None:

@@ -550,14 +550,18 @@ def test_to_options_moves_timeout_last() -> None:
 UNEXPRESSIBLE: list[tuple[str, list[str]]] = [
     (
         "5xx:backoff(jitter)",
-        ['retry["5xx"]: jitter=full has no seed option (randomize: true is jitter=scale)'],
+        [
+            'retry["5xx"]: jitter (full jitter) has no seed option: the seed\'s randomize: true'
+            " is jitter=scale (write jitter=scale to convert)"
+        ],
     ),
     (
         "5xx:backoff(jitter=equal) 4xx:backoff(jitter=decorrelated)",
         [
-            'retry["5xx"]: jitter=equal has no seed option (randomize: true is jitter=scale)',
-            'retry["4xx"]: jitter=decorrelated has no seed option'
-            " (randomize: true is jitter=scale)",
+            'retry["5xx"]: jitter=equal has no seed option: the seed\'s randomize: true is'
+            " jitter=scale (write jitter=scale to convert)",
+            'retry["4xx"]: jitter=decorrelated has no seed option: the seed\'s randomize: true'
+            " is jitter=scale (write jitter=scale to convert)",
         ],
     ),
     ("501:never", ['retry["501"]: never has no seed option']),
@@ -795,7 +799,7 @@ def test_to_options_any_policy(p: Policy) -> None:
     """Any valid policy writes options or raises PolicyValueError; written ones read back.
 
     Reading back puts status rules first (in order), then timeout= and the timeout rule,
-    and drops methods=*, which is the seed's behaviour anyway.
+    and drops methods=* and pace=off, which are the seed's behaviour anyway.
     """
     try:
         out = p.to_options()

@@ -9,7 +9,8 @@
 * ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
 * ``retrying(policy, on=...)`` -- any function, sync or async, and
   ``outcome_from_exception(exc)``;
-* ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter.
+* ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter;
+* ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share.
 
 The httpx and aiohttp names are imported on first use (PEP 562), so ``import transport``
 imports neither library.
@@ -32,6 +33,7 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
+from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
@@ -79,12 +81,14 @@ __all__ = [
     "FetcherClosed",
     "HeaderValueError",
     "InMemoryStore",
+    "LocalState",
     "PolicyRetry",
     "Redacted",
     "RetryError",
     "RetryTransport",
     "RetryingPool",
     "SqliteStore",
+    "State",
     "Store",
     "StoredResult",
     "aiohttp_middleware",

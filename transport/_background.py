@@ -72,7 +72,8 @@ TimeoutArg: TypeAlias = "str | float | Mapping[str, Any] | None"
 
 
 class FetcherClosed(RuntimeError):
-    """The fetcher was closed while this fetch was waiting to retry (nothing is stored)."""
+    """The fetcher was closed while this fetch was running or waiting to retry (nothing is
+    stored)."""
 
 
 class FetchError(Exception):
@@ -497,9 +498,10 @@ class BackgroundFetcher:
     ``store`` defaults to an ``InMemoryStore``; ``pool`` is a ``urllib3.PoolManager`` to
     share (not closed by ``close()``).  ``idempotency_key=True`` sends an
     ``Idempotency-Key`` header derived from the stable key with every fetch (a fetch's
-    own ``idempotency_key=`` overrides it).  ``on_retry``/``on_giveup`` see every fetch's
-    attempts, ``rand`` draws the jitter, and ``state`` (a ``LocalState`` of its own by
-    default) holds the pacing holds and retry budgets shared by all its fetches.
+    own ``idempotency_key=`` overrides it).  ``state`` holds the pacing holds and retry
+    budgets (``pace=on``, ``budget=``) shared by every fetch of this fetcher (a
+    ``LocalState`` of its own by default); ``on_retry``/``on_giveup`` see every fetch's
+    attempts, and ``rand`` draws the jitter.
     """
 
     def __init__(
@@ -525,6 +527,7 @@ class BackgroundFetcher:
         self._lock = threading.Lock()
         self._inflight: dict[str, tuple[str, Future[StoredResult]]] = {}
         self._closed = threading.Event()
+        self._running: set[RetryingPool] = set()  # the pools of the fetches running now
         self._idempotency_key = idempotency_key
         self._owner = new_owner()
         self._claimed = 0  # keys this fetcher holds a claim on (the heartbeat runs while > 0)
@@ -571,8 +574,17 @@ class BackgroundFetcher:
         self.store.delete(key)
 
     def close(self) -> None:
-        """Cancel fetches not started, wake sleeping retries and waits, close idle connections."""
+        """Cancel fetches not started, stop running ones, wake sleeping retries and waits,
+        close idle connections.
+
+        A fetch waiting to retry wakes up, and one in the middle of an attempt has its
+        socket shut down; either fails with ``FetcherClosed`` and stores nothing.
+        """
         self._closed.set()
+        with self._lock:
+            running = list(self._running)
+        for rp in running:
+            rp._abort(FetcherClosed("the fetcher was closed during an attempt"))
         self._workers.shutdown(wait=0.5)
         beat = self._heartbeat
         if beat is not None:
@@ -723,7 +735,11 @@ class BackgroundFetcher:
             state=self._state,
         )
         masked = mask_url(url)
+        with self._lock:
+            self._running.add(rp)
         try:
+            if self._closed.is_set():  # closed after this fetch started: close() may not
+                raise FetcherClosed("the fetcher was closed")  # have seen this pool
             resp = rp.request(method, url, headers=headers, body=body, timeout=call_timeout)
         except RetryError as e:
             result = StoredResult(
@@ -756,6 +772,8 @@ class BackgroundFetcher:
                 reason=None,
             )
         finally:
+            with self._lock:
+                self._running.discard(rp)
             rp.close()
         try:
             return self.store.add(key, result)  # also ends the claim

@@ -28,12 +28,14 @@ Design points, each a lesson from retry bugs in the wild:
   the host is looked up once per call (kept across calls when this object owns the
   ``PoolManager``), ``HTTPConnectionPool.urlopen`` is called directly, and the response
   headers reach ``policy.Response`` as a plain dict read from urllib3's lower-cased
-  storage, so the per-attempt overhead stays close to urllib3's own retry loop.
+  storage (every line of a repeated header kept), so the per-attempt overhead stays
+  close to urllib3's own retry loop.
 """
 
 from __future__ import annotations
 
 import functools
+import http.client
 import logging
 import random
 import time
@@ -44,8 +46,11 @@ from urllib.parse import urljoin
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
+    ClosedPoolError,
     ConnectTimeoutError,
+    DecodeError,
     HTTPError,
+    InvalidHeader,
     NewConnectionError,
     ProtocolError,
     ProxyError,
@@ -58,6 +63,10 @@ from urllib3.util import parse_url
 
 import policy
 
+from ._guard import Watch as _Watch
+from ._guard import hook_pool as _hook_pool
+from ._guard import local as _local
+from ._guard import watchdog as _watchdog
 from ._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url, reveal_headers, url_credentials
 from ._state import LocalState, State
@@ -145,29 +154,49 @@ class _Final(Exception):
 
 
 def _outcome_of(err: BaseException) -> Outcome | None:
-    """Map a urllib3 error to an outcome (``None``: not a transport failure)."""
-    if isinstance(err, ReadTimeoutError):
+    """Map a urllib3 error to an outcome (``None``: not a transport failure).
+
+    A malformed response -- a bad status line or status, conflicting ``Content-Length``
+    headers, a body its ``Content-Encoding`` cannot decode, a head cut off -- is a broken
+    connection (``reset``): the server's answer never arrived intact.  A send that ran out
+    of time (urllib3 wraps the socket's ``TimeoutError`` as "Connection aborted") is a
+    ``timeout``, as a read that runs out of time is.
+    """
+    if isinstance(err, ReadTimeoutError | TimeoutError):
         return policy.Timeout()
     if isinstance(err, ConnectTimeoutError | NewConnectionError | SSLError | ProxyError):
         # NewConnectionError covers refused and DNS (NameResolutionError); SSLError from
         # urlopen is the handshake (after it, read errors surface as ProtocolError).
         return policy.ConnectFailure()
-    if isinstance(err, ProtocolError | OSError):
+    if isinstance(err, ProtocolError):
+        cause = err.args[1] if len(err.args) > 1 else None
+        if isinstance(cause, TimeoutError):
+            return policy.Timeout()
+        return policy.ConnectionReset()
+    if isinstance(err, OSError | DecodeError | InvalidHeader | http.client.HTTPException):
         return policy.ConnectionReset()
     return None
 
 
-def _header_dict(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """A response's headers as the evaluator keeps them: lower-case names, first value.
+def _header_dict(headers: Mapping[str, str]) -> Mapping[str, str] | list[tuple[str, str]]:
+    """A response's headers for ``policy.Response``: lower-case names, every line kept.
 
     urllib3's ``HTTPHeaderDict`` already keys its storage by the lower-case name, with
     ``[original name, value, ...]`` as the value; reading that is a fifth of the cost of
-    iterating its items (which ``policy.Response`` would otherwise do).  Anything else
-    is left to ``policy.Response``'s own normalisation.
+    iterating its items (which ``policy.Response`` would otherwise do).  When no name has
+    more than one line (the common case) the result is a plain dict; otherwise it is the
+    list of ``(name, line)`` pairs, so that ``policy.Response`` joins the lines of a
+    list-valued field (two ``RateLimit`` lines are one list) and keeps the first line of a
+    single-valued one (``Retry-After``).  Anything else is left to ``policy.Response``.
     """
     store = getattr(headers, "_container", None)
     if type(store) is dict:
-        return {k: v[1] for k, v in store.items()}
+        out = {}
+        for k, v in store.items():
+            if len(v) > 2:  # a repeated header: hand over every line
+                return [(k, line) for k, v in store.items() for line in v[1:]]
+            out[k] = v[1]
+        return out
     return headers
 
 
@@ -270,6 +299,7 @@ class RetryingPool:
         # PoolManager's key building.  Only for a manager this object owns: a shared one
         # may be cleared by its owner, and its dropped pools must not be used again.
         self._cps: dict[tuple[str, str, int | None], HTTPConnectionPool] = {}
+        self._stop_error: BaseException | None = None
         self._last_timeout: tuple[float, _Timeout] = (-1.0, _Timeout(connect=1.0, read=1.0))
 
     # -- public API --------------------------------------------------------------------
@@ -376,15 +406,31 @@ class RetryingPool:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _abort(self, error: BaseException) -> None:
+        """Stop every attempt of this pool now and later: each raises ``error``.
+
+        The running attempts' sockets are shut down by the watchdog, so a call blocked in
+        any phase of an attempt returns at once (``BackgroundFetcher.close()``).
+        """
+        self._stop_error = error
+        _watchdog.fire_all(self)
+
     def _pool_for(self, target: _ParsedURL) -> HTTPConnectionPool:
+        """The host's connection pool, guarded (``transport._guard.hook_pool``).
+
+        The cache of an owned manager forgets its entries when it is full, but never
+        closes a pool: one may be in use by a call waiting to retry.  The manager itself
+        closes the pools it evicts; an attempt that finds its pool closed takes the
+        host's live one (see ``_hops``).
+        """
         if not self._own_pool:
-            return self._pm.connection_from_host(target[1], target[2], target[0])
+            return _hook_pool(self._pm.connection_from_host(target[1], target[2], target[0]))
         key = target[:3]
         cp = self._cps.get(key)
         if cp is None or cp.pool is None:
-            cp = self._pm.connection_from_host(target[1], target[2], target[0])
+            cp = _hook_pool(self._pm.connection_from_host(target[1], target[2], target[0]))
             if len(self._cps) >= 64:
-                self._close_cached()
+                self._cps.clear()
             self._cps[key] = cp
         return cp
 
@@ -405,10 +451,55 @@ class RetryingPool:
         secret: frozenset[str],
         limit: float,
     ) -> urllib3.BaseHTTPResponse:
-        """One attempt (following redirects), all of it within ``limit`` seconds."""
+        """One attempt (following redirects), all of it within ``limit`` seconds.
+
+        The watchdog shuts the attempt's socket down at the deadline, whatever phase it is
+        in (connect, upload, interim responses, head, body, trailers, decoding); an attempt
+        whose watch fired is a ``Timeout`` (or the stop error ``_abort`` gave).
+        """
+        w = _watchdog.start(limit, self)
+        local = _local
+        local.watch = w
+        try:
+            if self._stop_error is not None:
+                raise self._stop_error
+            return self._hops(cp, target, url, method, body, headers, secret, limit, w)
+        except _Fail as f:
+            if w.fired:
+                if self._stop_error is not None:
+                    raise self._stop_error from None
+                raise _Fail(policy.Timeout(), f"attempt timed out ({f.detail})") from None
+            raise
+        except (HTTPError, OSError, http.client.HTTPException) as e:
+            # what urllib3 let through unwrapped (InvalidHeader, DecodeError, ...)
+            if w.fired:
+                if self._stop_error is not None:
+                    raise self._stop_error from None
+                raise _Fail(policy.Timeout(), f"attempt timed out ({e!r})") from None
+            o = _outcome_of(e)
+            if o is None:
+                raise
+            raise _Fail(o, repr(e)) from None
+        finally:
+            local.watch = None
+            _watchdog.cancel(w)
+
+    def _hops(
+        self,
+        cp: HTTPConnectionPool,
+        target: _ParsedURL,
+        url: str,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        secret: frozenset[str],
+        limit: float,
+        w: _Watch,
+    ) -> urllib3.BaseHTTPResponse:
         clock = self._clock
         end = clock() + limit
         hops = 0
+        reopened = 0
         while True:
             try:
                 resp = cp.urlopen(
@@ -423,12 +514,20 @@ class RetryingPool:
                     preload_content=False,
                     release_conn=False,
                 )
+            except ClosedPoolError:
+                # The pool was closed under this call (a PoolManager evicting it while
+                # the call waited to retry): nothing was sent; take the host's live pool.
+                reopened += 1
+                if reopened > 3:
+                    raise
+                cp = self._pool_for(target)
+                continue
             except HTTPError as e:
                 o = _outcome_of(e)
                 if o is None:
                     raise
                 raise _Fail(o, repr(e)) from None
-            self._read_body(resp, end, limit)
+            self._read_body(resp, end, limit, w)
             status = resp.status
             if status not in _REDIRECT_STATUSES or self._max_redirects == 0:
                 return resp
@@ -441,8 +540,14 @@ class RetryingPool:
                     policy.Response(status, _header_dict(resp.headers)),
                     f"too many redirects (more than {self._max_redirects})",
                 )
-            new_url = urljoin(url, location)
-            new_target = _parse(new_url)
+            try:
+                new_url = urljoin(url, location)
+                new_target = _parse(new_url)
+            except ValueError:
+                raise _Final(
+                    policy.Response(status, _header_dict(resp.headers)),
+                    f"refused a redirect ({status}) to a Location that is not a usable http(s) URL",
+                ) from None
             if target[0] == "https" and new_target[0] == "http":
                 raise _Final(
                     policy.Response(status, _header_dict(resp.headers)),
@@ -475,11 +580,17 @@ class RetryingPool:
         self._last_timeout = (limit, t)
         return t
 
-    def _read_body(self, resp: urllib3.BaseHTTPResponse, end: float, limit: float) -> None:
+    def _read_body(
+        self, resp: urllib3.BaseHTTPResponse, end: float, limit: float, w: _Watch
+    ) -> None:
         """Read the whole body before ``end`` (monotonic); keep it as ``resp.data``.
 
         The socket's read timeout is ``limit`` when the headers arrive; before each read it
-        is lowered to the time left (skipped while that is within 1 ms of ``limit``).
+        is lowered to the time left (skipped while that is within 1 ms of ``limit``).  The
+        watchdog bounds what a read timeout cannot (a decoder or a trailer that never
+        ends).  Before the connection goes back to the pool it is detached from the watch,
+        so a late firing can never shut a connection another call is using; a connection
+        whose watch fired is closed, never reused.
         """
         clock = self._clock
         chunks: list[bytes] = []
@@ -492,8 +603,7 @@ class RetryingPool:
             while True:
                 left = end - clock()
                 if left <= 0:
-                    resp.close()
-                    resp.release_conn()
+                    _discard(resp, w)
                     raise _Fail(policy.Timeout(), "attempt timed out reading the body")
                 if sock is not None and left < near:
                     sock.settimeout(left)
@@ -504,24 +614,31 @@ class RetryingPool:
                 size += len(chunk)
                 if cap is not None and size > cap:
                     status, headers = resp.status, _header_dict(resp.headers)
-                    resp.close()
-                    resp.release_conn()
+                    _discard(resp, w)
                     raise _Final(
                         policy.Response(status, headers),
                         f"response body over max_body={cap} bytes (decoded); not read further",
                     )
                 if plain and resp.length_remaining == 0:
                     break
-        except HTTPError as e:
+        except (HTTPError, OSError, http.client.HTTPException) as e:
+            _discard(resp, w)
             o = _outcome_of(e)
-            resp.close()
-            resp.release_conn()
             if o is None:
                 raise
             raise _Fail(o, repr(e)) from None
-        except OSError as e:
+        if _watchdog.detach(w):
+            # shut at the deadline: what was read may be cut short (a close-delimited
+            # body ends at the shutdown as if complete)
             resp.close()
             resp.release_conn()
-            raise _Fail(policy.ConnectionReset(), repr(e)) from None
+            raise _Fail(policy.Timeout(), "attempt timed out reading the body")
         resp.release_conn()
         resp._body = b"".join(chunks) if len(chunks) != 1 else chunks[0]  # type: ignore[attr-defined]
+
+
+def _discard(resp: urllib3.BaseHTTPResponse, w: _Watch) -> None:
+    """Close ``resp``'s connection (never reused) and hand its slot back to the pool."""
+    _watchdog.detach(w)
+    resp.close()
+    resp.release_conn()

@@ -32,12 +32,14 @@ from collections import deque
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from policy._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
+
 __all__ = ["FLOOR", "WINDOW", "LocalState", "State", "origin_of"]
 
-#: The retry budget's sliding window, in seconds.
-WINDOW = 10.0
+#: The retry budget's sliding window, in seconds (the language's constant).
+WINDOW: float = BUDGET_WINDOW_S
 #: Retries a budget always allows per window, however few first attempts were made.
-FLOOR = 10
+FLOOR: int = BUDGET_FLOOR
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -1,0 +1,258 @@
+"""The ``policy`` command: check, fmt, explain, simulate, convert, presets, fetch, demo.
+
+The CLI is a thin shell around the library.  This module wires the arguments (argparse)
+and runs one command; each command lives in its own module (``check``, ``fmt``,
+``explain``, ``simulate``, ``convert``, ``presets``, ``fetch``, ``demo``), imported only
+when it runs, so a cold ``policy check`` loads neither the transport nor the code of the
+other commands.  ``_sources`` finds policies where people keep them and prints findings;
+``_io`` holds the usage error and the output streams.
+
+Exit codes, as linters use them: 0 clean (warnings allowed), 1 errors (or warnings under
+``--strict``; for ``fetch``, a failed fetch), 2 usage errors (bad arguments, an unreadable
+file, a missing key).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from ._io import Failed, UsageError, err, out, reset_stdin
+
+__all__ = ["UsageError", "main"]
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # A fixed width: argparse would otherwise import shutil to ask the terminal's size,
+    # a few milliseconds of every cold `policy check`.
+    return argparse.HelpFormatter(prog, width=100)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors raise instead of exiting the interpreter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def version() -> str:
+    """``policy (retry-policy) X.Y.Z``: the installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        number = installed("retry-policy")
+    except PackageNotFoundError:
+        number = "unknown (not installed)"
+    return f"policy (retry-policy) {number}"
+
+
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked (a cold start stays short)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "print the version and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(version(), file=out())
+        parser.exit()
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = _Parser(
+        prog="policy",
+        description="Check, format, explain and try HTTP retry policies.",
+        epilog="Run 'policy demo' to see policies at work against a local server.",
+    )
+    top.add_argument("--version", action=_Version)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser("check", help="parse and lint policies (exit 1 on errors)")
+    c.add_argument("policies", nargs="*", metavar="POLICY")
+    c.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a text file (one policy a line) or a TOML, JSON or YAML file",
+    )
+    c.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
+        'tool."my.svc".retry); repeat for more',
+    )
+    c.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: text, one policy a line)",
+    )
+    c.add_argument(
+        "--files",
+        dest="args_are_files",
+        action="store_true",
+        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
+    )
+    c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
+    c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
+
+    f = sub.add_parser("fmt", help="print (or rewrite) policies in canonical form")
+    f.add_argument("policies", nargs="*", metavar="POLICY")
+    f.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE")
+    f.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        help="the dotted path of a policy in a structured file (globs allowed); repeatable",
+    )
+    f.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: text, one policy a line)",
+    )
+    f.add_argument(
+        "--files",
+        dest="args_are_files",
+        action="store_true",
+        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
+    )
+    f.add_argument("--write", action="store_true", help="rewrite the file in place")
+    f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
+
+    e = sub.add_parser("explain", help="per rule: what it decides and how long it waits")
+    e.add_argument("policy", metavar="POLICY")
+    e.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    e.add_argument("--plot", metavar="FILE", help="draw the delay envelope per retry (.png/.svg)")
+
+    s = sub.add_parser(
+        "simulate", help="the decisions for a sequence of outcomes, or a fleet (--clients)"
+    )
+    s.add_argument("policies", nargs="+", metavar="POLICY")
+    s.add_argument("--outcomes", help="e.g. 503,503,timeout,connect,reset,200")
+    s.add_argument(
+        "--headers",
+        action="append",
+        default=[],
+        metavar="'N:K: V'",
+        help="a header of the N-th outcome (1-based), e.g. '1:Retry-After: 2'",
+    )
+    s.add_argument("--seed", type=int, help="seed for the jitter (random.Random(seed))")
+    s.add_argument("--now", type=float, help="start time, epoch seconds (default: now)")
+    s.add_argument("--method", default="GET", help="the request method (default GET)")
+    s.add_argument("--json", action="store_true", help="print the timeline (or the table) as JSON")
+    from .._fleet_cmd import add_arguments
+
+    add_arguments(s)
+
+    v = sub.add_parser("convert", help="seed options <-> policy")
+    v.add_argument("policy", nargs="?", metavar="POLICY")
+    v.add_argument("-f", "--file", help="a JSON (or TOML/YAML) file of seed options")
+    v.add_argument("--key", help="the dotted path of the options in the file")
+    v.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: json)",
+    )
+    v.add_argument("--to", choices=["options", "policy"], required=True)
+
+    p = sub.add_parser("presets", help="list the presets (@name)")
+    p.add_argument("--names", action="store_true", help="names only")
+
+    g = sub.add_parser("fetch", help="fetch a URL through the retrying transport")
+    g.add_argument("url", metavar="URL")
+    g.add_argument("-X", "--method", default=None, help="default GET (POST with -d)")
+    g.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'K: V'")
+    g.add_argument("-d", "--data", help="the request body")
+    g.add_argument("--retry", default="", metavar="POLICY", help="the retry policy")
+    g.add_argument("--timeout", default=None, help="per-attempt timeout, e.g. 10s")
+    g.add_argument("--key", help="fetch through background_fetch with this stable key")
+    g.add_argument("--store", metavar="FILE", help="with --key: keep results in this SQLite file")
+
+    sub.add_parser("demo", help="policies at work against an embedded local server")
+    return top
+
+
+def _command(name: str) -> Any:
+    """The module of command ``name`` (each command is imported only when it runs)."""
+    from importlib import import_module
+
+    return import_module(f"{__name__}.{name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``policy`` command with ``argv`` (default ``sys.argv[1:]``); the exit code.
+
+    Pipe-safe: when the reader of its output goes away (``policy presets | head``), the
+    command stops quietly with exit code 141, as a program killed by SIGPIPE does.
+    """
+    try:
+        code = _run(argv)
+        out().flush()
+        err().flush()
+    except BrokenPipeError:
+        _discard_output()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+#: The exit code after the reader of the output went away: 128 + SIGPIPE, as the shell
+#: reports a program that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
+
+
+def _discard_output() -> None:
+    """Point standard output and error at the null device, so that the interpreter's final
+    flush of what is still buffered does not fail again on the closed pipe."""
+    import os
+    import sys
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):
+                continue  # not a real file (tests capture into memory)
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    reset_stdin()
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"policy: error: {exc}", file=err())
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.command is None:
+        parser.print_help(out())
+        return 2
+    if getattr(args, "args_are_files", False):
+        args.files = [*args.files, *args.policies]
+        args.policies = []
+    try:
+        return int(_command(args.command).run(args))
+    except UsageError as exc:
+        print(f"policy {args.command}: error: {exc}", file=err())
+        return 2
+    except Failed:
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=err())
+        return 130

@@ -1,0 +1,176 @@
+"""Pacing (``pace=on``): when does a response say "stop sending until the quota resets"?
+
+A retry policy decides for one call; a rate limit is shared by every call to an origin.
+When a server says its quota is spent, every request sent before the reset is wasted
+(it gets a 429) and, worse, keeps a fixed-window limiter's window full.  So with pacing
+on, the adapter *holds* the origin: no call sharing the adapter sends to it until then.
+This module answers the pure half of that: given a response and ``now``, until when?
+
+What says the quota is spent (on a response of **any** status, a 200 included):
+
+* a header family's ``remaining`` of 0 with a usable ``reset`` -- the families the
+  policy's ``headers`` strategies name (with their ``format``), and, when one of them
+  is ``headers()`` or the policy has no ``headers`` strategy at all, ``headers()``'s
+  defaults: ``ratelimit-remaining``/``ratelimit-reset`` and
+  ``x-ratelimit-remaining``/``x-ratelimit-reset`` (read with ``format=auto``);
+* the IETF ``RateLimit`` field with an item whose ``r=0`` (its largest such ``t``), read
+  when the defaults are;
+* ``Retry-After`` on a 429 or a 503 (on other statuses it is not about a quota).
+
+The wait is computed exactly as the ``headers`` strategy computes it (``_headers``), in
+its order: a valid ``Retry-After`` first (on a 429 or 503, or on any response whose
+quota is spent, as rate limiters send it on successes too), else the reset -- the latest
+one when several spent quotas are named (each must have reset before a request can
+succeed).  A ``Retry-After: 0`` on a response that says the quota is spent defers to
+the reset: limiters round the seconds left down (Flask-Limiter sends 0 for the last
+second of a window), and taking it at its word makes every thread retry at once until
+the window ends.  Absolute times count from the response's ``Date`` when it has one,
+else from ``now``; a wait of 0 (a reset in the past) is no hold.
+
+How long at most.  A hold is never longer than the matching strategy's ``max``:
+
+1. the ``headers`` strategy of the rule that decides the response's status (the first
+   one in its chain), when that rule has one -- ``429:headers(max=1m)`` caps every hold
+   a 429 sets at 1m;
+2. otherwise (a 200, or a status whose rule has no ``headers``) the ``headers``
+   strategy that names the family the signal came from (the smallest ``max`` if several
+   do);
+3. otherwise ``headers()``'s default, 15m.
+
+A longer wait holds for that ``max`` (the call that received it still follows its own
+``over=``).  No jitter is added to a hold: it is the server's reset, and the calls it
+held are spread afterwards by their own retry jitter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from ._ast import Headers, ResetFormat, default_of
+from ._headers import (
+    parse_number,
+    parse_ratelimit,
+    parse_reset,
+    parse_retry_after,
+    reference_time,
+)
+from ._outcomes import Response
+
+if TYPE_CHECKING:
+    from ._ast import Policy
+
+__all__ = ["DEFAULT_MAX_S", "Pacer"]
+
+#: The cap of a hold no ``headers`` strategy speaks for: ``headers()``'s default max.
+DEFAULT_MAX_S: Final[float] = default_of(Headers, "max_ms") / 1000
+
+#: ``headers()``'s default families: (remaining header, reset header).
+_DEFAULT_FAMILIES: Final = (
+    ("ratelimit-remaining", "ratelimit-reset"),
+    ("x-ratelimit-remaining", "x-ratelimit-reset"),
+)
+_DEFAULT_KEYS: Final = tuple((rem, rst, ResetFormat.AUTO) for rem, rst in _DEFAULT_FAMILIES)
+_INF: Final = float("inf")
+#: Statuses on which ``Retry-After`` speaks of a quota (RFC 9110 §10.2.3, RFC 6585 §4).
+_RETRY_AFTER_STATUSES: Final = frozenset((429, 503))
+
+
+class Pacer:
+    """A policy's pacing rules, compiled once (``Policy.hold`` keeps one per policy).
+
+    ``families`` is ``((remaining, reset, format, cap_s), ...)``; ``defaults`` says
+    whether the ``RateLimit`` field is read; ``caps`` maps a status to the ``max`` of the
+    ``headers`` strategy of the rule that decides it (``None``: that rule has none).
+    """
+
+    __slots__ = ("caps", "defaults", "families", "field_cap")
+
+    def __init__(self, policy: Policy) -> None:
+        named: dict[tuple[str, str, ResetFormat], float] = {}
+        defaults = False
+        any_headers = False
+        for rule in policy.rules:
+            for s in rule.strategies:
+                if type(s) is not Headers:
+                    continue
+                any_headers = True
+                cap = s.max_ms / 1000
+                if not s.named:
+                    defaults = True
+                    for key in _DEFAULT_KEYS:
+                        named[key] = min(cap, named.get(key, cap))
+                elif s.remaining_header is not None and s.reset_header is not None:
+                    key = (s.remaining_header, s.reset_header, s.format)
+                    named[key] = min(cap, named.get(key, cap))
+        if not any_headers:
+            defaults = True
+            for key in _DEFAULT_KEYS:
+                named[key] = DEFAULT_MAX_S
+        self.families: tuple[tuple[str, str, ResetFormat, float], ...] = tuple(
+            (rem, rst, fmt, cap) for (rem, rst, fmt), cap in named.items()
+        )
+        self.defaults = defaults
+        # The RateLimit field is one of the defaults: it shares their (smallest) cap.
+        self.field_cap = min(
+            (c for key, c in named.items() if key in _DEFAULT_KEYS),
+            default=DEFAULT_MAX_S,
+        )
+        compiled = policy.compiled()
+        caps: dict[int, float] = {}
+        for status in range(100, 600):
+            entry = compiled.entry_for(Response(status))
+            if entry is None:
+                continue
+            for s in entry[0].strategies:
+                if type(s) is Headers:
+                    caps[status] = s.max_ms / 1000
+                    break
+        self.caps = caps
+
+    def hold(self, response: Any, now: float) -> float | None:
+        """The wall-clock time to hold ``response``'s origin until, or ``None``."""
+        if type(response) is not Response:
+            return None
+        h = response.headers
+        if not h:
+            return None
+        status = response.status
+        reference: float | None = None
+        cap = _INF  # the smallest max among the signals that say the quota is spent
+        ra: float | None = None  # the Retry-After wait
+        if "retry-after" in h:
+            reference = reference_time(h, now)
+            ra = parse_retry_after(h["retry-after"], reference)
+            if ra is not None and status in _RETRY_AFTER_STATUSES:
+                cap = DEFAULT_MAX_S
+        resets = 0.0  # the latest reset of a spent quota
+        if self.defaults:
+            v = h.get("ratelimit")
+            if v is not None:
+                w = parse_ratelimit(v)
+                if w is not None:
+                    cap = min(cap, self.field_cap)
+                    resets = max(resets, w)
+        for remaining, reset, fmt, family_cap in self.families:
+            v = h.get(remaining)
+            if v is None or parse_number(v) != 0:
+                continue
+            cap = min(cap, family_cap)
+            r = h.get(reset)
+            if r is None:
+                continue
+            if reference is None:
+                reference = reference_time(h, now)
+            w = parse_reset(r, fmt, reference)
+            if w is not None:
+                resets = max(resets, w)
+        if cap == _INF:
+            return None  # nothing says the quota is spent
+        rule_cap = self.caps.get(status)
+        if rule_cap is not None:
+            cap = rule_cap
+        # As the headers strategy reads a response: Retry-After first, then the resets --
+        # but "Retry-After: 0" on a response that says the quota is spent contradicts it
+        # (limiters round the seconds left down), so then the reset decides.
+        wait = min(ra if ra else resets, cap)
+        return now + wait if wait > 0 else None

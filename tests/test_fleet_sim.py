@@ -1,0 +1,243 @@
+"""The fleet simulator (``policy simulate ... --clients N``) and the two pictures."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import policy
+from policy._cli import main
+from policy._fleet import T0, Server, simulate_fleet
+
+NONE = "429:backoff(100,1s..1m,x2)"
+FULL = "429:backoff(100,1s..1m,x2,jitter)"
+DECORRELATED = "429:backoff(100,1s..1m,x2,jitter=decorrelated)"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_table_is_deterministic_under_a_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The same arguments print the same table twice, and the same JSON."""
+    argv = ["simulate", NONE, FULL, "--clients", "40", "--capacity", "5/s", "--seed", "7"]
+    code, first, _ = run(capsys, *argv)
+    assert code == 0
+    assert run(capsys, *argv)[1] == first
+    assert "P1" in first and "P2" in first and FULL in first
+    assert run(capsys, *argv, "--json")[1] == run(capsys, *argv, "--json")[1]
+    other = run(capsys, *argv[:-1], "8")[1]
+    assert other != first  # the seed matters for the jittered policy
+
+
+def test_json_has_a_row_per_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    """--json gives the setup and, per policy, the table's numbers and the series."""
+    code, out, _ = run(
+        capsys, "simulate", NONE, FULL, "--clients", "20", "--capacity", "10", "--json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["clients"] == 20 and data["capacity"] == 10
+    assert [r["policy"] for r in data["results"]] == [NONE, FULL]
+    for r in data["results"]:
+        assert r["requests"] == sum(r["per_second"])
+        assert r["requests"] >= 20 and r["done"] == 20
+
+
+def test_the_server_is_a_fixed_window() -> None:
+    """capacity per whole second; refusals carry Retry-After and the X-RateLimit family."""
+    s = Server(2)
+    got = [s.answer(T0 + t) for t in (0.1, 0.2, 0.3, 0.95, 1.0)]
+    assert [r.status for r in got] == [200, 200, 429, 429, 200]
+    assert got[1].headers["x-ratelimit-remaining"] == "0"
+    assert got[2].headers["retry-after"] == "1"
+    assert got[2].headers["x-ratelimit-reset"] == str(int(T0) + 1)
+    down = Server(2, fail=503, outage=(5.0, 6.0))
+    assert down.answer(T0 + 5.5).status == 503
+    assert [down.answer(T0 + 7 + t).status for t in (0, 0, 0)] == [200, 200, 503]
+
+
+def test_brooker_ranking_at_100_clients() -> None:
+    """Full or decorrelated jitter needs at most half the calls of plain exponential backoff."""
+    none, full, decorrelated = simulate_fleet(
+        [policy.parse(t) for t in (NONE, FULL, DECORRELATED)],
+        clients=100,
+        capacity=5,
+        seed=1,
+        horizon=3600,
+    )
+    assert none.done == full.done == decorrelated.done == 100
+    assert min(full.requests, decorrelated.requests) <= none.requests / 2
+    assert none.gave_up == full.gave_up == 0
+
+
+def test_a_budget_limits_the_storm_during_an_outage() -> None:
+    """With every request failing for a minute, budget=20% sends far fewer requests."""
+    text = "5xx:backoff(8,100ms..2s,x2,jitter)"
+    plain, budgeted = simulate_fleet(
+        [policy.parse(text), policy.parse(text + " budget=20%")],
+        clients=200,
+        capacity=1000,
+        fail=503,
+        outage=(0.0, 60.0),
+        horizon=120,
+    )
+    assert plain.done == budgeted.done == 200
+    # Requests per call: the budget keeps retries near 20% of first attempts (+ the floor
+    # of 10 per 10 s), where the plain policy multiplies every call by up to 9.
+    assert budgeted.requests <= 1.2 * budgeted.calls + 10 * 13
+    assert plain.requests > 3 * plain.calls
+    assert budgeted.gave_up > plain.gave_up
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    clients=st.integers(2, 40),
+    capacity=st.integers(1, 8),
+    text=st.sampled_from(
+        [
+            "429:headers() pace=on",
+            "429:headers(x-ratelimit-*)|backoff(5,100ms..2s,x2,jitter) pace=on",
+            "429:backoff(10,100ms..1s,x2,jitter) pace=on",
+            "429:headers(max=1s,over=clamp) pace=on budget=50%",
+        ]
+    ),
+    seed=st.integers(0, 2**16),
+    work=st.integers(1, 3),
+)
+def test_no_client_sends_while_the_origin_is_held(
+    clients: int, capacity: int, text: str, seed: int, work: int
+) -> None:
+    """With pace=on, no request leaves between a hold being taken and its end."""
+    trace: list[tuple[str, float, int, float]] = []
+    simulate_fleet(
+        [policy.parse(text)],
+        clients=clients,
+        capacity=capacity,
+        work=work,
+        seed=seed,
+        horizon=30,
+        trace=trace,
+    )
+    holds = [until for kind, _, _, until in trace if kind == "hold"]
+    assert holds or clients <= capacity  # someone was refused, and the server said till when
+    # The trace is in event order: every hold taken so far must be over when a request leaves.
+    held_until = 0.0
+    for kind, t, _, until in trace:
+        if kind == "hold":
+            held_until = max(held_until, until)
+        else:
+            assert t >= held_until, (t, held_until)
+
+
+def _svg_series(path: Path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return sorted(el.get("id", "") for el in root.iter() if el.get("id", "").startswith("series-"))
+
+
+def test_fleet_plot_svg_has_one_series_per_policy(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--plot FILE.svg draws one line per policy (read back from the SVG)."""
+    path = tmp_path / "herd.svg"
+    code, _, err = run(
+        capsys, "simulate", NONE, FULL, DECORRELATED,
+        "--clients", "30", "--capacity", "5/s", "--plot", str(path),
+    )  # fmt: skip
+    assert code == 0, err
+    assert _svg_series(path) == ["series-1", "series-2", "series-3"]
+
+
+def test_fleet_plot_png_is_a_png_with_each_policy_colour(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--plot FILE.png writes a real PNG with the line colours of exactly the policies drawn."""
+    from PIL import Image
+
+    path = tmp_path / "herd.png"
+    code, _, err = run(
+        capsys, "simulate", NONE, FULL, "--clients", "30", "--capacity", "5/s", "--plot", str(path)
+    )
+    assert code == 0, err
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.size[0] > 300
+        colours = {c[:3] for _, c in img.convert("RGBA").getcolors(maxcolors=1 << 20)}
+    tab10 = [(0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C)]
+    assert tab10[0] in colours and tab10[1] in colours
+    assert tab10[2] not in colours
+
+
+def test_explain_plot_draws_each_deciding_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """explain --plot draws the envelope of every rule that retries (one series each)."""
+    path = tmp_path / "envelope.svg"
+    text = "429:headers(max=2m) 5xx:backoff(6,1s..30s,x2,jitter) 404:never"
+    code, out, err = run(capsys, "explain", text, "--plot", str(path))
+    assert code == 0, err
+    assert "envelope drawn in" in out
+    assert _svg_series(path) == ["series-1", "series-2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--clients", "10", "--capacity", "ten"], "--capacity"),
+        (["--clients", "10"], "--capacity is required"),
+        (["--clients", "0", "--capacity", "5"], "--clients"),
+        (["--clients", "10", "--capacity", "5", "--outage", "40s..10s"], "--outage"),
+        (["--clients", "10", "--capacity", "5", "--plot", "x.gif"], ".png or .svg"),
+        (["--clients", "10", "--capacity", "5", "--horizon", "soon"], "--horizon"),
+        (["--clients", "10", "--capacity", "5", "--fail", "200"], "--fail"),
+    ],
+)
+def test_bad_fleet_arguments_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    """Every bad fleet argument exits 2 with a message naming it, never a traceback."""
+    code, _, err = run(capsys, "simulate", NONE, *argv)
+    assert code == 2
+    assert words in err
+
+
+def test_fleet_options_need_clients(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fleet option in the single-call simulation is a usage error, not ignored."""
+    code, _, err = run(capsys, "simulate", NONE, "--outcomes", "429,200", "--capacity", "5")
+    assert code == 2 and "--capacity needs --clients" in err
+
+
+def test_explain_says_what_budget_and_pace_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    """explain prints the budget in requests and that pacing is on."""
+    code, out, _ = run(
+        capsys, "explain", "429:headers() 5xx:backoff(2,1s,jitter) budget=20% pace=on"
+    )
+    assert code == 0
+    assert "budget=20%: at most 10 + 20 retries per 100 requests per origin in any 10s" in out
+    assert "pacing: on" in out
+
+
+def test_several_policies_without_clients_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The single-call simulation takes one policy and --outcomes."""
+    code, _, err = run(capsys, "simulate", NONE, FULL, "--outcomes", "429,200")
+    assert code == 2 and "--clients" in err
+
+
+def test_the_pictures_in_the_docs_exist() -> None:
+    """docs/fleet.md shows the two committed PNGs, each with the command that made it."""
+    from PIL import Image
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    text = (docs / "fleet.md").read_text("utf-8")
+    for name in ("fleet-herd.png", "explain-envelope.png"):
+        assert f"]({name})" in text and f"--plot docs/{name}" in text
+        with Image.open(docs / name) as img:
+            assert img.format == "PNG"
