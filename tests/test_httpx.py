@@ -310,3 +310,15 @@ def test_transport_accepts_a_policy_object_and_rejects_junk() -> None:
         transport.RetryTransport(42)  # type: ignore[arg-type]
     with pytest.raises(policy.PolicyError):
         transport.AsyncRetryTransport("5xx:backof(3)")
+
+
+def test_pacing_hold_is_shared_by_calls_through_one_transport(http_server: LoopbackServer) -> None:
+    """pace=on: a 429's Retry-After holds the origin for the next call through the transport."""
+    url = http_server.route("/p", Reply(429, headers={"Retry-After": "20"}), Reply(200))
+    with transport.testing() as waits, _sync("pace=on 429:headers()") as client:
+        assert client.get(url).status_code == 200  # waits out the 429 (a retry)
+        assert client.get(url).status_code == 200  # waits out the hold before sending
+    assert len(waits) == 2
+    assert waits[0] == 20.0
+    assert 15.0 < waits[1] <= 20.0
+    assert len(http_server.requests_to("/p")) == 3
