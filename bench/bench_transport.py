@@ -8,13 +8,16 @@ them retried with a zero delay (``backoff(3,0s)`` for the policy clients, an inj
 no-op sleep; ``backoff_factor=0`` for the others), so what is measured is the per-attempt
 overhead of each retry layer on top of the same HTTP/1.1 keep-alive connection.
 
-Rounds are interleaved (one batch of each client per round) and the median of the rounds
+Rounds are interleaved (one batch of each client per round, in a shuffled order, after a
+garbage collection) and the median of the rounds
 is reported, with ratios against urllib3's own ``Retry`` loop (SPEC §5: ``RetryingPool``
 ≥ 0.95×), ``requests`` and ``httpx-retries`` (≥ 1.2×).
 """
 
 from __future__ import annotations
 
+import gc
+import random
 import statistics
 import subprocess
 import sys
@@ -133,8 +136,12 @@ def main(iterations: int = 300) -> dict[str, float]:
                     r = fetch()
                     status = getattr(r, "status", None) or getattr(r, "status_code", None)
                     assert status == 200, (fetch, status)
+            order = list(fetchers.items())
+            shuffle = random.Random(13).shuffle
             for _ in range(ROUNDS):
-                for name, fetch in fetchers.items():
+                shuffle(order)  # no client always runs first, or right after the same one
+                for name, fetch in order:
+                    gc.collect()
                     t0 = time.perf_counter()
                     for _ in range(iterations):
                         fetch()
@@ -154,7 +161,12 @@ def main(iterations: int = 300) -> dict[str, float]:
         b = best[name]
         print(f"{name:34} {rate:9.0f} {rate / base:5.2f}x {b:8.0f} {b / bbase:5.2f}x")
     rp = med["RetryingPool"]
-    for other in ("urllib3 Retry (pool.urlopen)", "requests + HTTPAdapter(Retry)", "httpx-retries"):
+    for other in (
+        "urllib3 Retry (pool.urlopen)",
+        "hand-written urllib3 loop",
+        "requests + HTTPAdapter(Retry)",
+        "httpx-retries",
+    ):
         if other in med:
             ratio_best = best["RetryingPool"] / best[other]
             print(f"RetryingPool / {other}: {rp / med[other]:.2f}x (best: {ratio_best:.2f}x)")

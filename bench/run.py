@@ -5,7 +5,8 @@
     python bench/run.py --no-write # print only
 
 Parts: decision cost (``bench_decide`` and ``bench_peers``), parse (``bench_parse``),
-transport on loopback (``bench_transport``), memory (``bench_memory``).  A part whose
+transport on loopback (``bench_transport``), the other clients (``bench_clients``:
+httpx, aiohttp, ``retrying``), memory (``bench_memory``).  A part whose
 module or peer library is missing is skipped with a note.  The table is written
 between the ``<!-- results -->`` markers, with the machine and the versions.
 """
@@ -32,7 +33,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- results -->", "<!-- /results -->"
 PACKAGES = (
     "retry-policy", "lark", "attrs", "urllib3", "requests",
-    "tenacity", "stamina", "backoff", "httpx", "httpx-retries",
+    "tenacity", "stamina", "backoff", "httpx", "httpx-retries", "aiohttp",
 )  # fmt: skip
 
 # iterations per part: (full, quick, tiny); tiny is what tests/test_bench.py runs.
@@ -41,6 +42,7 @@ SIZES: dict[str, tuple[Any, ...]] = {
     "peers": (20_000, 2_000, 2),
     "parse": ((3000, 11), (300, 3), (2, 1)),
     "transport": (300, 50, 2),
+    "clients": (150, 30, 1),
     "memory": (1_000_000, 100_000, 10),
 }
 
@@ -76,6 +78,7 @@ def run_parts(size: int) -> dict[str, dict[str, float] | None]:
         ("peers", "bench_peers"),
         ("parse", "bench_parse"),
         ("transport", "bench_transport"),
+        ("clients", "bench_clients"),
         ("memory", "bench_memory"),
     ):
         print(f"== {part}", flush=True)
@@ -111,7 +114,7 @@ def table(r: dict[str, dict[str, float] | None], quick: bool) -> str:
         "| bar | measured | result |",
         "|---|---|---|",
     ]
-    d, pa, t = r.get("decide"), r.get("parse"), r.get("transport")
+    d, pa, t, cl = r.get("decide"), r.get("parse"), r.get("transport"), r.get("clients")
     if d:
         lines.append(
             f"| `decide` ≥ 9× faster than urllib3 `Retry` | {d['urllib3']:.2f} µs / "
@@ -153,6 +156,31 @@ def table(r: dict[str, dict[str, float] | None], quick: bool) -> str:
                 )
             else:
                 lines.append(f"| `RetryingPool` ≥ {bar}× {other} | not installed | — |")
+        hand = t.get("hand-written urllib3 loop")
+        if hand:
+            lines.append(
+                f"| `RetryingPool` ≥ 0.95× hand-written urllib3 loop | {rp:.0f} / {hand:.0f} "
+                f"fetches/s = {rp / hand:.2f}× | {_bar(rp / hand >= 0.95)} |"
+            )
+    if cl:
+        for ours, theirs, bar in (
+            ("httpx RetryTransport", "httpx-retries (sync)", 1.2),
+            ("httpx RetryTransport", "hand-written httpx loop", 0.95),
+            ("httpx AsyncRetryTransport", "httpx-retries (async)", 1.2),
+            ("httpx AsyncRetryTransport", "hand-written httpx async loop", 0.95),
+            ("aiohttp_middleware", "hand-written aiohttp loop", 0.95),
+        ):
+            ratio = cl[ours] / cl[theirs]
+            cpu = cl[f"{ours} / {theirs} (CPU)"]
+            lines.append(
+                f"| `{ours}` ≥ {bar}× {theirs} | {cl[ours]:.0f} / {cl[theirs]:.0f} fetches/s"
+                f" = {ratio:.2f}× (client CPU: {cpu:.2f}×) | {_bar(ratio >= bar)} |"
+            )
+        ratio = cl["retrying / tenacity"]
+        lines.append(
+            f"| `retrying` ≤ ⅕ of tenacity per attempt | {cl['retrying µs/attempt']:.2f} µs / "
+            f"{cl['tenacity µs/attempt']:.2f} µs = {ratio:.2f} | {_bar(ratio <= 0.2)} |"
+        )
     lines += ["", "### Decision cost (µs per decision or attempt, median)", ""]
     lines += ["| case | µs | × the floor |", "|---|---|---|"]
     rows: dict[str, float] = {}

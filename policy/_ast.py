@@ -45,6 +45,7 @@ __all__ = [
     "MethodsSetting",
     "Never",
     "OnConnect",
+    "OnError",
     "OnReset",
     "OnTimeout",
     "Over",
@@ -232,8 +233,18 @@ class OnReset:
     span: Span | None = _span_field()
 
 
+@attrs.frozen
+class OnError:
+    """``error``: any other failure the caller classified as retryable (``policy.Error``).
+
+    Only adapters for arbitrary callables produce that outcome (``transport.retrying``).
+    """
+
+    span: Span | None = _span_field()
+
+
 StatusMatcher: TypeAlias = StatusCode | StatusRange | StatusClass | AllErrors
-FailureMatcher: TypeAlias = OnTimeout | OnConnect | OnReset
+FailureMatcher: TypeAlias = OnTimeout | OnConnect | OnReset | OnError
 Matcher: TypeAlias = StatusMatcher | FailureMatcher
 
 
@@ -363,7 +374,9 @@ class Rule:
     def __attrs_post_init__(self) -> None:
         if len(set(self.matchers)) != len(self.matchers):
             raise ValueError("a selector may not name the same matcher twice")
-        statuses = [m for m in self.matchers if not isinstance(m, OnTimeout | OnConnect | OnReset)]
+        statuses = [
+            m for m in self.matchers if not isinstance(m, OnTimeout | OnConnect | OnReset | OnError)
+        ]
         if statuses and self.matchers and all(_only_2xx(m) for m in self.matchers):
             raise ValueError("2xx responses are never retried")
 
@@ -671,6 +684,7 @@ _Node = TypeVar(
     OnTimeout,
     OnConnect,
     OnReset,
+    OnError,
     Backoff,
     Headers,
     Never,

@@ -64,6 +64,7 @@ from ._ast import (
     Headers,
     Jitter,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -99,6 +100,7 @@ from ._outcomes import (
     ConnectFailure,
     ConnectionReset,
     Decision,
+    Error,
     GiveUp,
     Outcome,
     Response,
@@ -326,6 +328,8 @@ def _outcome_text(outcome: Outcome) -> str:
         return "timeout"
     if type(outcome) is ConnectFailure:
         return "connect"
+    if type(outcome) is Error:
+        return "error"
     return "reset"
 
 
@@ -477,6 +481,7 @@ class Compiled:
         "_failures",
         "_max_retries",
         "_methods",
+        "_zeros",
         "attempts",
         "decide",
         "entries",
@@ -498,12 +503,21 @@ class Compiled:
             entries.append((rule, tuple(steps), text, only))
         self.entries: tuple[Entry, ...] = tuple(entries)
         self.positions = positions
+        self._zeros: tuple[tuple[int, ...], tuple[float, ...]] = (
+            (0,) * positions,
+            (0.0,) * positions,
+        )
 
         # Per status, every rule that matches it, most specific first and the later rule
         # first at equal size.  The first one decides unless it is limited to methods
         # (``5xx[GET]:``) the request does not have; then the next that allows it.
         ranked: list[list[tuple[int, int, Entry]]] = [[] for _ in range(600)]
-        failures: dict[type, list[Entry]] = {Timeout: [], ConnectFailure: [], ConnectionReset: []}
+        failures: dict[type, list[Entry]] = {
+            Timeout: [],
+            ConnectFailure: [],
+            ConnectionReset: [],
+            Error: [],
+        }
         for index, entry in enumerate(entries):
             for m in entry[0].matchers:
                 if isinstance(m, OnTimeout):
@@ -512,6 +526,8 @@ class Compiled:
                     failures[ConnectFailure].insert(0, entry)
                 elif isinstance(m, OnReset):
                     failures[ConnectionReset].insert(0, entry)
+                elif isinstance(m, OnError):
+                    failures[Error].insert(0, entry)
                 else:
                     for status in _statuses(m):
                         if not 200 <= status <= 299:
@@ -540,8 +556,8 @@ class Compiled:
 
     def start(self, now: float) -> AttemptState:
         """The state before the first request of a call starting at ``now``."""
-        n = self.positions
-        return _make_state(now, 0, (0,) * n, (0.0,) * n, now + self._deadline_s)
+        counters, prev = self._zeros
+        return _make_state(now, 0, counters, prev, now + self._deadline_s)
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -654,6 +670,13 @@ def _decider(c: Compiled) -> Decide:
     by_status = c._by_status
     entry_for = c.entry_for
     ran_out = c._ran_out
+    # A failure outcome (timeout, connect, reset, error) whose deciding rule has no method
+    # limit: its rule and label at once, without the general lookup.
+    failure_entry = {
+        kind: (candidates[0], _outcome_text(kind()))
+        for kind, candidates in c._failures.items()
+        if candidates and candidates[0][3] is None
+    }
     methods = c._methods
     methods_text = ",".join(c.policy.methods or ())
     attempts = c.attempts
@@ -794,8 +817,12 @@ def _decider(c: Compiled) -> Decide:
                 return GiveUp(f"{status}: server said do not retry", entry[0])
             label: Any = status
         else:
-            entry = entry_for(outcome, method)
-            label = _outcome_text(outcome)
+            hit = failure_entry.get(type(outcome))
+            if hit is not None:
+                entry, label = hit
+            else:
+                entry = entry_for(outcome, method)
+                label = _outcome_text(outcome)
             if entry is None:
                 if entry_for(outcome) is not None:
                     return GiveUp(f"no rule for {label} with {method.upper()}")

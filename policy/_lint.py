@@ -38,6 +38,7 @@ from ._ast import (
     Matcher,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     PaceSetting,
@@ -50,7 +51,15 @@ from ._ast import (
     TimeoutSetting,
 )
 from ._errors import PolicyError
-from ._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Retry, Timeout
+from ._outcomes import (
+    ConnectFailure,
+    ConnectionReset,
+    Error,
+    Outcome,
+    Response,
+    Retry,
+    Timeout,
+)
 from ._render import duration, percent, render_matcher, render_strategy
 from ._render import render_rule as _render_rule
 
@@ -215,6 +224,7 @@ class _Linter:
             ("timeout", Timeout()),
             ("connect", ConnectFailure()),
             ("reset", ConnectionReset()),
+            ("error", Error()),
         ]
         for key, outcome in probes:
             entry = compiled.entry_for(outcome)
@@ -528,6 +538,8 @@ def _outcome_key(m: Matcher) -> str | None:
         return "timeout"
     if isinstance(m, OnReset):
         return "reset"
+    if isinstance(m, OnError):
+        return "error"
     return "connect" if isinstance(m, OnConnect) else None
 
 

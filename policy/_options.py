@@ -50,6 +50,7 @@ from ._ast import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -499,6 +500,8 @@ def _matcher_key(m: Matcher) -> str:
         return "timeout"
     if isinstance(m, OnConnect):
         return "connect"
+    if isinstance(m, OnError):
+        return "error"
     return "reset"
 
 
@@ -550,7 +553,7 @@ def to_options(policy: Policy) -> dict[str, Any]:
                 timeout_rules.append(rule)
             continue
         for m in rule.matchers:
-            if isinstance(m, OnConnect | OnReset):
+            if isinstance(m, OnConnect | OnReset | OnError):
                 problems.add(f'rule "{key}": {_matcher_key(m)} has no seed option')
             elif not isinstance(m, AllErrors) and _matches_only_2xx(m):
                 problems.add(

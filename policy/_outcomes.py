@@ -25,6 +25,7 @@ __all__ = [
     "ConnectFailure",
     "ConnectionReset",
     "Decision",
+    "Error",
     "GiveUp",
     "Outcome",
     "Response",
@@ -129,7 +130,18 @@ class ConnectionReset:
     """The connection broke after the request was sent: it may have been processed."""
 
 
-Outcome: TypeAlias = Response | Timeout | ConnectFailure | ConnectionReset
+@attrs.frozen
+class Error:
+    """Any other failure the caller classified as retryable (matched by ``error``).
+
+    ``kind`` names it, e.g. the exception's class name (``"OperationalError"``); the
+    evaluator does not look at it, logs and metrics do.
+    """
+
+    kind: str = ""
+
+
+Outcome: TypeAlias = Response | Timeout | ConnectFailure | ConnectionReset | Error
 
 
 class AttemptState(tuple[float, int, tuple[int, ...], tuple[float, ...], float]):

@@ -200,7 +200,7 @@ def _describe(expected: set[str]) -> str:
     if {"NUMBER", "CODE_RANGE", "CODE_CLASS", "WORD"} <= expected and "AT" in expected:
         return "a rule, a setting or a preset"
     if {"NUMBER", "CODE_RANGE", "CODE_CLASS", "WORD"} <= expected:
-        return "a status (429, 500-599, 5xx) or all, timeout, connect, reset"
+        return "a status (429, 500-599, 5xx) or all, timeout, connect, reset, error"
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]

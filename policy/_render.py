@@ -24,6 +24,7 @@ from ._ast import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -111,6 +112,8 @@ def render_matcher(m: Matcher) -> str:
         return "connect"
     if isinstance(m, OnReset):
         return "reset"
+    if isinstance(m, OnError):
+        return "error"
     raise TypeError(f"not a matcher: {m!r}")  # pragma: no cover
 
 

@@ -42,6 +42,7 @@ from ._ast import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 STRATEGY_NAMES = ("backoff", "headers", "never")
-MATCHER_WORDS = ("all", "timeout", "connect", "reset")
+MATCHER_WORDS = ("all", "timeout", "connect", "reset", "error")
 SETTING_NAMES = ("timeout", "deadline", "attempts", "methods", "pace", "budget")
 PACE_VALUES = {"on": True, "off": False}
 BACKOFF_KEYS = ("limit", "min", "max", "factor", "jitter")
@@ -345,10 +346,12 @@ class _Builder:
             return _build(OnConnect, span=span)
         if word == "reset":
             return _build(OnReset, span=span)
+        if word == "error":
+            return _build(OnError, span=span)
         self.bad(
             tok,
             f"unknown selector {s!r}{did_you_mean(s, MATCHER_WORDS)}: expected a status "
-            "(429, 500-599, 5xx) or all, timeout, connect, reset",
+            "(429, 500-599, 5xx) or all, timeout, connect, reset, error",
             syntax=True,
         )
         return None

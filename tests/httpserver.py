@@ -212,6 +212,8 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self._open: set[socket.socket] = set()
+        #: TCP connections accepted so far (keep-alive reuse shows as fewer than requests).
+        self.connections = 0
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
@@ -288,6 +290,7 @@ class LoopbackServer:
     def _track(self, s: socket.socket) -> None:
         with self._lock:
             self._open.add(s)
+            self.connections += 1
 
     def _untrack(self, s: socket.socket) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ from policy import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -127,6 +128,7 @@ _KEYWORDS = [
     "timeout",
     "connect",
     "reset",
+    "error",
     "jitter",
     "nojitter",
     "limit",
@@ -326,7 +328,7 @@ def matchers() -> st.SearchStrategy[object]:
             lambda t: StatusRange(min(t), max(t))
         ),
         st.builds(StatusClass, st.integers(1, 5)),
-        st.sampled_from([AllErrors(), OnTimeout(), OnConnect(), OnReset()]),
+        st.sampled_from([AllErrors(), OnTimeout(), OnConnect(), OnReset(), OnError()]),
     )
 
 
@@ -464,6 +466,40 @@ SEED_OPTION_KEYS = [
     "retry",
     "bodyFilter",
 ]
+
+
+# -- adapters: policies and scripted server behaviour --------------------------------------
+
+#: What a scripted server can do on one request, by name (tests/test_adapters_agree.py
+#: turns each into a ``Reply``): statuses with and without a body, a Retry-After, a reset.
+SERVER_STEPS = ("200", "503", "503-empty", "500", "429-ra1", "429-ra2", "404", "reset")
+
+
+def adapter_policies() -> st.SearchStrategy[str]:
+    """Small policies over what a scripted server does (waits are skipped in test mode)."""
+    delay = st.sampled_from(["10ms", "20ms..80ms", "5ms..1s", "50ms"])
+    jitter = st.sampled_from(["", ",jitter", ",jitter=equal", ",jitter=decorrelated"])
+    backoff = st.builds(
+        lambda n, d, j: f"backoff({n},{d}{j if '..' in d else ''})",
+        st.integers(0, 3),
+        delay,
+        jitter,
+    )
+    rule = st.one_of(
+        st.builds(
+            lambda s, b: f"{s}:{b}", st.sampled_from(["5xx", "503", "500-599", "all"]), backoff
+        ),
+        st.builds(lambda b: f"429:headers()|{b}", backoff),
+        st.builds(lambda b: f"reset:{b}", backoff),
+        st.just("503:never"),
+    )
+    extra = st.sampled_from(["", " attempts=3", " methods=GET"])
+    return st.builds(lambda rs, e: " ".join(rs) + e, st.lists(rule, min_size=1, max_size=3), extra)
+
+
+def server_scripts() -> st.SearchStrategy[list[str]]:
+    """A server's replies in order (the last one repeats)."""
+    return st.lists(st.sampled_from(SERVER_STEPS), min_size=1, max_size=6)
 
 
 # --- enormous but well-formed server waits (SPEC §2.4) -----------------------------------

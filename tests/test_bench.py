@@ -75,7 +75,21 @@ def test_fast_path_matches_lark(text: str, edits: list[tuple[int, str]]) -> None
         assert slow is None
 
 
-@pytest.mark.parametrize("text", ["", " ; ", "5xx:never\n429:headers()", "timeout=10s"])
+@pytest.mark.parametrize(
+    "text",
+    ["", " ; ", "5xx:never\n429:headers()", "timeout=10s", "error:backoff(2)", "5xx,ERROR:never"],
+)
 def test_fast_path_small_cases(text: str) -> None:
     """Edge cases (empty, separators only, a newline, a setting) read the same as Lark."""
     assert _norm(fast_raw(text)) == _norm(_lark(text))
+
+
+def test_bench_clients_runs_one_tiny_round() -> None:
+    """bench_clients runs every client and callable once over; no timing is asserted."""
+    import bench_clients  # type: ignore[import-not-found,unused-ignore]
+
+    bench_clients.ROUNDS = 1
+    out = bench_clients.main(1)
+    assert out["httpx RetryTransport"] > 0
+    assert out["aiohttp_middleware"] > 0
+    assert out["retrying µs/attempt"] > 0

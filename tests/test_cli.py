@@ -665,6 +665,16 @@ def test_simulate_bad_outcomes_exit_2(capsys: pytest.CaptureFixture[str]) -> Non
     assert run(capsys, "simulate", "5xx:never")[0] == 2
 
 
+def test_simulate_error_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    """`error` is an outcome word of simulate, decided by the error matcher only."""
+    code, out, _ = run(
+        capsys, "simulate", "error:backoff(1,1s) all:never", "--outcomes", "error,error"
+    )
+    assert code == 0
+    assert "error    retry" in out
+    assert "limit reached: error:backoff 1/1" in out
+
+
 def test_simulate_method_outside_methods(capsys: pytest.CaptureFixture[str]) -> None:
     """--method POST against methods=GET gives up at once."""
     code, out, _ = run(

@@ -109,6 +109,10 @@ def test_spec_api_is_exported() -> None:
         "Accept",
         "AttemptState",
         "from_options",
+        "Outcome",
+        "Decision",
+        "Error",
+        "OnError",
     ):
         assert name in policy.__all__, name
 
@@ -182,3 +186,34 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert "E001" in bad.stdout + bad.stderr
+
+
+def test_transport_all_is_sorted_and_exists() -> None:
+    """transport.__all__ is sorted like policy's, and every name resolves (lazy ones too)."""
+    import transport
+
+    assert list(transport.__all__) == sorted(transport.__all__, key=_isort_key)
+    missing = [n for n in transport.__all__ if not hasattr(transport, n)]
+    assert missing == []
+    for name in (
+        "RetryTransport",
+        "AsyncRetryTransport",
+        "aiohttp_middleware",
+        "retrying",
+        "outcome_from_exception",
+        "testing",
+        "prometheus_hooks",
+    ):
+        assert name in transport.__all__, name
+
+
+def test_import_transport_does_not_import_httpx_or_aiohttp() -> None:
+    """`import transport` leaves httpx, aiohttp, prometheus_client and opentelemetry alone."""
+    code = (
+        "import sys, transport\n"
+        "transport.RetryingPool('5xx:backoff(3)').close()\n"
+        "heavy = ('httpx', 'aiohttp', 'prometheus_client', 'opentelemetry', 'requests')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "assert not bad, bad\n"
+    )
+    _run([sys.executable, "-c", code], cwd=ROOT)

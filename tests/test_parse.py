@@ -20,6 +20,7 @@ from policy import (
     MethodsSetting,
     Never,
     OnConnect,
+    OnError,
     OnReset,
     OnTimeout,
     Over,
@@ -78,8 +79,10 @@ VALID: list[tuple[str, Policy]] = [
     ("timeout:never", one(OnTimeout(), N)),
     ("connect:never", one(OnConnect(), N)),
     ("reset:never", one(OnReset(), N)),
+    ("error:never", one(OnError(), N)),
+    ("ERROR:never", one(OnError(), N)),
     (
-        "429,500-599,5xx,all,timeout,connect,reset:never",
+        "429,500-599,5xx,all,timeout,connect,reset,error:never",
         one(
             [
                 StatusCode(429),
@@ -89,6 +92,7 @@ VALID: list[tuple[str, Policy]] = [
                 OnTimeout(),
                 OnConnect(),
                 OnReset(),
+                OnError(),
             ],
             N,
         ),

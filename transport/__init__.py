@@ -5,13 +5,19 @@
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
+* ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports;
+* ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
+* ``retrying(policy, on=...)`` -- any function, sync or async, and
+  ``outcome_from_exception(exc)``;
+* ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter;
 * ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share;
 * ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
   (extra ``[redis]``);
 * ``CeleryFetcher(app)`` -- ``background_fetch`` on Celery workers (extra ``[celery]``).
 
-``RedisState`` and ``CeleryFetcher`` are loaded on first use, so ``import transport``
-never imports ``redis`` or ``celery``.
+The httpx and aiohttp names are imported on first use (PEP 562), so ``import transport``
+imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay out of
+``__all__`` so that ``from transport import *`` needs neither ``redis`` nor ``celery``.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -35,15 +41,50 @@ from ._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
+    from ._aiohttp import aiohttp_middleware
+    from ._callable import outcome_from_exception, retrying
     from ._celery import CeleryFetch as CeleryFetch
     from ._celery import CeleryFetcher as CeleryFetcher
+    from ._hooks import prometheus_hooks, testing
+    from ._httpx import AsyncRetryTransport, RetryTransport
     from ._redis import RedisState as RedisState
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()
 
+#: Names imported on first use: the httpx and aiohttp adapters import their library.
+_LAZY = {
+    "AsyncRetryTransport": "_httpx",
+    "RetryTransport": "_httpx",
+    "aiohttp_middleware": "_aiohttp",
+    "outcome_from_exception": "_callable",
+    "retrying": "_callable",
+    "prometheus_hooks": "_hooks",
+    "testing": "_hooks",
+}
+
+if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
+
+    def __getattr__(name: str) -> Any:
+        fleet = _FLEET.get(name)
+        if fleet is not None:
+            return _load_fleet(name, *fleet)
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__) | set(_FLEET))
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "AsyncRetryTransport",
     "Attempt",
     "BackgroundFetcher",
     "FetchError",
@@ -54,45 +95,43 @@ __all__ = [
     "PolicyRetry",
     "Redacted",
     "RetryError",
+    "RetryTransport",
     "RetryingPool",
     "SqliteStore",
     "State",
     "Store",
     "StoredResult",
+    "aiohttp_middleware",
     "attempts_of",
     "background_fetch",
     "background_fetch_response",
     "compose_policy",
     "default_fetcher",
     "mask_url",
+    "outcome_from_exception",
+    "prometheus_hooks",
+    "retrying",
+    "testing",
 ]
 
-# Loaded on first use (PEP 562): name -> (module, extra that provides its dependency).
-_LAZY = {
-    "RedisState": ("._redis", "redis"),
-    "CeleryFetcher": ("._celery", "celery"),
-    "CeleryFetch": ("._celery", "celery"),
+#: The fleet names, imported on first use and kept out of ``__all__`` and of this module's
+#: namespace (a star import must work without their extras): name -> (module, extra).
+_FLEET = {
+    "CeleryFetch": ("_celery", "celery"),
+    "CeleryFetcher": ("_celery", "celery"),
+    "RedisState": ("_redis", "redis"),
 }
 
 
-def __getattr__(name: str) -> Any:
-    where = _LAZY.get(name)
-    if where is None:
-        raise AttributeError(f"module 'transport' has no attribute {name!r}")
-    import importlib
+def _load_fleet(name: str, module: str, extra: str) -> Any:
+    from importlib import import_module
 
     try:
-        module = importlib.import_module(where[0], __name__)
+        loaded = import_module(f"{__name__}.{module}")
     except ImportError as e:
         if e.name not in ("redis", "celery", "kombu"):
             raise
         raise ImportError(
-            f"transport.{name} needs the {e.name!r} package: pip install 'retry-policy[{where[1]}]'"
+            f"transport.{name} needs the {e.name!r} package: pip install 'retry-policy[{extra}]'"
         ) from e
-    # Not cached in this module's namespace: ``__all__`` (and so ``from transport import
-    # *``) leaves these names out, so that a star import works without the extras.
-    return getattr(module, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return getattr(loaded, name)

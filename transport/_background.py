@@ -500,7 +500,8 @@ class BackgroundFetcher:
     ``Idempotency-Key`` header derived from the stable key with every fetch (a fetch's
     own ``idempotency_key=`` overrides it).  ``state`` holds the pacing holds and retry
     budgets (``pace=on``, ``budget=``) shared by every fetch of this fetcher (a
-    ``LocalState`` of its own by default).
+    ``LocalState`` of its own by default); ``on_retry``/``on_giveup`` see every fetch's
+    attempts, and ``rand`` draws the jitter.
     """
 
     def __init__(
@@ -510,8 +511,14 @@ class BackgroundFetcher:
         pool: urllib3.PoolManager | None = None,
         *,
         idempotency_key: bool = False,
+        rand: Callable[[], float] | None = None,
+        on_retry: Callable[[Attempt], object] | None = None,
+        on_giveup: Callable[[Attempt], object] | None = None,
         state: State | None = None,
     ) -> None:
+        self._rand = rand
+        self._on_retry = on_retry
+        self._on_giveup = on_giveup
         self._state: State = state if state is not None else LocalState()
         self.store: Store = store if store is not None else InMemoryStore()
         self._own_pool = pool is None
@@ -718,7 +725,15 @@ class BackgroundFetcher:
         call_timeout: float | None,
     ) -> StoredResult:
         claimed = hasattr(self.store, "claim")
-        rp = RetryingPool(p, pool=self._pm, sleep=self._sleep, state=self._state)
+        rp = RetryingPool(
+            p,
+            pool=self._pm,
+            sleep=self._sleep,
+            rand=self._rand,
+            on_retry=self._on_retry,
+            on_giveup=self._on_giveup,
+            state=self._state,
+        )
         masked = mask_url(url)
         with self._lock:
             self._running.add(rp)

@@ -42,7 +42,7 @@ import policy
 
 from ._state import FLOOR, WINDOW, LocalState, State
 
-__all__ = ["Attempt", "Call", "Done", "Send", "Wait", "label_of"]
+__all__ = ["Attempt", "Call", "Done", "Send", "Wait", "as_policy", "label_of"]
 
 log = logging.getLogger("policy")
 
@@ -64,6 +64,16 @@ def label_of(outcome: Outcome) -> str:
     if isinstance(outcome, policy.ConnectionReset):
         return "reset"
     return "error"
+
+
+def as_policy(p: object) -> policy.Policy:
+    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
+    caches, so the same text is parsed once); anything else is a ``TypeError``."""
+    if isinstance(p, policy.Policy):
+        return p
+    if isinstance(p, str):
+        return policy.parse(p)
+    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
 
 
 def _rule_text(rule: Any) -> str | None:
@@ -146,6 +156,8 @@ class Attempt:
             outcome = policy.Timeout()
         elif label == "connect":
             outcome = policy.ConnectFailure()
+        elif label == "error":
+            outcome = policy.Error()
         else:
             outcome = policy.ConnectionReset()
         return cls(int(d["number"]), outcome, d.get("delay"), str(d["reason"]), d.get("rule"))
@@ -241,7 +253,61 @@ def _record(seconds: float) -> bool:
     return True
 
 
+# -- OpenTelemetry -------------------------------------------------------------------------
+
+#: ``opentelemetry.trace.get_current_span`` once looked up (on the first retry, so that
+#: ``import transport`` never imports OpenTelemetry); ``False``: not installed.
+_otel: Any = None
+
+
+def _current_span() -> Any:
+    """The current OpenTelemetry span, or ``None`` when opentelemetry-api is not installed."""
+    global _otel
+    if _otel is None:
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            _otel = False
+            return None
+        _otel = trace.get_current_span
+    return _otel() if _otel is not False else None
+
+
+def _span_event(span: Any, attempt: Attempt, method: str, display: str) -> None:
+    """Add a ``retry`` event to ``span`` (a recording OpenTelemetry span)."""
+    span.add_event(
+        "retry",
+        {
+            "retry.attempt": attempt.number,
+            "retry.outcome": attempt.label,
+            "retry.delay_s": float(attempt.delay or 0.0),
+            "retry.rule": attempt.rule or "",
+            "retry.reason": attempt.reason,
+            "http.request.method": method,
+            "retry.target": display,
+        },
+    )
+
+
 # -- the driver ---------------------------------------------------------------------------
+
+#: Per policy (by identity): (policy, pace, budget), so a call does not re-read settings.
+_fleet_cache: dict[int, tuple[policy.Policy, bool, Any]] = {}
+
+
+def _fleet(p: policy.Policy) -> tuple[bool, Any]:
+    """The policy's pacing switch and retry budget (``pace=on``, ``budget=20%``)."""
+    hit = _fleet_cache.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1], hit[2]
+    if len(_fleet_cache) >= 256:
+        _fleet_cache.clear()
+    pace, budget = bool(p.pace), p.budget
+    _fleet_cache[id(p)] = (p, pace, budget)
+    return pace, budget
+
+
+# -- the Call ---------------------------------------------------------------------------
 
 
 class Call:
@@ -251,13 +317,15 @@ class Call:
     adapter's choice: the call's ``timeout``, else the policy's ``timeout=``, else its
     default).  ``origin`` names what pacing holds and budgets are kept per (``None``:
     neither applies).  ``display`` is how logs name the target (a masked URL, a function
-    name).  ``state`` is the shared ``State`` (the adapter's own ``LocalState`` when it
-    has one).  Not thread-safe: one ``Call`` per call; the ``State`` is what is shared.
+    name), or a function returning it, called only when a line is logged.  ``state`` is
+    the shared ``State`` (the adapter's own ``LocalState`` when it has one).  Not
+    thread-safe: one ``Call`` per call; the ``State`` is what is shared.
     """
 
     __slots__ = (
         "_budget",
         "_deadline_at",
+        "_decide",
         "_display",
         "_on_giveup",
         "_on_retry",
@@ -265,6 +333,7 @@ class Call:
         "_pace",
         "_policy",
         "_rand",
+        "_send",
         "_sent",
         "_skipped",
         "_state",
@@ -282,7 +351,7 @@ class Call:
         now: float,
         timeout: float = _INF,
         origin: str | None = None,
-        display: str = "",
+        display: str | Callable[[], str] = "",
         state: State | None = None,
         rand: Callable[[], float],
         on_retry: Hook | None = None,
@@ -290,14 +359,14 @@ class Call:
     ) -> None:
         self._policy = p
         self.method = method
-        self.state = p.start(now=now)
-        d = p.deadline_ms
-        self._deadline_at = now + d / 1000 if d is not None else _INF
+        compiled = p.compiled()
+        self._decide = compiled.decide
+        self.state = compiled.start(now)
+        self._deadline_at = self.state[4]  # start + deadline (inf: none)
         self._timeout = timeout
         self._origin = origin
         self._display = display
-        pace = p.pace and origin is not None
-        budget = p.budget if origin is not None else None
+        pace, budget = _fleet(p) if origin is not None else (False, None)
         if (pace or budget is not None) and state is None:
             state = LocalState()
         self._state = state
@@ -308,7 +377,16 @@ class Call:
         self._on_giveup = on_giveup
         self._sent = 0
         self._skipped = 0.0
+        self._send: Send | None = None  # the last Send, reused while its timeout holds
         self.attempts: list[Attempt] = []
+
+    @property
+    def display(self) -> str:
+        """How logs name the target (a masked URL, a function name)."""
+        d = self._display
+        if not isinstance(d, str):
+            d = self._display = d()
+        return d
 
     @property
     def deadline_at(self) -> float:
@@ -323,7 +401,7 @@ class Call:
             if until is not None and until > now:
                 if until > self._deadline_at:
                     reason = (
-                        f"the server asked to hold {self._display or self._origin} for "
+                        f"the server asked to hold {self.display or self._origin} for "
                         f"{until - now:.3g}s more; the deadline would pass"
                     )
                     return self._finish(None, reason)
@@ -333,19 +411,36 @@ class Call:
         self._sent += 1
         left = self._deadline_at - now
         limit = self._timeout if self._timeout < left else left
-        return Send(limit if limit > _MIN_ATTEMPT else _MIN_ATTEMPT)
+        if limit < _MIN_ATTEMPT:
+            limit = _MIN_ATTEMPT
+        send = self._send
+        if send is None or send.timeout != limit:
+            send = self._send = Send(limit)
+        return send
 
-    def after(self, outcome: Outcome, now: float) -> Wait | Done:
-        """What to do after an attempt ended in ``outcome``: wait and retry, or stop."""
+    def after(self, outcome: Outcome, now: float, *, replayable: bool = True) -> Wait | Done:
+        """What to do after an attempt ended in ``outcome``: wait and retry, or stop.
+
+        ``replayable=False`` says the request cannot be sent again (its body was a stream,
+        now consumed): a retry the policy grants is then a give-up, except after a
+        ``connect`` failure, when nothing was sent.
+        """
         now += self._skipped
-        p = self._policy
         if self._pace and type(outcome) is policy.Response:
-            until = p.hold(outcome, now)
+            until = self._policy.hold(outcome, now)
             if until is not None:
                 self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
-        d = p.decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
+        d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
         number = len(self.attempts) + 1
         if type(d) is policy.Retry:
+            if not replayable and type(outcome) is not policy.ConnectFailure:
+                reason = (
+                    f"{label_of(outcome)}: the request body was a stream, already sent; "
+                    "it cannot be replayed, so it is not retried"
+                )
+                attempt = Attempt(number, outcome, None, reason, d.rule)
+                self.attempts.append(attempt)
+                return self._finish(attempt, reason)
             if self._budget is not None:
                 granted, requests = self._state.spend_retry(  # type: ignore[union-attr]
                     self._origin,  # type: ignore[arg-type]
@@ -362,13 +457,21 @@ class Call:
                     attempt = Attempt(number, outcome, None, reason, d.rule)
                     self.attempts.append(attempt)
                     return self._finish(attempt, reason)
-            attempt = Attempt(number, outcome, d.delay, d, d.rule)
+            delay = d.delay
+            attempt = Attempt(number, outcome, delay, d, d.rule)
             self.attempts.append(attempt)
             self.state = d.state
-            self._log_retry(attempt)
+            if log.isEnabledFor(logging.INFO):
+                self._log_retry(attempt)
+            if _otel is not False:
+                span = _otel() if _otel is not None else _current_span()
+                if span is not None and span.is_recording():
+                    _span_event(span, attempt, self.method, self.display)
             if self._on_retry is not None:
                 self._on_retry(attempt)
-            return self._wait(d.delay, attempt)
+            if _recorders:
+                return self._wait(delay, attempt)
+            return Wait(delay, attempt)
         if type(d) is policy.GiveUp:
             attempt = Attempt(number, outcome, None, d, d.rule)
             self.attempts.append(attempt)
@@ -392,7 +495,7 @@ class Call:
             log.info(
                 "%s %s: %s, giving up after %d attempt%s: %s",
                 self.method,
-                self._display,
+                self.display,
                 fields["retry_outcome"],
                 len(self.attempts),
                 "" if len(self.attempts) == 1 else "s",
@@ -408,7 +511,7 @@ class Call:
             log.info(
                 "%s %s: %s, retry %d in %.3fs by rule %s (%s)",
                 self.method,
-                self._display,
+                self.display,
                 attempt.label,
                 attempt.number,
                 attempt.delay,
@@ -421,7 +524,7 @@ class Call:
         """The structured ``extra`` of a log line (what structured logging picks up)."""
         return {
             "retry_method": self.method,
-            "retry_target": self._display,
+            "retry_target": self.display,
             "retry_attempt": attempt.number if attempt is not None else 0,
             "retry_outcome": attempt.label if attempt is not None else "none",
             "retry_delay": attempt.delay if attempt is not None else None,

@@ -34,6 +34,7 @@ Design points, each a lesson from retry bugs in the wild:
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import random
@@ -66,7 +67,7 @@ from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool
 from ._guard import local as _local
 from ._guard import watchdog as _watchdog
-from ._loop import Attempt, Call, Done, Wait
+from ._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url, reveal_headers, url_credentials
 from ._state import LocalState, State
 
@@ -94,16 +95,6 @@ Outcome: TypeAlias = (
 
 
 PolicyArg: TypeAlias = "policy.Policy | str"
-
-
-def as_policy(p: object) -> policy.Policy:
-    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
-    caches, so the same text is parsed once); anything else is a ``TypeError``."""
-    if isinstance(p, policy.Policy):
-        return p
-    if isinstance(p, str):
-        return policy.parse(p)
-    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
 
 
 class RetryError(Exception):
@@ -352,7 +343,7 @@ class RetryingPool:
             now=wall + clock(),
             timeout=budget,
             origin=f"{target[0]}://{target[1]}:{target[2] or _PORTS[target[0]]}",
-            display=mask_url(url),
+            display=functools.partial(mask_url, url),
             state=self._state,
             rand=self._rand,
             on_retry=self._on_retry,

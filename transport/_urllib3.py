@@ -15,8 +15,15 @@ those in from the evaluator:
 * ``sleep`` waits the delay the decision carried;
 * redirects stay urllib3's business (its ``redirect`` budget and header stripping).
 
-urllib3 shares one ``Retry`` object as the template for every request, so the template
-holds no state: the evaluator's state starts at the first failure of a request.
+The decide step is the one attempt loop's (``_loop.Call``): the same outcomes, the same
+``Attempt`` history, INFO log lines, ``on_retry``/``on_giveup`` hooks and test mode
+(``transport.testing()``) as every other adapter.  urllib3 shares one ``Retry`` object as
+the template for every request, so the template holds no state: a request's ``Call``
+starts at its first failure and is handed from each ``Retry`` to the next by ``new()``.
+What the protocol cannot give: urllib3 sends before the loop is asked, so the
+per-attempt timeout and its deadline shrinking, pacing holds before a first attempt and
+the accepted attempt's own record (``increment`` never sees a 2xx) are ``RetryingPool``'s
+alone; the deadline counts from the first failure.
 """
 
 from __future__ import annotations
@@ -27,36 +34,22 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ProxyError,
-    ReadTimeoutError,
-    ResponseError,
-    SSLError,
-)
+from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import RequestHistory, Retry
 
 import policy
 
-from ._pool import PolicyArg, as_policy
+from ._callable import _builtin_outcome, _urllib3_outcome
+from ._loop import Attempt, Call, Done, as_policy
+from ._pool import PolicyArg
 from ._redact import mask_url
 
 __all__ = ["PolicyRetry"]
 
 
 def _error_outcome(err: Exception) -> Any:
-    if isinstance(err, ProxyError):
-        return policy.ConnectFailure()
-    if isinstance(err, ReadTimeoutError):
-        return policy.Timeout()
-    if isinstance(err, ConnectTimeoutError | NewConnectionError | SSLError):
-        return policy.ConnectFailure()
-    if isinstance(err, ProtocolError | OSError):
-        return policy.ConnectionReset()
-    return policy.ConnectionReset()
+    """The outcome of an error urllib3 hands ``increment`` (unknown: ``reset``, the safe guess)."""
+    return _urllib3_outcome(err) or _builtin_outcome(err) or policy.ConnectionReset()
 
 
 class PolicyRetry(Retry):
@@ -65,7 +58,10 @@ class PolicyRetry(Retry):
     ``policy`` is a ``policy.Policy`` or a policy string (parsed once, here).
     Extra keyword arguments go to ``Retry`` (``redirect`` defaults to 10 and
     ``raise_on_status`` to ``False``, so giving up on a status returns the response).
-    ``sleep`` and ``rand`` may be injected like in ``RetryingPool``.
+    ``sleep``, ``rand``, ``on_retry``, ``on_giveup`` and ``state`` are as for every
+    adapter.  ``attempts`` is the request's history so far (retries and the give-up;
+    urllib3 keeps the last ``PolicyRetry`` on ``response.retries``, requests on
+    ``response.raw.retries``).
     """
 
     def __init__(
@@ -83,7 +79,10 @@ class PolicyRetry(Retry):
         delay: float = 0.0,
         sleep: Callable[[float], object] = time.sleep,
         rand: Callable[[], float] | None = None,
+        on_retry: Callable[[Attempt], object] | None = None,
+        on_giveup: Callable[[Attempt], object] | None = None,
         _statuses: frozenset[int] | None = None,
+        _call: Call | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("allowed_methods", None)
@@ -102,7 +101,15 @@ class PolicyRetry(Retry):
         self.delay = delay
         self._sleep = sleep
         self._rand = rand if rand is not None else random.random
+        self._on_retry = on_retry
+        self._on_giveup = on_giveup
         self._statuses = _statuses if _statuses is not None else _retryable_statuses(policy)
+        self._call = _call
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """The attempts the policy decided on so far in this request (empty: none failed)."""
+        return tuple(self._call.attempts) if self._call is not None else ()
 
     def new(self, **kw: Any) -> PolicyRetry:
         """A copy with ``kw`` changed (the policy, state, delay and hooks carried over)."""
@@ -111,7 +118,10 @@ class PolicyRetry(Retry):
         kw.setdefault("delay", self.delay)
         kw.setdefault("sleep", self._sleep)
         kw.setdefault("rand", self._rand)
+        kw.setdefault("on_retry", self._on_retry)
+        kw.setdefault("on_giveup", self._on_giveup)
         kw.setdefault("_statuses", self._statuses)
+        kw.setdefault("_call", self._call)
         return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
@@ -151,7 +161,19 @@ class PolicyRetry(Retry):
                 raise MaxRetryError(_pool, mask_url(url or ""), e.reason) from e.reason
             return new._masked_history()
         now = time.time()
-        state = self.state if self.state is not None else self.policy.start(now=now)
+        upper = (method or "GET").upper()
+        call = self._call
+        if call is None:  # the first failure of a request: its call starts here
+            call = Call(
+                self.policy,
+                method=upper,
+                now=now,
+                display=mask_url(_full_url(_pool, url)),
+                rand=self._rand,
+                on_retry=self._on_retry,
+                on_giveup=self._on_giveup,
+            )
+        call.before(now)  # the attempt urllib3 just made
         status = None
         if error is not None:
             outcome = _error_outcome(error)
@@ -160,18 +182,19 @@ class PolicyRetry(Retry):
             outcome = policy.Response(status, response.headers)
         else:
             outcome = policy.ConnectionReset()
-        d = self.policy.decide(
-            state, outcome, now=now, rand=self._rand, method=(method or "GET").upper()
-        )
+        step = call.after(outcome, now)
         shown = mask_url(url or "")
         history = (*self.history, RequestHistory(method, shown, error, status, None))
-        if type(d) is policy.Retry:
-            return self.new(state=d.state, delay=d.delay, history=history)
-        reason = getattr(d, "reason", "accepted")
-        cause: Exception = error if error is not None else ResponseError(reason)
+        if not isinstance(step, Done):
+            return self.new(state=call.state, delay=step.seconds, history=history, _call=call)
+        if response is not None:
+            response.retry_attempts = tuple(call.attempts)  # what requests users can read
+        cause: Exception = error if error is not None else ResponseError(step.reason)
         # urllib3 (and requests, which wraps it) show the URL: query values and userinfo
         # are masked here, where the error is made.
-        raise MaxRetryError(_pool, shown, cause) from cause
+        err = MaxRetryError(_pool, shown, cause)
+        err.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
+        raise err from cause
 
     def _masked_history(self) -> PolicyRetry:
         """This retry with the URLs of its history masked (urllib3 records them raw)."""
@@ -184,6 +207,14 @@ class PolicyRetry(Retry):
 
     def __repr__(self) -> str:
         return f"PolicyRetry({str(self.policy)!r}, redirect={self.redirect}, delay={self.delay})"
+
+
+def _full_url(pool: Any, url: str | None) -> str:
+    """The request's absolute URL for log lines (urllib3 hands ``increment`` the path)."""
+    url = url or ""
+    if pool is None or "://" in url:
+        return url
+    return f"{pool.scheme}://{pool.host}:{pool.port}{url}"
 
 
 def _retryable_statuses(p: policy.Policy) -> frozenset[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._lint import seconds_text
-from .._outcomes import ConnectFailure, Outcome, Response, Timeout
+from .._outcomes import ConnectFailure, Error, Outcome, Response, Timeout
 
 __all__ = ["envelope_text", "epoch", "outcome_label"]
 
@@ -15,13 +15,15 @@ def envelope_text(lo: float, hi: float) -> str:
 
 
 def outcome_label(o: Outcome) -> str:
-    """``503``, ``timeout``, ``connect`` or ``reset``."""
+    """``503``, ``timeout``, ``connect``, ``reset`` or ``error``."""
     if isinstance(o, Response):
         return str(o.status)
     if isinstance(o, Timeout):
         return "timeout"
     if isinstance(o, ConnectFailure):
         return "connect"
+    if isinstance(o, Error):
+        return "error"
     return "reset"
 
 

@@ -12,6 +12,7 @@ from .._outcomes import (
     Accept,
     ConnectFailure,
     ConnectionReset,
+    Error,
     GiveUp,
     Outcome,
     Response,
@@ -31,6 +32,7 @@ _WORDS: dict[str, Callable[[], Outcome]] = {
     "timeout": Timeout,
     "connect": ConnectFailure,
     "reset": ConnectionReset,
+    "error": Error,
 }
 
 
@@ -63,7 +65,8 @@ def parse_outcomes(spec: str, headers: list[str]) -> list[Outcome]:
 
             hint = did_you_mean(name, tuple(_WORDS))
             raise UsageError(
-                f"--outcomes: {name!r} is not a status (100-599) or timeout, connect, reset{hint}"
+                f"--outcomes: {name!r} is not a status (100-599) or "
+                f"timeout, connect, reset, error{hint}"
             )
     return found
 

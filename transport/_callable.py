@@ -1,0 +1,421 @@
+"""Any callable, sync or async: ``retrying`` and ``outcome_from_exception``.
+
+The one attempt loop (``_loop.Call``) does not care what an attempt is; here an attempt
+is a call of the user's function.  What happened becomes an outcome:
+
+* an exception that ``outcome_from_exception`` knows -- a urllib3, requests, httpx or
+  aiohttp error, or a built-in ``TimeoutError`` / ``ConnectionError`` -- becomes
+  ``timeout``, ``connect``, ``reset`` or, when it carries an HTTP response
+  (``raise_for_status()``), ``Response(status, headers)``: so ``429:headers()`` waits
+  what the server's ``Retry-After`` says even for code that only raises;
+* an exception listed in ``on=`` becomes ``Error(kind=<class name>)`` (the ``error``
+  matcher);
+* any other exception propagates at once, untouched, with no retry;
+* a return value is accepted, unless ``result=`` classifies it into an outcome (say, a
+  response object with a 503).
+
+The libraries are never imported here: an exception can only be an ``httpx.HTTPError``
+if ``httpx`` is already in ``sys.modules``, so that is checked first and costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import policy
+
+from ._loop import Attempt, Call, Done, Wait, _fleet, as_policy
+from ._state import State
+
+__all__ = ["outcome_from_exception", "retrying"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_INF: Final = float("inf")
+_UNKNOWN: Final[Any] = object()
+
+Hook = Callable[[Attempt], object]
+
+
+def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
+    """The ``policy`` outcome an exception stands for, or ``None`` when it is no failure
+    a retry policy knows.
+
+    ========================================================  ===========================
+    exception                                                 outcome
+    ========================================================  ===========================
+    ``requests.HTTPError``, ``httpx.HTTPStatusError``,        ``Response(status, headers)``
+    ``aiohttp.ClientResponseError`` (with a status)
+    connection refused, DNS failure, TLS handshake, connect   ``ConnectFailure()``
+    timeout (urllib3, requests, httpx, aiohttp,
+    ``ConnectionRefusedError``, ``socket.gaierror``)
+    read/response timeouts, ``TimeoutError``                  ``Timeout()``
+    connection reset or broken after sending, incomplete      ``ConnectionReset()``
+    body, protocol errors, other ``ConnectionError``
+    anything else                                             ``None``
+    ========================================================  ===========================
+
+    A library is consulted only when it is already imported (``sys.modules``).
+    """
+    modules = sys.modules
+    if "httpx" in modules:
+        out = _httpx_outcome(exc)
+        if out is not None:
+            return out
+    if "requests" in modules:
+        out = _requests_outcome(exc)
+        if out is not None:
+            return out
+    if "aiohttp" in modules:
+        from ._aiohttp import aiohttp_outcome
+
+        out = aiohttp_outcome(exc)
+        if out is not None:
+            return out
+    if "urllib3" in modules:
+        out = _urllib3_outcome(exc)
+        if out is not None:
+            return out
+    return _builtin_outcome(exc)
+
+
+def _response(status: Any, headers: Any) -> policy.Response | None:
+    if type(status) is not int or not 100 <= status <= 599:
+        return None
+    return policy.Response(status, headers if headers is not None else ())
+
+
+def _httpx_outcome(exc: BaseException) -> policy.Outcome | None:
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        r = exc.response
+        return _response(r.status_code, r.headers.multi_items())
+    if isinstance(exc, httpx.TransportError):
+        from ._httpx import httpx_outcome
+
+        out: policy.Outcome | None = httpx_outcome(exc)
+        return out
+    return None
+
+
+def _requests_outcome(exc: BaseException) -> policy.Outcome | None:
+    import requests
+
+    if not isinstance(exc, requests.RequestException):
+        return None
+    if isinstance(exc, requests.HTTPError):
+        r = exc.response
+        if r is None:
+            return None
+        return _response(r.status_code, r.raw.headers if r.raw is not None else r.headers)
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.ProxyError):
+        return policy.ConnectFailure()
+    if isinstance(exc, requests.Timeout):
+        return policy.Timeout()
+    if isinstance(exc, requests.exceptions.SSLError):
+        return policy.ConnectFailure()
+    if isinstance(exc, requests.ConnectionError):
+        inner = exc.args[0] if exc.args else None
+        if isinstance(inner, BaseException):
+            out = _urllib3_outcome(inner)
+            if out is not None:
+                return out
+        return policy.ConnectionReset()  # unknown: assume it may have been sent
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return policy.ConnectionReset()
+    return None
+
+
+def _urllib3_outcome(exc: BaseException) -> policy.Outcome | None:
+    from urllib3 import exceptions as u
+
+    if isinstance(exc, u.MaxRetryError):
+        reason = exc.reason
+        if reason is None:
+            return None
+        return _urllib3_outcome(reason) or _builtin_outcome(reason)
+    if isinstance(exc, u.ReadTimeoutError):
+        return policy.Timeout()
+    if isinstance(exc, u.ConnectTimeoutError | u.NewConnectionError | u.SSLError | u.ProxyError):
+        return policy.ConnectFailure()
+    if isinstance(exc, u.ProtocolError):
+        return policy.ConnectionReset()
+    return None
+
+
+def _builtin_outcome(exc: BaseException) -> policy.Outcome | None:
+    import socket
+
+    if isinstance(exc, ConnectionRefusedError | socket.gaierror):
+        return policy.ConnectFailure()
+    if isinstance(exc, TimeoutError):
+        return policy.Timeout()
+    if isinstance(exc, ConnectionError):
+        return policy.ConnectionReset()
+    if "http.client" in sys.modules:
+        import http.client
+
+        if isinstance(exc, http.client.IncompleteRead | http.client.BadStatusLine):
+            return policy.ConnectionReset()
+    return None
+
+
+# -- the decorator ------------------------------------------------------------------------
+
+
+class _Settings:
+    __slots__ = (
+        "cache",
+        "clock",
+        "display",
+        "lazy",
+        "method",
+        "offset",
+        "on",
+        "on_giveup",
+        "on_retry",
+        "origin",
+        "p",
+        "rand",
+        "result",
+        "sleep",
+        "state",
+        "timeout",
+    )
+
+    p: policy.Policy
+    on: tuple[type[BaseException], ...]
+    result: Callable[[Any], policy.Outcome | None] | None
+    method: str
+    sleep: Callable[[float], Any]
+    clock: Callable[[], float]
+    offset: float
+    rand: Callable[[], float]
+    on_retry: Hook | None
+    on_giveup: Hook | None
+    state: State | None
+    origin: str
+    display: str
+    cache: dict[type, policy.Outcome | None]
+    timeout: float
+    lazy: bool
+
+    def __init__(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+        self.cache = {}
+        t = self.p.timeout_ms
+        self.timeout = t / 1000 if t is not None else _INF
+        pace, budget = _fleet(self.p)
+        self.lazy = not pace and budget is None
+
+    def call(self, now: float | None = None) -> Call:
+        return Call(
+            self.p,
+            method=self.method,
+            now=self.offset + self.clock() if now is None else now,
+            timeout=self.timeout,
+            origin=self.origin,
+            display=self.display,
+            state=self.state,
+            rand=self.rand,
+            on_retry=self.on_retry,
+            on_giveup=self.on_giveup,
+        )
+
+    def classify(self, exc: BaseException) -> policy.Outcome | None:
+        """The outcome of ``exc``; remembered per class when the class alone decides it."""
+        t = type(exc)
+        cache = self.cache
+        if t in cache:
+            return cache[t]
+        out = outcome_from_exception(exc)
+        if out is None and self.on and isinstance(exc, self.on):
+            out = policy.Error(t.__name__)
+        if _by_class_alone(t) and len(cache) < 256:
+            cache[t] = out
+        return out
+
+
+_LIBRARIES: Final = frozenset(("requests", "httpx", "aiohttp", "urllib3"))
+
+
+def _by_class_alone(t: type) -> bool:
+    """Whether the class decides the outcome: no client library's class is among its bases
+    (those may look at the instance: a response's status, a wrapped reason)."""
+    return not any(c.__module__.partition(".")[0] in _LIBRARIES for c in t.__mro__)
+
+
+def retrying(
+    policy: policy.Policy | str,
+    *,
+    on: tuple[type[BaseException], ...] | type[BaseException] = (),
+    result: Callable[[Any], policy.Outcome | None] | None = None,
+    method: str = "GET",
+    sleep: Callable[[float], Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    rand: Callable[[], float] | None = None,
+    on_retry: Hook | None = None,
+    on_giveup: Hook | None = None,
+    state: State | None = None,
+) -> Callable[[_F], _F]:
+    """Retry a function, sync or async, as a policy says: ``@retrying("error:backoff(3)", on=...)``.
+
+    ``on``: exception classes that become ``Error(kind=<class name>)`` (the ``error``
+    matcher) when ``outcome_from_exception`` does not already know them; any other
+    exception propagates at once.  ``result``: classifies a return value into an
+    outcome (``None``: accept it).  ``method``: the HTTP method the policy's
+    ``methods=`` and ``[...]`` limits see (``GET`` by default; say ``POST`` for work
+    that must not run twice).  ``sleep`` defaults to ``time.sleep`` / ``asyncio.sleep``.
+    An async function's attempts run under ``asyncio.timeout`` of the policy's
+    ``timeout=`` (shrunk to the deadline); a sync function cannot be interrupted, so
+    only the deadline's check before each retry applies to it.
+
+    Giving up re-raises the last exception unchanged, with the policy's reason added
+    as a note and the attempts as its ``retry_attempts`` attribute, or returns the
+    last result.
+    """
+    p = as_policy(policy)
+    on_types = on if isinstance(on, tuple) else (on,)
+
+    def decorate(fn: _F) -> _F:
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+        module = getattr(fn, "__module__", None)
+        display = f"{module}.{name}" if module else name
+        is_async = inspect.iscoroutinefunction(fn)
+        s = _Settings(
+            p=p,
+            on=on_types,
+            result=result,
+            method=method.upper(),
+            sleep=sleep if sleep is not None else (asyncio.sleep if is_async else time.sleep),
+            clock=clock,
+            offset=time.time() - clock(),
+            rand=rand if rand is not None else random.random,
+            on_retry=on_retry,
+            on_giveup=on_giveup,
+            state=state,
+            origin=f"call:{display}",
+            display=display,
+        )
+        if is_async:
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return await _run_async(s, fn, args, kwargs)
+
+            async_wrapper.retry_policy = p  # type: ignore[attr-defined]
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return _run(s, fn, args, kwargs)
+
+        wrapper.retry_policy = p  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _give_up(exc: BaseException, call: Call, reason: str) -> None:
+    exc.add_note(f"retry policy: {reason}")
+    exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
+
+
+def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
+    cache = s.cache
+    start = now = offset + clock()
+    # Without pacing or a budget, nothing needs the call before a first failure: a call
+    # that succeeds at once costs one function call more (no Call, no state).
+    call = None if s.lazy else s.call(start)
+    while True:
+        if call is not None:
+            step = call.before(now)
+            if type(step) is Wait:
+                if step.seconds > 0:
+                    sleep(step.seconds)
+                now = offset + clock()
+                continue
+            if type(step) is Done:
+                raise TimeoutError(f"{s.display} not called: {step.reason}")
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as e:
+            outcome = cache.get(type(e), _UNKNOWN)
+            if outcome is _UNKNOWN:
+                outcome = classify(e)
+            if outcome is None:
+                raise
+            if call is None:
+                call = s.call(start)
+                call.before(start)  # the attempt just made
+            now = offset + clock()
+            after = call.after(outcome, now)
+            if isinstance(after, Done):
+                _give_up(e, call, after.reason)
+                raise
+            wait = after.seconds
+        else:
+            if result is None:
+                return value
+            outcome = result(value)
+            if outcome is None:
+                return value
+            if call is None:
+                call = s.call(start)
+                call.before(start)
+            now = offset + clock()
+            after = call.after(outcome, now)
+            if isinstance(after, Done):
+                return value
+            wait = after.seconds
+        if wait > 0:
+            sleep(wait)
+            now = offset + clock()
+
+
+async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    call = s.call()
+    clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
+    bounded = s.p.timeout_ms is not None or s.p.deadline_ms is not None
+    while True:
+        step = call.before(offset + clock())
+        if type(step) is Wait:
+            if step.seconds > 0:
+                await sleep(step.seconds)
+            continue
+        if type(step) is Done:
+            raise TimeoutError(f"{s.display} not called: {step.reason}")
+        try:
+            if bounded:
+                async with asyncio.timeout(step.timeout):  # type: ignore[union-attr]
+                    value = await fn(*args, **kwargs)
+            else:
+                value = await fn(*args, **kwargs)
+        except Exception as e:
+            outcome = classify(e)
+            if outcome is None:
+                raise
+            after = call.after(outcome, offset + clock())
+            if isinstance(after, Done):
+                _give_up(e, call, after.reason)
+                raise
+            wait = after.seconds
+        else:
+            outcome = result(value) if result is not None else None
+            if outcome is None:
+                return value
+            after = call.after(outcome, offset + clock())
+            if isinstance(after, Done):
+                return value
+            wait = after.seconds
+        if wait > 0:
+            await sleep(wait)
