@@ -75,3 +75,40 @@ def test_unknown_name_is_an_attribute_error() -> None:
     """A name the package does not define raises AttributeError, as for any module."""
     with pytest.raises(AttributeError, match="no_such_name"):
         policy.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_import_policy_and_transport_load_neither_redis_nor_celery() -> None:
+    """`import policy, transport` (and a parse) import no redis, celery or kombu module."""
+    out = _run(
+        "import sys, policy, transport\n"
+        "policy.parse('5xx:backoff(3)')\n"
+        "print(' '.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('redis', 'celery', 'kombu'))))\n"
+    )
+    assert out.split() == []
+
+
+def test_fleet_names_load_on_first_use() -> None:
+    """transport.RedisState imports redis only when it is first used, and dir() lists it."""
+    import transport
+
+    assert "RedisState" in dir(transport)
+    out = _run(
+        "import sys, transport\n"
+        "print('redis' in sys.modules)\n"
+        "transport.RedisState\n"
+        "print('redis' in sys.modules)\n"
+    )
+    assert out.split() == ["False", "True"]
+    with pytest.raises(AttributeError, match="no_such_name"):
+        transport.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_star_import_needs_no_extra() -> None:
+    """`from transport import *` imports no redis or celery: the fleet names are lazy only."""
+    out = _run(
+        "import sys\n"
+        "from transport import *\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'celery')))\n"
+    )
+    assert out.strip() == "[]"

@@ -10,10 +10,14 @@
 * ``retrying(policy, on=...)`` -- any function, sync or async, and
   ``outcome_from_exception(exc)``;
 * ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter;
-* ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share.
+* ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share;
+* ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
+  (extra ``[redis]``);
+* ``CeleryFetcher(app)`` -- ``background_fetch`` on Celery workers (extra ``[celery]``).
 
 The httpx and aiohttp names are imported on first use (PEP 562), so ``import transport``
-imports neither library.
+imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay out of
+``__all__`` so that ``from transport import *`` needs neither ``redis`` nor ``celery``.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -39,8 +43,11 @@ from ._urllib3 import PolicyRetry
 if TYPE_CHECKING:
     from ._aiohttp import aiohttp_middleware
     from ._callable import outcome_from_exception, retrying
+    from ._celery import CeleryFetch as CeleryFetch
+    from ._celery import CeleryFetcher as CeleryFetcher
     from ._hooks import prometheus_hooks, testing
     from ._httpx import AsyncRetryTransport, RetryTransport
+    from ._redis import RedisState as RedisState
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()
@@ -59,6 +66,9 @@ _LAZY = {
 if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
 
     def __getattr__(name: str) -> Any:
+        fleet = _FLEET.get(name)
+        if fleet is not None:
+            return _load_fleet(name, *fleet)
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -69,7 +79,7 @@ if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(globals()) | set(__all__))
+        return sorted(set(globals()) | set(__all__) | set(_FLEET))
 
 
 __all__ = [
@@ -103,3 +113,25 @@ __all__ = [
     "retrying",
     "testing",
 ]
+
+#: The fleet names, imported on first use and kept out of ``__all__`` and of this module's
+#: namespace (a star import must work without their extras): name -> (module, extra).
+_FLEET = {
+    "CeleryFetch": ("_celery", "celery"),
+    "CeleryFetcher": ("_celery", "celery"),
+    "RedisState": ("_redis", "redis"),
+}
+
+
+def _load_fleet(name: str, module: str, extra: str) -> Any:
+    from importlib import import_module
+
+    try:
+        loaded = import_module(f"{__name__}.{module}")
+    except ImportError as e:
+        if e.name not in ("redis", "celery", "kombu"):
+            raise
+        raise ImportError(
+            f"transport.{name} needs the {e.name!r} package: pip install 'retry-policy[{extra}]'"
+        ) from e
+    return getattr(loaded, name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -84,6 +85,66 @@ class Redacted:
 
     def __reduce__(self) -> Any:
         raise TypeError("a Redacted value cannot be pickled: it would store the secret")
+
+    @classmethod
+    def env(cls, template: str, *names: str) -> Redacted:
+        """A value whose secrets are environment variables, read when the request is sent.
+
+        Only the template and the variable names are kept, so the value can travel to
+        another process (a Celery worker) without the secret: the worker reads
+        ``os.environ`` when it sends the request.
+
+        >>> import os
+        >>> os.environ["DOC_API_KEY"] = "s3cr3t"
+        >>> token = Redacted.env("Bearer {}", "DOC_API_KEY")
+        >>> str(token), token.names, token.reveal()
+        ('Bearer ********', ('DOC_API_KEY',), 'Bearer s3cr3t')
+        """
+        return _EnvRedacted(template, *names)
+
+
+class _EnvRedacted(Redacted):
+    """``Redacted.env(template, *names)``: the secrets are read from ``os.environ``."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, template: str, *names: str) -> None:
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(
+                "Redacted.env needs the names of the environment variables that hold the "
+                "secrets, e.g. Redacted.env('Bearer {}', 'API_KEY')"
+            )
+        super().__init__(template, *([""] * len(names)))
+        self.names: tuple[str, ...] = tuple(names)
+
+    def reveal(self) -> str:
+        missing = [n for n in self.names if n not in os.environ]
+        if missing:
+            raise LookupError(
+                f"environment variable{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)} not set in this process (needed by "
+                f"Redacted.env({self._template!r}, ...))"
+            )
+        return self._template.format(*(os.environ[n] for n in self.names))
+
+    def __repr__(self) -> str:
+        names = ", ".join(repr(n) for n in self.names)
+        return f"Redacted.env({self._template!r}, {names})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _EnvRedacted):
+            return (self._template, self.names) == (other._template, other.names)
+        return NotImplemented if not isinstance(other, Redacted) else False
+
+    def __hash__(self) -> int:
+        return hash(("Redacted.env", self._template, self.names))
+
+    def __reduce__(self) -> Any:  # no secret inside: it may be pickled
+        return (_EnvRedacted, (self._template, *self.names))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form that travels in a task message: template and names only."""
+        return {"template": self._template, "env": list(self.names)}
 
 
 class HeaderValueError(ValueError):

@@ -1,0 +1,287 @@
+"""``RedisState``: pacing holds and retry budgets shared by every process using one Redis.
+
+A ``LocalState`` lives in one process.  When many workers share one API key they need
+one view of its rate limit: a hold set because *one* worker saw ``remaining: 0`` must
+make *every* worker wait, and a retry budget must count the whole fleet's first attempts
+and retries.  ``RedisState`` keeps both in Redis:
+
+* a hold is a string key ``<prefix>hold:<origin>`` holding the wall-clock time it lasts
+  until, set by a Lua script that keeps the later of the old and new times (holds only
+  grow) and expires on its own a second after the hold ends;
+* a budget is two sorted sets per origin (first attempts and retries, scored by time),
+  trimmed to the last ``WINDOW`` seconds and counted in one Lua script, so "count, then
+  spend" is atomic across the fleet; each set expires a second after its newest entry
+  leaves the window.
+
+Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
+and redis-py's own retries are off.  When Redis does not answer (down, slow, failing
+mid-run) the state falls back to a ``LocalState`` in this process, logs **one** WARNING
+for the outage (on the ``policy`` logger), never raises, and tries Redis again at most
+once a second (one caller probes; the others stay local meanwhile).  When Redis answers
+again, sharing resumes and an INFO line says so.  Holds are also mirrored locally, so a
+hold learnt before or during an outage is still honoured.
+
+``redis`` is imported here only: ``import transport`` does not load it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import Any, Final
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ._redact import mask_text, mask_url
+from ._state import WINDOW, LocalState
+
+__all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
+
+log = logging.getLogger("policy")
+
+#: The key prefix of every key ``RedisState`` writes.
+DEFAULT_PREFIX: Final = "retry-policy:"
+#: The longest a Redis call may take (connect, then each read), in seconds.
+MAX_CALL_SECONDS: Final = 0.05
+#: After a failure, Redis is tried again at most this often (seconds).
+RETRY_EVERY: Final = 1.0
+# Keys outlive what they record by this much (ms), so a reader never races the expiry.
+_GRACE_MS: Final = 1000
+
+_HOLD = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '')
+if cur ~= nil and cur >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+_RECORD = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+_SPEND = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local requests = redis.call('ZCARD', KEYS[1])
+local spent = redis.call('ZCARD', KEYS[2])
+if spent < tonumber(ARGV[4]) * requests + tonumber(ARGV[5]) then
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  return {1, requests}
+end
+return {0, requests}
+"""
+
+_FAILED: Final = object()
+
+
+def bounded_client(url_or_client: str | redis.Redis, timeout: float = MAX_CALL_SECONDS) -> Any:
+    """A ``redis.Redis`` whose every call is bounded by ``timeout`` and never retried.
+
+    A URL gets a new client; a client is copied (same server, database and credentials)
+    with the timeouts lowered to ``timeout`` and redis-py's retries off: the client given
+    is not changed.
+    """
+    bounded: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "retry_on_error": [],
+        "health_check_interval": 0,
+    }
+    if isinstance(url_or_client, str):
+        return redis.Redis.from_url(url_or_client, **bounded)
+    pool = getattr(url_or_client, "connection_pool", None)
+    if pool is None:
+        raise TypeError(
+            "RedisState takes a redis:// URL or a redis.Redis client "
+            f"(got {type(url_or_client).__name__})"
+        )
+    kwargs = dict(pool.connection_kwargs)
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        given = kwargs.get(name)
+        if given is None or given > timeout:
+            kwargs[name] = timeout
+    kwargs.update(
+        retry=bounded["retry"], retry_on_error=[], health_check_interval=0, decode_responses=False
+    )
+    kwargs = {k: v for k, v in kwargs.items() if not k.startswith("orig_")}
+    return redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
+
+
+def _describe(url_or_client: Any) -> str:
+    if isinstance(url_or_client, str):
+        return mask_url(url_or_client)
+    kw = getattr(getattr(url_or_client, "connection_pool", None), "connection_kwargs", {})
+    if "path" in kw:
+        return f"unix://{kw['path']}"
+    return f"redis://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
+
+
+class RedisState:
+    """The ``State`` of pacing holds and retry budgets, shared through Redis.
+
+    ``url_or_client`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL or a
+    ``redis.Redis`` client (copied with bounded timeouts); ``prefix`` starts every key.
+    ``timeout`` bounds each Redis call (connect, then each read; 50 ms by default: a
+    slower answer counts as an outage).  ``retry_every`` is how often Redis is tried again
+    after a failure.  Safe to share between threads; one per process is enough.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | redis.Redis,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        timeout: float = MAX_CALL_SECONDS,
+        retry_every: float = RETRY_EVERY,
+    ) -> None:
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str (got {type(prefix).__name__})")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds (got {timeout!r})")
+        self.prefix = prefix
+        self._where = _describe(url_or_client)
+        self._client = bounded_client(url_or_client, timeout)
+        self._hold_script = self._client.register_script(_HOLD)
+        self._record_script = self._client.register_script(_RECORD)
+        self._spend_script = self._client.register_script(_SPEND)
+        self._local = LocalState()
+        self._lock = threading.Lock()
+        self._retry_every = retry_every
+        self._down = False
+        self._next_try = 0.0
+        self._window_ms = int(WINDOW * 1000) + _GRACE_MS
+        self._salt = os.urandom(4).hex()
+        self._seq = 0
+
+    # -- the State interface -----------------------------------------------------------
+
+    def hold_until(self, origin: str, now: float) -> float | None:
+        local = self._local.hold_until(origin, now)
+        raw = self._run(self._client.get, self._hold_key(origin))
+        shared: float | None = None
+        if raw is not _FAILED and raw is not None:
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                value = 0.0
+            shared = value if value > now else None
+        if shared is None:
+            return local
+        return shared if local is None or shared > local else local
+
+    def hold(self, origin: str, until: float, now: float) -> None:
+        if until <= now:
+            return
+        self._local.hold(origin, until, now)
+        ttl = int((until - now) * 1000) + _GRACE_MS
+        self._run(self._hold_script, [self._hold_key(origin)], [repr(until), ttl])
+
+    def record_request(self, origin: str, now: float) -> None:
+        got = self._run(
+            self._record_script,
+            [self._budget_key(origin, "firsts")],
+            [repr(now), repr(now - WINDOW), self._member(now), self._window_ms],
+        )
+        if got is _FAILED:
+            self._local.record_request(origin, now)
+
+    def spend_retry(self, origin: str, now: float, ratio: float, floor: int) -> tuple[bool, int]:
+        got = self._run(
+            self._spend_script,
+            [self._budget_key(origin, "firsts"), self._budget_key(origin, "retries")],
+            [
+                repr(now),
+                repr(now - WINDOW),
+                self._member(now),
+                repr(float(ratio)),
+                int(floor),
+                self._window_ms,
+            ],
+        )
+        if got is _FAILED:
+            return self._local.spend_retry(origin, now, ratio, floor)
+        try:
+            granted, requests = got
+            return bool(int(granted)), int(requests)
+        except (TypeError, ValueError):
+            return self._local.spend_retry(origin, now, ratio, floor)
+
+    # -- extras ------------------------------------------------------------------------
+
+    @property
+    def shared(self) -> bool:
+        """Whether the last Redis call answered (``False`` while running on local state)."""
+        return not self._down
+
+    def close(self) -> None:
+        """Close the connections to Redis (the state keeps working locally if used again)."""
+        with contextlib.suppress(Exception):  # closing never raises into the caller
+            self._client.connection_pool.disconnect()
+
+    def __repr__(self) -> str:
+        mode = "local fallback" if self._down else "shared"
+        return f"<RedisState {self._where} prefix={self.prefix!r}: {mode}>"
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _hold_key(self, origin: str) -> str:
+        return f"{self.prefix}hold:{origin}"
+
+    def _budget_key(self, origin: str, which: str) -> str:
+        # The braces are a Redis Cluster hash tag: both windows of an origin on one node.
+        return f"{self.prefix}budget:{{{origin}}}:{which}"
+
+    def _member(self, now: float) -> str:
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        return f"{now!r}:{self._salt}:{seq}"
+
+    def _run(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` against Redis, or ``_FAILED`` (fall back to local) -- never raises."""
+        if self._down:
+            t = time.monotonic()
+            with self._lock:
+                if t < self._next_try:
+                    return _FAILED
+                self._next_try = t + self._retry_every  # this caller probes; others wait
+        try:
+            result = fn(*args)
+        except Exception as e:  # any failure of the store: fall back, never raise
+            self._failed(e)
+            return _FAILED
+        if self._down:
+            self._recovered()
+        return result
+
+    def _failed(self, error: BaseException) -> None:
+        with self._lock:
+            first = not self._down
+            self._down = True
+            self._next_try = time.monotonic() + self._retry_every
+        if first:
+            log.warning(
+                "Redis at %s did not answer (%s: %s): pacing holds and retry budgets are "
+                "kept in this process until it does; trying again every %gs",
+                self._where,
+                type(error).__name__,
+                mask_text(str(error))[:200],
+                self._retry_every,
+            )
+
+    def _recovered(self) -> None:
+        with self._lock:
+            was = self._down
+            self._down = False
+        if was:
+            log.info("Redis at %s answers again: holds and budgets are shared again", self._where)
