@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
 import attrs
 
 if TYPE_CHECKING:
-    from ._evaluate import Compiled, Decide, Schedule, WorstCase
+    from ._evaluate import Compiled
     from ._outcomes import AttemptState, Outcome
     from ._pace import Pacer
+    from ._schedule import Schedule, WorstCase
+    from ._steps import Decide
 
 __all__ = [
     "BUDGET_FLOOR",
@@ -542,7 +544,7 @@ class Policy:
     """A parsed policy: its items in source order.
 
     ``str(policy)`` is the canonical form (SPEC §1.3).  ``decide`` and friends are
-    provided by the evaluator (``policy._evaluate``).
+    provided by the evaluator (``Compiled``, in ``policy._evaluate``).
 
     Two policies are equal when they decide alike for the same reason: the same settings
     (wherever they are written) and, for each kind of outcome -- statuses, ``timeout``,
