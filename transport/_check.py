@@ -60,7 +60,9 @@ def positive_seconds(name: str, value: object) -> float:
     try:
         seconds = float(value)
     except OverflowError:  # an int too large for a float
-        seconds = math.inf
+        raise ValueError(
+            f"{name} must be at most {MAX_SECONDS:.0e} seconds (got an int too large for a float)"
+        ) from None
     if not (seconds > 0 and math.isfinite(seconds)):
         raise ValueError(f"{name} must be a positive number of seconds (got {value!r})")
     if seconds > MAX_SECONDS:
