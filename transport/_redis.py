@@ -13,6 +13,11 @@ and retries.  ``RedisState`` keeps both in Redis:
   spend" is atomic across the fleet; each set expires a second after its newest entry
   leaves the window.
 
+* a quota ("``N`` requests left until ``T``") is a hash ``<prefix>quota:<origin>``
+  (``u``: the reset time, ``l``: the requests left), replaced or lowered by one Lua
+  script and spent by another (decrement if positive, else answer the reset time), so
+  no two processes spend the same unit; it expires on its own a second after ``T``.
+
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, failing
 mid-run) the state falls back to a ``LocalState`` in this process, logs **one** WARNING
@@ -78,6 +83,36 @@ if spent < tonumber(ARGV[4]) * requests + tonumber(ARGV[5]) then
   return {1, requests}
 end
 return {0, requests}
+"""
+
+# KEYS[1] quota hash; ARGV: until, remaining, now, ttl ms.  A later reset starts a new
+# window; otherwise (the same window) only a lower count is kept.
+_SET_QUOTA = """
+local cu = tonumber(redis.call('HGET', KEYS[1], 'u') or '')
+if cu == nil or cu <= tonumber(ARGV[3]) or tonumber(ARGV[1]) > cu then
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'l', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+local cl = tonumber(redis.call('HGET', KEYS[1], 'l') or '')
+if cl == nil or tonumber(ARGV[2]) < cl then
+  redis.call('HSET', KEYS[1], 'l', ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] quota hash; ARGV: now.  '' : go ahead (a unit spent, or no live quota);
+# otherwise the reset time to wait until (a string: Lua numbers become integers).
+_TAKE = """
+local u = redis.call('HGET', KEYS[1], 'u')
+local cu = tonumber(u or '')
+if cu == nil or cu <= tonumber(ARGV[1]) then return '' end
+local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') or 0
+if l > 0 then
+  redis.call('HINCRBY', KEYS[1], 'l', -1)
+  return ''
+end
+return u
 """
 
 _FAILED: Final = object()
@@ -154,6 +189,8 @@ class RedisState:
         self._hold_script = self._client.register_script(_HOLD)
         self._record_script = self._client.register_script(_RECORD)
         self._spend_script = self._client.register_script(_SPEND)
+        self._set_quota_script = self._client.register_script(_SET_QUOTA)
+        self._take_script = self._client.register_script(_TAKE)
         self._local = LocalState()
         self._lock = threading.Lock()
         self._retry_every = retry_every
@@ -216,6 +253,30 @@ class RedisState:
         except (TypeError, ValueError):
             return self._local.spend_retry(origin, now, ratio, floor)
 
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
+        if until <= now:
+            return
+        remaining = max(0, int(remaining))
+        self._local.set_quota(origin, remaining, until, now)  # mirrored, as holds are
+        ttl = int((until - now) * 1000) + _GRACE_MS
+        self._run(
+            self._set_quota_script,
+            [self._quota_key(origin)],
+            [repr(float(until)), remaining, repr(float(now)), ttl],
+        )
+
+    def take(self, origin: str, now: float) -> float | None:
+        got = self._run(self._take_script, [self._quota_key(origin)], [repr(float(now))])
+        if got is _FAILED:
+            return self._local.take(origin, now)
+        if not got:
+            return None
+        try:
+            until = float(got)
+        except (TypeError, ValueError):
+            return self._local.take(origin, now)
+        return until if until > now else None
+
     # -- extras ------------------------------------------------------------------------
 
     @property
@@ -236,6 +297,9 @@ class RedisState:
 
     def _hold_key(self, origin: str) -> str:
         return f"{self.prefix}hold:{origin}"
+
+    def _quota_key(self, origin: str) -> str:
+        return f"{self.prefix}quota:{origin}"
 
     def _budget_key(self, origin: str, which: str) -> str:
         # The braces are a Redis Cluster hash tag: both windows of an origin on one node.
@@ -271,8 +335,8 @@ class RedisState:
             self._next_try = time.monotonic() + self._retry_every
         if first:
             log.warning(
-                "Redis at %s did not answer (%s: %s): pacing holds and retry budgets are "
-                "kept in this process until it does; trying again every %gs",
+                "Redis at %s did not answer (%s: %s): pacing holds, quotas and retry budgets "
+                "are kept in this process until it does; trying again every %gs",
                 self._where,
                 type(error).__name__,
                 mask_text(str(error))[:200],

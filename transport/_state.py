@@ -7,7 +7,7 @@ not care whether it is a dict in this process (``LocalState``, the default: one 
 adapter, shared by every thread and task using that adapter) or a Redis server shared by
 a fleet of processes (``RedisState``).
 
-The interface has four methods, each one atomic on its own:
+The interface has six methods, each one atomic on its own:
 
 * ``hold_until(origin, now)`` -- the wall-clock time until which ``origin`` is held
   (``None`` when it is not held at ``now``);
@@ -17,7 +17,14 @@ The interface has four methods, each one atomic on its own:
 * ``spend_retry(origin, now, ratio, floor)`` -- try to spend one retry: granted when the
   retries already spent in the last ``WINDOW`` seconds are fewer than
   ``ratio × first attempts in that window + floor``; returns ``(granted, requests)``
-  with ``requests`` the first attempts counted in the window (for the give-up reason).
+  with ``requests`` the first attempts counted in the window (for the give-up reason);
+* ``set_quota(origin, remaining, until, now)`` -- the server said ``remaining`` requests
+  are left until ``until``: record that, unless a quota with a later reset is already
+  recorded; for the same or an earlier reset only a lower count is kept (counts only
+  go down within a window, a later reset starts a new window);
+* ``take(origin, now)`` -- spend one request of the recorded quota before sending:
+  ``None`` to go ahead (a unit was spent, or no quota is recorded, or its reset has
+  passed and it is forgotten), else the wall-clock reset time to wait until.
 
 An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
 (what the evaluator's ``now`` is).  Implementations must be thread-safe, must never
@@ -78,12 +85,18 @@ class State(Protocol):
         self, origin: str, now: float, ratio: float, floor: int
     ) -> tuple[bool, int]: ...
 
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None: ...
+
+    def take(self, origin: str, now: float) -> float | None: ...
+
 
 class _Origin:
-    __slots__ = ("firsts", "hold", "retries")
+    __slots__ = ("firsts", "hold", "left", "quota_until", "retries")
 
     def __init__(self) -> None:
         self.hold = 0.0
+        self.left = 0
+        self.quota_until = 0.0
         self.firsts: deque[float] = deque()
         self.retries: deque[float] = deque()
 
@@ -140,6 +153,31 @@ class LocalState:
                 o.retries.append(now)
                 return True, requests
             return False, requests
+
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
+        if until <= now:
+            return
+        remaining = max(0, int(remaining))
+        with self._lock:
+            o = self._get(origin)
+            if until > o.quota_until or o.quota_until <= now:
+                o.left = remaining
+                o.quota_until = until
+            elif remaining < o.left:
+                o.left = remaining
+
+    def take(self, origin: str, now: float) -> float | None:
+        o = self._origins.get(origin)
+        if o is None or o.quota_until <= now:
+            return None
+        with self._lock:
+            until = o.quota_until
+            if until <= now:
+                return None
+            if o.left > 0:
+                o.left -= 1
+                return None
+            return until
 
     def __repr__(self) -> str:
         return f"<LocalState: {len(self._origins)} origins>"
