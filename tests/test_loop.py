@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import policy
 from transport._loop import Call, Done, Send, Wait, start_recording, stop_recording
-from transport._state import FLOOR, WINDOW, LocalState, origin_of
+from transport._state import FLOOR, NEW_WINDOW, WINDOW, LocalState, origin_of
 
 
 def _run(p: str, outcomes: list[object], *, timeout: float = 5.0) -> tuple[list[object], Call]:
@@ -163,6 +163,7 @@ def test_local_state_quota_only_falls_within_a_window() -> None:
     s.set_quota("o", 3, 110.0, 100.0)
     s.set_quota("o", 5, 110.0, 101.0)  # a late answer from earlier in the window
     s.set_quota("o", 9, 105.0, 101.0)  # an earlier reset: not a new window
+    s.set_quota("o", 8, 110.9, 101.0)  # within a second: the same window, told later
     assert [s.take("o", 102.0) for _ in range(4)] == [None, None, None, 110.0]
     s.set_quota("o", 1, 120.0, 103.0)  # a later reset: the next window
     assert [s.take("o", 104.0) for _ in range(2)] == [None, 120.0]
@@ -217,7 +218,7 @@ def test_local_state_never_grants_more_than_the_window_allows(ops: list) -> None
             until = now + ahead
             s.set_quota("o", remaining, until, now)
             if until > now:
-                if until > window_end or window_end <= now:
+                if window_end <= now or until >= window_end + NEW_WINDOW:
                     window_end, low, granted = until, remaining, 0
                 else:
                     low = min(low, remaining)

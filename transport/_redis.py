@@ -43,7 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._redact import mask_text, mask_url
-from ._state import WINDOW, LocalState
+from ._state import NEW_WINDOW, WINDOW, LocalState
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 
@@ -85,11 +85,12 @@ end
 return {0, requests}
 """
 
-# KEYS[1] quota hash; ARGV: until, remaining, now, ttl ms.  A later reset starts a new
-# window; otherwise (the same window) only a lower count is kept.
+# KEYS[1] quota hash; ARGV: until, remaining, now, ttl ms, NEW_WINDOW.  A reset at least
+# NEW_WINDOW later starts a new window; otherwise (the same window) only a lower count is
+# kept, under the recorded reset.
 _SET_QUOTA = """
 local cu = tonumber(redis.call('HGET', KEYS[1], 'u') or '')
-if cu == nil or cu <= tonumber(ARGV[3]) or tonumber(ARGV[1]) > cu then
+if cu == nil or cu <= tonumber(ARGV[3]) or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
   redis.call('HSET', KEYS[1], 'u', ARGV[1], 'l', ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1
@@ -262,7 +263,7 @@ class RedisState:
         self._run(
             self._set_quota_script,
             [self._quota_key(origin)],
-            [repr(float(until)), remaining, repr(float(now)), ttl],
+            [repr(float(until)), remaining, repr(float(now)), ttl, repr(NEW_WINDOW)],
         )
 
     def take(self, origin: str, now: float) -> float | None:

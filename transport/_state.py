@@ -41,12 +41,17 @@ from urllib.parse import urlsplit
 
 from policy._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
 
-__all__ = ["FLOOR", "WINDOW", "LocalState", "State", "origin_of"]
+__all__ = ["FLOOR", "NEW_WINDOW", "WINDOW", "LocalState", "State", "origin_of"]
 
 #: The retry budget's sliding window, in seconds (the language's constant).
 WINDOW: float = BUDGET_WINDOW_S
 #: Retries a budget always allows per window, however few first attempts were made.
 FLOOR: int = BUDGET_FLOOR
+
+#: A reported reset this much later than the recorded one starts a new window (seconds):
+#: resets are known to the second (``Date`` and the reset headers), so two answers from
+#: one window may disagree by up to that much.
+NEW_WINDOW: float = 1.0
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -160,7 +165,7 @@ class LocalState:
         remaining = max(0, int(remaining))
         with self._lock:
             o = self._get(origin)
-            if until > o.quota_until or o.quota_until <= now:
+            if o.quota_until <= now or until >= o.quota_until + NEW_WINDOW:
                 o.left = remaining
                 o.quota_until = until
             elif remaining < o.left:
