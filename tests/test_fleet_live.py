@@ -161,7 +161,7 @@ def test_a_quota_lets_n_requests_through_then_waits_for_the_reset(
     with transport.RetryingPool(policy.parse(PACED)) as pool:
         for _ in range(4):
             assert pool.request("GET", url).status == 200
-    spent, a, b, c = server.requests
+    spent, _, b, c = server.requests
     assert b.time < spent.time + 0.9
     assert c.time >= spent.time + 1.0 - 0.005
 

@@ -23,9 +23,9 @@ reads a clock and never does I/O of its own beyond the small, bounded ``State`` 
 a pacing hold on the origin, spends one request of the origin's recorded quota (or waits
 for its reset when none is left; either wait gives up when it would pass the deadline)
 and counts first attempts for the retry budget.  ``after`` asks the policy, applies the
-retry budget, records the ``Attempt``, sets a pacing hold and quota from the response, logs one INFO line
-and calls the ``on_retry`` / ``on_giveup`` hooks.  Sync and async shells share all of it;
-they differ only in how they sleep and send.
+retry budget, records the ``Attempt``, sets a pacing hold and quota from the response,
+logs one INFO line and calls the ``on_retry`` / ``on_giveup`` hooks.  Sync and async
+shells share all of it; they differ only in how they sleep and send.
 
 Test mode (``transport.testing()``) is honoured here, once for every adapter: while it is
 active a wait is recorded instead of taken (the shell is told to wait 0 s) and the call's
