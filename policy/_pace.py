@@ -46,7 +46,9 @@ to back: by the time a window's last answer says ``remaining: 0`` the others alr
 have requests on the wire.  So a response whose header family says ``remaining: N``
 (any ``N >= 0``) with a usable reset also yields a quota: "``N`` requests left until the
 reset", which the adapter's state spends one unit per request.  Same families, same
-arithmetic (``Date``-corrected) and the same caps as a hold; when several families
+arithmetic (``Date``-corrected; a valid ``Retry-After`` of more than 0 on the same
+response first, as limiters send the seconds to the reset with every answer) and the
+same caps as a hold; when several families
 speak, the one with the fewest requests left (then the latest reset) wins.  The
 ``RateLimit`` field is read for holds only.  A reset already passed gives no quota.
 """
@@ -144,6 +146,7 @@ class Pacer:
         if not h:
             return None
         reference: float | None = None
+        ra_wait: float | None = None
         best: tuple[int, float] | None = None
         rule_cap = self.caps.get(response.status)
         for remaining, reset, fmt, family_cap in self.families:
@@ -158,7 +161,10 @@ class Pacer:
                 continue
             if reference is None:
                 reference = reference_time(h, now)
-            w = parse_reset(r, fmt, reference)
+                ra = h.get("retry-after")
+                if ra is not None:
+                    ra_wait = parse_retry_after(ra, reference)
+            w = ra_wait or parse_reset(r, fmt, reference)
             if w is None or w <= 0:
                 continue
             cap = family_cap if rule_cap is None else rule_cap

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import policy
 from transport._loop import Call, Done, Send, Wait, start_recording, stop_recording
-from transport._state import FLOOR, NEW_WINDOW, WINDOW, LocalState, origin_of
+from transport._state import FLOOR, IN_FLIGHT, NEW_WINDOW, WINDOW, LocalState, origin_of
 
 
 def _run(p: str, outcomes: list[object], *, timeout: float = 5.0) -> tuple[list[object], Call]:
@@ -169,6 +169,21 @@ def test_local_state_quota_only_falls_within_a_window() -> None:
     assert [s.take("o", 104.0) for _ in range(2)] == [None, 120.0]
     s.set_quota("o", 4, 100.0, 104.0)  # already past: ignored
     assert s.take("o", 104.0) == 120.0
+
+
+def test_requests_sent_before_a_quota_was_known_count_against_it() -> None:
+    """4 requests sent at a window's start, blind; the first answer says 3 left: the
+    server may not have counted the other 3 yet, so none is left.  Sends older than
+    IN_FLIGHT seconds are not counted."""
+    s = LocalState()
+    assert [s.take("o", 100.0) for _ in range(4)] == [None] * 4
+    s.set_quota("o", 3, 101.0, 100.01)
+    assert s.take("o", 100.02) == 101.0
+    s.set_quota("o", 2, 102.0, 101.0)  # the next window: nothing sent blind
+    assert [s.take("o", 101.1) for _ in range(3)] == [None, None, 102.0]
+    assert [s.take("o", 110.0) for _ in range(3)] == [None] * 3  # forgotten: blind again
+    s.set_quota("o", 5, 120.0, 110.0 + IN_FLIGHT + 0.01)  # those are answered by now
+    assert [s.take("o", 110.5 + IN_FLIGHT) for _ in range(6)] == [None] * 5 + [120.0]
 
 
 def test_local_state_quota_is_thread_safe() -> None:

@@ -269,6 +269,11 @@ def test_remaining_and_reset_give_a_quota() -> None:
     assert _quota(FAMILY, 200, h) == (3, NOW + 30)
     assert _quota(FAMILY, 429, {**h, "x-ratelimit-remaining": "0"}) == (0, NOW + 30)
     assert _quota(FAMILY, 200, {**h, "x-ratelimit-remaining": "2.7"}) == (2, NOW + 30)
+    # A Retry-After beside it is the seconds to the reset (as limiters send it), read
+    # first as for a hold; "Retry-After: 0" (rounded down) defers to the reset.
+    assert _quota(FAMILY, 200, {**h, "retry-after": "2"}) == (3, NOW + 2)
+    assert _quota(FAMILY, 200, {**h, "retry-after": "0"}) == (3, NOW + 30)
+    assert _quota(FAMILY, 200, {**h, "retry-after": "soon"}) == (3, NOW + 30)
 
 
 def test_no_quota_without_pace_or_without_a_usable_pair() -> None:

@@ -14,9 +14,10 @@ and retries.  ``RedisState`` keeps both in Redis:
   leaves the window.
 
 * a quota ("``N`` requests left until ``T``") is a hash ``<prefix>quota:<origin>``
-  (``u``: the reset time, ``l``: the requests left), replaced or lowered by one Lua
-  script and spent by another (decrement if positive, else answer the reset time), so
-  no two processes spend the same unit; it expires on its own a second after ``T``.
+  (``u``: the reset time, ``l``: the requests left; ``b``/``bs``: requests sent while
+  no quota was known, and since when), replaced or lowered by one Lua script and spent
+  by another (decrement if positive, else answer the reset time), so no two processes
+  spend the same unit; it expires on its own a second after ``T``.
 
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, failing
@@ -43,7 +44,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._redact import mask_text, mask_url
-from ._state import NEW_WINDOW, WINDOW, LocalState
+from ._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 
@@ -85,13 +86,24 @@ end
 return {0, requests}
 """
 
-# KEYS[1] quota hash; ARGV: until, remaining, now, ttl ms, NEW_WINDOW.  A reset at least
-# NEW_WINDOW later starts a new window; otherwise (the same window) only a lower count is
-# kept, under the recorded reset.
+# KEYS[1] quota hash (u: reset, l: left, b: requests sent while no quota was known, bs:
+# when the first of them was sent).  ARGV: until, remaining, now, ttl ms, NEW_WINDOW,
+# IN_FLIGHT.  A reset at least NEW_WINDOW later (or none live) starts a new window, less
+# the unknown requests but one; otherwise only a lower count is kept, under the same reset.
 _SET_QUOTA = """
+local now = tonumber(ARGV[3])
 local cu = tonumber(redis.call('HGET', KEYS[1], 'u') or '')
-if cu == nil or cu <= tonumber(ARGV[3]) or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
-  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'l', ARGV[2])
+local live = cu ~= nil and cu > now
+if not live or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
+  local left = tonumber(ARGV[2])
+  if not live then
+    local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
+    local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '0') or 0
+    if b > 1 and now - bs <= tonumber(ARGV[6]) then
+      left = math.max(0, left - (b - 1))
+    end
+  end
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'l', left, 'b', 0)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1
 end
@@ -102,18 +114,31 @@ end
 return 0
 """
 
-# KEYS[1] quota hash; ARGV: now.  '' : go ahead (a unit spent, or no live quota);
-# otherwise the reset time to wait until (a string: Lua numbers become integers).
+# KEYS[1] quota hash; ARGV: now, IN_FLIGHT, ttl ms.  '' : go ahead (a unit spent, or no
+# live quota: then counted as an unknown request); otherwise the reset time to wait
+# until (a string: Lua numbers become integers).
 _TAKE = """
+local now = tonumber(ARGV[1])
 local u = redis.call('HGET', KEYS[1], 'u')
 local cu = tonumber(u or '')
-if cu == nil or cu <= tonumber(ARGV[1]) then return '' end
-local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') or 0
-if l > 0 then
-  redis.call('HINCRBY', KEYS[1], 'l', -1)
-  return ''
+if cu ~= nil and cu > now then
+  local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') or 0
+  if l > 0 then
+    redis.call('HINCRBY', KEYS[1], 'l', -1)
+    return ''
+  end
+  return u
 end
-return u
+local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '')
+if bs == nil or now - bs > tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'b', 1, 'bs', ARGV[1])
+else
+  redis.call('HINCRBY', KEYS[1], 'b', 1)
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return ''
 """
 
 _FAILED: Final = object()
@@ -198,6 +223,7 @@ class RedisState:
         self._down = False
         self._next_try = 0.0
         self._window_ms = int(WINDOW * 1000) + _GRACE_MS
+        self._blind_ms = int(IN_FLIGHT * 1000) + _GRACE_MS
         self._salt = os.urandom(4).hex()
         self._seq = 0
 
@@ -257,17 +283,28 @@ class RedisState:
     def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
         if until <= now:
             return
-        remaining = max(0, int(remaining))
+        remaining = min(max(0, int(remaining)), MAX_QUOTA)
         self._local.set_quota(origin, remaining, until, now)  # mirrored, as holds are
         ttl = int((until - now) * 1000) + _GRACE_MS
         self._run(
             self._set_quota_script,
             [self._quota_key(origin)],
-            [repr(float(until)), remaining, repr(float(now)), ttl, repr(NEW_WINDOW)],
+            [
+                repr(float(until)),
+                remaining,
+                repr(float(now)),
+                ttl,
+                repr(NEW_WINDOW),
+                repr(IN_FLIGHT),
+            ],
         )
 
     def take(self, origin: str, now: float) -> float | None:
-        got = self._run(self._take_script, [self._quota_key(origin)], [repr(float(now))])
+        got = self._run(
+            self._take_script,
+            [self._quota_key(origin)],
+            [repr(float(now)), repr(IN_FLIGHT), self._blind_ms],
+        )
         if got is _FAILED:
             return self._local.take(origin, now)
         if not got:
