@@ -140,6 +140,10 @@ def table(r: dict[str, dict[str, float] | None], quick: bool) -> str:
             f"{_bar(pa['parse_cached'] <= 2)} |",
             f"| cold `policy check '<example>'` ≤ 150 ms | {pa['check_ms']:.0f} ms "
             f"(bare `python -c pass`: {pa['python_ms']:.0f} ms) | {_bar(pa['check_ms'] <= 150)} |",
+            f"| cold `policy check '<example>'` ≤ 5× a bare `python -c pass` | "
+            f"{pa.get('check_script_ms', pa['check_ms']):.0f} ms / {pa['python_ms']:.0f} ms = "
+            f"{pa['check_ratio']:.1f}× (`python -c 'import attrs'` alone: "
+            f"{pa['attrs_ratio']:.1f}×) | {_bar(pa['check_ratio'] <= 5)} |",
         ]
     if t:
         rp = t["RetryingPool"]

@@ -49,7 +49,6 @@ for _error in (PolicyError, PolicySyntaxError, PolicyValueError, Problem):
 del _error
 
 if TYPE_CHECKING:
-    from ._evaluate import Envelope, Schedule, WorstCase
     from ._lint import Diagnostic, lint
     from ._options import from_options
     from ._outcomes import (
@@ -66,13 +65,14 @@ if TYPE_CHECKING:
         Timeout,
     )
     from ._presets import PRESETS, Preset
+    from ._schedule import Envelope, Schedule, WorstCase
 
 #: Names imported on first use (PEP 562), so that ``import policy`` and a cold CLI do not
 #: pay for the evaluator, the seed options or the presets before they need them.
 _LAZY = {
-    "Envelope": "_evaluate",
-    "Schedule": "_evaluate",
-    "WorstCase": "_evaluate",
+    "Envelope": "_schedule",
+    "Schedule": "_schedule",
+    "WorstCase": "_schedule",
     "Diagnostic": "_lint",
     "lint": "_lint",
     "from_options": "_options",

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
 import attrs
 
 if TYPE_CHECKING:
-    from ._evaluate import Compiled, Decide, Schedule, WorstCase
+    from ._evaluate import Compiled
     from ._outcomes import AttemptState, Outcome
     from ._pace import Pacer
+    from ._schedule import Schedule, WorstCase
+    from ._steps import Decide
 
 __all__ = [
     "BUDGET_FLOOR",
@@ -498,6 +500,21 @@ class PresetRef:
 
 Item: TypeAlias = Rule | Setting | PresetRef
 
+#: The kinds of outcome a matcher can match (what ``Policy`` equality groups rules by).
+_KINDS = ("status", "timeout", "connect", "reset", "error")
+
+
+def _kind_of(m: Matcher) -> str:
+    if isinstance(m, OnTimeout):
+        return "timeout"
+    if isinstance(m, OnConnect):
+        return "connect"
+    if isinstance(m, OnReset):
+        return "reset"
+    if isinstance(m, OnError):
+        return "error"
+    return "status"
+
 
 def _items_ok(_inst: object, _attr: attrs.Attribute[Any], items: tuple[Item, ...]) -> None:
     seen: set[type] = set()
@@ -522,18 +539,64 @@ class _Cache:
         self.pacer: Pacer | None = None
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Policy:
     """A parsed policy: its items in source order.
 
     ``str(policy)`` is the canonical form (SPEC §1.3).  ``decide`` and friends are
-    provided by the evaluator (``policy._evaluate``).
+    provided by the evaluator (``Compiled``, in ``policy._evaluate``).
+
+    Two policies are equal when they decide alike for the same reason: the same settings
+    (wherever they are written) and, for each kind of outcome -- statuses, ``timeout``,
+    ``connect``, ``reset``, ``error`` -- the same rules and presets that can match it, in
+    the same order (the order is what breaks ties between rules); ``methods=*`` and
+    ``pace=off`` equal their absence.  So
+    ``timeout=10s 5xx:backoff()`` equals ``5xx:backoff() timeout=10s``, and a ``timeout:``
+    rule may sit before or after the status rules; ``500-599:never 5xx:backoff()`` and
+    ``5xx:backoff() 500-599:never`` stay different (on 503 the later one wins).  This is
+    what lets the seed's options, which have no notion of item order, round-trip.
     """
 
     items: tuple[Item, ...] = attrs.field(converter=_to_tuple, validator=_items_ok, default=())
     _cache: _Cache = attrs.field(
         factory=_Cache, init=False, eq=False, repr=False, hash=False, alias="_cache"
     )
+
+    # -- equality: settings as a set, rules in order per kind of outcome ----------------
+
+    def _eq_key(self) -> tuple[Any, ...]:
+        settings: list[Any] = []
+        kinds: dict[str, list[Any]] = {k: [] for k in _KINDS}
+        for item in self.items:
+            if isinstance(item, _SETTING_TYPES):
+                # methods=* and pace=off say what leaving them out says
+                if not (
+                    (isinstance(item, MethodsSetting) and item.methods is None)
+                    or (isinstance(item, PaceSetting) and not item.on)
+                ):
+                    settings.append(item)
+                continue
+            rules = item.rules if isinstance(item, PresetRef) else (item,)
+            covered = {_kind_of(m) for r in rules for m in r.matchers}
+            for k in _KINDS:
+                if k in covered:
+                    kinds[k].append(item)
+        settings.sort(key=lambda x: type(x).__name__)
+        return (tuple(settings), *(tuple(kinds[k]) for k in _KINDS))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        if self.items == other.items:
+            return True
+        return self._eq_key() == other._eq_key()
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self._eq_key())
 
     # -- derived views ---------------------------------------------------------------
 

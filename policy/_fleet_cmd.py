@@ -1,6 +1,6 @@
 """``policy simulate P1 P2 ... --clients N --capacity R/s``: the fleet table (and picture).
 
-The command's arguments are read here (``policy._cli`` hands them over), the model is
+The command's arguments (defined in ``policy._cli``) are read here, the model is
 ``_fleet.simulate_fleet`` and the picture ``_plot.plot_fleet``.  A bad argument raises
 ``ValueError`` with a message for the user (the CLI turns it into a usage error, exit 2).
 """
@@ -15,24 +15,13 @@ from typing import IO, Any
 from ._ast import Policy
 from ._lint import seconds_text
 
-__all__ = ["add_arguments", "fleet_only", "parse_capacity", "parse_seconds", "parse_window", "run"]
+__all__ = ["fleet_only", "parse_capacity", "parse_seconds", "parse_window", "run"]
 
 _SECONDS = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 #: Bounds that keep a simulation finite on a laptop.
 MAX_CLIENTS = 100_000
 MAX_HORIZON_S = 24 * 3600.0
-
-
-def add_arguments(s: Any) -> None:
-    """The fleet options of ``policy simulate`` (``s`` is its argparse sub-parser)."""
-    s.add_argument("--clients", type=int, help="fleet mode: this many clients share a server")
-    s.add_argument("--capacity", help="fleet mode: requests per second the server serves (10/s)")
-    s.add_argument("--work", type=int, default=1, help="fleet mode: successes each client needs")
-    s.add_argument("--horizon", default="10m", help="fleet mode: simulated time (default 10m)")
-    s.add_argument("--fail", type=int, help="fleet mode: refuse with this status (503), no headers")
-    s.add_argument("--outage", help="fleet mode: every request fails in START..END (10s..40s)")
-    s.add_argument("--plot", metavar="FILE", help="fleet mode: requests/s per policy (.png/.svg)")
 
 
 def fleet_only(args: Any) -> str | None:

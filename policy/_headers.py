@@ -74,6 +74,34 @@ __all__ = [
 MAX_VALUE_LEN = 256
 """Longer header values are malformed (checked before any parsing)."""
 
+
+class _Pattern:
+    """A regular expression compiled on its first use.
+
+    Most processes that import the evaluator never read a date or a ``RateLimit`` field
+    (a cold ``policy check`` only lints), so the patterns below are not compiled at import.
+    """
+
+    __slots__ = ("_compiled", "_flags", "_source")
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self._source = source
+        self._flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def _pattern(self) -> re.Pattern[str]:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(self._source, self._flags)
+        return compiled
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self._pattern().match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self._pattern().fullmatch(text)
+
+
 _MAX_FIELD_LEN = 4096
 """The ``RateLimit`` field may list several policies, so it gets a larger budget."""
 
@@ -194,13 +222,13 @@ def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int)
 # IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" and obsolete RFC 850
 # "Sunday, 06-Nov-94 08:49:37 GMT" share one shape: weekday "," SP day SEP month SEP
 # year SP time SP "GMT", SEP being SP or "-" (the same twice).
-_RFC1123_850 = re.compile(
+_RFC1123_850 = _Pattern(
     r"([a-z]{3,9}), ([0-9]{1,2})([ -])([a-z]{3})\3([0-9]{4}|[0-9]{2})"
     r" ([0-9]{2}):([0-9]{2}):([0-9]{2}) (?:gmt|utc)",
     re.ASCII | re.IGNORECASE,
 )
 # asctime "Sun Nov  6 08:49:37 1994".
-_ASCTIME = re.compile(
+_ASCTIME = _Pattern(
     r"([a-z]{3}) ([a-z]{3}) {1,2}([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4})",
     re.ASCII | re.IGNORECASE,
 )
@@ -293,7 +321,7 @@ def parse_http_date(value: str, *, reference: float | None = None) -> float | No
 
 # ---------------------------------------------------------------------- RFC 3339
 
-_ISO = re.compile(
+_ISO = _Pattern(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
     r"(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
     r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?",
@@ -346,7 +374,7 @@ def parse_iso(value: str) -> float | None:
 # ---------------------------------------------------------------------- durations
 
 _NUM = r"([0-9]+(?:\.[0-9]+)?)"
-_DURATION = re.compile(
+_DURATION = _Pattern(
     rf"(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m(?!s))?(?:{_NUM}s)?(?:{_NUM}ms)?",
     re.ASCII,
 )
@@ -609,7 +637,7 @@ def reset_parts(value: str, fmt: ResetFormat) -> Parts:
 
 # RFC 9651 bare items (string, token, integer/decimal, byte sequence, boolean) and
 # parameter keys.  The string alternation is disjoint ([^"\\] vs \\), so it is linear.
-_SF_BARE = re.compile(
+_SF_BARE = _Pattern(
     r'"(?:[^"\\\x00-\x1f\x7f]|\\["\\])*"'
     r"|[A-Za-z*][!#$%&'*+\-.^_`|~:/0-9A-Za-z]*"
     r"|(-?[0-9]{1,15}(?:\.[0-9]{1,3})?)"
@@ -617,7 +645,7 @@ _SF_BARE = re.compile(
     r"|\?[01]",
     re.ASCII,
 )
-_SF_KEY = re.compile(r"[a-z*][a-z0-9_.*-]*", re.ASCII)
+_SF_KEY = _Pattern(r"[a-z*][a-z0-9_.*-]*", re.ASCII)
 
 
 def _split_members(field: str) -> list[str]:

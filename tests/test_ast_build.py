@@ -118,3 +118,15 @@ def test_sub_millisecond_durations_are_refused(text: str) -> None:
     """A duration with a fraction of a millisecond is an error however many digits it has."""
     with pytest.raises(policy.PolicyValueError, match="whole number of milliseconds"):
         policy.parse(text)
+
+
+def test_policy_equality_ignores_where_settings_sit_but_not_tie_order() -> None:
+    """Equal policies decide alike: settings anywhere, outcome kinds apart, ties in order."""
+    p = policy.parse
+    assert p("timeout=10s 5xx:backoff()") == p("5xx:backoff() timeout=10s")
+    assert hash(p("timeout=10s 5xx:backoff()")) == hash(p("5xx:backoff() timeout=10s"))
+    assert p("timeout:backoff(2) 5xx:backoff(3)") == p("5xx:backoff(3) timeout:backoff(2)")
+    assert p("methods=* pace=off 5xx:backoff()") == p("5xx:backoff()")
+    assert p("500-599:never 5xx:backoff()") != p("5xx:backoff() 500-599:never")
+    assert p("5xx,timeout:never timeout:backoff()") != p("timeout:backoff() 5xx,timeout:never")
+    assert p("timeout=10s 5xx:backoff()") != p("timeout=11s 5xx:backoff()")

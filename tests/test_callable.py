@@ -66,6 +66,146 @@ def test_on_listed_exceptions_are_errors() -> None:
     assert [a.outcome for a in seen] == [policy.Error("OperationalError")] * 2
 
 
+def test_a_listed_builtin_is_an_error_not_its_known_outcome() -> None:
+    """on=(TimeoutError,) makes a TimeoutError Error(kind="TimeoutError"), retried by `error`.
+
+    It used to be classified as `timeout` first, and the call stopped: "no rule for timeout".
+    """
+    calls: list[int] = []
+    seen: list[transport.Attempt] = []
+
+    @transport.retrying("error:backoff(2,10ms)", on=(TimeoutError,), on_retry=seen.append)
+    def f() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TimeoutError("slow")
+        return "done"
+
+    with transport.testing() as waits:
+        assert f() == "done"
+    assert len(calls) == 3
+    assert waits == [0.01, 0.01]
+    assert [a.outcome for a in seen] == [policy.Error("TimeoutError")] * 2
+
+
+def test_a_listed_base_class_names_the_raised_class() -> None:
+    """on=(ConnectionError,) catches its subclasses; the kind is the class raised."""
+    seen: list[transport.Attempt] = []
+    raised = [ConnectionResetError("r"), ConnectionRefusedError("c")]
+
+    @transport.retrying("error:backoff(2,10ms)", on=ConnectionError, on_retry=seen.append)
+    def f() -> str:
+        if raised:
+            raise raised.pop(0)
+        return "ok"
+
+    with transport.testing():
+        assert f() == "ok"
+    kinds = [a.outcome for a in seen]
+    assert kinds == [policy.Error("ConnectionResetError"), policy.Error("ConnectionRefusedError")]
+
+
+def test_a_listed_library_error_is_an_error(http_server: LoopbackServer) -> None:
+    """A real httpx.ConnectError listed in on= is an `error`, no longer `connect`."""
+    refused = f"http://127.0.0.1:{free_port()}/"
+    seen: list[transport.Attempt] = []
+
+    @transport.retrying("error:backoff(1,10ms)", on=httpx.ConnectError, on_giveup=seen.append)
+    def f() -> None:
+        httpx.get(refused, timeout=5)
+
+    with transport.testing(), pytest.raises(httpx.ConnectError):
+        f()
+    assert [a.outcome for a in seen] == [policy.Error("ConnectError")]
+
+
+def test_an_unlisted_known_exception_keeps_its_outcome() -> None:
+    """Not listed: a TimeoutError is still `timeout` (so timeout: rules keep working)."""
+    calls: list[int] = []
+
+    @transport.retrying("timeout:backoff(2,10ms)", on=(ValueError,))
+    def f() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise TimeoutError("slow")
+        return "done"
+
+    with transport.testing() as waits:
+        assert f() == "done"
+    assert waits == [0.01]
+
+
+def test_a_listed_http_error_stays_its_response(http_server: LoopbackServer) -> None:
+    """requests.HTTPError listed in on= still carries its response: 429:headers() waits
+    the server's Retry-After (an `error` rule would not apply)."""
+    url = http_server.route("/listed", Reply(429, headers={"Retry-After": "3"}), Reply(200))
+
+    @transport.retrying("429:headers()", on=(requests.HTTPError, Exception))
+    def fetch() -> int:
+        r = requests.get(url, timeout=5)
+        r.raise_for_status()
+        return r.status_code
+
+    with transport.testing() as waits:
+        assert fetch() == 200
+    assert waits == [3.0]
+
+
+def test_a_listed_http_error_without_a_response_is_an_error() -> None:
+    """A requests.HTTPError raised by hand (no response) and listed is Error("HTTPError")."""
+    seen: list[transport.Attempt] = []
+    calls: list[int] = []
+
+    @transport.retrying("error:backoff(1,10ms)", on=requests.HTTPError, on_retry=seen.append)
+    def f() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise requests.HTTPError("no response attached")
+        return "ok"
+
+    with transport.testing():
+        assert f() == "ok"
+    assert [a.outcome for a in seen] == [policy.Error("HTTPError")]
+
+
+def test_async_attempt_bound_is_a_timeout_even_when_listed() -> None:
+    """The policy's own timeout= cutting an async attempt is `timeout`, whatever on= lists."""
+    seen: list[transport.Attempt] = []
+    calls: list[int] = []
+
+    @transport.retrying(
+        "timeout:backoff(1,10ms) timeout=1s", on=(TimeoutError,), on_retry=seen.append
+    )
+    async def slow() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await asyncio.sleep(10)
+        return "done"
+
+    with transport.testing():
+        assert asyncio.run(asyncio.wait_for(slow(), 20)) == "done"
+    assert [a.outcome for a in seen] == [policy.Timeout()]
+
+
+def test_async_listed_timeout_error_raised_by_the_function() -> None:
+    """A TimeoutError the async function raises itself (not the bound) is the listed error."""
+    seen: list[transport.Attempt] = []
+    calls: list[int] = []
+
+    @transport.retrying(
+        "error:backoff(1,10ms) timeout=5s", on=(TimeoutError,), on_retry=seen.append
+    )
+    async def f() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise TimeoutError("the service said so")
+        return "done"
+
+    with transport.testing():
+        assert asyncio.run(asyncio.wait_for(f(), 20)) == "done"
+    assert [a.outcome for a in seen] == [policy.Error("TimeoutError")]
+
+
 def test_unlisted_exceptions_propagate_at_once() -> None:
     """An exception neither known nor in on= propagates untouched after one call."""
     calls: list[int] = []

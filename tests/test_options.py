@@ -18,6 +18,7 @@ from policy import (
     Backoff,
     Headers,
     Jitter,
+    MethodsSetting,
     OnTimeout,
     Policy,
     PolicyValueError,
@@ -686,15 +687,19 @@ status_rules = st.builds(
 
 @st.composite
 def seed_policies(draw: st.DrawFn) -> Policy:
-    """Policies the seed can express, in from_options' order and without presets."""
+    """Policies the seed can express, without presets: status rules in order, and the
+    ``timeout=`` setting and the ``timeout:`` rule anywhere among them (the seed's options
+    do not keep that order; equal policies do not depend on it)."""
     rules = draw(st.lists(status_rules, max_size=5, unique_by=lambda r: r.matchers))
     items: list[Any] = list(rules)
     ms = draw(st.none() | st.integers(1000, 120_000))
     if ms is not None:
-        items.append(TimeoutSetting(ms))
+        items.insert(draw(st.integers(0, len(items))), TimeoutSetting(ms))
         retry = draw(st.none() | backoffs)
         if retry is not None:
-            items.append(Rule([OnTimeout()], [retry]))
+            items.insert(draw(st.integers(0, len(items))), Rule([OnTimeout()], [retry]))
+    if draw(st.booleans()):
+        items.insert(draw(st.integers(0, len(items))), MethodsSetting(None))
     return Policy(items)
 
 
@@ -799,17 +804,19 @@ def test_to_options_any_policy(p: Policy) -> None:
     """Any valid policy writes options or raises PolicyValueError; written ones read back.
 
     Reading back puts status rules first (in order), then timeout= and the timeout rule,
-    and drops methods=* and pace=off, which are the seed's behaviour anyway.
+    and drops methods=* and pace=off, which are the seed's behaviour anyway: the policy
+    read back is equal to the one written.
     """
     try:
         out = p.to_options()
     except PolicyValueError as err:
         assert err.problems
         return
+    assert from_options(**out) == p
     status = [r for r in p.rules if OnTimeout() not in r.matchers]
     timeout_rules = [r for r in p.rules if OnTimeout() in r.matchers]
     timeout = [] if p.timeout_ms is None else [TimeoutSetting(p.timeout_ms)]
-    assert from_options(**out) == Policy([*status, *timeout, *timeout_rules])
+    assert from_options(**out).items == (*status, *timeout, *timeout_rules)
 
 
 # --- the documentation --------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_a_missing_variable_is_named_without_a_value(monkeypatch: pytest.MonkeyP
         transport.Redacted.env("Bearer {}", "RP_TEST_ABSENT").reveal()
     with pytest.raises(ValueError, match="names of the environment variables"):
         transport.Redacted.env("Bearer {}")
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match="placeholders for 2 environment variable names but 1"):
         transport.Redacted.env("{} {}", "ONLY_ONE")  # template and names disagree
 
 

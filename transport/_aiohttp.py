@@ -42,6 +42,7 @@ import aiohttp
 
 import policy
 
+from ._check import callable_or_none, positive_seconds, required_callable
 from ._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url
 from ._state import LocalState, State
@@ -91,17 +92,16 @@ class _Middleware:
         timeout: float,
         read_body: bool,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive (got {timeout!r})")
+        own = positive_seconds("timeout", timeout)
         self.policy = p
         t = p.timeout_ms
-        self._timeout = t / 1000 if t is not None else float(timeout)
-        self._sleep = sleep
-        self._clock = clock
+        self._timeout = t / 1000 if t is not None else own
+        self._sleep = required_callable("sleep", sleep)
+        self._clock = required_callable("clock", clock)
         self._offset = time.time() - clock()
-        self._rand = rand if rand is not None else random.random
-        self._on_retry = on_retry
-        self._on_giveup = on_giveup
+        self._rand = callable_or_none("rand", rand) or random.random
+        self._on_retry = callable_or_none("on_retry", on_retry)
+        self._on_giveup = callable_or_none("on_giveup", on_giveup)
         self._state: State = state if state is not None else LocalState()
         self._read_body = read_body
 

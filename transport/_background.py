@@ -50,6 +50,7 @@ import urllib3
 
 import policy
 
+from ._check import callable_or_none, positive_int, positive_seconds
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
 from ._redact import mask_url, url_credentials
 from ._state import LocalState, State
@@ -61,6 +62,7 @@ __all__ = [
     "InMemoryStore",
     "SqliteStore",
     "Store",
+    "StoreError",
     "StoredResult",
     "background_fetch",
     "background_fetch_response",
@@ -220,7 +222,7 @@ class InMemoryStore:
     """Results in a dict, for the life of the process (shareable between fetchers)."""
 
     def __init__(self, *, lease: float = DEFAULT_LEASE) -> None:
-        self.lease = lease
+        self.lease = positive_seconds("lease", lease)
         self._data: dict[str, StoredResult] = {}
         self._claims: dict[str, tuple[str, str, float]] = {}  # key -> identity, owner, beat
         self._lock = threading.Lock()
@@ -265,6 +267,26 @@ class InMemoryStore:
                     self._claims[key] = (identity, o, now)
 
 
+class StoreError(OSError):
+    """A result store that cannot be opened: ``SqliteStore`` names the path and why.
+
+    An ``OSError``, as a file that cannot be opened is; ``path`` is the file and
+    ``problem`` SQLite's own words.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        hint = ""
+        parent = os.path.dirname(os.path.abspath(path)) if path else ""
+        if parent and not os.path.isdir(parent):
+            hint = f" (the directory {parent!r} does not exist)"
+        super().__init__(f"cannot open the result store {path!r}: {problem}{hint}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.problem))
+
+
 class SqliteStore:
     """Results in an SQLite file: survives restarts, safe across threads and processes.
 
@@ -281,19 +303,22 @@ class SqliteStore:
     """
 
     def __init__(self, path: str | Any, *, lease: float = DEFAULT_LEASE) -> None:
-        self.path = str(path)
-        self.lease = lease
-        with closing(self._connect()) as db, db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS results ("
-                " key TEXT PRIMARY KEY, meta TEXT NOT NULL, body BLOB NOT NULL)"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS claims ("
-                " key TEXT PRIMARY KEY, identity TEXT NOT NULL, owner TEXT NOT NULL,"
-                " heartbeat REAL NOT NULL)"
-            )
+        self.path = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+        self.lease = positive_seconds("lease", lease)
+        try:
+            with closing(self._connect()) as db, db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS results ("
+                    " key TEXT PRIMARY KEY, meta TEXT NOT NULL, body BLOB NOT NULL)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS claims ("
+                    " key TEXT PRIMARY KEY, identity TEXT NOT NULL, owner TEXT NOT NULL,"
+                    " heartbeat REAL NOT NULL)"
+                )
+        except sqlite3.Error as e:
+            raise StoreError(self.path, str(e)) from e
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -400,7 +425,7 @@ def compose_policy(retry: Any = None, timeout: Any = None) -> tuple[policy.Polic
     if isinstance(timeout, bool):
         raise TypeError("timeout must be a duration string, a seed timeout object or seconds")
     if isinstance(timeout, int | float):
-        call_timeout, timeout = float(timeout), None
+        call_timeout, timeout = positive_seconds("timeout", timeout), None
     if isinstance(retry, Mapping) and isinstance(timeout, Mapping):
         return policy.from_options(retry=retry, timeout=timeout), call_timeout
     parts: list[str] = []
@@ -516,9 +541,10 @@ class BackgroundFetcher:
         on_giveup: Callable[[Attempt], object] | None = None,
         state: State | None = None,
     ) -> None:
-        self._rand = rand
-        self._on_retry = on_retry
-        self._on_giveup = on_giveup
+        positive_int("max_workers", max_workers)
+        self._rand = callable_or_none("rand", rand)
+        self._on_retry = callable_or_none("on_retry", on_retry)
+        self._on_giveup = callable_or_none("on_giveup", on_giveup)
         self._state: State = state if state is not None else LocalState()
         self.store: Store = store if store is not None else InMemoryStore()
         self._own_pool = pool is None

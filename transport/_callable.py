@@ -1,16 +1,20 @@
 """Any callable, sync or async: ``retrying`` and ``outcome_from_exception``.
 
 The one attempt loop (``_loop.Call``) does not care what an attempt is; here an attempt
-is a call of the user's function.  What happened becomes an outcome:
+is a call of the user's function.  What happened becomes an outcome, in this order:
 
-* an exception that ``outcome_from_exception`` knows -- a urllib3, requests, httpx or
-  aiohttp error, or a built-in ``TimeoutError`` / ``ConnectionError`` -- becomes
-  ``timeout``, ``connect``, ``reset`` or, when it carries an HTTP response
-  (``raise_for_status()``), ``Response(status, headers)``: so ``429:headers()`` waits
-  what the server's ``Retry-After`` says even for code that only raises;
-* an exception listed in ``on=`` becomes ``Error(kind=<class name>)`` (the ``error``
-  matcher);
-* any other exception propagates at once, untouched, with no retry;
+1. an exception that carries an HTTP response (``raise_for_status()``:
+   ``requests.HTTPError``, ``httpx.HTTPStatusError``, ``aiohttp.ClientResponseError``)
+   is ``Response(status, headers)``, even when listed in ``on=``: so ``429:headers()``
+   waits what the server's ``Retry-After`` says even for code that only raises;
+2. an exception listed in ``on=`` becomes ``Error(kind=<class name>)`` (the ``error``
+   matcher), even one the library knows (``on=(TimeoutError,)`` makes a timeout an
+   ``error``);
+3. an exception that ``outcome_from_exception`` knows -- a urllib3, requests, httpx or
+   aiohttp error, or a built-in ``TimeoutError`` / ``ConnectionError`` -- becomes
+   ``timeout``, ``connect`` or ``reset`` (so ``connect:``/``timeout:`` rules work for
+   code that calls a client library);
+4. any other exception propagates at once, untouched, with no retry;
 * a return value is accepted, unless ``result=`` classifies it into an outcome (say, a
   response object with a 503).
 
@@ -31,6 +35,7 @@ from typing import Any, Final, TypeVar
 
 import policy
 
+from ._check import callable_or_none, exception_types, required_callable
 from ._loop import Attempt, Call, Done, Wait, _fleet, as_policy
 from ._state import State
 
@@ -83,6 +88,34 @@ def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
         if out is not None:
             return out
     return _builtin_outcome(exc)
+
+
+def response_from_exception(exc: BaseException) -> policy.Response | None:
+    """The HTTP response an exception carries (``raise_for_status()``), else ``None``:
+    ``requests.HTTPError`` with a ``response``, ``httpx.HTTPStatusError``,
+    ``aiohttp.ClientResponseError`` with a status (each only when its library is imported).
+    """
+    modules = sys.modules
+    if "httpx" in modules:
+        import httpx
+
+        if isinstance(exc, httpx.HTTPStatusError):
+            hr = exc.response
+            return _response(hr.status_code, hr.headers.multi_items())
+    if "requests" in modules:
+        import requests
+
+        if isinstance(exc, requests.HTTPError):
+            rr = exc.response
+            if rr is None:
+                return None
+            return _response(rr.status_code, rr.raw.headers if rr.raw is not None else rr.headers)
+    if "aiohttp" in modules:
+        import aiohttp
+
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return _response(exc.status, exc.headers)
+    return None
 
 
 def _response(status: Any, headers: Any) -> policy.Response | None:
@@ -236,9 +269,12 @@ class _Settings:
         cache = self.cache
         if t in cache:
             return cache[t]
-        out = outcome_from_exception(exc)
-        if out is None and self.on and isinstance(exc, self.on):
-            out = policy.Error(t.__name__)
+        out: policy.Outcome | None = response_from_exception(exc)
+        if out is None:
+            if self.on and isinstance(exc, self.on):
+                out = policy.Error(t.__name__)
+            else:
+                out = outcome_from_exception(exc)
         if _by_class_alone(t) and len(cache) < 256:
             cache[t] = out
         return out
@@ -269,8 +305,11 @@ def retrying(
     """Retry a function, sync or async, as a policy says: ``@retrying("error:backoff(3)", on=...)``.
 
     ``on``: exception classes that become ``Error(kind=<class name>)`` (the ``error``
-    matcher) when ``outcome_from_exception`` does not already know them; any other
-    exception propagates at once.  ``result``: classifies a return value into an
+    matcher), checked before ``outcome_from_exception``'s ``timeout``/``connect``/
+    ``reset`` (only an exception carrying an HTTP response stays that response); an
+    exception neither listed nor known propagates at once.  Every keyword is checked
+    here: a hook that is not callable is a ``TypeError`` now, not at the first call.
+    ``result``: classifies a return value into an
     outcome (``None``: accept it).  ``method``: the HTTP method the policy's
     ``methods=`` and ``[...]`` limits see (``GET`` by default; say ``POST`` for work
     that must not run twice).  ``sleep`` defaults to ``time.sleep`` / ``asyncio.sleep``.
@@ -283,7 +322,15 @@ def retrying(
     last result.
     """
     p = as_policy(policy)
-    on_types = on if isinstance(on, tuple) else (on,)
+    on_types = exception_types("on", on)
+    callable_or_none("result", result)
+    callable_or_none("sleep", sleep)
+    required_callable("clock", clock)
+    callable_or_none("rand", rand)
+    callable_or_none("on_retry", on_retry)
+    callable_or_none("on_giveup", on_giveup)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str such as 'GET' (got {type(method).__name__})")
 
     def decorate(fn: _F) -> _F:
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
@@ -394,14 +441,17 @@ async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: An
             continue
         if type(step) is Done:
             raise TimeoutError(f"{s.display} not called: {step.reason}")
+        bound: asyncio.Timeout | None = None
         try:
             if bounded:
-                async with asyncio.timeout(step.timeout):  # type: ignore[union-attr]
+                async with asyncio.timeout(step.timeout) as bound:  # type: ignore[union-attr]
                     value = await fn(*args, **kwargs)
             else:
                 value = await fn(*args, **kwargs)
         except Exception as e:
-            outcome = classify(e)
+            # the attempt's own bound fired: a timeout, whatever on= lists
+            expired = bound is not None and bound.expired() and isinstance(e, TimeoutError)
+            outcome = policy.Timeout() if expired else classify(e)
             if outcome is None:
                 raise
             after = call.after(outcome, offset + clock())

@@ -68,6 +68,7 @@ from ._background import (
     _with_idempotency_key,
     compose_policy,
 )
+from ._check import positive_seconds_or_none
 from ._loop import Attempt, Call, Done, Wait, label_of
 from ._pool import DEFAULT_TIMEOUT, Body, RetryingPool, _buffer_body, _Fail, _Final, _parse
 from ._redact import Redacted, mask_url, reveal_headers
@@ -345,6 +346,7 @@ class CeleryFetcher:
         query_in_broker: bool = False,
         idempotency_key: bool = False,
     ) -> None:
+        ttl = positive_seconds_or_none("ttl", ttl)
         if app in _fetchers:
             raise ValueError(
                 "this Celery app already has a CeleryFetcher (one task per app); share that one"

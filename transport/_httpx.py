@@ -51,6 +51,7 @@ import httpx
 
 import policy
 
+from ._check import callable_or_none, positive_seconds, required_callable
 from ._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url
 from ._state import LocalState, State
@@ -104,15 +105,13 @@ class _Base:
         timeout: float,
     ) -> None:
         self.policy = as_policy(policy)
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive (got {timeout!r})")
-        self._timeout = float(timeout)
+        self._timeout = positive_seconds("timeout", timeout)
         self._own_timeout = self._attempt_timeout(self.policy)
-        self._sleep = sleep
-        self._clock = clock
-        self._rand = rand if rand is not None else random.random
-        self._on_retry = on_retry
-        self._on_giveup = on_giveup
+        self._sleep = required_callable("sleep", sleep)
+        self._clock = required_callable("clock", clock)
+        self._rand = callable_or_none("rand", rand) or random.random
+        self._on_retry = callable_or_none("on_retry", on_retry)
+        self._on_giveup = callable_or_none("on_giveup", on_giveup)
         self._state: State = state if state is not None else LocalState()
         self._offset = time.time() - clock()  # now = wall0 + clock() - clock0
 
@@ -151,11 +150,14 @@ def _masked(url: httpx.URL) -> str:
 
 
 def _shrink(timeouts: Any, limit: float) -> dict[str, float]:
-    """The request's timeouts (connect, read, write, pool), none above ``limit``."""
+    """The request's timeouts (connect, read, write, pool), none above ``limit``.
+
+    A timeout that is not a number at most ``limit`` (``None``, NaN, infinite) is ``limit``.
+    """
     out = {}
     for key in _TIMEOUT_KEYS:
         v = timeouts.get(key) if isinstance(timeouts, dict) else None
-        out[key] = limit if v is None or v > limit else v
+        out[key] = v if isinstance(v, int | float) and 0 <= v <= limit else limit
     return out
 
 

@@ -63,6 +63,12 @@ from urllib3.util import parse_url
 
 import policy
 
+from ._check import (
+    callable_or_none,
+    positive_int,
+    positive_seconds,
+    required_callable,
+)
 from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool
 from ._guard import local as _local
@@ -274,26 +280,28 @@ class RetryingPool:
         timeout: float = DEFAULT_TIMEOUT,
         max_body: int | None = DEFAULT_MAX_BODY,
     ) -> None:
-        if not 0 <= max_redirects <= MAX_REDIRECTS:
+        positive_int("max_redirects", max_redirects, minimum=0)
+        if max_redirects > MAX_REDIRECTS:
             raise ValueError(f"max_redirects must be between 0 and {MAX_REDIRECTS}")
-        if max_body is not None and max_body < 0:
-            raise ValueError(f"max_body must be ≥ 0 bytes or None (got {max_body})")
+        if max_body is not None:
+            positive_int("max_body", max_body, minimum=0)
+        own_timeout = positive_seconds("timeout", timeout)
         self._max_body = max_body
         self.policy = policy = as_policy(policy)
+        self._sleep = required_callable("sleep", sleep)
+        self._clock = required_callable("clock", clock)
+        self._rand = callable_or_none("rand", rand) or random.random
+        self._on_retry = callable_or_none("on_retry", on_retry)
+        self._on_giveup = callable_or_none("on_giveup", on_giveup)
         self._own_pool = pool is None
         self._pm = pool if pool is not None else urllib3.PoolManager()
-        self._sleep = sleep
-        self._clock = clock
-        self._rand = rand if rand is not None else random.random
-        self._on_retry = on_retry
-        self._on_giveup = on_giveup
         # Pacing holds and retry budgets, shared by every call through this pool.
         self._state: State = state if state is not None else LocalState()
         self._max_redirects = max_redirects
         self._clock0 = clock()
         self._wall0 = time.time()
         t = policy.timeout_ms
-        self._timeout = t / 1000 if t is not None else float(timeout)
+        self._timeout = t / 1000 if t is not None else own_timeout
         self._closed = False
         # (scheme, host, port) -> its urllib3 connection pool, so a call skips the
         # PoolManager's key building.  Only for a manager this object owns: a shared one
@@ -332,9 +340,7 @@ class RetryingPool:
         data = _buffer_body(body)
         url, headers = url_credentials(url, headers)  # user:pw@ -> Basic auth, Redacted
         send_headers, secret = reveal_headers(headers)
-        budget = float(timeout) if timeout is not None else self._timeout
-        if budget <= 0:
-            raise ValueError(f"timeout must be positive (got {timeout!r})")
+        budget = self._timeout if timeout is None else positive_seconds("timeout", timeout)
         clock, wall = self._clock, self._wall0 - self._clock0
         target = _parse(url)
         call = Call(

@@ -22,6 +22,7 @@ import base64
 import logging
 import os
 import re
+import string
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -54,13 +55,16 @@ class Redacted:
 
     __slots__ = ("_secrets", "_template")
 
-    def __init__(self, template: str, *secrets: object) -> None:
-        if not isinstance(template, str):
-            raise TypeError(f"template must be a str (got {type(template).__name__})")
+    def __init__(self, template: str, *secrets: str) -> None:
+        for i, secret in enumerate(secrets, 1):
+            if not isinstance(secret, str):
+                raise TypeError(
+                    f"Redacted: secret {i} must be a str (got {type(secret).__name__}); "
+                    "the value is not shown"
+                )
+        _check_template(template, len(secrets), "secret")
         self._template = template
-        self._secrets = tuple(str(s) for s in secrets)
-        # Fail now, not when the request is sent, if the template and secrets disagree.
-        self._template.format(*self._secrets)
+        self._secrets = secrets
 
     def reveal(self) -> str:
         """The full value, as sent on the wire."""
@@ -103,6 +107,61 @@ class Redacted:
         return _EnvRedacted(template, *names)
 
 
+def _check_template(template: object, count: int, what: str) -> None:
+    """Refuse a template whose ``{}`` placeholders do not take exactly ``count`` values.
+
+    Every message names the template (it holds no secret) and counts, never a secret.
+    """
+    if not isinstance(template, str):
+        raise TypeError(f"Redacted: the template must be a str (got {type(template).__name__})")
+    if count == 0:
+        raise ValueError(
+            f"Redacted({template!r}) has no {what}: pass the template and the {what}, "
+            f"e.g. Redacted('Bearer {{}}', token)"
+        )
+    used: set[int] = set()
+    auto = 0
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(
+            f"Redacted: the template {template!r} is not a format string: {e}"
+        ) from None
+    for _, field, spec, _ in fields:
+        if field is None:
+            continue
+        if spec and "{" in spec:
+            raise ValueError(f"Redacted: the template {template!r} nests a placeholder")
+        head = field.split(".", 1)[0].split("[", 1)[0]
+        if head == "":
+            used.add(auto)
+            auto += 1
+        elif head.isdigit():
+            used.add(int(head))
+        else:
+            raise ValueError(
+                f"Redacted: the template {template!r} has a named placeholder {{{field}}}; "
+                f"use {{}} for each {what}"
+            )
+    if not used:
+        raise ValueError(
+            f"Redacted: the template {template!r} has no {{}} placeholder for its {what}"
+            f"{'s' if count > 1 else ''}, so the {what} would never be sent"
+        )
+    if used != set(range(count)):
+        raise ValueError(
+            f"Redacted: the template {template!r} has placeholders for "
+            f"{max(used) + 1} {what}{'s' if max(used) else ''} but {count} "
+            f"{'were' if count > 1 else 'was'} given"
+        )
+    try:
+        template.format(*([""] * count))
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as e:
+        raise ValueError(
+            f"Redacted: the template {template!r} cannot be filled: {type(e).__name__}"
+        ) from None
+
+
 class _EnvRedacted(Redacted):
     """``Redacted.env(template, *names)``: the secrets are read from ``os.environ``."""
 
@@ -114,7 +173,9 @@ class _EnvRedacted(Redacted):
                 "Redacted.env needs the names of the environment variables that hold the "
                 "secrets, e.g. Redacted.env('Bearer {}', 'API_KEY')"
             )
-        super().__init__(template, *([""] * len(names)))
+        _check_template(template, len(names), "environment variable name")
+        self._template = template
+        self._secrets = ("",) * len(names)
         self.names: tuple[str, ...] = tuple(names)
 
     def reveal(self) -> str:

@@ -40,6 +40,7 @@ from urllib3.util.retry import RequestHistory, Retry
 import policy
 
 from ._callable import _builtin_outcome, _urllib3_outcome
+from ._check import callable_or_none, required_callable
 from ._loop import Attempt, Call, Done, as_policy
 from ._pool import PolicyArg
 from ._redact import mask_url
@@ -99,10 +100,10 @@ class PolicyRetry(Retry):
         self.policy = policy = as_policy(policy)
         self.state = state
         self.delay = delay
-        self._sleep = sleep
-        self._rand = rand if rand is not None else random.random
-        self._on_retry = on_retry
-        self._on_giveup = on_giveup
+        self._sleep = required_callable("sleep", sleep)
+        self._rand = callable_or_none("rand", rand) or random.random
+        self._on_retry = callable_or_none("on_retry", on_retry)
+        self._on_giveup = callable_or_none("on_giveup", on_giveup)
         self._statuses = _statuses if _statuses is not None else _retryable_statuses(policy)
         self._call = _call
 

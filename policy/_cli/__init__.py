@@ -15,6 +15,7 @@ file, a missing key).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,7 +65,43 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
+COMMANDS = ("check", "fmt", "explain", "simulate", "convert", "presets", "fetch", "demo")
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, or ``None`` if its first non-option word names none."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def _fleet_arguments(s: argparse.ArgumentParser) -> None:
+    """The fleet options of ``policy simulate``, read by ``policy._fleet_cmd``.
+
+    They live here rather than beside the fleet code so that building the parser does not
+    import it (with the linter it needs) on every cold ``policy check``.
+    """
+    s.add_argument("--clients", type=int, help="fleet mode: this many clients share a server")
+    s.add_argument("--capacity", help="fleet mode: requests per second the server serves (10/s)")
+    s.add_argument("--work", type=int, default=1, help="fleet mode: successes each client needs")
+    s.add_argument("--horizon", default="10m", help="fleet mode: simulated time (default 10m)")
+    s.add_argument("--fail", type=int, help="fleet mode: refuse with this status (503), no headers")
+    s.add_argument("--outage", help="fleet mode: every request fails in START..END (10s..40s)")
+    s.add_argument("--plot", metavar="FILE", help="fleet mode: requests/s per policy (.png/.svg)")
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the arguments of the command in ``argv`` are defined.
+
+    The first word of ``argv`` that is not an option names the command (the top level has
+    no option that takes a value).  The other commands keep their name and help (all that
+    ``policy --help`` shows of them); when no known command is named, every argument is
+    defined.  Defining only one command's arguments keeps a cold ``policy check`` short.
+    """
+    chosen = _chosen(sys.argv[1:] if argv is None else argv)
+
+    def wanted(name: str) -> bool:
+        return chosen is None or chosen == name
+
     top = _Parser(
         prog="policy",
         description="Check, format, explain and try HTTP retry policies.",
@@ -74,111 +111,124 @@ def _parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     c = sub.add_parser("check", help="parse and lint policies (exit 1 on errors)")
-    c.add_argument("policies", nargs="*", metavar="POLICY")
-    c.add_argument(
-        "-f",
-        "--file",
-        dest="files",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a text file (one policy a line) or a TOML, JSON or YAML file",
-    )
-    c.add_argument(
-        "--key",
-        dest="keys",
-        action="append",
-        default=[],
-        help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
-        'tool."my.svc".retry); repeat for more',
-    )
-    c.add_argument(
-        "--stdin-format",
-        choices=["text", "toml", "json", "yaml"],
-        help="what -f - (standard input) holds (default: text, one policy a line)",
-    )
-    c.add_argument(
-        "--files",
-        dest="args_are_files",
-        action="store_true",
-        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
-    )
-    c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
-    c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
+    if wanted("check"):
+        c.add_argument("policies", nargs="*", metavar="POLICY")
+        c.add_argument(
+            "-f",
+            "--file",
+            dest="files",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="a text file (one policy a line) or a TOML, JSON or YAML file",
+        )
+        c.add_argument(
+            "--key",
+            dest="keys",
+            action="append",
+            default=[],
+            help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
+            'tool."my.svc".retry); repeat for more',
+        )
+        c.add_argument(
+            "--stdin-format",
+            choices=["text", "toml", "json", "yaml"],
+            help="what -f - (standard input) holds (default: text, one policy a line)",
+        )
+        c.add_argument(
+            "--files",
+            dest="args_are_files",
+            action="store_true",
+            help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
+        )
+        c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
+        c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+        c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
 
     f = sub.add_parser("fmt", help="print (or rewrite) policies in canonical form")
-    f.add_argument("policies", nargs="*", metavar="POLICY")
-    f.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE")
-    f.add_argument(
-        "--key",
-        dest="keys",
-        action="append",
-        default=[],
-        help="the dotted path of a policy in a structured file (globs allowed); repeatable",
-    )
-    f.add_argument(
-        "--stdin-format",
-        choices=["text", "toml", "json", "yaml"],
-        help="what -f - (standard input) holds (default: text, one policy a line)",
-    )
-    f.add_argument(
-        "--files",
-        dest="args_are_files",
-        action="store_true",
-        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
-    )
-    f.add_argument("--write", action="store_true", help="rewrite the file in place")
-    f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
+    if wanted("fmt"):
+        f.add_argument("policies", nargs="*", metavar="POLICY")
+        f.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE")
+        f.add_argument(
+            "--key",
+            dest="keys",
+            action="append",
+            default=[],
+            help="the dotted path of a policy in a structured file (globs allowed); repeatable",
+        )
+        f.add_argument(
+            "--stdin-format",
+            choices=["text", "toml", "json", "yaml"],
+            help="what -f - (standard input) holds (default: text, one policy a line)",
+        )
+        f.add_argument(
+            "--files",
+            dest="args_are_files",
+            action="store_true",
+            help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
+        )
+        f.add_argument("--write", action="store_true", help="rewrite the file in place")
+        f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
 
     e = sub.add_parser("explain", help="per rule: what it decides and how long it waits")
-    e.add_argument("policy", metavar="POLICY")
-    e.add_argument("--json", action="store_true", help="print the explanation as JSON")
-    e.add_argument("--plot", metavar="FILE", help="draw the delay envelope per retry (.png/.svg)")
+    if wanted("explain"):
+        e.add_argument("policy", metavar="POLICY")
+        e.add_argument("--json", action="store_true", help="print the explanation as JSON")
+        e.add_argument(
+            "--plot", metavar="FILE", help="draw the delay envelope per retry (.png/.svg)"
+        )
 
     s = sub.add_parser(
         "simulate", help="the decisions for a sequence of outcomes, or a fleet (--clients)"
     )
-    s.add_argument("policies", nargs="+", metavar="POLICY")
-    s.add_argument("--outcomes", help="e.g. 503,503,timeout,connect,reset,200")
-    s.add_argument(
-        "--headers",
-        action="append",
-        default=[],
-        metavar="'N:K: V'",
-        help="a header of the N-th outcome (1-based), e.g. '1:Retry-After: 2'",
-    )
-    s.add_argument("--seed", type=int, help="seed for the jitter (random.Random(seed))")
-    s.add_argument("--now", type=float, help="start time, epoch seconds (default: now)")
-    s.add_argument("--method", default="GET", help="the request method (default GET)")
-    s.add_argument("--json", action="store_true", help="print the timeline (or the table) as JSON")
-    from .._fleet_cmd import add_arguments
-
-    add_arguments(s)
+    if wanted("simulate"):
+        s.add_argument("policies", nargs="+", metavar="POLICY")
+        s.add_argument("--outcomes", help="e.g. 503,503,timeout,connect,reset,200")
+        s.add_argument(
+            "--headers",
+            action="append",
+            default=[],
+            metavar="'N:K: V'",
+            help="a header of the N-th outcome (1-based), e.g. '1:Retry-After: 2'",
+        )
+        s.add_argument("--seed", type=int, help="seed for the jitter (random.Random(seed))")
+        s.add_argument("--now", type=float, help="start time, epoch seconds (default: now)")
+        s.add_argument("--method", default="GET", help="the request method (default GET)")
+        s.add_argument(
+            "--json", action="store_true", help="print the timeline (or the table) as JSON"
+        )
+        _fleet_arguments(s)
 
     v = sub.add_parser("convert", help="seed options <-> policy")
-    v.add_argument("policy", nargs="?", metavar="POLICY")
-    v.add_argument("-f", "--file", help="a JSON (or TOML/YAML) file of seed options")
-    v.add_argument("--key", help="the dotted path of the options in the file")
-    v.add_argument(
-        "--stdin-format",
-        choices=["text", "toml", "json", "yaml"],
-        help="what -f - (standard input) holds (default: json)",
-    )
-    v.add_argument("--to", choices=["options", "policy"], required=True)
+    if wanted("convert"):
+        v.add_argument("policy", nargs="?", metavar="POLICY")
+        v.add_argument("-f", "--file", help="a JSON (or TOML/YAML) file of seed options")
+        v.add_argument("--key", help="the dotted path of the options in the file")
+        v.add_argument(
+            "--stdin-format",
+            choices=["text", "toml", "json", "yaml"],
+            help="what -f - (standard input) holds (default: json)",
+        )
+        v.add_argument("--to", choices=["options", "policy"], required=True)
 
     p = sub.add_parser("presets", help="list the presets (@name)")
-    p.add_argument("--names", action="store_true", help="names only")
+    if wanted("presets"):
+        p.add_argument("--names", action="store_true", help="names only")
 
     g = sub.add_parser("fetch", help="fetch a URL through the retrying transport")
-    g.add_argument("url", metavar="URL")
-    g.add_argument("-X", "--method", default=None, help="default GET (POST with -d)")
-    g.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'K: V'")
-    g.add_argument("-d", "--data", help="the request body")
-    g.add_argument("--retry", default="", metavar="POLICY", help="the retry policy")
-    g.add_argument("--timeout", default=None, help="per-attempt timeout, e.g. 10s")
-    g.add_argument("--key", help="fetch through background_fetch with this stable key")
-    g.add_argument("--store", metavar="FILE", help="with --key: keep results in this SQLite file")
+    if wanted("fetch"):
+        g.add_argument("url", metavar="URL")
+        g.add_argument("-X", "--method", default=None, help="default GET (POST with -d)")
+        g.add_argument(
+            "-H", "--header", dest="headers", action="append", default=[], metavar="'K: V'"
+        )
+        g.add_argument("-d", "--data", help="the request body")
+        g.add_argument("--retry", default="", metavar="POLICY", help="the retry policy")
+        g.add_argument("--timeout", default=None, help="per-attempt timeout, e.g. 10s")
+        g.add_argument("--key", help="fetch through background_fetch with this stable key")
+        g.add_argument(
+            "--store", metavar="FILE", help="with --key: keep results in this SQLite file"
+        )
 
     sub.add_parser("demo", help="policies at work against an embedded local server")
     return top
@@ -232,7 +282,7 @@ def _discard_output() -> None:
 
 def _run(argv: Sequence[str] | None) -> int:
     reset_stdin()
-    parser = _parser()
+    parser = _parser(argv)
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
