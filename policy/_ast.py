@@ -669,6 +669,25 @@ class Policy:
             pacer = self._cache.pacer = Pacer(self)
         return pacer.hold(response, now)
 
+    def quota(self, response: Any, now: float) -> tuple[int, float] | None:
+        """``(remaining, until)``: the requests left before ``response``'s quota resets.
+
+        Only with ``pace=on`` (otherwise always ``None``): a response of any status whose
+        header family (as for ``hold``) says ``remaining: N`` (``N >= 0``) with a usable
+        reset gives ``N`` and the wall-clock reset time (``Date``-corrected, capped as a
+        hold is); the family with the fewest requests left wins.  ``None`` when no family
+        gives both, or the reset is already past.  Adapters spend one unit of it per
+        request sent to the origin and wait for the reset when none is left.
+        """
+        if not self.pace:
+            return None
+        pacer = self._cache.pacer
+        if pacer is None:
+            from ._pace import Pacer
+
+            pacer = self._cache.pacer = Pacer(self)
+        return pacer.quota(response, now)
+
     def __str__(self) -> str:
         from ._render import render
 

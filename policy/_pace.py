@@ -40,6 +40,17 @@ How long at most.  A hold is never longer than the matching strategy's ``max``:
 A longer wait holds for that ``max`` (the call that received it still follows its own
 ``over=``).  No jitter is added to a hold: it is the server's reset, and the calls it
 held are spread afterwards by their own retry jitter.
+
+The remaining quota (``Pacer.quota``).  Holds alone come too late when calls send back
+to back: by the time a window's last answer says ``remaining: 0`` the others already
+have requests on the wire.  So a response whose header family says ``remaining: N``
+(any ``N >= 0``) with a usable reset also yields a quota: "``N`` requests left until the
+reset", which the adapter's state spends one unit per request.  Same families, same
+arithmetic (``Date``-corrected; a valid ``Retry-After`` of more than 0 on the same
+response first, as limiters send the seconds to the reset with every answer) and the
+same caps as a hold; when several families
+speak, the one with the fewest requests left (then the latest reset) wins.  The
+``RateLimit`` field is read for holds only.  A reset already passed gives no quota.
 """
 
 from __future__ import annotations
@@ -126,6 +137,42 @@ class Pacer:
                     caps[status] = s.max_ms / 1000
                     break
         self.caps = caps
+
+    def quota(self, response: Any, now: float) -> tuple[int, float] | None:
+        """``(remaining, reset wall time)`` a response's header families say, or ``None``."""
+        if type(response) is not Response:
+            return None
+        h = response.headers
+        if not h:
+            return None
+        reference: float | None = None
+        ra_wait: float | None = None
+        best: tuple[int, float] | None = None
+        rule_cap = self.caps.get(response.status)
+        for remaining, reset, fmt, family_cap in self.families:
+            v = h.get(remaining)
+            if v is None:
+                continue
+            r = h.get(reset)
+            if r is None:
+                continue
+            n = parse_number(v)
+            if n is None:
+                continue
+            if reference is None:
+                reference = reference_time(h, now)
+                ra = h.get("retry-after")
+                if ra is not None:
+                    ra_wait = parse_retry_after(ra, reference)
+            w = ra_wait or parse_reset(r, fmt, reference)
+            if w is None or w <= 0:
+                continue
+            cap = family_cap if rule_cap is None else rule_cap
+            until = now + min(w, cap)
+            left = int(n)  # a fractional remaining: only its whole requests are left
+            if best is None or left < best[0] or (left == best[0] and until > best[1]):
+                best = (left, until)
+        return best
 
     def hold(self, response: Any, now: float) -> float | None:
         """The wall-clock time to hold ``response``'s origin until, or ``None``."""

@@ -106,11 +106,11 @@ def test_a_hold_past_the_deadline_gives_up_before_sending(server: LoopbackServer
     assert len(server.requests) == 1
 
 
-def _limited_429s(text: str) -> int:
+def _limited_429s(text: str, state: transport.State | None = None) -> int:
     """429s Flask-Limiter (5/s, fixed window) answers 3 threads × 25 requests under ``text``."""
     with (
         LimitedServer("5 per second") as server,
-        transport.RetryingPool(policy.parse(text)) as pool,
+        transport.RetryingPool(policy.parse(text), state=state) as pool,
     ):
 
         def work() -> None:
@@ -131,6 +131,39 @@ def test_pacing_against_flask_limiter_gets_fewer_429s() -> None:
     # on the limiter's "Retry-After: 0" late in a window); paced, only requests already in
     # flight when the quota ran out do.
     assert paced * 5 <= unpaced * 4, (paced, unpaced)
+
+
+class _HoldsOnly(transport.LocalState):
+    """A state that keeps holds but ignores quotas: pacing as it was before them."""
+
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
+        return None
+
+    def take(self, origin: str, now: float) -> float | None:
+        return None
+
+
+def test_the_remaining_quota_gets_fewer_429s_than_holds_alone() -> None:
+    """Spending the quota a response announces beats waiting for "remaining: 0" alone:
+    back-to-back threads no longer overrun the window with requests already on the wire."""
+    text = "429:headers(x-ratelimit-*,1000) 5xx:backoff(2,100ms,jitter) pace=on"
+    holds_only = _limited_429s(text, _HoldsOnly())
+    with_quota = _limited_429s(text)
+    assert with_quota < holds_only, (with_quota, holds_only)
+
+
+def test_a_quota_lets_n_requests_through_then_waits_for_the_reset(
+    server: LoopbackServer,
+) -> None:
+    """ "2 left, reset in 1 s": two more requests go at once, the third waits the reset out."""
+    first = Reply(200, {"x-ratelimit-remaining": "2", "x-ratelimit-reset": "1"}, body=b"ok")
+    url = server.route("/api", first, Reply(200, body=b"ok"))
+    with transport.RetryingPool(policy.parse(PACED)) as pool:
+        for _ in range(4):
+            assert pool.request("GET", url).status == 200
+    spent, _, b, c = server.requests
+    assert b.time < spent.time + 0.9
+    assert c.time >= spent.time + 1.0 - 0.005
 
 
 # --- retry budgets ---------------------------------------------------------------------------

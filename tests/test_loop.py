@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 import policy
 from transport._loop import Call, Done, Send, Wait, start_recording, stop_recording
-from transport._state import FLOOR, WINDOW, LocalState, origin_of
+from transport._state import FLOOR, IN_FLIGHT, NEW_WINDOW, WINDOW, LocalState, origin_of
 
 
 def _run(p: str, outcomes: list[object], *, timeout: float = 5.0) -> tuple[list[object], Call]:
@@ -138,3 +141,145 @@ def test_local_state_budget_is_thread_safe() -> None:
     for t in threads:
         t.join(10)
     assert sum(results) == 10 + FLOOR
+
+
+# --- the remaining quota -----------------------------------------------------------------------
+
+
+def test_local_state_quota_is_spent_then_waits_for_the_reset() -> None:
+    """N units go, then the reset time is the answer until it passes; then no quota."""
+    s = LocalState()
+    assert s.take("o", 100.0) is None  # nothing recorded: unlimited
+    s.set_quota("o", 2, 110.0, 100.0)
+    assert [s.take("o", 101.0) for _ in range(4)] == [None, None, 110.0, 110.0]
+    assert s.take("o", 110.0) is None  # the reset passed: forgotten
+    assert s.take("o", 110.5) is None
+    assert s.take("other", 101.0) is None
+
+
+def test_local_state_quota_only_falls_within_a_window() -> None:
+    """Same reset: only a lower count is kept; a later reset starts a new window."""
+    s = LocalState()
+    s.set_quota("o", 3, 110.0, 100.0)
+    s.set_quota("o", 5, 110.0, 101.0)  # a late answer from earlier in the window
+    s.set_quota("o", 9, 105.0, 101.0)  # an earlier reset: not a new window
+    s.set_quota("o", 8, 110.9, 101.0)  # within a second: the same window, told later
+    assert [s.take("o", 102.0) for _ in range(4)] == [None, None, None, 110.0]
+    s.set_quota("o", 1, 120.0, 103.0)  # a later reset: the next window
+    assert [s.take("o", 104.0) for _ in range(2)] == [None, 120.0]
+    s.set_quota("o", 4, 100.0, 104.0)  # already past: ignored
+    assert s.take("o", 104.0) == 120.0
+
+
+def test_requests_sent_before_a_quota_was_known_count_against_it() -> None:
+    """4 requests sent at a window's start, blind; the first answer says 3 left: the
+    server may not have counted the other 3 yet, so none is left.  Sends older than
+    IN_FLIGHT seconds are not counted."""
+    s = LocalState()
+    assert [s.take("o", 100.0) for _ in range(4)] == [None] * 4
+    s.set_quota("o", 3, 101.0, 100.01)
+    assert s.take("o", 100.02) == 101.0
+    s.set_quota("o", 2, 102.0, 101.0)  # the next window: nothing sent blind
+    assert [s.take("o", 101.1) for _ in range(3)] == [None, None, 102.0]
+    assert [s.take("o", 110.0) for _ in range(3)] == [None] * 3  # forgotten: blind again
+    s.set_quota("o", 5, 120.0, 110.0 + IN_FLIGHT + 0.01)  # those are answered by now
+    assert [s.take("o", 110.5 + IN_FLIGHT) for _ in range(6)] == [None] * 5 + [120.0]
+
+
+def test_local_state_quota_is_thread_safe() -> None:
+    """Many threads taking at once spend exactly the quota, no unit twice."""
+    s = LocalState()
+    s.set_quota("o", 37, 50.0, 10.0)
+    results: list[float | None] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        mine = [s.take("o", 11.0) for _ in range(20)]
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results.count(None) == 37
+    assert results.count(50.0) == 8 * 20 - 37
+
+
+_quota_ops = st.lists(
+    st.tuples(
+        st.booleans(),  # set_quota (else take)
+        st.floats(0, 3, allow_nan=False),  # time step
+        st.integers(0, 6),  # remaining
+        st.floats(-1, 8, allow_nan=False),  # reset, from now
+    ),
+    max_size=60,
+)
+
+
+@given(ops=_quota_ops)
+def test_local_state_never_grants_more_than_the_window_allows(ops: list) -> None:  # type: ignore[type-arg]
+    """Within a window, takes granted <= the lowest remaining recorded for it; a refusal
+    names a reset still ahead; after the reset, takes are granted (forgotten)."""
+    s = LocalState()
+    now = 0.0
+    window_end = 0.0  # the latest reset recorded
+    low = 0  # the lowest remaining recorded for that window
+    granted = 0  # takes granted since that window's first report
+    for is_set, dt, remaining, ahead in ops:
+        now += dt
+        if is_set:
+            until = now + ahead
+            s.set_quota("o", remaining, until, now)
+            if until > now:
+                if window_end <= now or until >= window_end + NEW_WINDOW:
+                    window_end, low, granted = until, remaining, 0
+                else:
+                    low = min(low, remaining)
+            continue
+        got = s.take("o", now)
+        if window_end <= now:
+            assert got is None
+        elif got is None:
+            granted += 1
+            assert granted <= low
+        else:
+            assert got == window_end > now
+
+
+def test_call_spends_the_quota_and_waits_for_its_reset() -> None:
+    """A response saying 1 request is left until +2 s: the next call goes, the one after
+    waits until the reset; with a deadline before the reset it gives up unsent."""
+    state = LocalState()
+    now = 1_000.0
+    headers = {"x-ratelimit-remaining": "1", "x-ratelimit-reset": "2"}
+
+    def call() -> Call:
+        return Call(
+            policy.parse("pace=on"),
+            now=now,
+            origin="http://h:80",
+            state=state,
+            rand=lambda: 0.5,
+        )
+
+    c = call()
+    assert type(c.before(now)) is Send
+    assert type(c.after(policy.Response(200, headers), now)) is Done
+    assert type(call().before(now + 0.1)) is Send  # the one unit left
+    step = call().before(now + 0.2)
+    assert type(step) is Wait and abs(step.seconds - 1.8) < 1e-9
+    done = Call(
+        policy.parse("pace=on deadline=1s"),
+        now=now + 0.2,
+        origin="http://h:80",
+        state=state,
+        rand=lambda: 0.5,
+    ).before(now + 0.2)
+    assert type(done) is Done and done.gave_up and "quota" in done.reason
+    assert type(call().before(now + 2.0)) is Send  # reset passed: forgotten
+    # Pacing off: the state is not consulted at all.
+    off = Call(policy.parse(""), now=now, origin="http://h:80", state=state, rand=lambda: 0.5)
+    state.set_quota("http://h:80", 0, now + 50, now + 2.0)
+    assert type(off.before(now + 3.0)) is Send

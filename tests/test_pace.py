@@ -252,3 +252,90 @@ def test_no_hold_while_quota_remains(remaining: int, reset: str, status: int, no
     h = {"x-ratelimit-remaining": str(remaining), "x-ratelimit-reset": reset}
     for text in (FAMILY, "429:headers() pace=on", "5xx:backoff(2,1s,jitter) pace=on"):
         assert policy.parse(text).hold(Response(status, h), now) is None
+
+
+# --- the remaining quota (Policy.quota) -----------------------------------------------------
+
+
+def _quota(
+    text: str, status: int, headers: dict[str, str], now: float = NOW
+) -> tuple[int, float] | None:
+    return policy.parse(text).quota(Response(status, headers), now)
+
+
+def test_remaining_and_reset_give_a_quota() -> None:
+    """``remaining: N`` with a reset gives (N, reset time), on any status, 0 included."""
+    h = {"x-ratelimit-remaining": "3", "x-ratelimit-reset": "30"}
+    assert _quota(FAMILY, 200, h) == (3, NOW + 30)
+    assert _quota(FAMILY, 429, {**h, "x-ratelimit-remaining": "0"}) == (0, NOW + 30)
+    assert _quota(FAMILY, 200, {**h, "x-ratelimit-remaining": "2.7"}) == (2, NOW + 30)
+    # A Retry-After beside it is the seconds to the reset (as limiters send it), read
+    # first as for a hold; "Retry-After: 0" (rounded down) defers to the reset.
+    assert _quota(FAMILY, 200, {**h, "retry-after": "2"}) == (3, NOW + 2)
+    assert _quota(FAMILY, 200, {**h, "retry-after": "0"}) == (3, NOW + 30)
+    assert _quota(FAMILY, 200, {**h, "retry-after": "soon"}) == (3, NOW + 30)
+
+
+def test_no_quota_without_pace_or_without_a_usable_pair() -> None:
+    """Pacing off, a missing or malformed half of the pair, a past reset: no quota."""
+    h = {"x-ratelimit-remaining": "3", "x-ratelimit-reset": "30"}
+    assert _quota(FAMILY.replace(" pace=on", ""), 200, h) is None
+    assert _quota(FAMILY, 200, {"x-ratelimit-remaining": "3"}) is None
+    assert _quota(FAMILY, 200, {"x-ratelimit-reset": "30"}) is None
+    assert _quota(FAMILY, 200, {**h, "x-ratelimit-remaining": "-1"}) is None
+    assert _quota(FAMILY, 200, {**h, "x-ratelimit-reset": "soon"}) is None
+    assert _quota(FAMILY, 200, {**h, "x-ratelimit-reset": "0"}) is None
+    assert _quota(FAMILY, 200, {**h, "x-ratelimit-reset": str(int(NOW) - 60)}) is None
+    assert _quota(FAMILY, 200, {}) is None
+    # Retry-After and the RateLimit field alone give holds, not quotas.
+    assert _quota(FAMILY, 429, {"retry-after": "5"}) is None
+    assert _quota("pace=on", 200, {"ratelimit": '"default";r=2;t=30'}) is None
+
+
+def test_a_quota_is_date_corrected_and_capped_as_a_hold_is() -> None:
+    """An absolute reset counts from the response's Date; the wait is capped by max."""
+    h = {"x-ratelimit-remaining": "4", "x-ratelimit-reset": str(1799995200 + 20)}
+    assert _quota(FAMILY, 200, {**h, "date": HTTP_DATE}) == (4, NOW + 20)
+    far = {"x-ratelimit-remaining": "4", "x-ratelimit-reset": "7200"}
+    assert _quota("429:headers(x-ratelimit-*,max=1m) pace=on", 200, far) == (4, NOW + 60)
+    assert _quota("pace=on", 200, far) == (4, NOW + 900)  # headers()'s default max: 15m
+
+
+def test_the_family_with_fewest_requests_left_wins() -> None:
+    """Two families: the one closest to running out decides (then the later reset)."""
+    text = "429:headers(x-ratelimit-*) 429:headers(ratelimit-*) pace=on"
+    h = {
+        "x-ratelimit-remaining": "9",
+        "x-ratelimit-reset": "5",
+        "ratelimit-remaining": "2",
+        "ratelimit-reset": "60",
+    }
+    assert _quota(text, 200, h) == (2, NOW + 60)
+    assert _quota(text, 200, {**h, "ratelimit-remaining": "9"}) == (9, NOW + 60)
+
+
+@given(
+    remaining=rate_limit_values(),
+    reset=rate_limit_values(),
+    status=st.sampled_from([200, 404, 429, 503]),
+)
+def test_a_quota_is_whole_and_ends_within_the_cap(remaining: str, reset: str, status: int) -> None:
+    """Whatever the server sends: no quota, or a whole count >= 0 ending in (now, now + cap]."""
+    headers = {"x-ratelimit-remaining": remaining, "x-ratelimit-reset": reset}
+    got = _quota("429:headers(x-ratelimit-*,max=2m) pace=on", status, headers)
+    if got is not None:
+        left, until = got
+        assert type(left) is int and left >= 0
+        assert NOW < until <= NOW + 120
+
+
+@given(reset=rate_limit_values(), status=st.sampled_from([200, 404, 429]))
+def test_a_spent_quota_ends_when_the_hold_does(reset: str, status: int) -> None:
+    """``remaining: 0``: the quota is (0, the hold's end) -- the same reset, the same cap."""
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
+    hold = _hold(FAMILY, status, headers)
+    got = _quota(FAMILY, status, headers)
+    if hold is None:
+        assert got is None
+    else:
+        assert got == (0, hold)

@@ -116,7 +116,7 @@ def test_a_budget_counts_the_whole_fleet(redis_server: RedisServer) -> None:
 
 _ops = st.lists(
     st.tuples(
-        st.sampled_from(["hold", "until", "record", "spend"]),
+        st.sampled_from(["hold", "until", "record", "spend", "quota", "take"]),
         st.floats(0, 4, allow_nan=False),  # time step
         st.integers(0, 2),  # origin
         st.integers(0, 1),  # which of two RedisStates
@@ -148,6 +148,15 @@ def test_redis_state_answers_as_a_local_state(redis_server: RedisServer, ops: li
                 local.hold(origin, now + length, now)
             elif op == "until":
                 got, want = s.hold_until(origin, now), local.hold_until(origin, now)
+                assert (got is None) == (want is None)
+                if got is not None:
+                    assert got == pytest.approx(want)
+            elif op == "quota":
+                remaining = floor  # 0..3
+                s.set_quota(origin, remaining, now + length / 10, now)
+                local.set_quota(origin, remaining, now + length / 10, now)
+            elif op == "take":
+                got, want = s.take(origin, now), local.take(origin, now)
                 assert (got is None) == (want is None)
                 if got is not None:
                     assert got == pytest.approx(want)
@@ -324,6 +333,67 @@ def test_one_process_response_holds_another_process(
             assert gap >= 1.95
         else:
             assert gap < 1.95
+
+
+def test_a_quota_is_spent_once_across_states(redis_server: RedisServer) -> None:
+    """Two RedisStates (two processes' worth) spend one quota: each unit once, then wait."""
+    prefix = _prefix()
+    a, b = (transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY) for _ in range(2))
+    now = time.time()
+    try:
+        a.set_quota(ORIGIN, 3, now + 5, now)
+        b.set_quota(ORIGIN, 7, now + 5, now)  # same window, more left: the lower count stays
+        got = [s.take(ORIGIN, now + 0.1) for s in (a, b, b, a, b)]
+        assert got[:3] == [None, None, None]
+        assert got[3:] == [pytest.approx(now + 5)] * 2
+        b.set_quota(ORIGIN, 1, now + 6, now + 1)  # a later reset: a new window
+        assert a.take(ORIGIN, now + 1.1) is None
+        assert b.take(ORIGIN, now + 1.1) == pytest.approx(now + 6)
+        assert a.take(ORIGIN, now + 6.0) is None  # reset passed: forgotten
+        assert a.shared and b.shared
+    finally:
+        a.close()
+        b.close()
+
+
+_QUOTA_PROCESS = r"""
+import sys, time
+import transport
+state = transport.RedisState(sys.argv[1], prefix=sys.argv[2], timeout=0.5) if sys.argv[2] else None
+with transport.RetryingPool("pace=on", state=state) as pool:
+    for url in sys.argv[3:]:
+        assert pool.request("GET", url).status == 200
+"""
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_one_process_quota_is_spent_by_another(redis_server: RedisServer, shared: bool) -> None:
+    """A learns "1 request left, reset in 5 s"; B spends it; C's request waits for the reset.
+
+    Without a shared state B and C know of no quota and do not wait: the control.
+    """
+    with LoopbackServer() as server:
+        server.route(
+            "/a", Reply(200, headers={"X-RateLimit-Remaining": "1", "X-RateLimit-Reset": "5"})
+        )
+        server.route("/b", Reply(200, body=b"{}"))
+        prefix = _prefix() if shared else ""
+        for path in ("/a", "/b", "/b"):
+            done = subprocess.run(
+                [sys.executable, "-c", _QUOTA_PROCESS, redis_server.url, prefix, server.url(path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=ROOT,
+            )
+            assert done.returncode == 0, done.stderr
+        a = server.requests_to("/a")[0]
+        first, second = server.requests_to("/b")
+        assert first.time - a.time < 4.9  # the unit left: no wait
+        if shared:
+            assert second.time - a.time >= 4.9
+        else:
+            assert second.time - a.time < 4.9
 
 
 def test_budget_through_call_is_shared_between_pools(redis_server: RedisServer) -> None:

@@ -20,11 +20,12 @@ reads a clock and never does I/O of its own beyond the small, bounded ``State`` 
         sleep(step.seconds)
 
 ``before`` gives each attempt ``min(timeout, time left before the deadline)``, waits out
-a pacing hold on the origin (or gives up when the hold would pass the deadline) and
-counts first attempts for the retry budget.  ``after`` asks the policy, applies the retry
-budget, records the ``Attempt``, sets a pacing hold from the response, logs one INFO line
-and calls the ``on_retry`` / ``on_giveup`` hooks.  Sync and async shells share all of it;
-they differ only in how they sleep and send.
+a pacing hold on the origin, spends one request of the origin's recorded quota (or waits
+for its reset when none is left; either wait gives up when it would pass the deadline)
+and counts first attempts for the retry budget.  ``after`` asks the policy, applies the
+retry budget, records the ``Attempt``, sets a pacing hold and quota from the response,
+logs one INFO line and calls the ``on_retry`` / ``on_giveup`` hooks.  Sync and async
+shells share all of it; they differ only in how they sleep and send.
 
 Test mode (``transport.testing()``) is honoured here, once for every adapter: while it is
 active a wait is recorded instead of taken (the shell is told to wait 0 s) and the call's
@@ -406,6 +407,15 @@ class Call:
                     )
                     return self._finish(None, reason)
                 return self._wait(until - now, None)
+            until = self._state.take(self._origin, now)  # type: ignore[union-attr,arg-type]
+            if until is not None and until > now:
+                if until > self._deadline_at:
+                    reason = (
+                        f"the server's quota for {self.display or self._origin} is spent "
+                        f"for {until - now:.3g}s more; the deadline would pass"
+                    )
+                    return self._finish(None, reason)
+                return self._wait(until - now, None)
         if self._sent == 0 and self._budget is not None:
             self._state.record_request(self._origin, now)  # type: ignore[union-attr,arg-type]
         self._sent += 1
@@ -430,6 +440,9 @@ class Call:
             until = self._policy.hold(outcome, now)
             if until is not None:
                 self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
+            quota = self._policy.quota(outcome, now)
+            if quota is not None:
+                self._state.set_quota(self._origin, quota[0], quota[1], now)  # type: ignore[union-attr,arg-type]
         d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
         number = len(self.attempts) + 1
         if type(d) is policy.Retry:

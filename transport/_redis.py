@@ -13,6 +13,12 @@ and retries.  ``RedisState`` keeps both in Redis:
   spend" is atomic across the fleet; each set expires a second after its newest entry
   leaves the window.
 
+* a quota ("``N`` requests left until ``T``") is a hash ``<prefix>quota:<origin>``
+  (``u``: the reset time, ``l``: the requests left; ``b``/``bs``: requests sent while
+  no quota was known, and since when), replaced or lowered by one Lua script and spent
+  by another (decrement if positive, else answer the reset time), so no two processes
+  spend the same unit; it expires on its own a second after ``T``.
+
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, failing
 mid-run) the state falls back to a ``LocalState`` in this process, logs **one** WARNING
@@ -38,7 +44,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._redact import mask_text, mask_url
-from ._state import WINDOW, LocalState
+from ._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 
@@ -78,6 +84,61 @@ if spent < tonumber(ARGV[4]) * requests + tonumber(ARGV[5]) then
   return {1, requests}
 end
 return {0, requests}
+"""
+
+# KEYS[1] quota hash (u: reset, l: left, b: requests sent while no quota was known, bs:
+# when the first of them was sent).  ARGV: until, remaining, now, ttl ms, NEW_WINDOW,
+# IN_FLIGHT.  A reset at least NEW_WINDOW later (or none live) starts a new window, less
+# the unknown requests but one; otherwise only a lower count is kept, under the same reset.
+_SET_QUOTA = """
+local now = tonumber(ARGV[3])
+local cu = tonumber(redis.call('HGET', KEYS[1], 'u') or '')
+local live = cu ~= nil and cu > now
+if not live or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
+  local left = tonumber(ARGV[2])
+  if not live then
+    local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
+    local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '0') or 0
+    if b > 1 and now - bs <= tonumber(ARGV[6]) then
+      left = math.max(0, left - (b - 1))
+    end
+  end
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'l', left, 'b', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+local cl = tonumber(redis.call('HGET', KEYS[1], 'l') or '')
+if cl == nil or tonumber(ARGV[2]) < cl then
+  redis.call('HSET', KEYS[1], 'l', ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] quota hash; ARGV: now, IN_FLIGHT, ttl ms.  '' : go ahead (a unit spent, or no
+# live quota: then counted as an unknown request); otherwise the reset time to wait
+# until (a string: Lua numbers become integers).
+_TAKE = """
+local now = tonumber(ARGV[1])
+local u = redis.call('HGET', KEYS[1], 'u')
+local cu = tonumber(u or '')
+if cu ~= nil and cu > now then
+  local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') or 0
+  if l > 0 then
+    redis.call('HINCRBY', KEYS[1], 'l', -1)
+    return ''
+  end
+  return u
+end
+local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '')
+if bs == nil or now - bs > tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'b', 1, 'bs', ARGV[1])
+else
+  redis.call('HINCRBY', KEYS[1], 'b', 1)
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return ''
 """
 
 _FAILED: Final = object()
@@ -154,12 +215,15 @@ class RedisState:
         self._hold_script = self._client.register_script(_HOLD)
         self._record_script = self._client.register_script(_RECORD)
         self._spend_script = self._client.register_script(_SPEND)
+        self._set_quota_script = self._client.register_script(_SET_QUOTA)
+        self._take_script = self._client.register_script(_TAKE)
         self._local = LocalState()
         self._lock = threading.Lock()
         self._retry_every = retry_every
         self._down = False
         self._next_try = 0.0
         self._window_ms = int(WINDOW * 1000) + _GRACE_MS
+        self._blind_ms = int(IN_FLIGHT * 1000) + _GRACE_MS
         self._salt = os.urandom(4).hex()
         self._seq = 0
 
@@ -216,6 +280,41 @@ class RedisState:
         except (TypeError, ValueError):
             return self._local.spend_retry(origin, now, ratio, floor)
 
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
+        if until <= now:
+            return
+        remaining = min(max(0, int(remaining)), MAX_QUOTA)
+        self._local.set_quota(origin, remaining, until, now)  # mirrored, as holds are
+        ttl = int((until - now) * 1000) + _GRACE_MS
+        self._run(
+            self._set_quota_script,
+            [self._quota_key(origin)],
+            [
+                repr(float(until)),
+                remaining,
+                repr(float(now)),
+                ttl,
+                repr(NEW_WINDOW),
+                repr(IN_FLIGHT),
+            ],
+        )
+
+    def take(self, origin: str, now: float) -> float | None:
+        got = self._run(
+            self._take_script,
+            [self._quota_key(origin)],
+            [repr(float(now)), repr(IN_FLIGHT), self._blind_ms],
+        )
+        if got is _FAILED:
+            return self._local.take(origin, now)
+        if not got:
+            return None
+        try:
+            until = float(got)
+        except (TypeError, ValueError):
+            return self._local.take(origin, now)
+        return until if until > now else None
+
     # -- extras ------------------------------------------------------------------------
 
     @property
@@ -236,6 +335,9 @@ class RedisState:
 
     def _hold_key(self, origin: str) -> str:
         return f"{self.prefix}hold:{origin}"
+
+    def _quota_key(self, origin: str) -> str:
+        return f"{self.prefix}quota:{origin}"
 
     def _budget_key(self, origin: str, which: str) -> str:
         # The braces are a Redis Cluster hash tag: both windows of an origin on one node.
@@ -271,8 +373,8 @@ class RedisState:
             self._next_try = time.monotonic() + self._retry_every
         if first:
             log.warning(
-                "Redis at %s did not answer (%s: %s): pacing holds and retry budgets are "
-                "kept in this process until it does; trying again every %gs",
+                "Redis at %s did not answer (%s: %s): pacing holds, quotas and retry budgets "
+                "are kept in this process until it does; trying again every %gs",
                 self._where,
                 type(error).__name__,
                 mask_text(str(error))[:200],

@@ -7,7 +7,7 @@ not care whether it is a dict in this process (``LocalState``, the default: one 
 adapter, shared by every thread and task using that adapter) or a Redis server shared by
 a fleet of processes (``RedisState``).
 
-The interface has four methods, each one atomic on its own:
+The interface has six methods, each one atomic on its own:
 
 * ``hold_until(origin, now)`` -- the wall-clock time until which ``origin`` is held
   (``None`` when it is not held at ``now``);
@@ -17,7 +17,18 @@ The interface has four methods, each one atomic on its own:
 * ``spend_retry(origin, now, ratio, floor)`` -- try to spend one retry: granted when the
   retries already spent in the last ``WINDOW`` seconds are fewer than
   ``ratio × first attempts in that window + floor``; returns ``(granted, requests)``
-  with ``requests`` the first attempts counted in the window (for the give-up reason).
+  with ``requests`` the first attempts counted in the window (for the give-up reason);
+* ``set_quota(origin, remaining, until, now)`` -- the server said ``remaining`` requests
+  are left until ``until``: record that, unless a quota with a later reset is already
+  recorded; for the same or an earlier reset only a lower count is kept (counts only
+  go down within a window, a later reset starts a new window);
+* ``take(origin, now)`` -- spend one request of the recorded quota before sending:
+  ``None`` to go ahead (a unit was spent, or no quota is recorded, or its reset has
+  passed and it is forgotten), else the wall-clock reset time to wait until.  A request
+  sent while no quota is known is counted too: the first quota reported after such
+  requests (sent within ``IN_FLIGHT`` seconds of the first of them) is lowered by all of
+  them but one -- the answer that reports it is one of them, and the server may have
+  counted it before the others arrived.
 
 An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
 (what the evaluator's ``now`` is).  Implementations must be thread-safe, must never
@@ -34,12 +45,34 @@ from urllib.parse import urlsplit
 
 from policy._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
 
-__all__ = ["FLOOR", "WINDOW", "LocalState", "State", "origin_of"]
+__all__ = [
+    "FLOOR",
+    "IN_FLIGHT",
+    "MAX_QUOTA",
+    "NEW_WINDOW",
+    "WINDOW",
+    "LocalState",
+    "State",
+    "origin_of",
+]
 
 #: The retry budget's sliding window, in seconds (the language's constant).
 WINDOW: float = BUDGET_WINDOW_S
 #: Retries a budget always allows per window, however few first attempts were made.
 FLOOR: int = BUDGET_FLOOR
+
+#: A reported reset this much later than the recorded one starts a new window (seconds):
+#: resets are known to the second (``Date`` and the reset headers), so two answers from
+#: one window may disagree by up to that much.
+NEW_WINDOW: float = 1.0
+
+#: Requests sent while no quota was known (at a window's start) count against the first
+#: quota reported after them when sent within this many seconds of the first of them:
+#: the answer that reports it may have been counted before the others arrived.
+IN_FLIGHT: float = 2.0
+
+#: A larger reported remaining is taken as this (it is never reached within a window).
+MAX_QUOTA: int = 2**31 - 1
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -78,12 +111,20 @@ class State(Protocol):
         self, origin: str, now: float, ratio: float, floor: int
     ) -> tuple[bool, int]: ...
 
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None: ...
+
+    def take(self, origin: str, now: float) -> float | None: ...
+
 
 class _Origin:
-    __slots__ = ("firsts", "hold", "retries")
+    __slots__ = ("blind", "blind_since", "firsts", "hold", "left", "quota_until", "retries")
 
     def __init__(self) -> None:
         self.hold = 0.0
+        self.left = 0
+        self.quota_until = 0.0
+        self.blind = 0  # requests sent while no quota was known, since blind_since
+        self.blind_since = 0.0
         self.firsts: deque[float] = deque()
         self.retries: deque[float] = deque()
 
@@ -140,6 +181,37 @@ class LocalState:
                 o.retries.append(now)
                 return True, requests
             return False, requests
+
+    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
+        if until <= now:
+            return
+        remaining = min(max(0, int(remaining)), MAX_QUOTA)
+        with self._lock:
+            o = self._get(origin)
+            live = o.quota_until > now
+            if not live or until >= o.quota_until + NEW_WINDOW:
+                if not live and o.blind > 1 and now - o.blind_since <= IN_FLIGHT:
+                    remaining = max(0, remaining - (o.blind - 1))
+                o.left = remaining
+                o.quota_until = until
+                o.blind = 0
+            elif remaining < o.left:
+                o.left = remaining
+
+    def take(self, origin: str, now: float) -> float | None:
+        with self._lock:
+            o = self._get(origin)
+            until = o.quota_until
+            if until > now:
+                if o.left > 0:
+                    o.left -= 1
+                    return None
+                return until
+            if now - o.blind_since > IN_FLIGHT:
+                o.blind = 0
+                o.blind_since = now
+            o.blind += 1
+            return None
 
     def __repr__(self) -> str:
         return f"<LocalState: {len(self._origins)} origins>"
