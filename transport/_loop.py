@@ -259,17 +259,26 @@ def _record(seconds: float) -> bool:
 #: ``opentelemetry.trace.get_current_span`` once looked up (on the first retry, so that
 #: ``import transport`` never imports OpenTelemetry); ``False``: not installed.
 _otel: Any = None
+#: OpenTelemetry's context variable when its runtime context is the default contextvars
+#: one (else ``None``): while it holds an empty context no span can be current, and the
+#: span lookup is skipped (a retry then costs one ``ContextVar.get`` for tracing).
+_otel_var: Any = None
 
 
 def _current_span() -> Any:
     """The current OpenTelemetry span, or ``None`` when opentelemetry-api is not installed."""
-    global _otel
+    global _otel, _otel_var
     if _otel is None:
         try:
+            from opentelemetry import context as otel_context
             from opentelemetry import trace
         except ImportError:
             _otel = False
             return None
+        rc = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+        var = getattr(rc, "_current_context", None)
+        if type(rc).__name__ == "ContextVarsRuntimeContext" and hasattr(var, "get"):
+            _otel_var = var
         _otel = trace.get_current_span
     return _otel() if _otel is not False else None
 
@@ -476,7 +485,7 @@ class Call:
             self.state = d.state
             if log.isEnabledFor(logging.INFO):
                 self._log_retry(attempt)
-            if _otel is not False:
+            if _otel is not False and (_otel_var is None or _otel_var.get()):
                 span = _otel() if _otel is not None else _current_span()
                 if span is not None and span.is_recording():
                     _span_event(span, attempt, self.method, self.display)
