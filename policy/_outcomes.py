@@ -115,6 +115,20 @@ class Response:
         object.__setattr__(self, "stop", _stop_signal(self.headers))
 
 
+def response_from_normal(status: int, headers: dict[str, str]) -> Response:
+    """``Response(status, headers)`` for headers already in the form the converter gives
+    (a fresh dict, lower-case ``str`` names, one ``str`` value each): skips the second
+    pass over them.  A status out of range is the same ``ValueError`` as ``Response``'s."""
+    if type(status) is not int or not 100 <= status <= 599:
+        return Response(status, headers)
+    r = object.__new__(Response)
+    _set = object.__setattr__
+    _set(r, "status", status)
+    _set(r, "headers", headers)
+    _set(r, "stop", _stop_signal(headers))
+    return r
+
+
 @attrs.frozen
 class Timeout:
     """The attempt hit its per-attempt timeout."""

@@ -11,6 +11,9 @@ from email.utils import formatdate
 import pytest
 import urllib3
 from httpserver import LoopbackServer, Reply, free_port
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import header_lines
 from tls import TLSCerts, TLSLoopbackServer, certs_or_skip
 
 import policy
@@ -507,3 +510,22 @@ def test_attempts_of_a_response_from_elsewhere_is_a_value_error(server: Loopback
         r = pm.request("GET", url)
     with pytest.raises(ValueError, match=r"did not come from RetryingPool\.request"):
         transport.attempts_of(r)
+
+
+@given(lines=header_lines(), status=st.integers(100, 599))
+def test_pool_outcome_of_urllib3_headers_equals_policy_response(
+    lines: list[tuple[str, str]], status: int
+) -> None:
+    """The pool's shortcut (a urllib3 header dict read once, not normalised again) gives
+    exactly the ``policy.Response`` the headers make the long way: names, joined list
+    fields, first line of single-valued ones, and the stop signal."""
+    from transport._pool import _response
+
+    headers = urllib3.HTTPHeaderDict()
+    for name, value in lines:
+        headers.add(name, value)
+    got = _response(status, headers)
+    want = policy.Response(status, list(headers.items()))
+    assert got == want
+    assert got.headers == want.headers and got.stop == want.stop
+    assert type(got.headers) is dict

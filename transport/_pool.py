@@ -62,6 +62,7 @@ from urllib3.util import Timeout as _Timeout
 from urllib3.util import parse_url
 
 import policy
+from policy._outcomes import response_from_normal as _response_from_normal
 
 from ._check import (
     callable_or_none,
@@ -201,9 +202,21 @@ def _header_dict(headers: Mapping[str, str]) -> Mapping[str, str] | list[tuple[s
         for k, v in store.items():
             if len(v) > 2:  # a repeated header: hand over every line
                 return [(k, line) for k, v in store.items() for line in v[1:]]
-            out[k] = v[1]
+            value = v[1]
+            if type(value) is not str or type(k) is not str:
+                return headers  # not the usual shape: policy.Response reads it
+            out[k] = value
         return out
     return headers
+
+
+def _response(status: int, headers: Mapping[str, str]) -> policy.Response:
+    """``policy.Response(status, headers)`` of a urllib3 response's headers; the dict
+    ``_header_dict`` builds is already normalised, so it is not read a second time."""
+    h = _header_dict(headers)
+    if type(h) is dict and h is not headers:  # built here: normalised
+        return _response_from_normal(status, h)
+    return policy.Response(status, h)
 
 
 def _buffer_body(body: Body) -> bytes | None:
@@ -385,7 +398,7 @@ class RetryingPool:
                 call.attempts.append(Attempt(n, e.outcome, None, e.reason, None))
                 raise RetryError(method, mask_url(url), tuple(call.attempts), e.reason) from None
             else:
-                outcome = policy.Response(resp.status, _header_dict(resp.headers))
+                outcome = _response(resp.status, resp.headers)
             step = call.after(outcome, wall + clock())
             if type(step) is Wait:
                 if step.seconds > 0:
@@ -543,7 +556,7 @@ class RetryingPool:
             hops += 1
             if hops > self._max_redirects:
                 raise _Final(
-                    policy.Response(status, _header_dict(resp.headers)),
+                    _response(status, resp.headers),
                     f"too many redirects (more than {self._max_redirects})",
                 )
             try:
@@ -551,12 +564,12 @@ class RetryingPool:
                 new_target = _parse(new_url)
             except ValueError:
                 raise _Final(
-                    policy.Response(status, _header_dict(resp.headers)),
+                    _response(status, resp.headers),
                     f"refused a redirect ({status}) to a Location that is not a usable http(s) URL",
                 ) from None
             if target[0] == "https" and new_target[0] == "http":
                 raise _Final(
-                    policy.Response(status, _header_dict(resp.headers)),
+                    _response(status, resp.headers),
                     f"refused a redirect from https to http ({mask_url(new_url)})",
                 )
             if new_target[:3] != target[:3]:
@@ -619,10 +632,10 @@ class RetryingPool:
                 chunks.append(chunk)
                 size += len(chunk)
                 if cap is not None and size > cap:
-                    status, headers = resp.status, _header_dict(resp.headers)
+                    outcome = _response(resp.status, resp.headers)
                     _discard(resp, w)
                     raise _Final(
-                        policy.Response(status, headers),
+                        outcome,
                         f"response body over max_body={cap} bytes (decoded); not read further",
                     )
                 if plain and resp.length_remaining == 0:
