@@ -52,6 +52,12 @@ Hook: TypeAlias = Callable[["Attempt"], object]
 
 _MIN_ATTEMPT: Final = 0.001  # never hand a client a zero or negative timeout
 _INF: Final = float("inf")
+_INFO: Final = logging.INFO
+# the classes ``after`` tells apart on every attempt, looked up once
+_Response: Final = policy.Response
+_Retry: Final = policy.Retry
+_GiveUp: Final = policy.GiveUp
+_ConnectFailure: Final = policy.ConnectFailure
 
 
 def label_of(outcome: Outcome) -> str:
@@ -445,7 +451,7 @@ class Call:
         ``connect`` failure, when nothing was sent.
         """
         now += self._skipped
-        if self._pace and type(outcome) is policy.Response:
+        if self._pace and type(outcome) is _Response:
             until = self._policy.hold(outcome, now)
             if until is not None:
                 self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
@@ -454,8 +460,8 @@ class Call:
                 self._state.set_quota(self._origin, quota[0], quota[1], now)  # type: ignore[union-attr,arg-type]
         d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
         number = len(self.attempts) + 1
-        if type(d) is policy.Retry:
-            if not replayable and type(outcome) is not policy.ConnectFailure:
+        if type(d) is _Retry:
+            if not replayable and type(outcome) is not _ConnectFailure:
                 reason = (
                     f"{label_of(outcome)}: the request body was a stream, already sent; "
                     "it cannot be replayed, so it is not retried"
@@ -483,7 +489,7 @@ class Call:
             attempt = Attempt(number, outcome, delay, d, d.rule)
             self.attempts.append(attempt)
             self.state = d.state
-            if log.isEnabledFor(logging.INFO):
+            if log.isEnabledFor(_INFO):
                 self._log_retry(attempt)
             if _otel is not False and (_otel_var is None or _otel_var.get()):
                 span = _otel() if _otel is not None else _current_span()
@@ -494,7 +500,7 @@ class Call:
             if _recorders:
                 return self._wait(delay, attempt)
             return Wait(delay, attempt)
-        if type(d) is policy.GiveUp:
+        if type(d) is _GiveUp:
             attempt = Attempt(number, outcome, None, d, d.rule)
             self.attempts.append(attempt)
             return self._finish(attempt, d.reason)
