@@ -198,7 +198,8 @@ def table(r: dict[str, dict[str, float] | None], quick: bool) -> str:
     if pa:
         lines += ["", "### Parse", "", "| case | time |", "|---|---|"]
         for name, v in pa.items():
-            lines.append(f"| {name} | {v:.1f} {'ms' if name.endswith('_ms') else 'µs'} |")
+            unit = "ms" if name.endswith("_ms") else "×" if name.endswith("_ratio") else "µs"
+            lines.append(f"| {name} | {v:.1f} {unit} |")
     if t:
         lines += ["", "### Transport (503, 503, 200 on loopback; fetches/s, median)", ""]
         lines += ["| client | fetches/s | × urllib3 Retry |", "|---|---|---|"]
