@@ -17,7 +17,7 @@ import enum
 import re
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 
@@ -218,6 +218,8 @@ class AllErrors:
 class OnTimeout:
     """``timeout``: the attempt hit its per-attempt timeout."""
 
+    #: The matcher as written, and the kind of outcome it matches.
+    word: ClassVar[str] = "timeout"
     span: Span | None = _span_field()
 
 
@@ -225,6 +227,8 @@ class OnTimeout:
 class OnConnect:
     """``connect``: the connection could not be made; the request never left."""
 
+    #: The matcher as written, and the kind of outcome it matches.
+    word: ClassVar[str] = "connect"
     span: Span | None = _span_field()
 
 
@@ -232,6 +236,8 @@ class OnConnect:
 class OnReset:
     """``reset``: the connection broke after the request was sent."""
 
+    #: The matcher as written, and the kind of outcome it matches.
+    word: ClassVar[str] = "reset"
     span: Span | None = _span_field()
 
 
@@ -242,11 +248,14 @@ class OnError:
     Only adapters for arbitrary callables produce that outcome (``transport.retrying``).
     """
 
+    #: The matcher as written, and the kind of outcome it matches.
+    word: ClassVar[str] = "error"
     span: Span | None = _span_field()
 
 
 StatusMatcher: TypeAlias = StatusCode | StatusRange | StatusClass | AllErrors
 FailureMatcher: TypeAlias = OnTimeout | OnConnect | OnReset | OnError
+_FAILURE_MATCHERS = (OnTimeout, OnConnect, OnReset, OnError)
 Matcher: TypeAlias = StatusMatcher | FailureMatcher
 
 
@@ -505,15 +514,7 @@ _KINDS = ("status", "timeout", "connect", "reset", "error")
 
 
 def _kind_of(m: Matcher) -> str:
-    if isinstance(m, OnTimeout):
-        return "timeout"
-    if isinstance(m, OnConnect):
-        return "connect"
-    if isinstance(m, OnReset):
-        return "reset"
-    if isinstance(m, OnError):
-        return "error"
-    return "status"
+    return m.word if isinstance(m, _FAILURE_MATCHERS) else "status"
 
 
 def _items_ok(_inst: object, _attr: attrs.Attribute[Any], items: tuple[Item, ...]) -> None:

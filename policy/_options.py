@@ -64,7 +64,7 @@ from ._ast import (
     TimeoutSetting,
 )
 from ._errors import PolicyValueError, Problem
-from ._render import percent
+from ._render import percent, render_matcher
 
 __all__ = ["from_options", "to_options"]
 
@@ -487,24 +487,6 @@ def _read_timeout(timeout: object, problems: _Problems) -> list[Item]:
 # --- writing: to_options -----------------------------------------------------------------
 
 
-def _matcher_key(m: Matcher) -> str:
-    if isinstance(m, StatusCode):
-        return str(m.code)
-    if isinstance(m, StatusRange):
-        return f"{m.low}-{m.high}"
-    if isinstance(m, StatusClass):
-        return f"{m.digit}xx"
-    if isinstance(m, AllErrors):
-        return "all"
-    if isinstance(m, OnTimeout):
-        return "timeout"
-    if isinstance(m, OnConnect):
-        return "connect"
-    if isinstance(m, OnError):
-        return "error"
-    return "reset"
-
-
 def _number(value: Fraction) -> int | float:
     return int(value) if value.denominator == 1 else float(value)
 
@@ -539,7 +521,7 @@ def to_options(policy: Policy) -> dict[str, Any]:
                 "(the seed retries every method)"
             )
     for rule in policy.rules:
-        keys = [_matcher_key(m) for m in rule.matchers]
+        keys = [render_matcher(m) for m in rule.matchers]
         key = ",".join(keys)
         if rule.methods is not None:
             problems.add(
@@ -554,10 +536,10 @@ def to_options(policy: Policy) -> dict[str, Any]:
             continue
         for m in rule.matchers:
             if isinstance(m, OnConnect | OnReset | OnError):
-                problems.add(f'rule "{key}": {_matcher_key(m)} has no seed option')
+                problems.add(f'rule "{key}": {render_matcher(m)} has no seed option')
             elif not isinstance(m, AllErrors) and _matches_only_2xx(m):
                 problems.add(
-                    f"{_key_path(key)}: {_matcher_key(m)} has no seed option "
+                    f"{_key_path(key)}: {render_matcher(m)} has no seed option "
                     "(2xx responses are never retried)"
                 )
         path = _key_path(key)

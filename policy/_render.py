@@ -106,14 +106,8 @@ def render_matcher(m: Matcher) -> str:
         return f"{m.digit}xx"
     if isinstance(m, AllErrors):
         return "all"
-    if isinstance(m, OnTimeout):
-        return "timeout"
-    if isinstance(m, OnConnect):
-        return "connect"
-    if isinstance(m, OnReset):
-        return "reset"
-    if isinstance(m, OnError):
-        return "error"
+    if isinstance(m, OnTimeout | OnConnect | OnReset | OnError):
+        return m.word
     raise TypeError(f"not a matcher: {m!r}")  # pragma: no cover
 
 
