@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import policy
@@ -221,12 +221,14 @@ _quota_ops = st.lists(
 @given(ops=_quota_ops)
 def test_local_state_never_grants_more_than_the_window_allows(ops: list) -> None:  # type: ignore[type-arg]
     """Within a window, the takes granted after any report never exceed what that report
-    said was left; a refusal names a reset still ahead; after the reset, takes are
-    granted (the quota is forgotten)."""
+    said was left plus the answers reported after it (each one request no longer in
+    flight); a refusal names a reset still ahead; after the reset, takes are granted (the
+    quota is forgotten)."""
     s = LocalState()
     now = 0.0
     window_end = 0.0  # the latest reset recorded
-    reports: list[list[int]] = []  # this window's reports: [remaining, takes granted since]
+    # This window's reports: [remaining, takes granted since, reports since].
+    reports: list[list[int]] = []
     for is_set, dt, remaining, ahead in ops:
         now += dt
         if is_set:
@@ -234,9 +236,11 @@ def test_local_state_never_grants_more_than_the_window_allows(ops: list) -> None
             s.set_quota("o", remaining, until, now)
             if until > now:
                 if window_end <= now or until >= window_end + NEW_WINDOW:
-                    window_end, reports = until, [[remaining, 0]]
+                    window_end, reports = until, [[remaining, 0, 0]]
                 else:
-                    reports.append([remaining, 0])
+                    for report in reports:
+                        report[2] += 1
+                    reports.append([remaining, 0, 0])
             continue
         got = s.take("o", now)
         if window_end <= now:
@@ -244,9 +248,50 @@ def test_local_state_never_grants_more_than_the_window_allows(ops: list) -> None
         elif got is None:
             for report in reports:
                 report[1] += 1
-                assert report[1] <= report[0], (report, reports)
+                assert report[1] <= report[0] + report[2], (report, reports)
         else:
             assert got == window_end > now
+
+
+@given(
+    limit=st.integers(1, 8),
+    steps=st.lists(st.tuples(st.sampled_from("tca"), st.integers(0, 50)), max_size=80),
+)
+# Three sent at a window's start, all counted (4, 3, 2 left), the "3 left" answer read
+# first: once every answer is in, two are left and both must be let through.
+@example(
+    limit=5,
+    steps=[("t", 0)] * 3 + [("c", 0)] * 3 + [("a", 1), ("a", 0), ("a", 0)]
+    + [("t", 0), ("c", 0), ("a", 0), ("t", 0)],
+)  # fmt: skip
+def test_quota_against_a_fixed_window_server(limit: int, steps: list) -> None:  # type: ignore[type-arg]
+    """Clients sharing one state against one fixed-window limiter, with requests counted
+    by the server and answered in any order: no request let through after the first
+    answer is over the limit, and a take is refused only while answers are outstanding
+    or the window is really spent (nothing is left unused)."""
+    s = LocalState()
+    now, reset = 100.0, 1_000.0
+    counted = 0  # requests the server has counted this window
+    on_wire: list[bool] = []  # sent, not yet counted: was it let through under a quota?
+    answers: list[tuple[int, bool]] = []  # counted, answer not yet read: (remaining, paced)
+    known = False  # a quota has been reported
+    for kind, i in steps:
+        if kind == "t":  # a client wants to send
+            got = s.take("o", now)
+            if got is None:
+                on_wire.append(known)
+            else:
+                assert got == reset
+                assert on_wire or answers or counted >= limit, (counted, limit)
+        elif kind == "c" and on_wire:  # the server counts one request on the wire
+            paced = on_wire.pop(i % len(on_wire))
+            counted += 1
+            assert not (paced and counted > limit), (counted, limit)
+            answers.append((max(0, limit - counted), paced))
+        elif kind == "a" and answers:  # a client reads one answer
+            remaining, _ = answers.pop(i % len(answers))
+            s.set_quota("o", remaining, reset, now)
+            known = True
 
 
 def test_call_spends_the_quota_and_waits_for_its_reset() -> None:

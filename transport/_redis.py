@@ -14,10 +14,12 @@ and retries.  ``RedisState`` keeps both in Redis:
   leaves the window.
 
 * a quota ("``N`` requests left until ``T``") is a hash ``<prefix>quota:<origin>``
-  (``u``: the reset time, ``l``: the requests left; ``b``/``bs``: requests sent while
-  no quota was known, and since when), replaced or lowered by one Lua script and spent
-  by another (decrement if positive, else answer the reset time), so no two processes
-  spend the same unit; it expires on its own a second after ``T``.
+  (``u``: the reset time; ``lo``, ``s``, ``a``: the lowest count reported in the window,
+  the requests sent in it and the answers reported, as ``LocalState`` keeps them;
+  ``b``/``bs``: requests sent while no quota was known, and since when), replaced or
+  lowered by one Lua script and spent by another (go ahead while ``lo - (s - a) > 0``,
+  else answer the reset time), so no two processes spend the same unit; it expires on
+  its own a second after ``T``.
 
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, failing
@@ -86,45 +88,54 @@ end
 return {0, requests}
 """
 
-# KEYS[1] quota hash (u: reset, l: left, b: requests sent while no quota was known, bs:
-# when the first of them was sent).  ARGV: until, remaining, now, ttl ms, NEW_WINDOW,
-# IN_FLIGHT.  A reset at least NEW_WINDOW later (or none live) starts a new window, less
-# the unknown requests but one; otherwise only a lower count is kept, under the same reset.
+# KEYS[1] quota hash (u: reset; lo: the lowest remaining reported in its window; s: the
+# requests sent in it; a: the answers reported in it, at most s; b: requests sent while no
+# quota was known, bs: when the first of them was sent).  ARGV: until, remaining, now, ttl
+# ms, NEW_WINDOW, IN_FLIGHT.  A reset at least NEW_WINDOW later (or none live) starts a
+# new window whose first sent are the unknown requests (the answer's own at least);
+# otherwise only a lower count is kept, under the same reset, and one more answer counted.
 _SET_QUOTA = """
 local now = tonumber(ARGV[3])
 local cu = tonumber(redis.call('HGET', KEYS[1], 'u') or '')
 local live = cu ~= nil and cu > now
 if not live or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
-  local left = tonumber(ARGV[2])
+  local sent = 1
   if not live then
     local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
     local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '0') or 0
     if b > 1 and now - bs <= tonumber(ARGV[6]) then
-      left = math.max(0, left - (b - 1))
+      sent = b
     end
   end
-  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'l', left, 'b', 0)
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'lo', ARGV[2], 's', sent, 'a', 1, 'b', 0)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1
 end
-local cl = tonumber(redis.call('HGET', KEYS[1], 'l') or '')
-if cl == nil or tonumber(ARGV[2]) < cl then
-  redis.call('HSET', KEYS[1], 'l', ARGV[2])
+local lo = tonumber(redis.call('HGET', KEYS[1], 'lo') or '')
+if lo == nil or tonumber(ARGV[2]) < lo then
+  redis.call('HSET', KEYS[1], 'lo', ARGV[2])
+end
+local sent = tonumber(redis.call('HGET', KEYS[1], 's') or '0') or 0
+local answered = tonumber(redis.call('HGET', KEYS[1], 'a') or '0') or 0
+if answered < sent then
+  redis.call('HINCRBY', KEYS[1], 'a', 1)
 end
 return 0
 """
 
-# KEYS[1] quota hash; ARGV: now, IN_FLIGHT, ttl ms.  '' : go ahead (a unit spent, or no
-# live quota: then counted as an unknown request); otherwise the reset time to wait
-# until (a string: Lua numbers become integers).
+# KEYS[1] quota hash; ARGV: now, IN_FLIGHT, ttl ms.  '' : go ahead (a unit spent: lo - (s -
+# a) > 0, then s + 1; or no live quota: then counted as an unknown request); otherwise the
+# reset time to wait until (a string: Lua numbers become integers).
 _TAKE = """
 local now = tonumber(ARGV[1])
 local u = redis.call('HGET', KEYS[1], 'u')
 local cu = tonumber(u or '')
 if cu ~= nil and cu > now then
-  local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') or 0
-  if l > 0 then
-    redis.call('HINCRBY', KEYS[1], 'l', -1)
+  local lo = tonumber(redis.call('HGET', KEYS[1], 'lo') or '0') or 0
+  local sent = tonumber(redis.call('HGET', KEYS[1], 's') or '0') or 0
+  local answered = tonumber(redis.call('HGET', KEYS[1], 'a') or '0') or 0
+  if lo - (sent - answered) > 0 then
+    redis.call('HINCRBY', KEYS[1], 's', 1)
     return ''
   end
   return u

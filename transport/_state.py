@@ -19,16 +19,26 @@ The interface has six methods, each one atomic on its own:
   ``ratio × first attempts in that window + floor``; returns ``(granted, requests)``
   with ``requests`` the first attempts counted in the window (for the give-up reason);
 * ``set_quota(origin, remaining, until, now)`` -- the server said ``remaining`` requests
-  are left until ``until``: record that, unless a quota with a later reset is already
-  recorded; for the same or an earlier reset only a lower count is kept (counts only
-  go down within a window, a later reset starts a new window);
+  are left until ``until`` (an answer to one of the requests ``take`` let through):
+  record that, unless a quota with a later reset is already recorded; for the same or an
+  earlier reset only a lower count is kept (counts only go down within a window, a later
+  reset starts a new window), and the answer is counted as one request no longer in
+  flight;
 * ``take(origin, now)`` -- spend one request of the recorded quota before sending:
   ``None`` to go ahead (a unit was spent, or no quota is recorded, or its reset has
-  passed and it is forgotten), else the wall-clock reset time to wait until.  A request
-  sent while no quota is known is counted too: the first quota reported after such
-  requests (sent within ``IN_FLIGHT`` seconds of the first of them) is lowered by all of
-  them but one -- the answer that reports it is one of them, and the server may have
-  counted it before the others arrived.
+  passed and it is forgotten), else the wall-clock reset time to wait until.
+
+How many are left.  Answers arrive out of order and while other requests are still on
+the wire, so the lowest count reported in a window is not what may still be sent: the
+requests in flight may not have been counted yet.  A window therefore keeps the lowest
+count reported (``low``), the requests sent in it (``sent``) and the answers reported in
+it (``answered``, never more than ``sent``), and lets a request go while
+``low - (sent - answered) > 0``.  Against one fixed-window server this never lets a
+request go that the window has no room for (each request in flight is assumed not yet
+counted), and once every answer is in it is exact: nothing is left unused.  Requests
+sent while no quota was known (at a window's start, within ``IN_FLIGHT`` seconds of the
+first of them) are the new window's first ``sent``: the answer that reports its quota is
+one of them.
 
 An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
 (what the evaluator's ``now`` is).  Implementations must be thread-safe, must never
@@ -117,11 +127,23 @@ class State(Protocol):
 
 
 class _Origin:
-    __slots__ = ("blind", "blind_since", "firsts", "hold", "left", "quota_until", "retries")
+    __slots__ = (
+        "answered",
+        "blind",
+        "blind_since",
+        "firsts",
+        "hold",
+        "low",
+        "quota_until",
+        "retries",
+        "sent",
+    )
 
     def __init__(self) -> None:
         self.hold = 0.0
-        self.left = 0
+        self.low = 0  # the lowest remaining reported in the quota's window
+        self.sent = 0  # requests sent in that window (let through by take, or blind)
+        self.answered = 0  # answers reported in it (at most sent)
         self.quota_until = 0.0
         self.blind = 0  # requests sent while no quota was known, since blind_since
         self.blind_since = 0.0
@@ -190,21 +212,25 @@ class LocalState:
             o = self._get(origin)
             live = o.quota_until > now
             if not live or until >= o.quota_until + NEW_WINDOW:
-                if not live and o.blind > 1 and now - o.blind_since <= IN_FLIGHT:
-                    remaining = max(0, remaining - (o.blind - 1))
-                o.left = remaining
+                recent = not live and now - o.blind_since <= IN_FLIGHT
+                o.low = remaining
+                o.sent = max(1, o.blind) if recent else 1  # the answer's own request at least
+                o.answered = 1
                 o.quota_until = until
                 o.blind = 0
-            elif remaining < o.left:
-                o.left = remaining
+            else:
+                if remaining < o.low:
+                    o.low = remaining
+                if o.answered < o.sent:
+                    o.answered += 1
 
     def take(self, origin: str, now: float) -> float | None:
         with self._lock:
             o = self._get(origin)
             until = o.quota_until
             if until > now:
-                if o.left > 0:
-                    o.left -= 1
+                if o.low - (o.sent - o.answered) > 0:
+                    o.sent += 1
                     return None
                 return until
             if now - o.blind_since > IN_FLIGHT:
