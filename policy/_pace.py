@@ -13,8 +13,8 @@ What says the quota is spent (on a response of **any** status, a 200 included):
   is ``headers()`` or the policy has no ``headers`` strategy at all, ``headers()``'s
   defaults: ``ratelimit-remaining``/``ratelimit-reset`` and
   ``x-ratelimit-remaining``/``x-ratelimit-reset`` (read with ``format=auto``);
-* the IETF ``RateLimit`` field with an item whose ``r=0`` (its largest such ``t``), read
-  when the defaults are;
+* the IETF ``RateLimit`` field with an item whose ``r=0`` (its largest such ``t``),
+  whatever families the policy names (it is the standard field, not a vendor's family);
 * ``Retry-After`` on a 429 or a 503 (on other statuses it is not about a quota).
 
 The wait is computed exactly as the ``headers`` strategy computes it (``_headers``), in
@@ -29,10 +29,11 @@ else from ``now``; a wait of 0 (a reset in the past) is no hold.
 
 How long at most.  A hold is never longer than the matching strategy's ``max``:
 
-1. the ``headers`` strategy of the rule that decides the response's status (the first
-   one in its chain), when that rule has one -- ``429:headers(max=1m)`` caps every hold
-   a 429 sets at 1m;
-2. otherwise (a 200, or a status whose rule has no ``headers``) the ``headers``
+1. the strategy of the rule that decides the response's status (the first one in its
+   chain with a ``max``: ``headers`` or ``backoff``), when a rule decides it --
+   ``429:headers(max=1m)`` caps every hold a 429 sets at 1m, and
+   ``5xx:backoff(3,1s..5s)`` every hold a 503 sets at 5s;
+2. otherwise (a 200, or a status whose rule has only ``never``) the ``headers``
    strategy that names the family the signal came from (the smallest ``max`` if several
    do);
 3. otherwise ``headers()``'s default, 15m.
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ._ast import Headers, ResetFormat, default_of
+from ._ast import Backoff, Headers, ResetFormat, default_of
 from ._headers import (
     parse_number,
     parse_ratelimit,
@@ -89,16 +90,15 @@ _RETRY_AFTER_STATUSES: Final = frozenset((429, 503))
 class Pacer:
     """A policy's pacing rules, compiled once (``Policy.hold`` keeps one per policy).
 
-    ``families`` is ``((remaining, reset, format, cap_s), ...)``; ``defaults`` says
-    whether the ``RateLimit`` field is read; ``caps`` maps a status to the ``max`` of the
-    ``headers`` strategy of the rule that decides it (``None``: that rule has none).
+    ``families`` is ``((remaining, reset, format, cap_s), ...)``; ``caps`` maps a status
+    to the ``max`` of the strategy of the rule that decides it (the first ``headers`` or
+    ``backoff`` in its chain; absent: no rule, or only ``never``).
     """
 
-    __slots__ = ("caps", "defaults", "families", "field_cap")
+    __slots__ = ("caps", "families", "field_cap")
 
     def __init__(self, policy: Policy) -> None:
         named: dict[tuple[str, str, ResetFormat], float] = {}
-        defaults = False
         any_headers = False
         for rule in policy.rules:
             for s in rule.strategies:
@@ -107,21 +107,19 @@ class Pacer:
                 any_headers = True
                 cap = s.max_ms / 1000
                 if not s.named:
-                    defaults = True
                     for key in _DEFAULT_KEYS:
                         named[key] = min(cap, named.get(key, cap))
                 elif s.remaining_header is not None and s.reset_header is not None:
                     key = (s.remaining_header, s.reset_header, s.format)
                     named[key] = min(cap, named.get(key, cap))
         if not any_headers:
-            defaults = True
             for key in _DEFAULT_KEYS:
                 named[key] = DEFAULT_MAX_S
         self.families: tuple[tuple[str, str, ResetFormat, float], ...] = tuple(
             (rem, rst, fmt, cap) for (rem, rst, fmt), cap in named.items()
         )
-        self.defaults = defaults
-        # The RateLimit field is one of the defaults: it shares their (smallest) cap.
+        # The RateLimit field shares the defaults' (smallest) cap when they are read, else
+        # it has headers()'s default: no strategy names it.
         self.field_cap = min(
             (c for key, c in named.items() if key in _DEFAULT_KEYS),
             default=DEFAULT_MAX_S,
@@ -133,7 +131,7 @@ class Pacer:
             if entry is None:
                 continue
             for s in entry[0].strategies:
-                if type(s) is Headers:
+                if type(s) is Headers or type(s) is Backoff:
                     caps[status] = s.max_ms / 1000
                     break
         self.caps = caps
@@ -191,13 +189,12 @@ class Pacer:
             if ra is not None and status in _RETRY_AFTER_STATUSES:
                 cap = DEFAULT_MAX_S
         resets = 0.0  # the latest reset of a spent quota
-        if self.defaults:
-            v = h.get("ratelimit")
-            if v is not None:
-                w = parse_ratelimit(v)
-                if w is not None:
-                    cap = min(cap, self.field_cap)
-                    resets = max(resets, w)
+        v = h.get("ratelimit")
+        if v is not None:
+            w = parse_ratelimit(v)
+            if w is not None:
+                cap = min(cap, self.field_cap)
+                resets = max(resets, w)
         for remaining, reset, fmt, family_cap in self.families:
             v = h.get(remaining)
             if v is None or parse_number(v) != 0:

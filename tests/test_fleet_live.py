@@ -186,6 +186,46 @@ def test_budget_caps_retries_when_a_dependency_is_down(server: LoopbackServer) -
     assert firsts + 10 <= total <= 1.2 * firsts + 10
 
 
+def test_a_hold_past_the_deadline_returns_the_response_that_set_it(
+    server: LoopbackServer,
+) -> None:
+    """A 503 asking for 60 s (held for its rule's max, 30 s), a 10 s deadline: the call
+    gives up at once on that 503 and returns it (as any give-up on a status does), and
+    on_giveup hears of it; the backoff alone would have retried after 100 ms."""
+    url = server.route("/away", Reply(503, headers={"Retry-After": "60"}, body=b"away"))
+    gave_up: list[transport.Attempt] = []
+    with transport.RetryingPool(
+        policy.parse("5xx:backoff(3,100ms..30s) deadline=10s pace=on"),
+        on_giveup=gave_up.append,
+    ) as pool:
+        started = time.monotonic()
+        r = pool.request("GET", url)
+        elapsed = time.monotonic() - started
+    assert r.status == 503 and r.data == b"away"
+    assert len(server.requests) == 1 and elapsed < 5
+    assert len(gave_up) == 1 and "deadline would pass" in gave_up[0].reason
+    assert [a.label for a in transport.attempts_of(r)] == ["503"]
+
+
+def test_retrying_shares_one_budget_between_its_calls() -> None:
+    """Every call of a function decorated with a budget draws on one budget: 20 calls that
+    always fail retry at most 20 % of 20 first attempts plus the floor of 10."""
+    calls = 0
+
+    @transport.retrying(
+        "error:backoff(1000,1ms..1ms) budget=20%", on=ValueError, sleep=lambda s: None
+    )
+    def always_fails() -> None:
+        nonlocal calls
+        calls += 1
+        raise ValueError("down")
+
+    for _ in range(20):
+        with pytest.raises(ValueError):
+            always_fails()
+    assert 20 + 10 <= calls <= 20 + 0.2 * 20 + 10
+
+
 def test_budget_give_up_names_the_budget(server: LoopbackServer) -> None:
     """A refused retry ends the call with a reason naming the budget."""
     url = server.route("/down", Reply(503))

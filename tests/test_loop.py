@@ -122,6 +122,48 @@ def test_local_state_budget_floor_ratio_and_window() -> None:
     assert s.spend_retry("o", later, 0.2, FLOOR) == (True, 0)
 
 
+def test_local_state_budget_bound_is_never_exceeded_by_rounding() -> None:
+    """20 % of 48 first attempts and a floor of 10 is 19.6: 19 retries, not 20."""
+    s = LocalState()
+    for i in range(48):
+        s.record_request("o", 1000.0 + i * 0.01)
+    granted = sum(s.spend_retry("o", 1001.0, 0.2, FLOOR)[0] for _ in range(40))
+    assert granted == 19
+
+
+def test_local_state_budget_window_takes_times_out_of_order() -> None:
+    """Times reported out of order (racing threads, test mode's skipped-ahead clocks)
+    still age out: the window holds exactly those of the last WINDOW seconds."""
+    s = LocalState()
+    for t in (100.0, 50.0, 99.0, 10.0):
+        s.record_request("o", t)
+    assert s.spend_retry("o", 100.0 + WINDOW - 5, 0.0, 1) == (True, 2)  # 100 and 99
+    s.spend_retry("o", 30.0, 1.0, 1)  # an old retry, reported late: already outside
+    assert s.spend_retry("o", 100.0 + WINDOW - 5, 0.0, 2)[0]  # so a second one fits
+
+
+def test_local_state_hold_is_seen_while_other_origins_are_touched() -> None:
+    """A held origin reads as held from any thread, even while another thread updates
+    the state (which reorders its origins) at the same time."""
+    s = LocalState()
+    s.hold("held", 1e12, 1.0)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            s.take("held", 1.0)
+            s.record_request("other", 1.0)
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        misses = sum(s.hold_until("held", 1.0) is None for _ in range(200_000))
+    finally:
+        stop.set()
+        t.join(10)
+    assert misses == 0
+
+
 def test_local_state_budget_is_thread_safe() -> None:
     """Many threads spending at once never exceed the budget."""
     s = LocalState()

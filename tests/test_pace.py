@@ -174,12 +174,25 @@ def test_the_latest_reset_of_spent_families_wins() -> None:
     assert _hold(p, 200, h) == NOW + 8
 
 
-def test_ratelimit_field_is_read_with_the_defaults_only() -> None:
-    """The IETF RateLimit field (r=0) holds for headers() policies, not for a named family."""
+def test_ratelimit_field_is_read_whatever_families_are_named() -> None:
+    """The IETF RateLimit field (r=0) holds for every policy: headers(), a named family,
+    no headers strategy at all; an item with requests left does not."""
     h = {"ratelimit": '"default";r=0;t=30, "burst";r=4;t=1'}
     assert _hold("429:headers() pace=on", 200, h) == NOW + 30
-    assert _hold(FAMILY, 200, h) is None
+    assert _hold(FAMILY, 200, h) == NOW + 30
+    assert _hold("429:headers(x-foo-*) pace=on", 429, h) == NOW + 30
+    assert _hold("5xx:backoff(3) pace=on", 200, h) == NOW + 30
     assert _hold("429:headers() pace=on", 200, {"ratelimit": '"default";r=1;t=30'}) is None
+
+
+def test_a_hold_is_capped_by_the_deciding_rules_backoff() -> None:
+    """A status decided by a backoff rule: its max caps the hold (the matching strategy's
+    max); a status no rule decides keeps headers()'s default cap."""
+    ra = {"retry-after": "900"}
+    assert _hold("5xx:backoff(3,1s..5s) pace=on", 503, ra) == NOW + 5
+    assert _hold("429:backoff(3,1s..5s) pace=on", 429, ra) == NOW + 5
+    assert _hold("429:headers(max=1m)|backoff(3,1s..5s) pace=on", 429, ra) == NOW + 60
+    assert _hold("5xx:backoff(3,1s..5s) pace=on", 429, ra) == NOW + 900
 
 
 def test_a_policy_without_headers_reads_the_default_families() -> None:
@@ -198,13 +211,13 @@ def test_a_named_family_with_its_format() -> None:
 
 
 def test_a_hold_never_exceeds_the_matching_max() -> None:
-    """The status's headers rule caps its holds; else the family's strategy; else 15m."""
+    """The status's rule caps its holds; else the family's strategy; else 15m."""
     p = "429:headers(max=1m) 403:headers(x-gh-*,max=2m) 5xx:backoff(2,1s,jitter) pace=on"
     assert _hold(p, 429, {"retry-after": "3600"}) == NOW + 60
     # A 200 carrying a spent x-gh family: that family's strategy caps it at 2m.
     assert _hold(p, 200, {"x-gh-remaining": "0", "x-gh-reset": "3600"}) == NOW + 120
-    # A 503 (decided by backoff, no headers) with Retry-After: the default 15m.
-    assert _hold(p, 503, {"retry-after": "99999"}) == NOW + 900
+    # A 503 decided by backoff(2,1s) with Retry-After: that backoff's max, 1s.
+    assert _hold(p, 503, {"retry-after": "99999"}) == NOW + 1
 
 
 def test_a_reset_in_the_past_is_no_hold() -> None:

@@ -37,7 +37,7 @@ import policy
 
 from ._check import callable_or_none, exception_types, required_callable
 from ._loop import Attempt, Call, Done, Wait, _fleet, as_policy
-from ._state import State
+from ._state import LocalState, State
 
 __all__ = ["outcome_from_exception", "retrying"]
 
@@ -248,6 +248,11 @@ class _Settings:
         self.timeout = t / 1000 if t is not None else _INF
         pace, budget = _fleet(self.p)
         self.lazy = not pace and budget is None
+        if not self.lazy and self.state is None:
+            # One state for every call of the decorated function, as an adapter keeps
+            # one for every request through it: its budget counts all the calls' first
+            # attempts and retries, and a hold one call learns holds the others.
+            self.state = LocalState()
 
     def call(self, now: float | None = None) -> Call:
         return Call(
@@ -320,6 +325,10 @@ def retrying(
     Giving up re-raises the last exception unchanged, with the policy's reason added
     as a note and the attempts as its ``retry_attempts`` attribute, or returns the
     last result.
+
+    With ``pace=on`` or a ``budget=``, every call of the decorated function shares one
+    ``state`` (a new ``LocalState`` unless one is given): the budget counts all its
+    calls, and a hold one call learns holds the others.
     """
     p = as_policy(policy)
     on_types = exception_types("on", on)

@@ -420,7 +420,7 @@ class Call:
                         f"the server asked to hold {self.display or self._origin} for "
                         f"{until - now:.3g}s more; the deadline would pass"
                     )
-                    return self._finish(None, reason)
+                    return self._finish(self.attempts[-1] if self.attempts else None, reason)
                 return self._wait(until - now, None)
             until = self._state.take(self._origin, now)  # type: ignore[union-attr,arg-type]
             if until is not None and until > now:
@@ -429,7 +429,7 @@ class Call:
                         f"the server's quota for {self.display or self._origin} is spent "
                         f"for {until - now:.3g}s more; the deadline would pass"
                     )
-                    return self._finish(None, reason)
+                    return self._finish(self.attempts[-1] if self.attempts else None, reason)
                 return self._wait(until - now, None)
         if self._sent == 0 and self._budget is not None:
             self._state.record_request(self._origin, now)  # type: ignore[union-attr,arg-type]
@@ -469,6 +469,20 @@ class Call:
                 attempt = Attempt(number, outcome, None, reason, d.rule)
                 self.attempts.append(attempt)
                 return self._finish(attempt, reason)
+            if self._pace:
+                # A hold (this answer's, or one another call set) that ends past the
+                # deadline: no retry can be sent in time, so give up now, on this
+                # outcome, rather than wait and give up with nothing to return.
+                held = self._state.hold_until(self._origin, now)  # type: ignore[union-attr,arg-type]
+                if held is not None and held > self._deadline_at:
+                    reason = (
+                        f"{label_of(outcome)}: the server asked to hold "
+                        f"{self.display or self._origin} for {held - now:.3g}s; "
+                        "the deadline would pass"
+                    )
+                    attempt = Attempt(number, outcome, None, reason, d.rule)
+                    self.attempts.append(attempt)
+                    return self._finish(attempt, reason)
             if self._budget is not None:
                 granted, requests = self._state.spend_retry(  # type: ignore[union-attr]
                     self._origin,  # type: ignore[arg-type]

@@ -80,7 +80,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 local requests = redis.call('ZCARD', KEYS[1])
 local spent = redis.call('ZCARD', KEYS[2])
-if spent < tonumber(ARGV[4]) * requests + tonumber(ARGV[5]) then
+if spent + 1 <= tonumber(ARGV[4]) * requests + tonumber(ARGV[5]) + 1e-9 then
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   return {1, requests}

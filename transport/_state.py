@@ -15,8 +15,9 @@ The interface has six methods, each one atomic on its own:
   hold is kept (holds only ever grow);
 * ``record_request(origin, now)`` -- count a first attempt (the budget's denominator);
 * ``spend_retry(origin, now, ratio, floor)`` -- try to spend one retry: granted when the
-  retries already spent in the last ``WINDOW`` seconds are fewer than
-  ``ratio × first attempts in that window + floor``; returns ``(granted, requests)``
+  retries spent in the last ``WINDOW`` seconds, this one included, stay within
+  ``ratio × first attempts in that window + floor`` (20 % of 48 and a floor of 10:
+  19 retries, not 20); returns ``(granted, requests)``
   with ``requests`` the first attempts counted in the window (for the give-up reason);
 * ``set_quota(origin, remaining, until, now)`` -- the server said ``remaining`` requests
   are left until ``until`` (an answer to one of the requests ``take`` let through):
@@ -49,7 +50,7 @@ local state when it cannot answer quickly).
 from __future__ import annotations
 
 import threading
-from collections import deque
+from bisect import bisect_right, insort
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -80,6 +81,9 @@ NEW_WINDOW: float = 1.0
 #: quota reported after them when sent within this many seconds of the first of them:
 #: the answer that reports it may have been counted before the others arrived.
 IN_FLIGHT: float = 2.0
+
+#: Slack for the budget's bound (``ratio × requests + floor`` is computed in floats).
+_EPSILON = 1e-9
 
 #: A larger reported remaining is taken as this (it is never reached within a window).
 MAX_QUOTA: int = 2**31 - 1
@@ -147,8 +151,8 @@ class _Origin:
         self.quota_until = 0.0
         self.blind = 0  # requests sent while no quota was known, since blind_since
         self.blind_since = 0.0
-        self.firsts: deque[float] = deque()
-        self.retries: deque[float] = deque()
+        self.firsts: list[float] = []  # times of first attempts, sorted
+        self.retries: list[float] = []  # times of granted retries, sorted
 
 
 class LocalState:
@@ -173,10 +177,11 @@ class LocalState:
         return o
 
     def hold_until(self, origin: str, now: float) -> float | None:
-        o = self._origins.get(origin)
-        if o is None:
-            return None
-        h = o.hold
+        # Under the lock: ``_get`` moves an origin to the end (pop, then insert), and a
+        # reader between the two would see no hold at all.
+        with self._lock:
+            o = self._origins.get(origin)
+            h = o.hold if o is not None else 0.0
         return h if h > now else None
 
     def hold(self, origin: str, until: float, now: float) -> None:
@@ -191,7 +196,7 @@ class LocalState:
         with self._lock:
             o = self._get(origin)
             _trim(o.firsts, now)
-            o.firsts.append(now)
+            _add(o.firsts, now)
 
     def spend_retry(self, origin: str, now: float, ratio: float, floor: int) -> tuple[bool, int]:
         with self._lock:
@@ -199,8 +204,8 @@ class LocalState:
             _trim(o.firsts, now)
             _trim(o.retries, now)
             requests = len(o.firsts)
-            if len(o.retries) < ratio * requests + floor:
-                o.retries.append(now)
+            if len(o.retries) + 1 <= ratio * requests + floor + _EPSILON:
+                _add(o.retries, now)
                 return True, requests
             return False, requests
 
@@ -243,7 +248,17 @@ class LocalState:
         return f"<LocalState: {len(self._origins)} origins>"
 
 
-def _trim(window: deque[float], now: float) -> None:
-    edge = now - WINDOW
-    while window and window[0] <= edge:
-        window.popleft()
+def _trim(window: list[float], now: float) -> None:
+    """Forget the times at least ``WINDOW`` seconds before ``now``."""
+    if window and window[0] <= now - WINDOW:
+        del window[: bisect_right(window, now - WINDOW)]
+
+
+def _add(window: list[float], now: float) -> None:
+    """Record ``now``, keeping the window sorted: calls may report times out of order
+    (threads race to the lock; in test mode each call's clock runs ahead by the waits it
+    skipped), and trimming reads the oldest first."""
+    if window and now < window[-1]:
+        insort(window, now)
+    else:
+        window.append(now)
