@@ -6,8 +6,13 @@ clients share a server that serves ``capacity`` requests per second in fixed one
 windows and answers the rest ``429`` with ``Retry-After`` and ``X-RateLimit-Limit`` /
 ``-Remaining`` / ``-Reset`` (or a bare ``503`` with ``fail=503``; and every request in an
 ``outage`` window fails so).  Each client needs ``work`` successes, one call after
-another; a call that gives up is issued again by the client one second later (the
-application retrying its job), so every client gets its work done or the horizon ends.
+another; a call that gives up is issued again by the client after a pause (the
+application retrying its job, with a backoff of its own: 1 s after a first give-up, then
+2, 4, 8 ... up to 64 s while its calls keep giving up, 1 s again after a success), so
+every client gets its work done or the horizon ends.  That pause is what makes a retry
+budget pay off when a dependency is down for everyone: a call the budget cuts short
+hands its work back to the application, which waits longer each time, where a call
+without a budget keeps retrying at its own pace.
 
 It drives the real thing, never a copy: each call is a ``transport`` ``Call`` -- the one
 attempt loop every adapter runs -- with the real evaluator behind it, and the clients
@@ -39,8 +44,10 @@ __all__ = ["FleetResult", "Server", "simulate_fleet"]
 
 #: The simulated clock starts here (an epoch second; the server's windows align to it).
 T0: Final = 1_800_000_000.0
-#: The pause before a client issues a call again after the policy gave up on it.
+#: The pause before a client issues a call again after the policy gave up on it; it
+#: doubles with each give-up in a row, up to ``REISSUE_MAX_S``.
 REISSUE_S: Final = 1.0
+REISSUE_MAX_S: Final = 64.0
 _ORIGIN: Final = "http://server.sim:80"
 
 
@@ -196,6 +203,7 @@ def _run(
     live: list[Any] = [None] * clients  # each client's call in progress
     pending: list[Response | None] = [None] * clients  # an answer on its way back
     left = [work] * clients
+    streak = [0] * clients  # give-ups in a row
     finished = [math.inf] * clients
     per_second = [0] * (math.ceil(horizon) + 1)
     requests = rejected = gave_up = calls = 0
@@ -245,9 +253,12 @@ def _run(
         calls += 1
         if step.gave_up:
             gave_up += 1
-            heapq.heappush(events, (now + REISSUE_S, seq, i))
+            pause = min(REISSUE_S * 2.0 ** streak[i], REISSUE_MAX_S)
+            streak[i] += 1
+            heapq.heappush(events, (now + pause, seq, i))
             seq += 1
             continue
+        streak[i] = 0
         left[i] -= 1
         if left[i]:
             heapq.heappush(events, (now, seq, i))

@@ -95,6 +95,21 @@ def test_a_budget_limits_the_storm_during_an_outage() -> None:
     assert budgeted.requests <= 1.2 * budgeted.calls + 10 * 13
     assert plain.requests > 3 * plain.calls
     assert budgeted.gave_up > plain.gave_up
+    # And in all: the calls it cuts short go back to the application, which waits longer
+    # after each give-up, so the server sees fewer requests, not more calls.
+    assert budgeted.requests < plain.requests / 2
+
+
+def test_the_application_backs_off_its_reissues() -> None:
+    """A call given up on is issued again after 1, 2, 4 ... s (at most 64 s) while its
+    calls keep giving up: one client against a server that is always down sends one
+    request per reissue."""
+    (r,) = simulate_fleet(
+        [policy.parse("5xx:never")], clients=1, capacity=10, fail=503,
+        outage=(0.0, 1000.0), horizon=200,
+    )  # fmt: skip
+    # Reissues at 0, 1, 3, 7, 15, 31, 63, 127, 191: nine calls of one request each.
+    assert r.requests == r.calls == r.gave_up == 9
 
 
 @settings(max_examples=25, deadline=None)
