@@ -145,3 +145,20 @@ def test_a_bad_policy_string_or_type_fails_at_construction() -> None:
         transport.PolicyRetry("5xx:backof(2)")
     with pytest.raises(TypeError, match=r"policy string or a policy\.Policy, not NoneType"):
         transport.PolicyRetry(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("5xx:backoff(2) pace=on", "pace=on"),
+        ("5xx:backoff(2) budget=20%", "budget=20%"),
+        ("429:headers() pace=on budget=12.5%", "pace=on and budget=12.5%"),
+    ],
+)
+def test_pacing_and_budgets_are_refused_not_ignored(text: str, said: str) -> None:
+    """urllib3 asks a Retry only after a failure, so pace=on and budget= cannot work in
+    PolicyRetry: it says so when built, naming them and where they do work."""
+    with pytest.raises(ValueError, match=f"PolicyRetry cannot apply {said}: ") as info:
+        transport.PolicyRetry(text)
+    assert "RetryingPool" in str(info.value)
+    assert not transport.PolicyRetry("5xx:backoff(2) pace=off").policy.pace  # off is fine

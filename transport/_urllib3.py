@@ -98,6 +98,8 @@ class PolicyRetry(Retry):
             **kwargs,
         )
         self.policy = policy = as_policy(policy)
+        if _call is None and (policy.pace or policy.budget is not None):
+            _refuse_fleet(policy)
         self.state = state
         self.delay = delay
         self._sleep = required_callable("sleep", sleep)
@@ -228,3 +230,14 @@ def _retryable_statuses(p: policy.Policy) -> frozenset[int]:
                 continue
             out.update(s for s in range(100, 600) if not 200 <= s <= 299 and covers(s))
     return frozenset(out)
+
+
+def _refuse_fleet(p: policy.Policy) -> None:
+    """``pace=on`` and ``budget=`` cannot work in a urllib3 ``Retry``: refuse them."""
+    said = " and ".join(w for w in str(p).split() if w.startswith(("pace=", "budget=")))
+    raise ValueError(
+        f"PolicyRetry cannot apply {said}: urllib3 asks a Retry only after a request "
+        "has failed, so it can neither hold nor count first attempts. Use "
+        "transport.RetryingPool (urllib3), RetryTransport (httpx), aiohttp_middleware or "
+        "retrying for them, or leave them out of the policy given to PolicyRetry."
+    )
