@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import policy
 from transport._loop import Call, Done, Send, Wait, start_recording, stop_recording
-from transport._state import FLOOR, IN_FLIGHT, NEW_WINDOW, WINDOW, LocalState, origin_of
+from transport._state import BLIND_WAIT, FLOOR, IN_FLIGHT, NEW_WINDOW, WINDOW, LocalState, origin_of
 
 
 def _run(p: str, outcomes: list[object], *, timeout: float = 5.0) -> tuple[list[object], Call]:
@@ -226,6 +226,25 @@ def test_requests_sent_before_a_quota_was_known_count_against_it() -> None:
     assert [s.take("o", 110.0) for _ in range(3)] == [None] * 3  # forgotten: blind again
     s.set_quota("o", 5, 120.0, 110.0 + IN_FLIGHT + 0.01)  # those are answered by now
     assert [s.take("o", 110.5 + IN_FLIGHT) for _ in range(6)] == [None] * 5 + [120.0]
+
+
+def test_the_herd_at_a_reset_waits_for_the_new_count() -> None:
+    """A window of 5 (its first answer said 4 left): just after its reset only 5 requests
+    go before the new window's count is known; the others wait BLIND_WAIT at a time,
+    then follow the count the first answer reports.  Long after a reset, nothing is
+    known and requests go."""
+    s = LocalState()
+    s.set_quota("o", 4, 101.0, 100.0)
+    s.set_quota("o", 0, 101.0, 100.1)
+    got = [s.take("o", 101.0) for _ in range(8)]
+    assert got == [None] * 5 + [101.0 + BLIND_WAIT] * 3
+    # The new window's first answer: 4 left, 4 more of the 5 on the wire: none to spare.
+    s.set_quota("o", 4, 102.0, 101.01)
+    assert s.take("o", 101.05) == 102.0
+    # The limit rose to 8: the first of the 5 is answered "7 left", so one goes.
+    s.set_quota("o", 7, 102.0, 101.02)
+    assert [s.take("o", 101.05) for _ in range(2)] == [None, 102.0]  # 4 - (5 - 2)
+    assert [s.take("o", 102.0 + IN_FLIGHT + 0.5) for _ in range(8)] == [None] * 8
 
 
 def test_local_state_quota_is_thread_safe() -> None:

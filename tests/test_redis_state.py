@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import policy
 import transport
-from transport._state import WINDOW, LocalState
+from transport._state import BLIND_WAIT, WINDOW, LocalState
 
 try:
     from tests.httpserver import LoopbackServer, Reply
@@ -352,6 +352,23 @@ def test_a_quota_is_spent_once_across_states(redis_server: RedisServer) -> None:
         assert a.take(ORIGIN, now + 1.1) is None
         assert b.take(ORIGIN, now + 1.1) == pytest.approx(now + 6)
         assert a.take(ORIGIN, now + 6.0) is None  # reset passed: forgotten
+        assert a.shared and b.shared
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_herd_at_a_reset_is_held_across_states(redis_server: RedisServer) -> None:
+    """A window of 5: just after its reset, two RedisStates together let 5 requests go
+    before the new count is known; the rest wait BLIND_WAIT for it."""
+    prefix = _prefix()
+    a, b = (transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY) for _ in range(2))
+    now = time.time()
+    try:
+        a.set_quota(ORIGIN, 4, now + 1, now)
+        got = [s.take(ORIGIN, now + 1.0) for s in (a, b, a, b, a, b, a)]
+        assert got[:5] == [None] * 5
+        assert got[5:] == [pytest.approx(now + 1.0 + BLIND_WAIT)] * 2
         assert a.shared and b.shared
     finally:
         a.close()

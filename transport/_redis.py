@@ -46,7 +46,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._redact import mask_text, mask_url
-from ._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
+from ._state import BLIND_WAIT, IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 
@@ -91,7 +91,8 @@ return {0, requests}
 # KEYS[1] quota hash (u: reset; lo: the lowest remaining reported in its window; s: the
 # requests sent in it; a: the answers reported in it, at most s; b: requests sent while no
 # quota was known, bs: when the first of them was sent).  ARGV: until, remaining, now, ttl
-# ms, NEW_WINDOW, IN_FLIGHT.  A reset at least NEW_WINDOW later (or none live) starts a
+# ms, NEW_WINDOW, IN_FLIGHT, MAX_QUOTA; L: the window's size, the most a report said was
+# left plus one.  A reset at least NEW_WINDOW later (or none live) starts a
 # new window whose first sent are the unknown requests (the answer's own at least);
 # otherwise only a lower count is kept, under the same reset, and one more answer counted.
 _SET_QUOTA = """
@@ -107,13 +108,18 @@ if not live or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
       sent = b
     end
   end
-  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'lo', ARGV[2], 's', sent, 'a', 1, 'b', 0)
+  local limit = math.min(tonumber(ARGV[2]) + 1, tonumber(ARGV[7]))
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'lo', ARGV[2], 's', sent, 'a', 1, 'b', 0, 'L', limit)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1
 end
 local lo = tonumber(redis.call('HGET', KEYS[1], 'lo') or '')
 if lo == nil or tonumber(ARGV[2]) < lo then
   redis.call('HSET', KEYS[1], 'lo', ARGV[2])
+end
+local limit = tonumber(redis.call('HGET', KEYS[1], 'L') or '0') or 0
+if tonumber(ARGV[2]) + 1 > limit then
+  redis.call('HSET', KEYS[1], 'L', math.min(tonumber(ARGV[2]) + 1, tonumber(ARGV[7])))
 end
 local sent = tonumber(redis.call('HGET', KEYS[1], 's') or '0') or 0
 local answered = tonumber(redis.call('HGET', KEYS[1], 'a') or '0') or 0
@@ -124,8 +130,9 @@ return 0
 """
 
 # KEYS[1] quota hash; ARGV: now, IN_FLIGHT, ttl ms.  '' : go ahead (a unit spent: lo - (s -
-# a) > 0, then s + 1; or no live quota: then counted as an unknown request); otherwise the
-# reset time to wait until (a string: Lua numbers become integers).
+# a) > 0, then s + 1; or no live quota: then counted as an unknown request); 'w': wait
+# BLIND_WAIT for the new window's count (the last window's size L already sent since its
+# reset); otherwise the reset time to wait until (a string: Lua numbers become integers).
 _TAKE = """
 local now = tonumber(ARGV[1])
 local u = redis.call('HGET', KEYS[1], 'u')
@@ -140,8 +147,16 @@ if cu ~= nil and cu > now then
   end
   return u
 end
+local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
 local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '')
-if bs == nil or now - bs > tonumber(ARGV[2]) then
+if bs == nil or b == 0 or now - bs > tonumber(ARGV[2]) then
+  b = 0
+end
+local limit = tonumber(redis.call('HGET', KEYS[1], 'L') or '0') or 0
+if limit > 0 and b >= limit and cu ~= nil and now - cu <= tonumber(ARGV[2]) then
+  return 'w'
+end
+if b == 0 then
   redis.call('HSET', KEYS[1], 'b', 1, 'bs', ARGV[1])
 else
   redis.call('HINCRBY', KEYS[1], 'b', 1)
@@ -296,7 +311,8 @@ class RedisState:
             return
         remaining = min(max(0, int(remaining)), MAX_QUOTA)
         self._local.set_quota(origin, remaining, until, now)  # mirrored, as holds are
-        ttl = int((until - now) * 1000) + _GRACE_MS
+        # Kept IN_FLIGHT past the reset too: the window's size bounds the next start.
+        ttl = int((until - now) * 1000) + self._blind_ms
         self._run(
             self._set_quota_script,
             [self._quota_key(origin)],
@@ -307,6 +323,7 @@ class RedisState:
                 ttl,
                 repr(NEW_WINDOW),
                 repr(IN_FLIGHT),
+                MAX_QUOTA,
             ],
         )
 
@@ -320,6 +337,8 @@ class RedisState:
             return self._local.take(origin, now)
         if not got:
             return None
+        if got in (b"w", "w"):
+            return now + BLIND_WAIT
         try:
             until = float(got)
         except (TypeError, ValueError):

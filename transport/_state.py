@@ -41,6 +41,14 @@ sent while no quota was known (at a window's start, within ``IN_FLIGHT`` seconds
 first of them) are the new window's first ``sent``: the answer that reports its quota is
 one of them.
 
+The herd at the reset.  When a window's quota runs out, every call waits for its reset
+and all of them wake at once, before any answer has told the new window's count.  So
+the state remembers the window's size (the most a report of the window said was left,
+plus the request that report answered: ``limit``), and within ``IN_FLIGHT`` seconds
+after a reset it lets only that many requests go before the new count is known; the
+others wait ``BLIND_WAIT`` seconds at a time until the first answers tell it.  (Longer
+after a reset, or before any report, nothing is known and requests go.)
+
 An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
 (what the evaluator's ``now`` is).  Implementations must be thread-safe, must never
 raise into the caller, and must never block for long (a shared store falls back to
@@ -57,6 +65,7 @@ from urllib.parse import urlsplit
 from policy._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
 
 __all__ = [
+    "BLIND_WAIT",
     "FLOOR",
     "IN_FLIGHT",
     "MAX_QUOTA",
@@ -84,6 +93,10 @@ IN_FLIGHT: float = 2.0
 
 #: Slack for the budget's bound (``ratio × requests + floor`` is computed in floats).
 _EPSILON = 1e-9
+
+#: How long a request waits, at a window's start, for the first answers to tell the new
+#: window's count once as many requests as the last window allowed have gone (seconds).
+BLIND_WAIT: float = 0.05
 
 #: A larger reported remaining is taken as this (it is never reached within a window).
 MAX_QUOTA: int = 2**31 - 1
@@ -137,6 +150,7 @@ class _Origin:
         "blind_since",
         "firsts",
         "hold",
+        "limit",
         "low",
         "quota_until",
         "retries",
@@ -148,6 +162,7 @@ class _Origin:
         self.low = 0  # the lowest remaining reported in the quota's window
         self.sent = 0  # requests sent in that window (let through by take, or blind)
         self.answered = 0  # answers reported in it (at most sent)
+        self.limit = 0  # the window's size, as its reports tell it (0: not known)
         self.quota_until = 0.0
         self.blind = 0  # requests sent while no quota was known, since blind_since
         self.blind_since = 0.0
@@ -223,9 +238,12 @@ class LocalState:
                 o.answered = 1
                 o.quota_until = until
                 o.blind = 0
+                o.limit = min(remaining + 1, MAX_QUOTA)
             else:
                 if remaining < o.low:
                     o.low = remaining
+                if remaining + 1 > o.limit:
+                    o.limit = min(remaining + 1, MAX_QUOTA)
                 if o.answered < o.sent:
                     o.answered += 1
 
@@ -238,9 +256,11 @@ class LocalState:
                     o.sent += 1
                     return None
                 return until
-            if now - o.blind_since > IN_FLIGHT:
-                o.blind = 0
+            if o.blind == 0 or now - o.blind_since > IN_FLIGHT:
+                o.blind = 0  # a new run of blind requests starts with this one
                 o.blind_since = now
+            if o.limit and o.blind >= o.limit and now - until <= IN_FLIGHT:
+                return now + BLIND_WAIT  # the herd at the reset: wait for the new count
             o.blind += 1
             return None
 
