@@ -49,9 +49,12 @@ have requests on the wire.  So a response whose header family says ``remaining: 
 reset", which the adapter's state spends one unit per request.  Same families, same
 arithmetic (``Date``-corrected; a valid ``Retry-After`` of more than 0 on the same
 response first, as limiters send the seconds to the reset with every answer) and the
-same caps as a hold; when several families
-speak, the one with the fewest requests left (then the latest reset) wins.  The
-``RateLimit`` field is read for holds only.  A reset already passed gives no quota.
+same caps as a hold, except that a reset further away than the cap gives no quota: its
+window would end at ``now + cap``, later with every answer, and each answer would seem
+to start a new window (forgetting the requests in flight); a ``remaining: 0`` there
+still holds, capped.  When several families speak, the one with the fewest requests
+left (then the latest reset) wins.  The ``RateLimit`` field is read for holds only.  A
+reset already passed gives no quota.
 """
 
 from __future__ import annotations
@@ -166,7 +169,9 @@ class Pacer:
             if w is None or w <= 0:
                 continue
             cap = family_cap if rule_cap is None else rule_cap
-            until = now + min(w, cap)
+            if w > cap:
+                continue  # not a window this policy tracks (see the module doc)
+            until = now + w
             left = int(n)  # a fractional remaining: only its whole requests are left
             if best is None or left < best[0] or (left == best[0] and until > best[1]):
                 best = (left, until)

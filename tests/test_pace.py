@@ -305,13 +305,15 @@ def test_no_quota_without_pace_or_without_a_usable_pair() -> None:
     assert _quota("pace=on", 200, {"ratelimit": '"default";r=2;t=30'}) is None
 
 
-def test_a_quota_is_date_corrected_and_capped_as_a_hold_is() -> None:
-    """An absolute reset counts from the response's Date; the wait is capped by max."""
+def test_a_quota_is_date_corrected_and_within_the_max() -> None:
+    """An absolute reset counts from the response's Date; a reset further away than the
+    max records no quota (capped, its window would seem new with every answer)."""
     h = {"x-ratelimit-remaining": "4", "x-ratelimit-reset": str(1799995200 + 20)}
     assert _quota(FAMILY, 200, {**h, "date": HTTP_DATE}) == (4, NOW + 20)
     far = {"x-ratelimit-remaining": "4", "x-ratelimit-reset": "7200"}
-    assert _quota("429:headers(x-ratelimit-*,max=1m) pace=on", 200, far) == (4, NOW + 60)
-    assert _quota("pace=on", 200, far) == (4, NOW + 900)  # headers()'s default max: 15m
+    assert _quota("429:headers(x-ratelimit-*,max=1m) pace=on", 200, far) is None
+    assert _quota("pace=on", 200, far) is None  # headers()'s default max: 15m
+    assert _quota("429:headers(x-ratelimit-*,max=3h) pace=on", 200, far) == (4, NOW + 7200)
 
 
 def test_the_family_with_fewest_requests_left_wins() -> None:
@@ -344,11 +346,14 @@ def test_a_quota_is_whole_and_ends_within_the_cap(remaining: str, reset: str, st
 
 @given(reset=rate_limit_values(), status=st.sampled_from([200, 404, 429]))
 def test_a_spent_quota_ends_when_the_hold_does(reset: str, status: int) -> None:
-    """``remaining: 0``: the quota is (0, the hold's end) -- the same reset, the same cap."""
+    """``remaining: 0``: the quota is (0, the hold's end) -- the same reset -- unless the
+    reset lies beyond the max: then only the hold, capped at that max."""
     headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
     hold = _hold(FAMILY, status, headers)
     got = _quota(FAMILY, status, headers)
     if hold is None:
         assert got is None
+    elif got is None:
+        assert hold - NOW in (8.0, 900.0)  # FAMILY's caps: backoff(..8s) for a 5xx, 15m
     else:
         assert got == (0, hold)

@@ -58,7 +58,7 @@ local state when it cannot answer quickly).
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right, insort
+from collections import deque
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -166,8 +166,8 @@ class _Origin:
         self.quota_until = 0.0
         self.blind = 0  # requests sent while no quota was known, since blind_since
         self.blind_since = 0.0
-        self.firsts: list[float] = []  # times of first attempts, sorted
-        self.retries: list[float] = []  # times of granted retries, sorted
+        self.firsts: deque[float] = deque()  # times of first attempts, sorted
+        self.retries: deque[float] = deque()  # times of granted retries, sorted
 
 
 class LocalState:
@@ -268,17 +268,22 @@ class LocalState:
         return f"<LocalState: {len(self._origins)} origins>"
 
 
-def _trim(window: list[float], now: float) -> None:
+def _trim(window: deque[float], now: float) -> None:
     """Forget the times at least ``WINDOW`` seconds before ``now``."""
-    if window and window[0] <= now - WINDOW:
-        del window[: bisect_right(window, now - WINDOW)]
+    edge = now - WINDOW
+    while window and window[0] <= edge:
+        window.popleft()
 
 
-def _add(window: list[float], now: float) -> None:
+def _add(window: deque[float], now: float) -> None:
     """Record ``now``, keeping the window sorted: calls may report times out of order
     (threads race to the lock; in test mode each call's clock runs ahead by the waits it
-    skipped), and trimming reads the oldest first."""
-    if window and now < window[-1]:
-        insort(window, now)
-    else:
+    skipped), and trimming reads the oldest first.  In order (the rule) it is an append;
+    out of order, the place is found from the newest end, where it nearly always is."""
+    if not window or now >= window[-1]:
         window.append(now)
+        return
+    i = len(window) - 1
+    while i > 0 and window[i - 1] > now:
+        i -= 1
+    window.insert(i, now)
