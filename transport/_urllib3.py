@@ -234,7 +234,7 @@ def _retryable_statuses(p: policy.Policy) -> frozenset[int]:
 
 def _refuse_fleet(p: policy.Policy) -> None:
     """``pace=on`` and ``budget=`` cannot work in a urllib3 ``Retry``: refuse them."""
-    said = " and ".join(w for w in str(p).split() if w.startswith(("pace=", "budget=")))
+    said = " and ".join(w for w in str(p).split() if w.startswith(("pace=on", "budget=")))
     raise ValueError(
         f"PolicyRetry cannot apply {said}: urllib3 asks a Retry only after a request "
         "has failed, so it can neither hold nor count first attempts. Use "
