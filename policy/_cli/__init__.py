@@ -89,6 +89,39 @@ def _fleet_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--plot", metavar="FILE", help="fleet mode: requests/s per policy (.png/.svg)")
 
 
+def _add_inputs(s: argparse.ArgumentParser) -> None:
+    """Where ``check`` and ``fmt`` read policies: arguments, files, keys, standard input."""
+    s.add_argument("policies", nargs="*", metavar="POLICY")
+    s.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a text file (one policy a line) or a TOML, JSON or YAML file",
+    )
+    s.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
+        'tool."my.svc".retry); repeat for more',
+    )
+    s.add_argument(
+        "--stdin-format",
+        choices=["text", "toml", "json", "yaml"],
+        help="what -f - (standard input) holds (default: text, one policy a line)",
+    )
+    s.add_argument(
+        "--files",
+        dest="args_are_files",
+        action="store_true",
+        help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
+    )
+
+
 def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; only the arguments of the command in ``argv`` are defined.
 
@@ -112,61 +145,14 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="parse and lint policies (exit 1 on errors)")
     if wanted("check"):
-        c.add_argument("policies", nargs="*", metavar="POLICY")
-        c.add_argument(
-            "-f",
-            "--file",
-            dest="files",
-            action="append",
-            default=[],
-            metavar="FILE",
-            help="a text file (one policy a line) or a TOML, JSON or YAML file",
-        )
-        c.add_argument(
-            "--key",
-            dest="keys",
-            action="append",
-            default=[],
-            help="the dotted path of a policy in a structured file (a.b.0.c, services.*.retry, "
-            'tool."my.svc".retry); repeat for more',
-        )
-        c.add_argument(
-            "--stdin-format",
-            choices=["text", "toml", "json", "yaml"],
-            help="what -f - (standard input) holds (default: text, one policy a line)",
-        )
-        c.add_argument(
-            "--files",
-            dest="args_are_files",
-            action="store_true",
-            help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
-        )
+        _add_inputs(c)
         c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
         c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
         c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
 
     f = sub.add_parser("fmt", help="print (or rewrite) policies in canonical form")
     if wanted("fmt"):
-        f.add_argument("policies", nargs="*", metavar="POLICY")
-        f.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE")
-        f.add_argument(
-            "--key",
-            dest="keys",
-            action="append",
-            default=[],
-            help="the dotted path of a policy in a structured file (globs allowed); repeatable",
-        )
-        f.add_argument(
-            "--stdin-format",
-            choices=["text", "toml", "json", "yaml"],
-            help="what -f - (standard input) holds (default: text, one policy a line)",
-        )
-        f.add_argument(
-            "--files",
-            dest="args_are_files",
-            action="store_true",
-            help="read every POLICY argument as a FILE, as -f does (how pre-commit passes files)",
-        )
+        _add_inputs(f)
         f.add_argument("--write", action="store_true", help="rewrite the file in place")
         f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
 
