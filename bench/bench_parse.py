@@ -75,7 +75,7 @@ def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
     """Time each case; print and return µs (ms for processes)."""
     import policy
     from policy import _parse as m
-    from policy._validate import build_policy
+    from policy.language._validate import build_policy
 
     def build() -> None:
         m.parser.cache_clear()

@@ -41,7 +41,7 @@ from typing import Any
 
 import policy
 from policy import _headers as H
-from policy._ast import ResetFormat
+from policy.language._ast import ResetFormat
 
 TARGETS = ("parse", "from_options", "headers", "decide")
 

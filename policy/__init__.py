@@ -13,7 +13,7 @@ urllib3 and requests.
 
 from typing import TYPE_CHECKING, Any
 
-from ._ast import (
+from .language._ast import (
     AllErrors,
     AttemptsSetting,
     Backoff,
@@ -39,8 +39,8 @@ from ._ast import (
     StatusRange,
     TimeoutSetting,
 )
-from ._errors import PolicyError, PolicySyntaxError, PolicyValueError, Problem
-from ._parse import parse
+from .language._errors import PolicyError, PolicySyntaxError, PolicyValueError, Problem
+from .language._parse import parse
 
 # Tracebacks and reprs name the public home of the errors (``policy.PolicyValueError``),
 # not the private module that defines them.
@@ -49,9 +49,9 @@ for _error in (PolicyError, PolicySyntaxError, PolicyValueError, Problem):
 del _error
 
 if TYPE_CHECKING:
-    from ._lint import Diagnostic, lint
-    from ._options import from_options
-    from ._outcomes import (
+    from .language._lint import Diagnostic, lint
+    from .language._options import from_options
+    from .language._outcomes import (
         Accept,
         AttemptState,
         ConnectFailure,
@@ -64,31 +64,31 @@ if TYPE_CHECKING:
         Retry,
         Timeout,
     )
-    from ._presets import PRESETS, Preset
-    from ._schedule import Envelope, Schedule, WorstCase
+    from .language._presets import PRESETS, Preset
+    from .evaluate._schedule import Envelope, Schedule, WorstCase
 
 #: Names imported on first use (PEP 562), so that ``import policy`` and a cold CLI do not
 #: pay for the evaluator, the seed options or the presets before they need them.
 _LAZY = {
-    "Envelope": "_schedule",
-    "Schedule": "_schedule",
-    "WorstCase": "_schedule",
-    "Diagnostic": "_lint",
-    "lint": "_lint",
-    "from_options": "_options",
-    "Accept": "_outcomes",
-    "AttemptState": "_outcomes",
-    "ConnectFailure": "_outcomes",
-    "ConnectionReset": "_outcomes",
-    "Decision": "_outcomes",
-    "Error": "_outcomes",
-    "GiveUp": "_outcomes",
-    "Outcome": "_outcomes",
-    "Response": "_outcomes",
-    "Retry": "_outcomes",
-    "Timeout": "_outcomes",
-    "PRESETS": "_presets",
-    "Preset": "_presets",
+    "Envelope": "evaluate._schedule",
+    "Schedule": "evaluate._schedule",
+    "WorstCase": "evaluate._schedule",
+    "Diagnostic": "language._lint",
+    "lint": "language._lint",
+    "from_options": "language._options",
+    "Accept": "language._outcomes",
+    "AttemptState": "language._outcomes",
+    "ConnectFailure": "language._outcomes",
+    "ConnectionReset": "language._outcomes",
+    "Decision": "language._outcomes",
+    "Error": "language._outcomes",
+    "GiveUp": "language._outcomes",
+    "Outcome": "language._outcomes",
+    "Response": "language._outcomes",
+    "Retry": "language._outcomes",
+    "Timeout": "language._outcomes",
+    "PRESETS": "language._presets",
+    "Preset": "language._presets",
 }
 
 

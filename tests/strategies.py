@@ -46,7 +46,7 @@ from policy import (
     StatusRange,
     TimeoutSetting,
 )
-from policy._parse import grammar_text
+from policy.language._parse import grammar_text
 
 __all__ = [
     "WAIT_DATE",

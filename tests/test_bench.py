@@ -16,8 +16,8 @@ sys.path.insert(0, str(BENCH))
 import run  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
 from strategies import policy_text  # noqa: E402
 
-from policy._fastparse import fast_raw  # noqa: E402
-from policy._parse import parser  # noqa: E402
+from policy.language._fastparse import fast_raw  # noqa: E402
+from policy.language._parse import parser  # noqa: E402
 
 
 def test_every_part_runs_and_the_table_is_written(tmp_path: Path) -> None:

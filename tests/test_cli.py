@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policy
-from policy._cli import main
-from policy._cli.fetch import Countdown
-from policy._demo import SCENARIOS, DemoServer
-from policy._render import duration
+from policy.cli import main
+from policy.cli.fetch import Countdown
+from policy.cli._demo import SCENARIOS, DemoServer
+from policy.language._render import duration
 
 GOOD = "429:headers(x-ratelimit-*) 5xx:backoff(5,1s..30s,x1.8,jitter) methods=GET"
 BAD = "5xx:backoff(3,30s..1s) 4xx:backof(2)"
@@ -343,7 +343,7 @@ _NAMES = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=
 def test_key_text_selects_exactly_its_value(path: list[str], value: str) -> None:
     """Any path of table keys (dots, quotes, globs, backslashes, digits, nothing at all),
     written as --key writes it, selects exactly that value and nothing else."""
-    from policy._cli._sources import key_text, resolve
+    from policy.cli._sources import key_text, resolve
 
     data: dict[str, object] = {"decoy": value}
     here = data
@@ -1218,25 +1218,25 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_cold_check_loads_only_what_it_needs() -> None:
     """`policy check` loads neither the transport (urllib3) nor the other commands."""
-    loaded = _loaded_after("from policy._cli import main; main(['check', '-q', '5xx:never'])")
-    assert "policy._cli.check" in loaded
+    loaded = _loaded_after("from policy.cli import main; main(['check', '-q', '5xx:never'])")
+    assert "policy.cli.check" in loaded
     unwanted = {
         "transport",
         "urllib3",
-        "policy._demo",
-        "policy._cli.fetch",
-        "policy._cli.explain",
-        "policy._cli.simulate",
-        "policy._cli.convert",
-        "policy._options",
+        "policy.cli._demo",
+        "policy.cli.fetch",
+        "policy.cli.explain",
+        "policy.cli.simulate",
+        "policy.cli.convert",
+        "policy.language._options",
     }
     assert loaded.isdisjoint(unwanted), loaded & unwanted
 
 
 def test_demo_does_not_import_the_cli() -> None:
     """Data flows one way: the CLI calls the demo, the demo knows nothing of the CLI."""
-    loaded = _loaded_after("import policy._demo")
-    assert not any(m.startswith("policy._cli") for m in loaded)
+    loaded = _loaded_after("import policy.cli._demo")
+    assert not any(m.startswith("policy.cli") for m in loaded)
 
 
 def test_e2e_python_m_policy() -> None:

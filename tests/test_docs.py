@@ -83,7 +83,7 @@ def _page_setup(path: Path, stack: ExitStack, namespace: dict[str, Any]) -> None
     """What a page's examples assume without showing it: the cookbook's ``BASE``, the URL
     of a loopback server with flaky endpoints (the one ``policy demo`` plays against)."""
     if path.name == "cookbook.md":
-        from policy._demo import DemoServer  # the tests may use private names; docs may not
+        from policy.cli._demo import DemoServer  # the tests may use private names; docs may not
 
         server = stack.enter_context(DemoServer(retry_after="0.1"))
         namespace["BASE"] = server.url
@@ -114,7 +114,7 @@ def test_doc_examples_run(path: Path) -> None:
     assert ran or all(_wanted(o) for _, _, o in blocks)
 
 
-#: What users cannot follow: a private module (``policy._lint``, ``from transport import
+#: What users cannot follow: a private module (``policy.language._lint``, ``from transport import
 #: _pool``), or the project's internal specification and shared workspace.
 _PRIVATE = re.compile(
     r"\b(?:policy|transport)\._[A-Za-z]|\bfrom\s+(?:policy|transport)\s+import\s+\(?\s*_[A-Za-z]"
@@ -133,11 +133,11 @@ def _offending(text: str) -> list[str]:
 def test_offending_lines_are_found() -> None:
     """The check below would catch each way a page can point users at what they lack."""
     for bad in (
-        "from policy._lint import lint",
-        "`policy._cli.main(argv)`",
+        "from policy.language._lint import lint",
+        "`policy.cli.main(argv)`",
         "import transport._pool",
         "from transport import _redact",
-        "policy._errors.PolicyValueError: boom",
+        "policy.language._errors.PolicyValueError: boom",
         "as the SPEC says",
         "(§2.4)",
         "see " + "../" + "shared/SPEC.md",  # spelled in pieces: the repository never cites it

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import policy
-from policy._lint import lint
-from policy._parse import _lark_raw, build_policy
+from policy.language._lint import lint
+from policy.language._parse import _lark_raw, build_policy
 
 
 def test_error_parses_renders_and_round_trips() -> None:

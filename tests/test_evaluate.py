@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from strategies import enormous_waits, policies, rate_limit_headers, rules
 
 import policy
-import policy._headers as headers_mod
+import policy.evaluate._headers as headers_mod
 from policy import (
     Accept,
     AttemptState,

@@ -16,7 +16,7 @@ from limited_server import LimitedServer
 
 import policy
 import transport
-from transport._loop import start_recording, stop_recording
+from policy.loop._loop import start_recording, stop_recording
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policy
-from policy._cli import main
-from policy._fleet import T0, Server, simulate_fleet
+from policy.cli import main
+from policy.fleet._simulate import T0, Server, simulate_fleet
 
 NONE = "429:backoff(100,1s..1m,x2)"
 FULL = "429:backoff(100,1s..1m,x2,jitter)"

@@ -2,7 +2,7 @@
 
 Four entry points take input a user or a server controls: ``policy.parse`` (config text),
 ``policy.from_options`` (the seed's JSON objects), the header parsers of
-``policy._headers`` (values a server sends) and ``Policy.decide`` (responses with any
+``policy.evaluate._headers`` (values a server sends) and ``Policy.decide`` (responses with any
 header map).  The contract (SPEC §1.4, §2.4, §2.7): ``parse`` and ``from_options`` raise
 ``PolicyError`` (a ``ValueError``) and nothing else; header parsing and ``decide`` raise
 nothing at all.  Every input is also timed: the slowest per entry point is kept in
@@ -35,7 +35,7 @@ from strategies import SEED_OPTION_KEYS, policies, policy_text
 import policy
 from policy import _headers as H
 from policy import _outcomes
-from policy._ast import ResetFormat
+from policy.language._ast import ResetFormat
 
 SANITY_S = 1.0
 """No single input may take this long (a sanity bound, far above the measured maxima)."""

@@ -1,4 +1,4 @@
-"""Tests for policy._headers: the never-raising parsers of rate-limit header values."""
+"""Tests for policy.evaluate._headers: the never-raising parsers of rate-limit header values."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import policy._headers as H
-from policy._ast import ResetFormat
-from policy._headers import (
+import policy.evaluate._headers as H
+from policy.language._ast import ResetFormat
+from policy.evaluate._headers import (
     MAX_VALUE_LEN,
     parse_delay_seconds,
     parse_duration,

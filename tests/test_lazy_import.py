@@ -26,16 +26,16 @@ def test_import_loads_only_the_parser() -> None:
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('policy'))))\n"
     )
     loaded = set(out.split())
-    assert "policy._parse" in loaded
+    assert "policy.language._parse" in loaded
     assert loaded.isdisjoint(
         {
-            "policy._evaluate",
-            "policy._decide",
-            "policy._straight",
-            "policy._schedule",
-            "policy._options",
-            "policy._presets",
-            "policy._lint",
+            "policy.evaluate._evaluate",
+            "policy.evaluate._decide",
+            "policy.evaluate._straight",
+            "policy.evaluate._schedule",
+            "policy.language._options",
+            "policy.language._presets",
+            "policy.language._lint",
             "lark",
         }
     )
@@ -102,10 +102,10 @@ _CHECK_MAY_LOAD = {
 
 #: Library modules a cold ``policy check`` must not load.
 _CHECK_MUST_NOT_LOAD = {
-    "policy._fleet_cmd", "policy._fleet", "policy._plot", "policy._demo", "policy._options",
-    "policy._presets", "policy._pace", "policy._cli.fmt", "policy._cli.explain",
-    "policy._cli.simulate", "policy._cli.convert", "policy._cli.presets",
-    "policy._cli.fetch", "policy._cli.demo",
+    "policy.fleet._command", "policy.fleet._simulate", "policy.fleet._plot", "policy.cli._demo", "policy.language._options",
+    "policy.language._presets", "policy.evaluate._pace", "policy.cli.fmt", "policy.cli.explain",
+    "policy.cli.simulate", "policy.cli.convert", "policy.cli.presets",
+    "policy.cli.fetch", "policy.cli.demo",
 }  # fmt: skip
 
 
@@ -119,7 +119,7 @@ def test_cold_check_imports_only_what_it_needs() -> None:
     out = _run(
         "import sys\n"
         "before = set(sys.modules)\n"
-        "from policy._cli import main\n"
+        "from policy.cli import main\n"
         f"code = main(['check', {EXAMPLE!r}])\n"
         "sys.stdout.flush()\n"
         "print('\\nLOADED', code, ' '.join(sorted(set(sys.modules) - before)))\n"
@@ -128,7 +128,7 @@ def test_cold_check_imports_only_what_it_needs() -> None:
     _, code, *loaded = line.split()
     assert code == "0"
     library = {m for m in loaded if m == "policy" or m.startswith("policy.")}
-    assert "policy._cli.check" in library
+    assert "policy.cli.check" in library
     assert library.isdisjoint(_CHECK_MUST_NOT_LOAD), library & _CHECK_MUST_NOT_LOAD
     others = {m for m in loaded if m not in library}
     outside = {
@@ -139,7 +139,7 @@ def test_cold_check_imports_only_what_it_needs() -> None:
 
 def test_a_command_parser_has_the_arguments_of_the_full_parser() -> None:
     """Each command's arguments, defined alone for a cold start, are the full parser's."""
-    from policy._cli import COMMANDS, _parser
+    from policy.cli import COMMANDS, _parser
 
     full = _parser([])
     assert full.format_help() == _parser(["check"]).format_help()

@@ -7,8 +7,8 @@ from hypothesis import given
 from strategies import policies, policy_text
 
 import policy
-from policy._lint import NO_HEAL, RULES, Diagnostic, lint
-from policy._presets import PRESETS, Preset
+from policy.language._lint import NO_HEAL, RULES, Diagnostic, lint
+from policy.language._presets import PRESETS, Preset
 
 # (code, policy, the text the diagnostic's caret covers)
 TRIGGERS = [

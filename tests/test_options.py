@@ -30,7 +30,7 @@ from policy import (
     TimeoutSetting,
     from_options,
 )
-from policy._ast import MAX_DURATION_MS, MAX_LIMIT
+from policy.language._ast import MAX_DURATION_MS, MAX_LIMIT
 
 DOCS = Path(__file__).parents[1] / "docs" / "options.md"
 

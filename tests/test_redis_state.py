@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import policy
 import transport
-from transport._state import BLIND_WAIT, WINDOW, LocalState
+from policy.loop._state import BLIND_WAIT, WINDOW, LocalState
 
 try:
     from tests.httpserver import LoopbackServer, Reply

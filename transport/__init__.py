@@ -38,7 +38,7 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
-from ._state import LocalState, State
+from policy.loop._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:

@@ -43,9 +43,9 @@ import aiohttp
 import policy
 
 from ._check import callable_or_none, positive_seconds, required_callable
-from ._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url
-from ._state import LocalState, State
+from policy.loop._state import LocalState, State
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
 

@@ -53,7 +53,7 @@ import policy
 from ._check import callable_or_none, positive_int, positive_seconds
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
 from ._redact import mask_url, url_credentials
-from ._state import LocalState, State
+from policy.loop._state import LocalState, State
 
 __all__ = [
     "BackgroundFetcher",

@@ -36,8 +36,8 @@ from typing import Any, Final, TypeVar
 import policy
 
 from ._check import callable_or_none, exception_types, required_callable
-from ._loop import Attempt, Call, Done, Wait, _fleet, as_policy
-from ._state import LocalState, State
+from policy.loop._loop import Attempt, Call, Done, Wait, _fleet, as_policy
+from policy.loop._state import LocalState, State
 
 __all__ = ["outcome_from_exception", "retrying"]
 

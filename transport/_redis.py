@@ -46,7 +46,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._redact import mask_text, mask_url
-from ._state import BLIND_WAIT, IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
+from policy.loop._state import BLIND_WAIT, IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 

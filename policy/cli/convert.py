@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._ast import Policy
-from .._errors import PolicyError
+from ..language._ast import Policy
+from ..language._errors import PolicyError
 from ._io import UsageError, err, out
 from ._sources import lookup, one_policy, open_input
 
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the policy as options (``--to options``) or options as a policy."""
     import json
 
-    from .._options import from_options
+    from ..language._options import from_options
 
     if (args.policy is None) == (args.file is None):
         raise UsageError("convert takes a POLICY or -f FILE (not both)")
@@ -78,7 +78,7 @@ def _with_scale_jitter(p: Policy) -> Policy | None:
     is all that keeps it from converting; else ``None``."""
     import attrs
 
-    from .._ast import Backoff, Jitter, Rule
+    from ..language._ast import Backoff, Jitter, Rule
 
     def scaled(s: Any) -> Any:
         if isinstance(s, Backoff) and s.jitter not in (Jitter.SCALE, Jitter.NONE):

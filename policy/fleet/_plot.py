@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._ast import Policy
-    from ._fleet import FleetResult
+    from ..language._ast import Policy
+    from ._simulate import FleetResult
 
 __all__ = ["FORMATS", "PlotError", "plot_envelope", "plot_fleet"]
 
@@ -85,13 +85,13 @@ def plot_envelope(p: Policy, path: str) -> Path:
     One band per rule that decides something, for the first outcome it decides; the
     line is the envelope's upper edge (what ``policy explain`` calls the worst case).
     """
-    from ._evaluate import Compiled
-    from ._render import render_rule
+    from ..evaluate._evaluate import Compiled
+    from ..language._render import render_rule
 
     out = check_path(path)
     plt = _pyplot()
     compiled: Compiled = p.compiled()
-    from ._outcomes import ConnectFailure, ConnectionReset, Response, Timeout
+    from ..language._outcomes import ConnectFailure, ConnectionReset, Response, Timeout
 
     probes: list[Any] = [Response(s) for s in range(100, 600) if not 200 <= s <= 299]
     probes += [Timeout(), ConnectFailure(), ConnectionReset()]

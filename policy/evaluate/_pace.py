@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ._ast import Backoff, Headers, ResetFormat, default_of
+from ..language._ast import Backoff, Headers, ResetFormat, default_of
 from ._headers import (
     parse_number,
     parse_ratelimit,
@@ -69,10 +69,10 @@ from ._headers import (
     parse_retry_after,
     reference_time,
 )
-from ._outcomes import Response
+from ..language._outcomes import Response
 
 if TYPE_CHECKING:
-    from ._ast import Policy
+    from ..language._ast import Policy
 
 __all__ = ["DEFAULT_MAX_S", "Pacer"]
 

@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from ._lint import lint, seconds_text
-from ._parse import parse
+from ..language._lint import lint, seconds_text
+from ..language._parse import parse
 
 if TYPE_CHECKING:
     from transport import Attempt

@@ -16,7 +16,7 @@ from __future__ import annotations
 from random import random as _random
 from typing import TYPE_CHECKING, Any, Final
 
-from ._outcomes import AttemptState, Response, Retry
+from ..language._outcomes import AttemptState, Response, Retry
 from ._reasons import deadline_give_up
 from ._steps import (
     BACKOFF,

@@ -20,7 +20,7 @@ from random import random as _random
 from typing import TYPE_CHECKING, Any, Final
 
 from ._headers import ABSOLUTE, DATE_EPOCHS, NUMBERS, RELATIVE, RETRY_AFTER_PARTS
-from ._outcomes import (
+from ..language._outcomes import (
     Accept,
     AttemptState,
     ConnectFailure,

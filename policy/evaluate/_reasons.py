@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from ._ast import Backoff, Headers, Rule, Strategy
-from ._outcomes import (
+from ..language._ast import Backoff, Headers, Rule, Strategy
+from ..language._outcomes import (
     AttemptState,
     ConnectFailure,
     Error,
@@ -22,7 +22,7 @@ from ._outcomes import (
     Response,
     Timeout,
 )
-from ._render import duration, render_matcher
+from ..language._render import duration, render_matcher
 
 if TYPE_CHECKING:
     from ._steps import Entry

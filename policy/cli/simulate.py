@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._lint import seconds_text
-from .._outcomes import (
+from ..language._lint import seconds_text
+from ..language._outcomes import (
     Accept,
     ConnectFailure,
     ConnectionReset,
@@ -61,7 +61,7 @@ def parse_outcomes(spec: str, headers: list[str]) -> list[Outcome]:
         elif name.isdigit() and 100 <= int(name) <= 599:
             found.append(Response(int(name), per.get(i, [])))
         else:
-            from .._validate import did_you_mean
+            from ..language._validate import did_you_mean
 
             hint = did_you_mean(name, tuple(_WORDS))
             raise UsageError(
@@ -76,15 +76,15 @@ def run(args: argparse.Namespace) -> int:
     import random
 
     if args.clients is not None:  # the fleet simulator
-        from .._fleet_cmd import run as run_fleet
-        from .._plot import PlotError
+        from ..fleet._command import run as run_fleet
+        from ..fleet._plot import PlotError
 
         policies = [one_policy(t) for t in args.policies]
         try:
             return run_fleet(policies, args, out())
         except (ValueError, PlotError) as exc:
             raise UsageError(str(exc)) from None
-    from .._fleet_cmd import fleet_only
+    from ..fleet._command import fleet_only
 
     problem = fleet_only(args)
     if problem is not None:

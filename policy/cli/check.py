@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._lint import lint
+from ..language._lint import lint
 from ._io import err, out
 from ._sources import print_diagnostic, record, sources
 

@@ -14,6 +14,6 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace) -> int:
     """Run every scenario of the demo; 0 if each ended as expected."""
-    from .._demo import demo
+    from ._demo import demo
 
     return demo(out())

@@ -62,7 +62,7 @@ from collections import deque
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from policy._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
+from ..language._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
 
 __all__ = [
     "BLIND_WAIT",

@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from ._ast import (
+from ..language._ast import (
     AllErrors,
     OnConnect,
     OnError,
@@ -63,7 +63,7 @@ from ._ast import (
     StatusRange,
 )
 from ._decide import decider
-from ._outcomes import (
+from ..language._outcomes import (
     AttemptState,
     ConnectFailure,
     ConnectionReset,
@@ -72,7 +72,7 @@ from ._outcomes import (
     Response,
     Timeout,
 )
-from ._render import render_rule
+from ..language._render import render_rule
 from ._schedule import Schedule, WorstCase, schedule_of, worst_case_of
 from ._steps import NEVER, NEVER_CAPS, Decide, Entry, Step, compile_strategy
 from ._straight import straight_path

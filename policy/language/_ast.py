@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias, TypeVar
 import attrs
 
 if TYPE_CHECKING:
-    from ._evaluate import Compiled
+    from ..evaluate._evaluate import Compiled
     from ._outcomes import AttemptState, Outcome
-    from ._pace import Pacer
-    from ._schedule import Schedule, WorstCase
-    from ._steps import Decide
+    from ..evaluate._pace import Pacer
+    from ..evaluate._schedule import Schedule, WorstCase
+    from ..evaluate._steps import Decide
 
 __all__ = [
     "BUDGET_FLOOR",
@@ -545,7 +545,7 @@ class Policy:
     """A parsed policy: its items in source order.
 
     ``str(policy)`` is the canonical form (SPEC §1.3).  ``decide`` and friends are
-    provided by the evaluator (``Compiled``, in ``policy._evaluate``).
+    provided by the evaluator (``Compiled``, in ``policy.evaluate._evaluate``).
 
     Two policies are equal when they decide alike for the same reason: the same settings
     (wherever they are written) and, for each kind of outcome -- statuses, ``timeout``,
@@ -659,13 +659,13 @@ class Policy:
         or 503 -- holds until the quota resets, measured as the ``headers`` strategy
         measures waits (absolute times against the response's ``Date``), and never for
         longer than the matching strategy's ``max``.  Pure: ``now`` is wall-clock
-        seconds, as for ``decide``.  See ``policy._pace`` for the exact rules.
+        seconds, as for ``decide``.  See ``policy.evaluate._pace`` for the exact rules.
         """
         if not self.pace:
             return None
         pacer = self._cache.pacer
         if pacer is None:
-            from ._pace import Pacer
+            from ..evaluate._pace import Pacer
 
             pacer = self._cache.pacer = Pacer(self)
         return pacer.hold(response, now)
@@ -684,7 +684,7 @@ class Policy:
             return None
         pacer = self._cache.pacer
         if pacer is None:
-            from ._pace import Pacer
+            from ..evaluate._pace import Pacer
 
             pacer = self._cache.pacer = Pacer(self)
         return pacer.quota(response, now)
@@ -700,7 +700,7 @@ class Policy:
         """The compiled evaluator for this policy (built once, then cached)."""
         c = self._cache.compiled
         if c is None:
-            from ._evaluate import Compiled
+            from ..evaluate._evaluate import Compiled
 
             c = self._cache.compiled = Compiled(self)
         return c

@@ -37,8 +37,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._ast import Policy
-from ._outcomes import Response
+from ..language._ast import Policy
+from ..language._outcomes import Response
 
 __all__ = ["FleetResult", "Server", "simulate_fleet"]
 
@@ -193,8 +193,8 @@ def _run(
     latency: float,
     trace: list[tuple[str, float, int, float]] | None,
 ) -> FleetResult:
-    from transport._loop import Call, Done, Send, Wait
-    from transport._state import LocalState
+    from ..loop._loop import Call, Done, Send, Wait
+    from ..loop._state import LocalState
 
     server = Server(capacity, fail=fail, outage=outage)
     state = LocalState()

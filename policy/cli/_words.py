@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._lint import seconds_text
-from .._outcomes import ConnectFailure, Error, Outcome, Response, Timeout
+from ..language._lint import seconds_text
+from ..language._outcomes import ConnectFailure, Error, Outcome, Response, Timeout
 
 __all__ = ["envelope_text", "epoch", "outcome_label"]
 

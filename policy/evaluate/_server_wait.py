@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from ._ast import Over, Rule
+from ..language._ast import Over, Rule
 from ._headers import (
     ABSOLUTE,
     DATE_PARTS,
@@ -31,7 +31,7 @@ from ._headers import (
     reset_parts,
     retry_after_parts,
 )
-from ._outcomes import GiveUp
+from ..language._outcomes import GiveUp
 from ._reasons import duration_text, wait_text
 from ._steps import HeaderStep
 

@@ -75,7 +75,7 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 
 def _fleet_arguments(s: argparse.ArgumentParser) -> None:
-    """The fleet options of ``policy simulate``, read by ``policy._fleet_cmd``.
+    """The fleet options of ``policy simulate``, read by ``policy.fleet._command``.
 
     They live here rather than beside the fleet code so that building the parser does not
     import it (with the linter it needs) on every cold ``policy check``.

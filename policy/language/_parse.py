@@ -45,7 +45,7 @@ def grammar_text() -> str:
         return (resources.files("policy") / "_grammar" / "policy.lark").read_text("utf-8")
     except (FileNotFoundError, NotADirectoryError, OSError):
         pass
-    here = Path(__file__).resolve().parent.parent / "grammar" / "policy.lark"
+    here = Path(__file__).resolve().parents[2] / "grammar" / "policy.lark"
     return here.read_text("utf-8")
 
 

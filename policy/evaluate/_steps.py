@@ -17,9 +17,9 @@ from typing import Any, Final, Protocol, TypeAlias
 
 import attrs
 
-from ._ast import Backoff, Headers, Jitter, Over, ResetFormat, Rule, Strategy
+from ..language._ast import Backoff, Headers, Jitter, Over, ResetFormat, Rule, Strategy
 from ._headers import RESET_PARTS
-from ._outcomes import AttemptState, Decision, Outcome
+from ..language._outcomes import AttemptState, Decision, Outcome
 from ._reasons import WHY_BACKOFF
 
 # A step is a plain tuple so the hot path unpacks it in one operation:

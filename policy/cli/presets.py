@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._parse import parse
+from ..language._parse import parse
 from ._io import out
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace) -> int:
     """List every preset (``--names``: the names only)."""
-    from .._presets import PRESETS
+    from ..language._presets import PRESETS
 
     stream = out()
     if not PRESETS:

@@ -1,6 +1,6 @@
 """``policy simulate P1 P2 ... --clients N --capacity R/s``: the fleet table (and picture).
 
-The command's arguments (defined in ``policy._cli``) are read here, the model is
+The command's arguments (defined in ``policy.cli``) are read here, the model is
 ``_fleet.simulate_fleet`` and the picture ``_plot.plot_fleet``.  A bad argument raises
 ``ValueError`` with a message for the user (the CLI turns it into a usage error, exit 2).
 """
@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ._ast import Policy
-from ._lint import seconds_text
+from ..language._ast import Policy
+from ..language._lint import seconds_text
 
 __all__ = ["fleet_only", "parse_capacity", "parse_seconds", "parse_window", "run"]
 
@@ -73,7 +73,7 @@ def _time(s: float) -> str:
 
 def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
     """Simulate each policy against the same fleet and print the table (or JSON)."""
-    from ._fleet import simulate_fleet
+    from ._simulate import simulate_fleet
 
     clients = args.clients
     if not 1 <= clients <= MAX_CLIENTS:

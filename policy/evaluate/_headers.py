@@ -43,7 +43,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from ._ast import ResetFormat
+from ..language._ast import ResetFormat
 
 __all__ = [
     "ABSOLUTE",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any
 
-from .._ast import Never, Policy, PresetRef, Rule
-from .._lint import seconds_text, statuses_text
-from .._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
-from .._render import duration, render_rule
+from ..language._ast import Never, Policy, PresetRef, Rule
+from ..language._lint import seconds_text, statuses_text
+from ..language._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
+from ..language._render import duration, render_rule
 from ._io import UsageError, err, out
 from ._sources import one_policy
 from ._words import envelope_text, outcome_label
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         for note in model["fleet"]:
             print(note, file=out())
     if args.plot:
-        from .._plot import PlotError, plot_envelope
+        from ..fleet._plot import PlotError, plot_envelope
 
         try:
             where = plot_envelope(p, args.plot)
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _fleet_notes(p: Policy) -> list[str]:
     """What pacing and the retry budget mean for this policy (lint I203, I204), in words."""
-    from .._lint import lint
+    from ..language._lint import lint
 
     notes = [d.message for d in lint(p) if d.code in ("I203", "I204")]
     if p.pace:
@@ -272,7 +272,7 @@ def _print(model: dict[str, Any], stream: IO[str]) -> None:
 
 
 def _strategy_words(s: Any) -> str:
-    from .._ast import Backoff, Headers
+    from ..language._ast import Backoff, Headers
 
     if isinstance(s, Backoff):
         if s.fixed:

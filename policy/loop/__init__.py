@@ -1,0 +1,24 @@
+"""The attempt loop, sans-IO: ``Call`` drives one call's attempts; ``State`` holds what
+calls share (pacing holds, quotas, retry budgets), with ``LocalState`` for one process.
+
+This floor sits above ``policy.language`` and ``policy.evaluate`` and may import only
+them: it never sends, sleeps or reads a clock (every shell in ``transport`` does that
+and hands this floor ``now``).  ``transport``'s Redis state implements the same
+``State`` interface.  Users reach these names through ``transport``.
+"""
+
+from ._loop import Attempt, Call, Done, Send, Wait, as_policy, label_of
+from ._state import LocalState, State, origin_of
+
+__all__ = [
+    "Attempt",
+    "Call",
+    "Done",
+    "LocalState",
+    "Send",
+    "State",
+    "Wait",
+    "as_policy",
+    "label_of",
+    "origin_of",
+]
