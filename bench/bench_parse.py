@@ -74,7 +74,7 @@ def _processes_ms(commands: dict[str, list[str]], runs: int) -> dict[str, float]
 def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
     """Time each case; print and return µs (ms for processes)."""
     import policy
-    from policy import _parse as m
+    import policy.language._parse as m
     from policy.language._validate import build_policy
 
     def build() -> None:

@@ -40,7 +40,7 @@ import traceback
 from typing import Any
 
 import policy
-from policy import _headers as H
+import policy.evaluate._headers as H
 from policy.language._ast import ResetFormat
 
 TARGETS = ("parse", "from_options", "headers", "decide")

@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from strategies import SEED_OPTION_KEYS, policies, policy_text
 
 import policy
-from policy import _headers as H
-from policy import _outcomes
+import policy.evaluate._headers as H
+import policy.language._outcomes as _outcomes
 from policy.language._ast import ResetFormat
 
 SANITY_S = 1.0

@@ -58,13 +58,14 @@ def test_every_public_name_imports_in_a_fresh_process() -> None:
 
 def test_lazy_names_are_the_module_objects() -> None:
     """A lazily imported name is the very object its module defines, and dir() lists it."""
-    from policy import _options, _outcomes, _presets, _schedule
+    from policy.evaluate import _schedule
+    from policy.language import _options, _outcomes, _presets
 
     assert policy.WorstCase is _schedule.WorstCase
     assert policy.from_options is _options.from_options
     assert policy.Retry is _outcomes.Retry
     assert policy.PRESETS is _presets.PRESETS
-    from policy import _lint
+    from policy.language import _lint
 
     assert policy.lint is _lint.lint
     assert policy.Diagnostic is _lint.Diagnostic
