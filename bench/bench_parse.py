@@ -75,7 +75,6 @@ def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
     """Time each case; print and return µs (ms for processes)."""
     import policy
     import policy.language._parse as m
-    from policy.language._validate import build_policy
 
     def build() -> None:
         m.parser.cache_clear()
@@ -98,7 +97,7 @@ def main(iterations: int = 2000, processes: int = 7) -> dict[str, float]:
         {
             "parse": (lambda: m._parse(EXAMPLE), n),
             "parse_3rules": (lambda: m._parse(EXAMPLE_3), n),
-            "parse_lark": (lambda: build_policy(EXAMPLE, m._lark_raw(EXAMPLE)), n),
+            "parse_lark": (lambda: m.parse_with_lark(EXAMPLE), n),
             "parse_cached": (lambda: policy.parse(EXAMPLE), n * 50),
             "lark_parser_build": (build, max(1, iterations // 1000)),
             "comments_8k": (lambda: m._parse(COMMENTS_8K), k),

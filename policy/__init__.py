@@ -15,32 +15,47 @@ from typing import TYPE_CHECKING, Any
 
 from .language._ast import (
     AllErrors,
-    AttemptsSetting,
     Backoff,
-    BudgetSetting,
-    DeadlineSetting,
     Headers,
     Jitter,
-    MethodsSetting,
     Never,
     OnConnect,
     OnError,
     OnReset,
     OnTimeout,
     Over,
-    PaceSetting,
-    Policy,
-    PresetRef,
     ResetFormat,
     Rule,
     Span,
     StatusClass,
     StatusCode,
     StatusRange,
-    TimeoutSetting,
 )
 from .language._errors import PolicyError, PolicySyntaxError, PolicyValueError, Problem
 from .language._parse import parse
+from .language._policy import Evaluator as _Evaluator
+from .language._policy import Policy
+from .language._policy import bind_engine as _bind_engine
+from .language._settings import (
+    AttemptsSetting,
+    BudgetSetting,
+    DeadlineSetting,
+    MethodsSetting,
+    PaceSetting,
+    PresetRef,
+    TimeoutSetting,
+)
+
+
+def _compile(p: Policy) -> _Evaluator:
+    """The engine behind ``Policy.decide`` and friends: the evaluator, imported on first use
+    (the package root binds it, so the language floor never imports the evaluator)."""
+    from .evaluate._evaluate import Compiled
+
+    return Compiled(p)
+
+
+_bind_engine(_compile)
 
 # Tracebacks and reprs name the public home of the errors (``policy.PolicyValueError``),
 # not the private module that defines them.
@@ -49,7 +64,8 @@ for _error in (PolicyError, PolicySyntaxError, PolicyValueError, Problem):
 del _error
 
 if TYPE_CHECKING:
-    from .language._lint import Diagnostic, lint
+    from .check._lint import Diagnostic, lint
+    from .evaluate._schedule import Schedule
     from .language._options import from_options
     from .language._outcomes import (
         Accept,
@@ -57,24 +73,25 @@ if TYPE_CHECKING:
         ConnectFailure,
         ConnectionReset,
         Decision,
+        Envelope,
         Error,
         GiveUp,
         Outcome,
         Response,
         Retry,
         Timeout,
+        WorstCase,
     )
     from .language._presets import PRESETS, Preset
-    from .evaluate._schedule import Envelope, Schedule, WorstCase
 
 #: Names imported on first use (PEP 562), so that ``import policy`` and a cold CLI do not
 #: pay for the evaluator, the seed options or the presets before they need them.
 _LAZY = {
-    "Envelope": "evaluate._schedule",
+    "Envelope": "language._outcomes",
     "Schedule": "evaluate._schedule",
-    "WorstCase": "evaluate._schedule",
-    "Diagnostic": "language._lint",
-    "lint": "language._lint",
+    "WorstCase": "language._outcomes",
+    "Diagnostic": "check._lint",
+    "lint": "check._lint",
     "from_options": "language._options",
     "Accept": "language._outcomes",
     "AttemptState": "language._outcomes",

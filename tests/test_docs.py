@@ -114,10 +114,13 @@ def test_doc_examples_run(path: Path) -> None:
     assert ran or all(_wanted(o) for _, _, o in blocks)
 
 
-#: What users cannot follow: a private module (``policy.language._lint``, ``from transport import
-#: _pool``), or the project's internal specification and shared workspace.
+#: What users cannot follow: a private module (``policy.check._lint``, ``from transport import
+#: _pool``), one of ``policy``'s internal floors (``policy.cli.main``), or the project's
+#: internal specification and shared workspace.
 _PRIVATE = re.compile(
-    r"\b(?:policy|transport)\._[A-Za-z]|\bfrom\s+(?:policy|transport)\s+import\s+\(?\s*_[A-Za-z]"
+    r"\b(?:policy|transport)(?:\.[A-Za-z0-9]+)*\._[A-Za-z]"
+    r"|\bpolicy\.(?:language|evaluate|loop|fleet|cli|check|runtimes)\b"
+    r"|\bfrom\s+(?:policy|transport)(?:\.[A-Za-z0-9]+)*\s+import\s+\(?\s*_[A-Za-z]"
 )
 _INTERNAL = re.compile(r"\bSPEC\b|§|shared/")
 
@@ -133,7 +136,7 @@ def _offending(text: str) -> list[str]:
 def test_offending_lines_are_found() -> None:
     """The check below would catch each way a page can point users at what they lack."""
     for bad in (
-        "from policy.language._lint import lint",
+        "from policy.check._lint import lint",
         "`policy.cli.main(argv)`",
         "import transport._pool",
         "from transport import _redact",

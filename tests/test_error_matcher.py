@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import policy
-from policy.language._lint import lint
-from policy.language._parse import _lark_raw, build_policy
+from policy.check._lint import lint
+from policy.language._parse import parse_with_lark
 
 
 def test_error_parses_renders_and_round_trips() -> None:
@@ -20,7 +20,7 @@ def test_error_parses_renders_and_round_trips() -> None:
     assert policy.parse("error:backoff(2,100ms..1s) # note") == p
     # The grammar's own (Lark) parser reads it as the fast parser does.
     text = "5xx,Error:backoff(2,100ms..1s)"
-    assert build_policy(text, _lark_raw(text)) == policy.parse(text)
+    assert parse_with_lark(text) == policy.parse(text)
 
 
 def test_error_is_a_duplicate_in_one_selector() -> None:

@@ -17,7 +17,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import policy.evaluate._headers as H
-from policy.language._ast import ResetFormat
 from policy.evaluate._headers import (
     MAX_VALUE_LEN,
     parse_delay_seconds,
@@ -30,6 +29,7 @@ from policy.evaluate._headers import (
     parse_retry_after,
     reference_time,
 )
+from policy.language._ast import ResetFormat
 
 FIXTURES = Path(__file__).parent / "data" / "rate-limit-headers.json"
 REF = 1795867200.0  # Sat, 28 Nov 2026 12:00:00 GMT, the fixture file's date_epoch

@@ -35,7 +35,7 @@ def test_import_loads_only_the_parser() -> None:
             "policy.evaluate._schedule",
             "policy.language._options",
             "policy.language._presets",
-            "policy.language._lint",
+            "policy.check._lint",
             "lark",
         }
     )
@@ -65,7 +65,7 @@ def test_lazy_names_are_the_module_objects() -> None:
     assert policy.from_options is _options.from_options
     assert policy.Retry is _outcomes.Retry
     assert policy.PRESETS is _presets.PRESETS
-    from policy.language import _lint
+    from policy.check import _lint
 
     assert policy.lint is _lint.lint
     assert policy.Diagnostic is _lint.Diagnostic
@@ -103,8 +103,9 @@ _CHECK_MAY_LOAD = {
 
 #: Library modules a cold ``policy check`` must not load.
 _CHECK_MUST_NOT_LOAD = {
-    "policy.fleet._command", "policy.fleet._simulate", "policy.fleet._plot", "policy.cli._demo", "policy.language._options",
-    "policy.language._presets", "policy.evaluate._pace", "policy.cli.fmt", "policy.cli.explain",
+    "policy.fleet._command", "policy.fleet._simulate", "policy.fleet._plot", "policy.cli._demo",
+    "policy.language._options", "policy.language._presets", "policy.evaluate._pace",
+    "policy.cli.fmt", "policy.cli.explain",
     "policy.cli.simulate", "policy.cli.convert", "policy.cli.presets",
     "policy.cli.fetch", "policy.cli.demo",
 }  # fmt: skip

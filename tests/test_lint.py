@@ -7,7 +7,8 @@ from hypothesis import given
 from strategies import policies, policy_text
 
 import policy
-from policy.language._lint import NO_HEAL, RULES, Diagnostic, lint
+from policy.check._lint import Diagnostic, lint
+from policy.check._rules import NO_HEAL, RULES
 from policy.language._presets import PRESETS, Preset
 
 # (code, policy, the text the diagnostic's caret covers)

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 import policy
 from policy.loop._loop import Call, Done, Send, Wait, start_recording, stop_recording
-from policy.loop._state import BLIND_WAIT, FLOOR, IN_FLIGHT, NEW_WINDOW, WINDOW, LocalState, origin_of
+from policy.loop._state import (
+    BLIND_WAIT,
+    FLOOR,
+    IN_FLIGHT,
+    NEW_WINDOW,
+    WINDOW,
+    LocalState,
+    origin_of,
+)
 
 
 def _run(p: str, outcomes: list[object], *, timeout: float = 5.0) -> tuple[list[object], Call]:

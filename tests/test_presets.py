@@ -33,7 +33,7 @@ from policy import (
     Retry,
     Timeout,
 )
-from policy.language._presets import expand
+from policy.language._parse import expand
 from policy.language._render import render_matcher
 
 FIXTURES = Path(__file__).parent / "data" / "rate-limit-headers.json"
@@ -125,7 +125,7 @@ def test_preset_renders_as_its_name_and_round_trips(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_preset_lints_clean(name: str) -> None:
     """A preset's rules, written out by hand, draw no error or warning from the linter."""
-    from policy.language._lint import lint
+    from policy.check._lint import lint
 
     for text in (PRESETS[name].text, f"@{name}"):
         found = [(d.code, d.message) for d in lint(text) if d.severity != "info"]

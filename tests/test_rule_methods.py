@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import policy
-from policy.language._lint import lint
+from policy.check._lint import lint
 
 IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE")
 

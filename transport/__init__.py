@@ -22,6 +22,8 @@ imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay
 
 from typing import TYPE_CHECKING, Any
 
+from policy.loop._state import LocalState, State
+
 from ._background import (
     BackgroundFetcher,
     FetcherClosed,
@@ -38,7 +40,6 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
-from policy.loop._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:

@@ -41,11 +41,11 @@ from typing import Final
 import aiohttp
 
 import policy
+from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url
-from policy.loop._state import LocalState, State
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
 

@@ -49,11 +49,11 @@ import attrs
 import urllib3
 
 import policy
+from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_int, positive_seconds
 from ._pool import Attempt, Body, RetryError, RetryingPool, _buffer_body
 from ._redact import mask_url, url_credentials
-from policy.loop._state import LocalState, State
 
 __all__ = [
     "BackgroundFetcher",

@@ -58,6 +58,8 @@ import redis
 import urllib3
 
 import policy
+from policy.loop._loop import Attempt, Call, Done, Wait, label_of
+from policy.loop._state import State, origin_of
 
 from ._background import (
     StoredResult,
@@ -69,11 +71,9 @@ from ._background import (
     compose_policy,
 )
 from ._check import positive_seconds_or_none
-from policy.loop._loop import Attempt, Call, Done, Wait, label_of
 from ._pool import DEFAULT_TIMEOUT, Body, RetryingPool, _buffer_body, _Fail, _Final, _parse
 from ._redact import Redacted, mask_url, reveal_headers
 from ._redis import DEFAULT_PREFIX, RedisState, _describe
-from policy.loop._state import State, origin_of
 
 __all__ = ["TASK_NAME", "CeleryFetch", "CeleryFetcher"]
 

@@ -50,11 +50,11 @@ from typing import Any, Final
 import httpx
 
 import policy
+from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url
-from policy.loop._state import LocalState, State
 
 __all__ = ["AsyncRetryTransport", "RetryTransport", "httpx_outcome"]
 

@@ -63,6 +63,8 @@ from urllib3.util import parse_url
 
 import policy
 from policy.language._outcomes import response_from_normal as _response_from_normal
+from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop._state import LocalState, State
 
 from ._check import (
     callable_or_none,
@@ -74,9 +76,7 @@ from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool
 from ._guard import local as _local
 from ._guard import watchdog as _watchdog
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url, reveal_headers, url_credentials
-from policy.loop._state import LocalState, State
 
 __all__ = ["DEFAULT_TIMEOUT", "Attempt", "RetryError", "RetryingPool", "attempts_of"]
 

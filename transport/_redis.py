@@ -45,8 +45,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ._redact import mask_text, mask_url
 from policy.loop._state import BLIND_WAIT, IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
+
+from ._redact import mask_text, mask_url
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 

@@ -28,8 +28,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from ..language._lint import lint, seconds_text
+from ..check._lint import lint
 from ..language._parse import parse
+from ..language._words import seconds_text
 
 if TYPE_CHECKING:
     from transport import Attempt

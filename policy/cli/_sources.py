@@ -16,10 +16,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from ..language._ast import Policy
+from ..check._lint import Diagnostic, lint
 from ..language._errors import PolicyError, caret
-from ..language._lint import Diagnostic, lint
 from ..language._parse import parse
+from ..language._policy import Policy
 from ._io import STDIN, Failed, UsageError, err, path, read_stdin
 
 if TYPE_CHECKING:

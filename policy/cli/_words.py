@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..language._lint import seconds_text
 from ..language._outcomes import ConnectFailure, Error, Outcome, Response, Timeout
+from ..language._words import seconds_text
 
 __all__ = ["envelope_text", "epoch", "outcome_label"]
 

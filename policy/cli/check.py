@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..language._lint import lint
+from ..check._lint import lint
 from ._io import err, out
 from ._sources import print_diagnostic, record, sources
 

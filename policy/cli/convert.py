@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..language._ast import Policy
 from ..language._errors import PolicyError
+from ..language._policy import Policy
 from ._io import UsageError, err, out
 from ._sources import lookup, one_policy, open_input
 

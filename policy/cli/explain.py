@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any
 
-from ..language._ast import Never, Policy, PresetRef, Rule
-from ..language._lint import seconds_text, statuses_text
+from ..evaluate._evaluate import compiled_of
+from ..language._ast import Never, Rule
 from ..language._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
+from ..language._policy import Policy
 from ..language._render import duration, render_rule
+from ..language._settings import PresetRef
+from ..language._words import seconds_text, statuses_text
 from ._io import UsageError, err, out
 from ._sources import one_policy
 from ._words import envelope_text, outcome_label
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _fleet_notes(p: Policy) -> list[str]:
     """What pacing and the retry budget mean for this policy (lint I203, I204), in words."""
-    from ..language._lint import lint
+    from ..check._lint import lint
 
     notes = [d.message for d in lint(p) if d.code in ("I203", "I204")]
     if p.pace:
@@ -127,7 +130,7 @@ def explain(p: Policy) -> dict[str, Any]:
     outcome is asked of the evaluator once per method that some rule or ``methods=``
     names, and once for every other method.
     """
-    compiled = p.compiled()
+    compiled = compiled_of(p)
     classes = _method_classes(p)
     index = {id(e): i for i, e in enumerate(compiled.entries)}
     probes = _probe_outcomes()

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..language._errors import PolicyError
-from ..language._lint import seconds_text
 from ..language._parse import parse
+from ..language._words import seconds_text
 from ._io import UsageError, err, out
 from ._sources import Source, parse_or_report
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from ..language._ast import Policy
 from ..language._parse import parse
+from ..language._policy import Policy
 from ._io import UsageError, err, out
 from ._sources import (
     Input,

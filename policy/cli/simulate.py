@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..language._lint import seconds_text
 from ..language._outcomes import (
     Accept,
     ConnectFailure,
@@ -19,6 +18,7 @@ from ..language._outcomes import (
     Retry,
     Timeout,
 )
+from ..language._words import seconds_text
 from ._io import UsageError, out
 from ._sources import one_policy
 from ._words import epoch, outcome_label

@@ -17,30 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from random import random as _random
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from ._headers import ABSOLUTE, DATE_EPOCHS, NUMBERS, RELATIVE, RETRY_AFTER_PARTS
 from ..language._outcomes import (
     Accept,
     AttemptState,
     ConnectFailure,
+    Decide,
     Decision,
     GiveUp,
     Outcome,
     Response,
     Retry,
 )
+from ._headers import ABSOLUTE, DATE_EPOCHS, NUMBERS, RELATIVE, RETRY_AFTER_PARTS
 from ._reasons import WHY_HEADERS, deadline_give_up, outcome_text, ran_out
 from ._server_wait import header_wait
-from ._steps import HEADERS, Decide, Entry
-
-if TYPE_CHECKING:
-    from ._evaluate import Compiled
+from ._steps import HEADERS
+from ._tables import Entry, Tables
 
 _ACCEPT: Final = Accept()
 
 
-def decider(c: Compiled) -> Decide:
+def decider(c: Tables) -> Decide:
     """The decision function of ``c``, with everything it reads bound in its closure.
 
     Closure cells and constants are the cheapest reads CPython has; a decision touches no

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from ..language._ast import (
     AllErrors,
@@ -57,27 +58,29 @@ from ..language._ast import (
     OnError,
     OnReset,
     OnTimeout,
-    Policy,
     StatusClass,
     StatusCode,
     StatusRange,
 )
-from ._decide import decider
 from ..language._outcomes import (
     AttemptState,
     ConnectFailure,
     ConnectionReset,
+    Decide,
     Error,
     Outcome,
     Response,
     Timeout,
 )
+from ..language._policy import Policy
 from ..language._render import render_rule
+from ._decide import decider
 from ._schedule import Schedule, WorstCase, schedule_of, worst_case_of
-from ._steps import NEVER, NEVER_CAPS, Decide, Entry, Step, compile_strategy
+from ._steps import NEVER, NEVER_CAPS, compile_strategy
 from ._straight import straight_path
+from ._tables import Entry, Step
 
-__all__ = ["Compiled"]
+__all__ = ["Compiled", "compiled_of"]
 
 _make_state = AttemptState._make
 
@@ -89,6 +92,7 @@ class Compiled:
     """
 
     __slots__ = (
+        "_pacer",
         "_zeros",
         "attempts",
         "by_status",
@@ -166,6 +170,27 @@ class Compiled:
         #: generated straight path in front of the general closure, stored on the instance
         #: so a call is one call.
         self.decide: Decide = straight_path(self, decider(self))
+        self._pacer: Any = None
+
+    # -- pacing (SPEC §7.1): what a response says of its origin's quota -----------------
+
+    def hold(self, response: Any, now: float) -> float | None:
+        """``Policy.hold``: the wall-clock time ``response``'s origin is held until."""
+        pacer = self._pacer
+        if pacer is None:
+            from ._pace import Pacer  # only pacing policies pay for it
+
+            pacer = self._pacer = Pacer(self.policy, self)
+        return pacer.hold(response, now)
+
+    def quota(self, response: Any, now: float) -> tuple[int, float] | None:
+        """``Policy.quota``: ``(remaining, until)`` read from ``response``, or ``None``."""
+        pacer = self._pacer
+        if pacer is None:
+            from ._pace import Pacer  # only pacing policies pay for it
+
+            pacer = self._pacer = Pacer(self.policy, self)
+        return pacer.quota(response, now)
 
     # -- state --------------------------------------------------------------------------
 
@@ -244,3 +269,12 @@ def _statuses(m: StatusCode | StatusRange | StatusClass | AllErrors) -> range:
     if type(m) is StatusClass:
         return range(m.digit * 100, m.digit * 100 + 100)
     return range(400, 600)
+
+
+def compiled_of(p: Policy) -> Compiled:
+    """``p``'s compiled evaluator (cached on ``p``), with its tables for the floors above
+    (lint, explain, the loop) that read more than ``Policy``'s facade offers."""
+    c = p.compiled()
+    if not isinstance(c, Compiled):  # pragma: no cover - the package binds this engine
+        raise TypeError(f"policy compiled by an unknown engine: {type(c).__name__}")
+    return c

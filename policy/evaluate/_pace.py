@@ -61,7 +61,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ..language._ast import Backoff, Headers, ResetFormat, default_of
+from ..language._ast import Backoff, Headers, ResetFormat
+from ..language._build import default_of
+from ..language._outcomes import Response
 from ._headers import (
     parse_number,
     parse_ratelimit,
@@ -69,10 +71,10 @@ from ._headers import (
     parse_retry_after,
     reference_time,
 )
-from ..language._outcomes import Response
+from ._tables import Tables
 
 if TYPE_CHECKING:
-    from ..language._ast import Policy
+    from ..language._policy import Policy
 
 __all__ = ["DEFAULT_MAX_S", "Pacer"]
 
@@ -100,7 +102,7 @@ class Pacer:
 
     __slots__ = ("caps", "families", "field_cap")
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, compiled: Tables) -> None:
         named: dict[tuple[str, str, ResetFormat], float] = {}
         any_headers = False
         for rule in policy.rules:
@@ -127,7 +129,6 @@ class Pacer:
             (c for key, c in named.items() if key in _DEFAULT_KEYS),
             default=DEFAULT_MAX_S,
         )
-        compiled = policy.compiled()
         caps: dict[int, float] = {}
         for status in range(100, 600):
             entry = compiled.entry_for(Response(status))

@@ -25,7 +25,7 @@ from ..language._outcomes import (
 from ..language._render import duration, render_matcher
 
 if TYPE_CHECKING:
-    from ._steps import Entry
+    from ._tables import Entry
 
 #: The reason templates of a granted retry (``Retry.reason`` formats them on demand).
 WHY_BACKOFF: Final = "{0} matched {1}: retry {2}/{3} of its backoff, waiting {4:.3f}s"

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple, overload
+from typing import overload
 
+from ..language._outcomes import Envelope, WorstCase
 from ._steps import (
     BACKOFF,
     HEADERS,
@@ -25,34 +26,13 @@ from ._steps import (
     J_SCALE,
     NEVER,
     NEVER_CAPS,
-    Entry,
     HeaderStep,
-    Step,
     first_cap,
     window,
 )
+from ._tables import Entry, Step
 
 __all__ = ["Envelope", "Schedule", "WorstCase"]
-
-
-class Envelope(NamedTuple):
-    """The lowest and highest delay (seconds) one retry can wait.
-
-    A named tuple, so ``lo, hi = envelope`` and ``envelope == (1.0, 2.0)`` work too.
-    """
-
-    min: float
-    max: float
-
-
-class WorstCase(NamedTuple):
-    """The longest total of waits (seconds) and the most requests one call can take.
-
-    A named tuple, so ``wait, requests = p.worst_case()`` works too.
-    """
-
-    wait: float
-    requests: int
 
 
 class _Segment:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from ..language._ast import Over, Rule
+from ..language._outcomes import GiveUp
 from ._headers import (
     ABSOLUTE,
     DATE_PARTS,
@@ -31,7 +32,6 @@ from ._headers import (
     reset_parts,
     retry_after_parts,
 )
-from ..language._outcomes import GiveUp
 from ._reasons import duration_text, wait_text
 from ._steps import HeaderStep
 

@@ -12,15 +12,14 @@ and the schedule's envelopes must be the same floats.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, Final, Protocol, TypeAlias
+from typing import Final
 
 import attrs
 
-from ..language._ast import Backoff, Headers, Jitter, Over, ResetFormat, Rule, Strategy
+from ..language._ast import Backoff, Headers, Jitter, Over, ResetFormat, Strategy
 from ._headers import RESET_PARTS
-from ..language._outcomes import AttemptState, Decision, Outcome
 from ._reasons import WHY_BACKOFF
+from ._tables import Step
 
 # A step is a plain tuple so the hot path unpacks it in one operation:
 #   backoff: (BACKOFF, position, limit, min_s, max_s, factor, n_cap, jitter, why, strategy)
@@ -50,27 +49,6 @@ NEVER_CAPS: Final = 1 << 62
 
 #: Larger than any matcher's size (``all`` is 1000).
 MAX_SIZE: Final = 10_000
-
-Step: TypeAlias = tuple[Any, ...]
-
-
-class Decide(Protocol):
-    """``decide(state, outcome, *, now, rand=random.random, method="GET")`` (SPEC §2.6)."""
-
-    def __call__(
-        self,
-        state: AttemptState,
-        outcome: Outcome,
-        *,
-        now: float,
-        rand: Callable[[], float] = ...,
-        method: str = ...,
-    ) -> Decision: ...
-
-
-#: A rule, its compiled chain, its canonical text (for reasons)
-#: and the methods it is limited to (``selector[GET,PUT]:``; ``None``: every method).
-Entry: TypeAlias = tuple[Rule, tuple[Step, ...], str, frozenset[str] | None]
 
 
 def first_cap(low: float, high: float, factor: float) -> int:

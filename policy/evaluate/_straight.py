@@ -14,25 +14,12 @@ it reads the compiled tables and never decides anything itself.
 from __future__ import annotations
 
 from random import random as _random
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from ..language._outcomes import AttemptState, Response, Retry
+from ..language._outcomes import AttemptState, Decide, Response, Retry
 from ._reasons import deadline_give_up
-from ._steps import (
-    BACKOFF,
-    J_DECORRELATED,
-    J_EQUAL,
-    J_FULL,
-    J_NONE,
-    J_SCALE,
-    NEVER_CAPS,
-    Decide,
-    Entry,
-    window,
-)
-
-if TYPE_CHECKING:
-    from ._evaluate import Compiled
+from ._steps import BACKOFF, J_DECORRELATED, J_EQUAL, J_FULL, J_NONE, J_SCALE, NEVER_CAPS, window
+from ._tables import Entry, Tables
 
 _STRAIGHT = """\
 def decide(state, outcome, *, now, rand=default_rand, method="GET"):
@@ -118,7 +105,7 @@ def _jitter_source(kinds: set[int]) -> str:
     return "\n".join(lines)
 
 
-def straight_path(c: Compiled, loop: Decide) -> Decide:
+def straight_path(c: Tables, loop: Decide) -> Decide:
     """``decide`` for ``c``: the generated straight path in front of ``loop``."""
     steps: dict[int, tuple[Any, ...] | None] = {}  # one record per rule, shared by statuses
     for entry in c.by_status:

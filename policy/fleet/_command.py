@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ..language._ast import Policy
-from ..language._lint import seconds_text
+from ..language._policy import Policy
+from ..language._words import seconds_text
 
 __all__ = ["fleet_only", "parse_capacity", "parse_seconds", "parse_window", "run"]
 

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..evaluate._evaluate import compiled_of
+
 if TYPE_CHECKING:
-    from ..language._ast import Policy
+    from ..language._policy import Policy
     from ._simulate import FleetResult
 
 __all__ = ["FORMATS", "PlotError", "plot_envelope", "plot_fleet"]
@@ -90,7 +92,7 @@ def plot_envelope(p: Policy, path: str) -> Path:
 
     out = check_path(path)
     plt = _pyplot()
-    compiled: Compiled = p.compiled()
+    compiled: Compiled = compiled_of(p)
     from ..language._outcomes import ConnectFailure, ConnectionReset, Response, Timeout
 
     probes: list[Any] = [Response(s) for s in range(100, 600) if not 200 <= s <= 299]

@@ -37,8 +37,8 @@ from typing import Any, Final
 
 import attrs
 
-from ..language._ast import Policy
 from ..language._outcomes import Response
+from ..language._policy import Policy
 
 __all__ = ["FleetResult", "Server", "simulate_fleet"]
 

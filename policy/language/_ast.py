@@ -9,6 +9,10 @@ parsed from its canonical form compares equal to the original.
 The parser (``_parse``) builds these nodes only after the validation pass (``_validate``)
 has collected every problem in the text, so the validators here are a safety net for
 code that builds an AST by hand, not the user-facing error path.
+
+This module holds the nodes of a rule (matchers, strategies, ``Rule``); the settings and
+preset references are in ``_settings``, the ``Policy`` value in ``_policy`` and the
+parser's unchecked constructors in ``_build``.
 """
 
 from __future__ import annotations
@@ -17,52 +21,35 @@ import enum
 import re
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeAlias
 
 import attrs
-
-if TYPE_CHECKING:
-    from ..evaluate._evaluate import Compiled
-    from ._outcomes import AttemptState, Outcome
-    from ..evaluate._pace import Pacer
-    from ..evaluate._schedule import Schedule, WorstCase
-    from ..evaluate._steps import Decide
 
 __all__ = [
     "BUDGET_FLOOR",
     "BUDGET_WINDOW_S",
-    "MAX_BUDGET_PERCENT",
     "MAX_DURATION_MS",
     "MAX_FACTOR",
     "MAX_LIMIT",
     "MAX_TEXT",
     "AllErrors",
-    "AttemptsSetting",
     "Backoff",
-    "BudgetSetting",
-    "DeadlineSetting",
     "Headers",
     "Jitter",
     "Matcher",
-    "MethodsSetting",
     "Never",
     "OnConnect",
     "OnError",
     "OnReset",
     "OnTimeout",
     "Over",
-    "PaceSetting",
-    "Policy",
-    "PresetRef",
     "ResetFormat",
     "Rule",
-    "Setting",
     "Span",
     "StatusClass",
     "StatusCode",
     "StatusRange",
     "Strategy",
-    "TimeoutSetting",
 ]
 
 #: Bounds that keep arithmetic sane (SPEC §1.1).
@@ -70,8 +57,6 @@ MAX_DURATION_MS = 168 * 3600 * 1000
 MAX_LIMIT = 1_000_000
 MAX_FACTOR = 1000
 MAX_TEXT = 8 * 1024
-#: The largest retry budget, in percent of first attempts (``budget=1000%``).
-MAX_BUDGET_PERCENT = 1000
 #: A retry budget counts over this sliding window, in seconds (SPEC §7.2) ...
 BUDGET_WINDOW_S = 10.0
 #: ... and always allows this many retries per window, however few first attempts.
@@ -130,15 +115,15 @@ class Span(NamedTuple):
     end_column: int
 
 
-def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+def to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def _span_field() -> Any:
+def span_field() -> Any:
     return attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-def _in_range(lo: int, hi: int, what: str) -> Any:
+def in_range(lo: int, hi: int, what: str) -> Any:
     def check(_inst: object, _attr: attrs.Attribute[Any], value: int) -> None:
         if type(value) is not int or not lo <= value <= hi:
             raise ValueError(f"{what} must be between {lo} and {hi} (got {value!r})")
@@ -153,8 +138,8 @@ def _in_range(lo: int, hi: int, what: str) -> Any:
 class StatusCode:
     """``429``: exactly one status."""
 
-    code: int = attrs.field(validator=_in_range(100, 599, "a status code"))
-    span: Span | None = _span_field()
+    code: int = attrs.field(validator=in_range(100, 599, "a status code"))
+    span: Span | None = span_field()
 
     @property
     def size(self) -> int:
@@ -168,9 +153,9 @@ class StatusCode:
 class StatusRange:
     """``500-599``: an inclusive range of statuses."""
 
-    low: int = attrs.field(validator=_in_range(100, 599, "a status code"))
-    high: int = attrs.field(validator=_in_range(100, 599, "a status code"))
-    span: Span | None = _span_field()
+    low: int = attrs.field(validator=in_range(100, 599, "a status code"))
+    high: int = attrs.field(validator=in_range(100, 599, "a status code"))
+    span: Span | None = span_field()
 
     @low.validator
     def _check(self, _attr: attrs.Attribute[int], low: int) -> None:
@@ -189,8 +174,8 @@ class StatusRange:
 class StatusClass:
     """``5xx``: the hundred statuses of one class."""
 
-    digit: int = attrs.field(validator=_in_range(1, 5, "a status class digit"))
-    span: Span | None = _span_field()
+    digit: int = attrs.field(validator=in_range(1, 5, "a status class digit"))
+    span: Span | None = span_field()
 
     @property
     def size(self) -> int:
@@ -204,7 +189,7 @@ class StatusClass:
 class AllErrors:
     """``all``: every error status, 400-599, and less specific than any other matcher."""
 
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
     @property
     def size(self) -> int:
@@ -220,7 +205,7 @@ class OnTimeout:
 
     #: The matcher as written, and the kind of outcome it matches.
     word: ClassVar[str] = "timeout"
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
 
 @attrs.frozen
@@ -229,7 +214,7 @@ class OnConnect:
 
     #: The matcher as written, and the kind of outcome it matches.
     word: ClassVar[str] = "connect"
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
 
 @attrs.frozen
@@ -238,7 +223,7 @@ class OnReset:
 
     #: The matcher as written, and the kind of outcome it matches.
     word: ClassVar[str] = "reset"
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
 
 @attrs.frozen
@@ -250,12 +235,12 @@ class OnError:
 
     #: The matcher as written, and the kind of outcome it matches.
     word: ClassVar[str] = "error"
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
 
 StatusMatcher: TypeAlias = StatusCode | StatusRange | StatusClass | AllErrors
 FailureMatcher: TypeAlias = OnTimeout | OnConnect | OnReset | OnError
-_FAILURE_MATCHERS = (OnTimeout, OnConnect, OnReset, OnError)
+FAILURE_MATCHERS = (OnTimeout, OnConnect, OnReset, OnError)
 Matcher: TypeAlias = StatusMatcher | FailureMatcher
 
 
@@ -263,7 +248,7 @@ Matcher: TypeAlias = StatusMatcher | FailureMatcher
 
 
 def _duration(what: str) -> Any:
-    return _in_range(0, MAX_DURATION_MS, what)
+    return in_range(0, MAX_DURATION_MS, what)
 
 
 def _check_factor(_inst: object, _attr: attrs.Attribute[Any], value: Fraction) -> None:
@@ -271,7 +256,7 @@ def _check_factor(_inst: object, _attr: attrs.Attribute[Any], value: Fraction) -
         raise ValueError(f"factor must be between 1 and {MAX_FACTOR} (got {value!r})")
 
 
-def _to_fraction(value: Any) -> Any:
+def to_fraction(value: Any) -> Any:
     if isinstance(value, int | str) and not isinstance(value, bool):
         return Fraction(value)
     return value
@@ -281,16 +266,16 @@ def _to_fraction(value: Any) -> Any:
 class Backoff:
     """``backoff(limit, min..max, xfactor, jitter)``: exponential backoff."""
 
-    limit: int = attrs.field(default=5, validator=_in_range(0, MAX_LIMIT, "limit"))
+    limit: int = attrs.field(default=5, validator=in_range(0, MAX_LIMIT, "limit"))
     min_ms: int = attrs.field(default=1000, validator=_duration("min delay"))
     max_ms: int = attrs.field(default=60_000, validator=_duration("max delay"))
     factor: Fraction = attrs.field(
-        default=Fraction(9, 5), converter=_to_fraction, validator=_check_factor
+        default=Fraction(9, 5), converter=to_fraction, validator=_check_factor
     )
     jitter: Jitter = attrs.field(
         default=Jitter.NONE, validator=attrs.validators.instance_of(Jitter)
     )
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
     def __attrs_post_init__(self) -> None:
         if self.min_ms > self.max_ms:
@@ -327,11 +312,11 @@ class Headers:
     format: ResetFormat = attrs.field(
         default=ResetFormat.AUTO, validator=attrs.validators.instance_of(ResetFormat)
     )
-    limit: int = attrs.field(default=5, validator=_in_range(0, MAX_LIMIT, "limit"))
+    limit: int = attrs.field(default=5, validator=in_range(0, MAX_LIMIT, "limit"))
     max_ms: int = attrs.field(default=15 * 60_000, validator=_duration("max wait"))
     over: Over = attrs.field(default=Over.GIVEUP, validator=attrs.validators.instance_of(Over))
     jitter_ms: int = attrs.field(default=0, validator=_duration("jitter"))
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
     @property
     def named(self) -> bool:
@@ -347,7 +332,7 @@ class Headers:
 class Never:
     """``never``: do not retry."""
 
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
 
 Strategy: TypeAlias = Backoff | Headers | Never
@@ -356,6 +341,15 @@ Strategy: TypeAlias = Backoff | Headers | Never
 def _non_empty(_inst: object, attr: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
     if not value:
         raise ValueError(f"a rule needs at least one {attr.name[:-1]}")
+
+
+def methods_ok(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...] | None) -> None:
+    if value is None:
+        return
+    if not value or any(not m or m != m.upper() or not m.isascii() for m in value):
+        raise ValueError(f"methods must be upper-case method names (got {value!r})")
+    if len(set(value)) != len(value):
+        raise ValueError(f"methods may not repeat a method (got {value!r})")
 
 
 @attrs.frozen
@@ -367,16 +361,16 @@ class Rule:
     does and the call gives up.
     """
 
-    matchers: tuple[Matcher, ...] = attrs.field(converter=_to_tuple, validator=_non_empty)
-    strategies: tuple[Strategy, ...] = attrs.field(converter=_to_tuple, validator=_non_empty)
+    matchers: tuple[Matcher, ...] = attrs.field(converter=to_tuple, validator=_non_empty)
+    strategies: tuple[Strategy, ...] = attrs.field(converter=to_tuple, validator=_non_empty)
     methods: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_to_tuple), kw_only=True
+        default=None, converter=attrs.converters.optional(to_tuple), kw_only=True
     )
-    span: Span | None = _span_field()
+    span: Span | None = span_field()
 
     @methods.validator
     def _check_methods(self, attr: attrs.Attribute[Any], value: tuple[str, ...] | None) -> None:
-        _methods_ok(self, attr, value)
+        methods_ok(self, attr, value)
 
     def applies_to(self, method: str) -> bool:
         """Whether this rule may decide for a request with ``method``."""
@@ -400,419 +394,3 @@ def _only_2xx(m: Matcher) -> bool:
     if isinstance(m, StatusClass):
         return m.digit == 2
     return False
-
-
-# --- settings ---------------------------------------------------------------------------
-
-
-@attrs.frozen
-class TimeoutSetting:
-    """``timeout=10s``: the per-attempt timeout (1s..2m, as the seed requires)."""
-
-    ms: int = attrs.field(validator=_in_range(TIMEOUT_MIN_MS, TIMEOUT_MAX_MS, "timeout (ms)"))
-    span: Span | None = _span_field()
-
-
-@attrs.frozen
-class DeadlineSetting:
-    """``deadline=2m``: the budget for the whole call."""
-
-    ms: int = attrs.field(validator=_in_range(1, MAX_DURATION_MS, "deadline (ms)"))
-    span: Span | None = _span_field()
-
-
-@attrs.frozen
-class AttemptsSetting:
-    """``attempts=10``: the cap on total requests."""
-
-    count: int = attrs.field(validator=_in_range(1, MAX_LIMIT, "attempts"))
-    span: Span | None = _span_field()
-
-
-def _methods_ok(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...] | None) -> None:
-    if value is None:
-        return
-    if not value or any(not m or m != m.upper() or not m.isascii() for m in value):
-        raise ValueError(f"methods must be upper-case method names (got {value!r})")
-    if len(set(value)) != len(value):
-        raise ValueError(f"methods may not repeat a method (got {value!r})")
-
-
-@attrs.frozen
-class MethodsSetting:
-    """``methods=GET,PUT`` (``None`` stands for ``*``: every method)."""
-
-    methods: tuple[str, ...] | None = attrs.field(
-        converter=attrs.converters.optional(_to_tuple), validator=_methods_ok
-    )
-    span: Span | None = _span_field()
-
-
-@attrs.frozen
-class PaceSetting:
-    """``pace=on`` / ``pace=off``: pre-emptive pacing from rate-limit headers.
-
-    With pacing on, a response that says the quota is spent (``Policy.hold``) holds its
-    origin for every call sharing the adapter until the quota resets.  ``pace=off`` is
-    the default; written explicitly it is kept (and rendered), as ``methods=*`` is.
-    """
-
-    on: bool = attrs.field(validator=attrs.validators.instance_of(bool))
-    span: Span | None = _span_field()
-
-
-def _check_percent(_inst: object, _attr: attrs.Attribute[Any], value: Fraction) -> None:
-    if not isinstance(value, Fraction) or not 0 <= value <= MAX_BUDGET_PERCENT:
-        raise ValueError(f"budget must be between 0% and {MAX_BUDGET_PERCENT}% (got {value!r})")
-    if (value * 1000).denominator != 1:
-        raise ValueError(f"budget may have at most three decimals (got {float(value)}%)")
-
-
-@attrs.frozen
-class BudgetSetting:
-    """``budget=20%``: retries per origin ≤ that share of first attempts (+ a floor).
-
-    ``percent`` is exact (a ``Fraction``, at most three decimals); ``Policy.budget`` is
-    the ratio (``percent / 100``).
-    """
-
-    percent: Fraction = attrs.field(converter=_to_fraction, validator=_check_percent)
-    span: Span | None = _span_field()
-
-
-Setting: TypeAlias = (
-    TimeoutSetting
-    | DeadlineSetting
-    | AttemptsSetting
-    | MethodsSetting
-    | PaceSetting
-    | BudgetSetting
-)
-_SETTING_TYPES = (
-    TimeoutSetting,
-    DeadlineSetting,
-    AttemptsSetting,
-    MethodsSetting,
-    PaceSetting,
-    BudgetSetting,
-)
-
-
-@attrs.frozen
-class PresetRef:
-    """``@name``: a named set of rules from the rules library, inserted in its place."""
-
-    name: str
-    rules: tuple[Rule, ...] = attrs.field(converter=_to_tuple)
-    span: Span | None = _span_field()
-
-
-Item: TypeAlias = Rule | Setting | PresetRef
-
-#: The kinds of outcome a matcher can match (what ``Policy`` equality groups rules by).
-_KINDS = ("status", "timeout", "connect", "reset", "error")
-
-
-def _kind_of(m: Matcher) -> str:
-    return m.word if isinstance(m, _FAILURE_MATCHERS) else "status"
-
-
-def _items_ok(_inst: object, _attr: attrs.Attribute[Any], items: tuple[Item, ...]) -> None:
-    seen: set[type] = set()
-    for item in items:
-        if isinstance(item, _SETTING_TYPES):
-            if type(item) in seen:
-                raise ValueError(f"setting {type(item).__name__} given twice")
-            seen.add(type(item))
-
-
-class _Cache:
-    """Per-policy derived data (the compiled evaluator), excluded from eq, hash and repr.
-
-    Filled once, lazily; a race between threads compiles twice and keeps either result,
-    which is harmless because compiling is pure.
-    """
-
-    __slots__ = ("compiled", "pacer")
-
-    def __init__(self) -> None:
-        self.compiled: Compiled | None = None
-        self.pacer: Pacer | None = None
-
-
-@attrs.frozen(eq=False)
-class Policy:
-    """A parsed policy: its items in source order.
-
-    ``str(policy)`` is the canonical form (SPEC §1.3).  ``decide`` and friends are
-    provided by the evaluator (``Compiled``, in ``policy.evaluate._evaluate``).
-
-    Two policies are equal when they decide alike for the same reason: the same settings
-    (wherever they are written) and, for each kind of outcome -- statuses, ``timeout``,
-    ``connect``, ``reset``, ``error`` -- the same rules and presets that can match it, in
-    the same order (the order is what breaks ties between rules); ``methods=*`` and
-    ``pace=off`` equal their absence.  So
-    ``timeout=10s 5xx:backoff()`` equals ``5xx:backoff() timeout=10s``, and a ``timeout:``
-    rule may sit before or after the status rules; ``500-599:never 5xx:backoff()`` and
-    ``5xx:backoff() 500-599:never`` stay different (on 503 the later one wins).  This is
-    what lets the seed's options, which have no notion of item order, round-trip.
-    """
-
-    items: tuple[Item, ...] = attrs.field(converter=_to_tuple, validator=_items_ok, default=())
-    _cache: _Cache = attrs.field(
-        factory=_Cache, init=False, eq=False, repr=False, hash=False, alias="_cache"
-    )
-
-    # -- equality: settings as a set, rules in order per kind of outcome ----------------
-
-    def _eq_key(self) -> tuple[Any, ...]:
-        settings: list[Any] = []
-        kinds: dict[str, list[Any]] = {k: [] for k in _KINDS}
-        for item in self.items:
-            if isinstance(item, _SETTING_TYPES):
-                # methods=* and pace=off say what leaving them out says
-                if not (
-                    (isinstance(item, MethodsSetting) and item.methods is None)
-                    or (isinstance(item, PaceSetting) and not item.on)
-                ):
-                    settings.append(item)
-                continue
-            rules = item.rules if isinstance(item, PresetRef) else (item,)
-            covered = {_kind_of(m) for r in rules for m in r.matchers}
-            for k in _KINDS:
-                if k in covered:
-                    kinds[k].append(item)
-        settings.sort(key=lambda x: type(x).__name__)
-        return (tuple(settings), *(tuple(kinds[k]) for k in _KINDS))
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        if self.items == other.items:
-            return True
-        return self._eq_key() == other._eq_key()
-
-    def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    def __hash__(self) -> int:
-        return hash(self._eq_key())
-
-    # -- derived views ---------------------------------------------------------------
-
-    @property
-    def rules(self) -> tuple[Rule, ...]:
-        """Every rule, presets expanded in place, in order."""
-        out: list[Rule] = []
-        for item in self.items:
-            if isinstance(item, Rule):
-                out.append(item)
-            elif isinstance(item, PresetRef):
-                out.extend(item.rules)
-        return tuple(out)
-
-    def _setting(self, kind: type[Any]) -> Any:
-        for item in self.items:
-            if isinstance(item, kind):
-                return item
-        return None
-
-    @property
-    def timeout_ms(self) -> int | None:
-        s = self._setting(TimeoutSetting)
-        return None if s is None else int(s.ms)
-
-    @property
-    def deadline_ms(self) -> int | None:
-        s = self._setting(DeadlineSetting)
-        return None if s is None else int(s.ms)
-
-    @property
-    def attempts(self) -> int | None:
-        s = self._setting(AttemptsSetting)
-        return None if s is None else int(s.count)
-
-    @property
-    def methods(self) -> tuple[str, ...] | None:
-        s = self._setting(MethodsSetting)
-        return None if s is None else s.methods
-
-    @property
-    def pace(self) -> bool:
-        """Whether pre-emptive pacing is on (``pace=on``; off by default)."""
-        s = self._setting(PaceSetting)
-        return s is not None and bool(s.on)
-
-    @property
-    def budget(self) -> Fraction | None:
-        """The retry budget as a ratio (``budget=20%`` -> ``Fraction(1, 5)``), or ``None``."""
-        s = self._setting(BudgetSetting)
-        return None if s is None else Fraction(s.percent) / 100
-
-    def hold(self, response: Any, now: float) -> float | None:
-        """The wall-clock time until which ``response``'s origin is held, or ``None``.
-
-        Only with ``pace=on`` (otherwise always ``None``): a response of any status whose
-        rate-limit headers say the quota is spent -- a header family's ``remaining: 0``
-        with its reset, the ``RateLimit`` field with ``r=0``, or ``Retry-After`` on a 429
-        or 503 -- holds until the quota resets, measured as the ``headers`` strategy
-        measures waits (absolute times against the response's ``Date``), and never for
-        longer than the matching strategy's ``max``.  Pure: ``now`` is wall-clock
-        seconds, as for ``decide``.  See ``policy.evaluate._pace`` for the exact rules.
-        """
-        if not self.pace:
-            return None
-        pacer = self._cache.pacer
-        if pacer is None:
-            from ..evaluate._pace import Pacer
-
-            pacer = self._cache.pacer = Pacer(self)
-        return pacer.hold(response, now)
-
-    def quota(self, response: Any, now: float) -> tuple[int, float] | None:
-        """``(remaining, until)``: the requests left before ``response``'s quota resets.
-
-        Only with ``pace=on`` (otherwise always ``None``): a response of any status whose
-        header family (as for ``hold``) says ``remaining: N`` (``N >= 0``) with a usable
-        reset gives ``N`` and the wall-clock reset time (``Date``-corrected, capped as a
-        hold is); the family with the fewest requests left wins.  ``None`` when no family
-        gives both, or the reset is already past.  Adapters spend one unit of it per
-        request sent to the origin and wait for the reset when none is left.
-        """
-        if not self.pace:
-            return None
-        pacer = self._cache.pacer
-        if pacer is None:
-            from ..evaluate._pace import Pacer
-
-            pacer = self._cache.pacer = Pacer(self)
-        return pacer.quota(response, now)
-
-    def __str__(self) -> str:
-        from ._render import render
-
-        return render(self)
-
-    # -- evaluation (SPEC §2.6); the work is done by the compiled form -----------------
-
-    def compiled(self) -> Compiled:
-        """The compiled evaluator for this policy (built once, then cached)."""
-        c = self._cache.compiled
-        if c is None:
-            from ..evaluate._evaluate import Compiled
-
-            c = self._cache.compiled = Compiled(self)
-        return c
-
-    def start(self, *, now: float) -> AttemptState:
-        """The state before the first request of a call that starts at ``now``."""
-        return self.compiled().start(now)
-
-    @property
-    def decide(self) -> Decide:
-        """``decide(state, outcome, *, now, rand=random.random, method="GET")``.
-
-        Decide what to do after ``outcome``: ``Retry``, ``GiveUp`` or ``Accept``.  The
-        attribute is the compiled policy's decision function itself, so calling
-        ``policy.decide(...)`` goes straight to it (no wrapper on the hot path).
-        """
-        c = self._cache.compiled
-        if c is None:
-            c = self.compiled()
-        return c.decide
-
-    def schedule(self, outcome: Outcome) -> Schedule:
-        """The delay envelope (min, max seconds) of each retry ``outcome`` can get."""
-        return self.compiled().schedule(outcome)
-
-    def worst_case(self) -> WorstCase:
-        """The longest total wait and the most requests one call can take."""
-        return self.compiled().worst_case()
-
-    def to_options(self) -> dict[str, Any]:
-        """The seed's ``{"retry": ..., "timeout": ...}`` options for this policy."""
-        from ._options import to_options
-
-        return to_options(self)
-
-
-# --- fast constructors for the parser ---------------------------------------------------
-#
-# The validation pass (``_validate``) checks every value before it builds a node, so the
-# parser builds nodes through these: the same fields as the attrs ``__init__`` sets, but
-# without running the validators, converters and post-init checks a second time.  Code
-# that builds an AST by hand goes through the classes, which keep every check.
-
-_new = object.__new__
-_set = object.__setattr__
-_tuple_new = tuple.__new__
-
-#: A fixed delay stores factor 1 (SPEC §1.2), as ``Backoff.__attrs_post_init__`` does.
-_ONE = Fraction(1)
-
-
-def _make_span(
-    start: int, end: int, line: int, column: int, end_line: int, end_column: int
-) -> Span:
-    return _tuple_new(Span, (start, end, line, column, end_line, end_column))
-
-
-_Node = TypeVar(
-    "_Node",
-    StatusCode,
-    StatusRange,
-    StatusClass,
-    AllErrors,
-    OnTimeout,
-    OnConnect,
-    OnReset,
-    OnError,
-    Backoff,
-    Headers,
-    Never,
-    Rule,
-)
-
-
-_DEFAULTS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
-
-
-def _defaults(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
-    """``(field, default)`` of each field of ``cls``, read from its attrs definition.
-
-    The one source of the defaults: a field the parser did not see takes the value the
-    class declares (``attrs.NOTHING`` for a required field, which the parser always gives).
-    """
-    found = _DEFAULTS.get(cls)
-    if found is None:
-        found = _DEFAULTS[cls] = tuple((f.name, f.default) for f in attrs.fields(cls))
-    return found
-
-
-def default_of(cls: type[Any], name: str) -> Any:
-    """The declared default of field ``name`` of ``cls`` (e.g. ``Backoff``'s ``min_ms``)."""
-    return dict(_defaults(cls))[name]
-
-
-def _build(cls: type[_Node], /, **values: Any) -> _Node:
-    """A node of ``cls`` with ``values`` (already validated) and declared defaults."""
-    node = _new(cls)
-    for name, default in _defaults(cls):
-        _set(node, name, values.get(name, default))
-    return node
-
-
-def _make_backoff(**values: Any) -> Backoff:
-    """A ``Backoff``; a fixed delay stores factor 1, as ``__attrs_post_init__`` does."""
-    node = _build(Backoff, **values)
-    if node.min_ms == node.max_ms:
-        _set(node, "factor", _ONE)
-    return node
-
-
-def _make_policy(items: tuple[Item, ...]) -> Policy:
-    node = _new(Policy)
-    _set(node, "items", items)
-    _set(node, "_cache", _Cache())
-    return node

@@ -9,9 +9,9 @@ evaluator has already checked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
 import attrs
 
@@ -24,13 +24,16 @@ __all__ = [
     "AttemptState",
     "ConnectFailure",
     "ConnectionReset",
+    "Decide",
     "Decision",
+    "Envelope",
     "Error",
     "GiveUp",
     "Outcome",
     "Response",
     "Retry",
     "Timeout",
+    "WorstCase",
     "normalize_headers",
 ]
 
@@ -319,3 +322,37 @@ class Accept:
 
 
 Decision: TypeAlias = Retry | GiveUp | Accept
+
+
+class Decide(Protocol):
+    """``decide(state, outcome, *, now, rand=random.random, method="GET")`` (SPEC §2.6)."""
+
+    def __call__(
+        self,
+        state: AttemptState,
+        outcome: Outcome,
+        *,
+        now: float,
+        rand: Callable[[], float] = ...,
+        method: str = ...,
+    ) -> Decision: ...
+
+
+class Envelope(NamedTuple):
+    """The lowest and highest delay (seconds) one retry can wait.
+
+    A named tuple, so ``lo, hi = envelope`` and ``envelope == (1.0, 2.0)`` work too.
+    """
+
+    min: float
+    max: float
+
+
+class WorstCase(NamedTuple):
+    """The longest total of waits (seconds) and the most requests one call can take.
+
+    A named tuple, so ``wait, requests = p.worst_case()`` works too.
+    """
+
+    wait: float
+    requests: int

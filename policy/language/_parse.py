@@ -14,11 +14,13 @@ value parsed once per request costs a dictionary lookup after the first time.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._ast import MAX_TEXT, Policy
+from ._ast import MAX_TEXT, Rule
 from ._errors import PolicySyntaxError, PolicyValueError, Problem
 from ._fastparse import fast_raw as _fast_raw
+from ._policy import Policy
 from ._validate import (
     STRATEGY_NAMES,
     RawArg,
@@ -32,6 +34,8 @@ from ._validate import (
 if TYPE_CHECKING:
     from lark import Lark
     from lark.exceptions import UnexpectedInput
+
+    from ._presets import Preset
 
 __all__ = ["grammar_text", "parse", "parser"]
 
@@ -154,7 +158,39 @@ def _parse(text: str) -> Policy:
     raw = _fast_raw(text)
     if raw is None:
         raw = _lark_raw(text)
-    return build_policy(text, raw)
+    return build_policy(text, raw, _PRESETS)
+
+
+class _Presets:
+    """The rules library for the validation pass: names, and rules parsed from each text."""
+
+    def names(self) -> Sequence[str]:
+        from ._presets import PRESETS
+
+        return list(PRESETS)
+
+    def rules(self, name: str) -> tuple[Rule, ...] | None:
+        from ._presets import PRESETS
+
+        preset = PRESETS.get(name)
+        return None if preset is None else expand(preset)
+
+
+_PRESETS = _Presets()
+
+
+def parse_with_lark(text: str) -> Policy:
+    """``text`` parsed by the grammar's own (Lark) parser, never the fast one, uncached
+    (tests and benchmarks compare the two parsers with it)."""
+    return build_policy(text, _lark_raw(text), _PRESETS)
+
+
+def expand(preset: Preset) -> tuple[Rule, ...]:
+    """The rules of ``preset``, parsed from its text (cached by the parser)."""
+    parsed = parse(preset.text)
+    if len(parsed.rules) != len(parsed.items):
+        raise ValueError(f"preset @{preset.name} may hold rules only")
+    return parsed.rules
 
 
 def _lark_raw(text: str) -> list[Any]:

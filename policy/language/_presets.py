@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._ast import Rule
-
-__all__ = ["PRESETS", "Preset", "expand"]
+__all__ = ["PRESETS", "Preset"]
 
 
 @attrs.frozen
@@ -192,13 +190,3 @@ _DISCORD = Preset(
 PRESETS: dict[str, Preset] = {
     p.name: p for p in (_STANDARD, _GITHUB, _OPENAI, _ANTHROPIC, _STRIPE, _DISCORD)
 }
-
-
-def expand(preset: Preset) -> tuple[Rule, ...]:
-    """The rules of ``preset``, parsed from its text (cached by the parser)."""
-    from ._parse import parse
-
-    parsed = parse(preset.text)
-    if len(parsed.rules) != len(parsed.items):
-        raise ValueError(f"preset @{preset.name} may hold rules only")
-    return parsed.rules

@@ -8,35 +8,37 @@ decimals; arguments in the order of the SPEC's tables; defaults omitted except t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 
 from ._ast import (
     IDEMPOTENT,
     AllErrors,
-    AttemptsSetting,
     Backoff,
-    BudgetSetting,
-    DeadlineSetting,
     Headers,
-    Item,
     Jitter,
     Matcher,
-    MethodsSetting,
     Never,
     OnConnect,
     OnError,
     OnReset,
     OnTimeout,
     Over,
-    PaceSetting,
-    Policy,
-    PresetRef,
     ResetFormat,
     Rule,
     StatusClass,
     StatusCode,
     StatusRange,
     Strategy,
+)
+from ._settings import (
+    AttemptsSetting,
+    BudgetSetting,
+    DeadlineSetting,
+    Item,
+    MethodsSetting,
+    PaceSetting,
+    PresetRef,
     TimeoutSetting,
 )
 
@@ -194,6 +196,6 @@ def render_item(item: Item) -> str:
     raise TypeError(f"not an item: {item!r}")  # pragma: no cover
 
 
-def render(policy: Policy) -> str:
-    """The canonical form of ``policy``; the empty policy renders as ``''``."""
-    return " ".join(render_item(i) for i in policy.items)
+def render(items: Iterable[Item]) -> str:
+    """The canonical form of a policy's ``items``; the empty policy renders as ``''``."""
+    return " ".join(render_item(i) for i in items)

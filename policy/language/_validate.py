@@ -16,39 +16,31 @@ constructors (``_ast._make_*``), which do not run the attrs validators a second 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from lark import Token
 
 from ._ast import (
     IDEMPOTENT,
-    MAX_BUDGET_PERCENT,
     MAX_DURATION_MS,
     MAX_FACTOR,
     MAX_LIMIT,
     TIMEOUT_MAX_MS,
     TIMEOUT_MIN_MS,
     AllErrors,
-    AttemptsSetting,
     Backoff,
-    BudgetSetting,
-    DeadlineSetting,
     Headers,
-    Item,
     Jitter,
     Matcher,
-    MethodsSetting,
     Never,
     OnConnect,
     OnError,
     OnReset,
     OnTimeout,
     Over,
-    PaceSetting,
-    Policy,
-    PresetRef,
     ResetFormat,
     Rule,
     Span,
@@ -56,15 +48,22 @@ from ._ast import (
     StatusCode,
     StatusRange,
     Strategy,
-    TimeoutSetting,
-    _build,
-    _make_backoff,
-    _make_policy,
-    _make_span,
     _only_2xx,
-    default_of,
 )
+from ._build import build, default_of, make_backoff, make_policy, make_span
 from ._errors import PolicySyntaxError, PolicyValueError, Problem
+from ._policy import Policy
+from ._settings import (
+    MAX_BUDGET_PERCENT,
+    AttemptsSetting,
+    BudgetSetting,
+    DeadlineSetting,
+    Item,
+    MethodsSetting,
+    PaceSetting,
+    PresetRef,
+    TimeoutSetting,
+)
 
 __all__ = [
     "STRATEGY_NAMES",
@@ -154,7 +153,7 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 def _span(tok: Token, end: Token | None = None) -> Span:
     last = end if end is not None else tok
-    return _make_span(
+    return make_span(
         tok.start_pos or 0,
         last.end_pos or 0,
         tok.line or 1,
@@ -315,7 +314,7 @@ class _Builder:
             if not 100 <= code <= 599:
                 self.bad(tok, f"status must be between 100 and 599 (got {_cut(s)})")
                 return None
-            return _build(StatusCode, code=code, span=span)
+            return build(StatusCode, code=code, span=span)
         if kind == "range":
             lo_s, hi_s = s.split("-")
             lo = int(lo_s) if len(lo_s) <= 4 else 10_000
@@ -330,24 +329,24 @@ class _Builder:
             if ok and lo > hi:
                 self.bad(tok, f"range low must be ≤ high (got {s})")
                 ok = False
-            return _build(StatusRange, low=lo, high=hi, span=span) if ok else None
+            return build(StatusRange, low=lo, high=hi, span=span) if ok else None
         if kind == "class":
             digit = int(s[0])
             if not 1 <= digit <= 5:
                 self.bad(tok, f"status class must be 1xx to 5xx (got {s})")
                 return None
-            return _build(StatusClass, digit=digit, span=span)
+            return build(StatusClass, digit=digit, span=span)
         word = s.lower()
         if word == "all":
-            return _build(AllErrors, span=span)
+            return build(AllErrors, span=span)
         if word == "timeout":
-            return _build(OnTimeout, span=span)
+            return build(OnTimeout, span=span)
         if word == "connect":
-            return _build(OnConnect, span=span)
+            return build(OnConnect, span=span)
         if word == "reset":
-            return _build(OnReset, span=span)
+            return build(OnReset, span=span)
         if word == "error":
-            return _build(OnError, span=span)
+            return build(OnError, span=span)
         self.bad(
             tok,
             f"unknown selector {s!r}{did_you_mean(s, MATCHER_WORDS)}: expected a status "
@@ -360,7 +359,7 @@ class _Builder:
 
     def strategy(self, raw: RawStrategy) -> Strategy | None:
         name = str(raw.name).lower()
-        span = _make_span(
+        span = make_span(
             raw.name.start_pos or 0,
             raw.end_pos,
             raw.name.line or 1,
@@ -372,7 +371,7 @@ class _Builder:
             if raw.args is not None:
                 self.bad(raw.name, "never takes no arguments (write never)", syntax=True)
                 return None
-            return _build(Never, span=span)
+            return build(Never, span=span)
         if name == "backoff":
             return self.backoff(raw.args or [], span)
         if name == "headers":
@@ -477,7 +476,7 @@ class _Builder:
                 f"min delay must be ≤ max delay (got {_fmt_ms(lo)}..{_fmt_ms(hi)})",
             )
             return None
-        return _make_backoff(span=span, **kw)
+        return make_backoff(span=span, **kw)
 
     def header_name(self, tok: Token, what: str) -> str | None:
         s = str(tok).lower()
@@ -562,7 +561,7 @@ class _Builder:
         if len(self.problems) > before:
             # (a value in kw is None only where a problem was recorded)
             return None
-        return _build(Headers, span=span, **kw)
+        return build(Headers, span=span, **kw)
 
     # -- items -------------------------------------------------------------------------
 
@@ -595,7 +594,7 @@ class _Builder:
         if len(self.problems) > before:
             return None
         last = raw.strategies[-1]
-        span = _make_span(
+        span = make_span(
             first_tok.start_pos or 0,
             last.end_pos,
             first_tok.line or 1,
@@ -604,7 +603,7 @@ class _Builder:
             last.end_column,
         )
         # No problem was recorded, so no strategy is None.
-        return _build(
+        return build(
             Rule,
             matchers=tuple(matchers),
             strategies=tuple(strategies),
@@ -693,20 +692,27 @@ class _Builder:
                 methods.append(m)
         return MethodsSetting(tuple(methods), span=span) if ok else None
 
-    def preset(self, raw: RawPreset) -> PresetRef | None:
-        from ._presets import PRESETS, expand
-
+    def preset(self, raw: RawPreset, presets: PresetLookup) -> PresetRef | None:
         name = str(raw.name).lower()
-        preset = PRESETS.get(name)
-        if preset is None:
-            known = ", ".join(f"@{k}" for k in sorted(PRESETS)) or "none are defined"
-            hint = did_you_mean(name, list(PRESETS))
+        rules = presets.rules(name)
+        if rules is None:
+            names = presets.names()
+            known = ", ".join(f"@{k}" for k in sorted(names)) or "none are defined"
+            hint = did_you_mean(name, list(names))
             self.bad(raw.name, f"unknown preset @{raw.name}{hint}; known presets: {known}")
             return None
-        return PresetRef(name, expand(preset), span=_span(raw.name))
+        return PresetRef(name, rules, span=_span(raw.name))
 
 
-def build_policy(text: str, raw_items: list[Any]) -> Policy:
+class PresetLookup(Protocol):
+    """The presets ``@name`` may name, handed in by the parser (which expands their text)."""
+
+    def names(self) -> Sequence[str]: ...
+
+    def rules(self, name: str) -> tuple[Rule, ...] | None: ...
+
+
+def build_policy(text: str, raw_items: list[Any], presets: PresetLookup) -> Policy:
     """Interpret the raw items; raise with every problem, or return the ``Policy``."""
     b = _Builder(text)
     items: list[Item] = []
@@ -718,7 +724,7 @@ def build_policy(text: str, raw_items: list[Any]) -> Policy:
         elif isinstance(raw, RawSetting):
             item = b.setting(raw, seen_settings)
         else:
-            item = b.preset(raw)
+            item = b.preset(raw, presets)
         if item is not None:
             items.append(item)
     if b.problems:
@@ -726,7 +732,7 @@ def build_policy(text: str, raw_items: list[Any]) -> Policy:
         if any(p.syntax for p in problems):
             raise PolicySyntaxError(text, problems)
         raise PolicyValueError(text, problems)
-    return _make_policy(tuple(items))
+    return make_policy(tuple(items))
 
 
 def _cut(s: str, n: int = 10) -> str:

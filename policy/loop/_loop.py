@@ -41,6 +41,7 @@ from typing import Any, Final, TypeAlias
 
 import policy
 
+from ..evaluate._evaluate import compiled_of
 from ._state import FLOOR, WINDOW, LocalState, State
 
 __all__ = ["Attempt", "Call", "Done", "Send", "Wait", "as_policy", "label_of"]
@@ -375,7 +376,7 @@ class Call:
     ) -> None:
         self._policy = p
         self.method = method
-        compiled = p.compiled()
+        compiled = compiled_of(p)
         self._decide = compiled.decide
         self.state = compiled.start(now)
         self._deadline_at = self.state[4]  # start + deadline (inf: none)
