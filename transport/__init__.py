@@ -22,9 +22,13 @@ imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay
 
 from typing import TYPE_CHECKING, Any
 
-from policy.loop._state import LocalState, State
+from ._shadow import check_policy_package
 
-from ._background import (
+check_policy_package()
+
+from policy.loop import LocalState, State  # noqa: E402
+
+from ._background import (  # noqa: E402
     BackgroundFetcher,
     FetcherClosed,
     FetchError,
@@ -38,9 +42,9 @@ from ._background import (
     compose_policy,
     default_fetcher,
 )
-from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
-from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
-from ._urllib3 import PolicyRetry
+from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of  # noqa: E402
+from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url  # noqa: E402
+from ._urllib3 import PolicyRetry  # noqa: E402
 
 if TYPE_CHECKING:
     from ._aiohttp import aiohttp_middleware
