@@ -101,7 +101,7 @@ TOML = """\
 name = "billing"
 
 [service.http]
-retry = "5xx:backoff(3,1s..30s,x2,jitter) 404:backoff(2,1s,jitter)"
+retry = "5xx:backoff(3,1s..30s,x2,jitter) 404:backoff(2,1s,jitter) methods=GET"
 """
 
 JSON_DOC = """{
@@ -114,7 +114,7 @@ JSON_DOC = """{
 
 YAML_DOC = """\
 http:
-  retry: "429:headers() 5xx:backoff(3,1s..2s,jitter) 404:backoff(1,1s,jitter)"
+  retry: "429:headers() 5xx:backoff(3,1s..2s,jitter) 404:backoff(1,1s,jitter) methods=GET"
 """
 
 
@@ -214,7 +214,7 @@ def test_check_value_with_escapes_falls_back_to_key_line(
 
 SERVICES = """\
 [services.billing]
-retry = "5xx:backoff(3,1s..30s,x2,jitter)"
+retry = "5xx[idempotent]:backoff(3,1s..30s,x2,jitter)"
 
 [services.search]
 retry = "5xx:backoff(3,30s..1s,jitter)"
@@ -502,7 +502,8 @@ def test_fmt_check_names_each_file_and_line(
     assert code == 1
     col = SERVICES.splitlines()[1].index("5xx") + 1
     assert out.splitlines() == [
-        f"{f}:2:{col}: not in canonical form, which is: 5xx:backoff(3,1s..30s,x2,jitter)",
+        f"{f}:2:{col}: not in canonical form, which is: "
+        "5xx[idempotent]:backoff(3,1s..30s,x2,jitter)",
         f"{f}:5:{col}: not in canonical form, which is: "
         + str(policy.parse("5xx:backoff(3,1s..30s,jitter)")),
     ]

@@ -46,6 +46,8 @@ TRIGGERS = [
     ),
     ("W110", "5xx:backoff(3,0s..10s,x2)", "backoff(3,0s..10s,x2)"),
     ("W110", "5xx:backoff(3,0ms..1s,x1.5,jitter)", "backoff(3,0ms..1s,x1.5,jitter)"),
+    ("W111", "5xx:backoff(3,jitter)", "5xx"),
+    ("W111", "429:headers() 500-504,timeout:backoff(2,jitter)", "500-504"),
     ("I201", "5xx:never", "5xx:never"),
     ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
     ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
@@ -81,6 +83,10 @@ CLEAN = [
     ("W109", "5xx:backoff(3,2s)"),  # no jitter at all: W101's finding
     ("W110", "5xx:backoff(3,1ms..10s,x2)"),
     ("W110", "5xx:backoff(3,0s)"),  # a deliberate immediate retry, no factor
+    ("W111", "5xx[idempotent]:backoff(3,jitter)"),
+    ("W111", "5xx:backoff(3,jitter) methods=GET,PUT"),
+    ("W111", "429,408:backoff(3,jitter)"),
+    ("W111", "5xx:never"),
 ]
 
 

@@ -34,6 +34,7 @@ from ..language._render import duration, render_matcher, render_strategy
 from ..language._settings import (
     BudgetSetting,
     DeadlineSetting,
+    MethodsSetting,
     PaceSetting,
     PresetRef,
     TimeoutSetting,
@@ -53,6 +54,7 @@ from ._rules import (
     retries,
     rule_text,
     spread,
+    unprocessed_only,
     zero,
 )
 
@@ -98,6 +100,7 @@ class Linter:
                 self.no_heal(i, origin)
                 self.server_wait(i, origin)
                 self.limits(origin)
+                self.every_method(origin)
             else:
                 self.partly(i, origin)
         self.methods()
@@ -273,6 +276,25 @@ class Linter:
                 "idempotent methods (methods=GET,HEAD,PUT,DELETE,OPTIONS)",
                 origin.where(span),
             )
+
+    # W111
+    def every_method(self, origin: Origin) -> None:
+        rule = origin.rule
+        # methods= written, even methods=* (every method, on purpose), is the user's choice
+        chosen = any(isinstance(i, MethodsSetting) for i in self.policy.items)
+        if chosen or rule.methods is not None or not retries(rule):
+            return
+        statuses = [m for m in rule.matchers if outcome_key(m) is None and not unprocessed_only(m)]
+        if not statuses:
+            return
+        names = ",".join(render_matcher(m) for m in statuses)
+        self.add(
+            "W111",
+            f"{names} is retried for every method, POST included: a request the server "
+            f"already processed may run twice; limit the rule ({names}[idempotent]:...) or "
+            "set methods=",
+            statuses[0].span or origin.span,
+        )
 
     # W105, W106, I201
     def timing(self) -> None:

@@ -52,6 +52,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "W108": ("warning", "reset or timeout retried for every method: a POST may run twice"),
     "W109": ("warning", "jitter on a fixed delay (min = max): it cannot spread the retries"),
     "W110": ("warning", "a backoff with min 0 and a factor: every wait is 0s"),
+    "W111": ("warning", "a status rule retries every method: a POST may run twice"),
     "I201": ("info", "the worst-case total wait and request count"),
     "I202": ("info", "a rule only partly effective: a narrower preset rule still decides"),
     "I203": ("info", "what the retry budget means in requests"),
@@ -176,3 +177,17 @@ def keys(m: Matcher) -> list[int | str]:
     if key is not None:
         return [key]
     return [s for s in ERROR_STATUSES if covers(m, s)]
+
+
+#: Statuses that say the request was not processed, so retrying any method is safe:
+#: 408 Request Timeout, 425 Too Early, 429 Too Many Requests (W111 leaves them alone).
+UNPROCESSED = frozenset({408, 425, 429})
+
+
+def unprocessed_only(m: Matcher) -> bool:
+    """Whether every status ``m`` covers says the request was not processed."""
+    if isinstance(m, StatusCode):
+        return m.code in UNPROCESSED
+    if isinstance(m, StatusRange):
+        return all(s in UNPROCESSED for s in range(m.low, m.high + 1))
+    return False
