@@ -22,6 +22,8 @@ imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay
 
 from typing import TYPE_CHECKING, Any
 
+from policy.loop._state import LocalState, State
+
 from ._background import (
     BackgroundFetcher,
     FetcherClosed,
@@ -31,14 +33,11 @@ from ._background import (
     Store,
     StoredResult,
     StoreError,
-    background_fetch,
-    background_fetch_response,
     compose_policy,
-    default_fetcher,
 )
+from ._default import background_fetch, background_fetch_response, default_fetcher
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
-from policy.loop._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
