@@ -433,9 +433,9 @@ def test_the_command_submits_and_watches_a_fetch(fleet: Fleet, http: LoopbackSer
 
 def _redelivered(fleet: Fleet, key: str, url: str, retry: str, marker: dict[str, Any]) -> None:
     """Leave a key as a worker killed mid-attempt 1 leaves it, then deliver attempt 1 again."""
-    from transport import _background, _celery  # the tests may use private names
+    from transport import _celery, _fetch  # the tests may use private names
 
-    ident = _background._identity("GET", url, None)
+    ident = _fetch.identity("GET", url, None)
     name = f"{fleet.prefix}fetch:{key}"
     fleet.redis.hset(name, mapping={"identity": ident, **marker})
     message = {
@@ -522,11 +522,11 @@ def test_attempt_state_survives_the_message(
     start: float, retries: int, counters: list[int], prev: list[float], deadline: float
 ) -> None:
     """The evaluator's AttemptState round-trips through the task message's JSON exactly."""
-    from transport import _celery  # the tests may use private names
+    from transport import _celery_wire  # the tests may use private names
 
     state = policy.AttemptState(start, retries, counters, prev, deadline)
-    text = json.dumps(_celery._state_json(state), allow_nan=False)
-    assert _celery._state_from(json.loads(text)) == state
+    text = json.dumps(_celery_wire.state_json(state), allow_nan=False)
+    assert _celery_wire.state_from(json.loads(text)) == state
 
 
 def test_an_unreachable_redis_is_a_clear_error(http: LoopbackServer) -> None:
@@ -613,7 +613,7 @@ def test_an_idempotency_key_goes_with_every_attempt(fleet: Fleet, http: Loopback
     )
     assert handle.result(timeout=30) == 1
     sent = [r.headers.get("idempotency-key") for r in http.requests_to("/idem")]
-    from transport._background import idempotency_key  # the tests may use private names
+    from transport._fetch import idempotency_key  # the tests may use private names
 
     assert sent == [idempotency_key(key)] * 2
     assert sent[0] != key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from hypothesis import example, given
@@ -399,3 +400,63 @@ def test_call_spends_the_quota_and_waits_for_its_reset() -> None:
     off = Call(policy.parse(""), now=now, origin="http://h:80", state=state, rand=lambda: 0.5)
     state.set_quota("http://h:80", 0, now + 50, now + 2.0)
     assert type(off.before(now + 3.0)) is Send
+
+
+_RESUMED = "5xx:backoff(6,100ms..20s,x2,jitter=decorrelated) timeout:backoff(3,1s) deadline=30s"
+
+
+@given(
+    codes=st.lists(st.sampled_from([500, 503, 0, 200]), min_size=1, max_size=9),
+    cut=st.integers(min_value=1, max_value=8),
+    draws=st.lists(st.floats(min_value=0.0, max_value=0.999), min_size=12, max_size=12),
+)
+def test_a_resumed_call_goes_on_as_if_it_never_stopped(
+    codes: list[int], cut: int, draws: list[float]
+) -> None:
+    """Stopping a call after any attempt, keeping its ``AttemptState`` and attempts as
+    JSON (what a Celery message carries) and rebuilding it with ``Call.resume`` changes
+    nothing: the same waits, the same attempts, the same end, the deadline included."""
+    from policy.loop import Attempt
+
+    p = policy.parse(_RESUMED)
+    outcomes = [policy.Timeout() if c == 0 else policy.Response(c, {}) for c in codes]
+
+    def drive(call: Call, now: float, rand: list[float], upto: int | None) -> tuple[list, float]:  # type: ignore[type-arg]
+        seen: list[object] = []
+        while upto is None or len(call.attempts) < upto:
+            step = call.before(now)
+            if isinstance(step, Done):
+                seen.append(("done", step.reason))
+                break
+            assert isinstance(step, Send)
+            seen.append(("send", step.timeout))
+            n = len(call.attempts)
+            step = call.after(outcomes[n] if n < len(outcomes) else policy.Response(200, {}), now)
+            if isinstance(step, Done):
+                seen.append(("done", step.gave_up, step.reason))
+                break
+            seen.append(("wait", step.seconds))
+            now += step.seconds
+        return seen, now
+
+    start = 1_000_000.0
+    once = iter(draws)
+    whole = Call(p, now=start, timeout=5.0, rand=lambda: next(once))
+    expected, _ = drive(whole, start, draws, None)
+
+    it = iter(draws)
+    first = Call(p, now=start, timeout=5.0, rand=lambda: next(it))
+    head, now = drive(first, start, draws, cut)
+    if head and head[-1][0] == "done":
+        assert head == expected
+        return
+    kept = json.loads(json.dumps([a.as_dict() for a in first.attempts]))
+    start_at, retries, counters, prev, deadline = json.loads(json.dumps(list(first.state)))
+    state = policy.AttemptState(start_at, retries, tuple(counters), tuple(prev), deadline)
+    resumed = Call.resume(
+        p, state, [Attempt.from_dict(a) for a in kept], timeout=5.0, rand=lambda: next(it)
+    )
+    assert resumed.deadline_at == first.deadline_at
+    tail, _ = drive(resumed, now, draws, None)
+    assert head + tail == expected
+    assert [a.as_dict() for a in resumed.attempts] == [a.as_dict() for a in whole.attempts]

@@ -519,7 +519,7 @@ def test_pool_outcome_of_urllib3_headers_equals_policy_response(
     """The pool's shortcut (a urllib3 header dict read once, not normalised again) gives
     exactly the ``policy.Response`` the headers make the long way: names, joined list
     fields, first line of single-valued ones, and the stop signal."""
-    from transport._pool import _response
+    from transport._wire import response_outcome as _response
 
     headers = urllib3.HTTPHeaderDict()
     for name, value in lines:

@@ -37,11 +37,9 @@ from ._background import (  # noqa: E402
     Store,
     StoredResult,
     StoreError,
-    background_fetch,
-    background_fetch_response,
     compose_policy,
-    default_fetcher,
 )
+from ._default import background_fetch, background_fetch_response, default_fetcher  # noqa: E402
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of  # noqa: E402
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url  # noqa: E402
 from ._urllib3 import PolicyRetry  # noqa: E402

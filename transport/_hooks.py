@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypedDict
 
-from policy.loop._loop import Attempt, start_recording, stop_recording
+from policy.loop import Attempt, start_recording, stop_recording
 
 __all__ = ["Hooks", "prometheus_hooks", "testing"]
 

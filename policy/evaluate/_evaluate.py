@@ -181,7 +181,8 @@ class Compiled:
             from ._pace import Pacer  # only pacing policies pay for it
 
             pacer = self._pacer = Pacer(self.policy, self)
-        return pacer.hold(response, now)
+        until: float | None = pacer.hold(response, now)
+        return until
 
     def quota(self, response: Any, now: float) -> tuple[int, float] | None:
         """``Policy.quota``: ``(remaining, until)`` read from ``response``, or ``None``."""
@@ -190,7 +191,8 @@ class Compiled:
             from ._pace import Pacer  # only pacing policies pay for it
 
             pacer = self._pacer = Pacer(self.policy, self)
-        return pacer.quota(response, now)
+        found: tuple[int, float] | None = pacer.quota(response, now)
+        return found
 
     # -- state --------------------------------------------------------------------------
 

@@ -5,9 +5,16 @@ This floor sits above ``policy.language`` and ``policy.evaluate`` and may import
 them: it never sends, sleeps or reads a clock (every shell in ``transport`` does that
 and hands this floor ``now``).  ``transport``'s Redis state implements the same
 ``State`` interface.  Users reach these names through ``transport``.
+
+``_attempt`` holds the records and steps (``Attempt``, ``Send``, ``Wait``, ``Done``),
+``_loop`` the driver (``Call``, ``Call.resume``), ``_observe`` test mode and tracing,
+``_state`` the shared state; ``start_recording`` / ``stop_recording`` are what
+``transport.testing()`` switches test mode with.
 """
 
-from ._loop import Attempt, Call, Done, Send, Wait, as_policy, label_of
+from ._attempt import Attempt, Done, Send, Wait, as_policy, label_of
+from ._loop import Call
+from ._observe import start_recording, stop_recording
 from ._state import LocalState, State, origin_of
 
 __all__ = [
@@ -21,4 +28,6 @@ __all__ = [
     "as_policy",
     "label_of",
     "origin_of",
+    "start_recording",
+    "stop_recording",
 ]

@@ -35,20 +35,30 @@ own sense of time moves on by the skipped amount, so deadlines and holds still r
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeAlias
 
 import policy
 
 from ..evaluate._evaluate import compiled_of
+from ._attempt import Attempt, Done, Outcome, Send, Wait, as_policy, label_of
+from ._observe import record, recorders, start_recording, stop_recording, trace_retry
 from ._state import FLOOR, WINDOW, LocalState, State
 
-__all__ = ["Attempt", "Call", "Done", "Send", "Wait", "as_policy", "label_of"]
+__all__ = [
+    "Attempt",
+    "Call",
+    "Done",
+    "Send",
+    "Wait",
+    "as_policy",
+    "label_of",
+    "start_recording",
+    "stop_recording",
+]
 
 log = logging.getLogger("policy")
 
-Outcome: TypeAlias = Any  # policy.Outcome (Response, Timeout, ConnectFailure, ...)
 Hook: TypeAlias = Callable[["Attempt"], object]
 
 _MIN_ATTEMPT: Final = 0.001  # never hand a client a zero or negative timeout
@@ -59,251 +69,6 @@ _Response: Final = policy.Response
 _Retry: Final = policy.Retry
 _GiveUp: Final = policy.GiveUp
 _ConnectFailure: Final = policy.ConnectFailure
-
-
-def label_of(outcome: Outcome) -> str:
-    """The outcome in a word: the status code, ``timeout``, ``connect``, ``reset``, ``error``."""
-    if isinstance(outcome, policy.Response):
-        return str(outcome.status)
-    if isinstance(outcome, policy.Timeout):
-        return "timeout"
-    if isinstance(outcome, policy.ConnectFailure):
-        return "connect"
-    if isinstance(outcome, policy.ConnectionReset):
-        return "reset"
-    return "error"
-
-
-def as_policy(p: object) -> policy.Policy:
-    """``p`` as a ``Policy``: a ``Policy`` as is, a policy string parsed (``policy.parse``
-    caches, so the same text is parsed once); anything else is a ``TypeError``."""
-    if isinstance(p, policy.Policy):
-        return p
-    if isinstance(p, str):
-        return policy.parse(p)
-    raise TypeError(f"policy must be a policy string or a policy.Policy, not {type(p).__name__}")
-
-
-def _rule_text(rule: Any) -> str | None:
-    if rule is None:
-        return None
-    if isinstance(rule, str):
-        return rule
-    return str(policy.Policy(items=(rule,)))
-
-
-class Attempt:
-    """One request of a call: its outcome, the wait after it and why.
-
-    ``number`` counts from 1; ``outcome`` is the ``policy`` outcome (``Response``,
-    ``Timeout``, ``ConnectFailure``, ``ConnectionReset`` or ``Error``); ``delay`` is the
-    wait in seconds before the next attempt (``None`` for the last one); ``reason`` is the
-    evaluator's sentence; ``rule`` the deciding rule in canonical form (``None``: no rule).
-    ``reason`` and ``rule`` are formatted when first read, so an attempt costs little.
-    """
-
-    __slots__ = ("_reason", "_rule", "delay", "number", "outcome")
-
-    def __init__(
-        self,
-        number: int,
-        outcome: Outcome,
-        delay: float | None,
-        reason: Any,
-        rule: Any,
-    ) -> None:
-        self.number = number
-        self.outcome = outcome
-        self.delay = delay
-        self._reason = reason  # a str, or a decision whose .reason formats lazily
-        self._rule = rule  # a str, a policy.Rule, or None
-
-    @property
-    def label(self) -> str:
-        """The outcome in a word: the status code, ``timeout``, ``connect``, ``reset``..."""
-        return label_of(self.outcome)
-
-    @property
-    def status(self) -> int | None:
-        """The response status, or ``None`` for a connection failure, timeout or error."""
-        o = self.outcome
-        return o.status if isinstance(o, policy.Response) else None
-
-    @property
-    def reason(self) -> str:
-        r = self._reason
-        if not isinstance(r, str):
-            r = self._reason = str(getattr(r, "reason", "accepted"))
-        return r
-
-    @property
-    def rule(self) -> str | None:
-        r = self._rule
-        if r is not None and not isinstance(r, str):
-            r = self._rule = _rule_text(r)
-        return r
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-able summary (what stores keep)."""
-        return {
-            "number": self.number,
-            "outcome": self.label,
-            "delay": self.delay,
-            "reason": self.reason,
-            "rule": self.rule,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
-        """The attempt ``as_dict`` described (response headers are not kept)."""
-        label = str(d["outcome"])
-        outcome: Outcome
-        if label.isdigit():
-            outcome = policy.Response(int(label), {})
-        elif label == "timeout":
-            outcome = policy.Timeout()
-        elif label == "connect":
-            outcome = policy.ConnectFailure()
-        elif label == "error":
-            outcome = policy.Error()
-        else:
-            outcome = policy.ConnectionReset()
-        return cls(int(d["number"]), outcome, d.get("delay"), str(d["reason"]), d.get("rule"))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Attempt):
-            return NotImplemented
-        return self.as_dict() == other.as_dict() and self.outcome == other.outcome
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        wait = "" if self.delay is None else f", waited {self.delay:.3g}s"
-        return f"<Attempt {self.number}: {self.label}{wait}: {self.reason}>"
-
-
-class Send:
-    """Send the next attempt now, bounded by ``timeout`` seconds (connect to last byte)."""
-
-    __slots__ = ("timeout",)
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"Send(timeout={self.timeout!r})"
-
-
-class Wait:
-    """Sleep ``seconds``, then ask ``before`` again.
-
-    ``attempt`` is the attempt that is being retried (``None`` for a pacing hold).
-    """
-
-    __slots__ = ("attempt", "seconds")
-
-    def __init__(self, seconds: float, attempt: Attempt | None) -> None:
-        self.seconds = seconds
-        self.attempt = attempt
-
-    def __repr__(self) -> str:
-        return f"Wait(seconds={self.seconds!r}, attempt={self.attempt!r})"
-
-
-class Done:
-    """The call is over.
-
-    ``gave_up`` is false only when the last outcome was accepted (a 2xx).  ``reason`` is
-    the final sentence; ``attempt`` the last attempt (``None`` when the call gave up
-    before sending anything, e.g. a pacing hold past the deadline).
-    """
-
-    __slots__ = ("attempt", "gave_up", "reason")
-
-    def __init__(self, gave_up: bool, reason: str, attempt: Attempt | None) -> None:
-        self.gave_up = gave_up
-        self.reason = reason
-        self.attempt = attempt
-
-    def __repr__(self) -> str:
-        return f"Done(gave_up={self.gave_up!r}, reason={self.reason!r})"
-
-
-# -- test mode ----------------------------------------------------------------------------
-
-_recorders: list[list[float]] = []  # the active ``testing()`` lists, innermost last
-_recorders_lock = threading.Lock()
-
-
-def start_recording(waits: list[float]) -> None:
-    """Start recording waits into ``waits`` instead of taking them (``testing()``)."""
-    with _recorders_lock:
-        _recorders.append(waits)
-
-
-def stop_recording(waits: list[float]) -> None:
-    """Stop recording into ``waits``."""
-    with _recorders_lock:
-        for i in range(len(_recorders) - 1, -1, -1):
-            if _recorders[i] is waits:
-                del _recorders[i]
-                break
-
-
-def _record(seconds: float) -> bool:
-    """Record a wait when test mode is on; true when the wait is to be skipped."""
-    if not _recorders:
-        return False
-    with _recorders_lock:
-        if not _recorders:
-            return False
-        _recorders[-1].append(seconds)
-    return True
-
-
-# -- OpenTelemetry -------------------------------------------------------------------------
-
-#: ``opentelemetry.trace.get_current_span`` once looked up (on the first retry, so that
-#: ``import transport`` never imports OpenTelemetry); ``False``: not installed.
-_otel: Any = None
-#: OpenTelemetry's context variable when its runtime context is the default contextvars
-#: one (else ``None``): while it holds an empty context no span can be current, and the
-#: span lookup is skipped (a retry then costs one ``ContextVar.get`` for tracing).
-_otel_var: Any = None
-
-
-def _current_span() -> Any:
-    """The current OpenTelemetry span, or ``None`` when opentelemetry-api is not installed."""
-    global _otel, _otel_var
-    if _otel is None:
-        try:
-            from opentelemetry import context as otel_context
-            from opentelemetry import trace
-        except ImportError:
-            _otel = False
-            return None
-        rc = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-        var = getattr(rc, "_current_context", None)
-        if type(rc).__name__ == "ContextVarsRuntimeContext" and hasattr(var, "get"):
-            _otel_var = var
-        _otel = trace.get_current_span
-    return _otel() if _otel is not False else None
-
-
-def _span_event(span: Any, attempt: Attempt, method: str, display: str) -> None:
-    """Add a ``retry`` event to ``span`` (a recording OpenTelemetry span)."""
-    span.add_event(
-        "retry",
-        {
-            "retry.attempt": attempt.number,
-            "retry.outcome": attempt.label,
-            "retry.delay_s": float(attempt.delay or 0.0),
-            "retry.rule": attempt.rule or "",
-            "retry.reason": attempt.reason,
-            "http.request.method": method,
-            "retry.target": display,
-        },
-    )
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -396,6 +161,49 @@ class Call:
         self._skipped = 0.0
         self._send: Send | None = None  # the last Send, reused while its timeout holds
         self.attempts: list[Attempt] = []
+
+    @classmethod
+    def resume(
+        cls,
+        p: policy.Policy,
+        progress: policy.AttemptState,
+        attempts: Iterable[Attempt],
+        *,
+        method: str = "GET",
+        timeout: float = _INF,
+        origin: str | None = None,
+        display: str | Callable[[], str] = "",
+        state: State | None = None,
+        rand: Callable[[], float],
+        on_retry: Hook | None = None,
+        on_giveup: Hook | None = None,
+    ) -> Call:
+        """A call in progress, rebuilt from what was kept of it: the evaluator's
+        ``progress`` (the ``AttemptState`` after its last retry, which holds its start and
+        deadline) and its ``attempts`` so far.
+
+        The next ``before`` sends attempt ``len(attempts) + 1``; the first request was
+        counted for the retry budget when it was sent, so it is not counted again.  This
+        is how a shell that keeps a call between attempts (a Celery task message per
+        attempt) goes on where the last attempt left off.
+        """
+        call = cls(
+            p,
+            method=method,
+            now=progress[0],
+            timeout=timeout,
+            origin=origin,
+            display=display,
+            state=state,
+            rand=rand,
+            on_retry=on_retry,
+            on_giveup=on_giveup,
+        )
+        call.state = progress
+        call._deadline_at = progress[4]
+        call.attempts = list(attempts)
+        call._sent = len(call.attempts)
+        return call
 
     @property
     def display(self) -> str:
@@ -506,13 +314,10 @@ class Call:
             self.state = d.state
             if log.isEnabledFor(_INFO):
                 self._log_retry(attempt)
-            if _otel is not False and (_otel_var is None or _otel_var.get()):
-                span = _otel() if _otel is not None else _current_span()
-                if span is not None and span.is_recording():
-                    _span_event(span, attempt, self.method, self.display)
+            trace_retry(attempt, self)
             if self._on_retry is not None:
                 self._on_retry(attempt)
-            if _recorders:
+            if recorders:
                 return self._wait(delay, attempt)
             return Wait(delay, attempt)
         if type(d) is _GiveUp:
@@ -526,7 +331,7 @@ class Call:
     # -- internals ------------------------------------------------------------------------
 
     def _wait(self, seconds: float, attempt: Attempt | None) -> Wait:
-        if _recorders and _record(seconds):
+        if recorders and record(seconds):
             self._skipped += seconds
             return Wait(0.0, attempt)
         return Wait(seconds, attempt)
