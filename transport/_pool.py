@@ -1,6 +1,6 @@
 """``RetryingPool``: urllib3 as a thin I/O shell around the one attempt loop.
 
-The evaluator (``policy``) is pure and the attempt loop (``_loop.Call``) is sans-IO; this
+The evaluator (``policy``) is pure and the attempt loop (``policy.loop.Call``) is sans-IO; this
 module is their urllib3 half, in the h11 style: send a request, turn whatever happened
 into an outcome (``Response``, ``Timeout``, ``ConnectFailure``, ``ConnectionReset``),
 hand it to the call and do what it says (wait, send again, or stop).
@@ -8,7 +8,8 @@ hand it to the call and do what it says (wait, send again, or stop).
 Design points, each a lesson from retry bugs in the wild:
 
 * **One retry layer.**  urllib3 is called with ``retries=False`` and ``redirect=False``
-  per hop, so it never retries behind the policy's back; redirects are followed here
+  per hop, so it never retries behind the policy's back; redirects are followed by the
+  one attempt every urllib3 shell shares (``_attempt.send_attempt``)
   (at most ``max_redirects``, not counted as retries), stripping urllib3's own
   ``Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT`` (``Authorization``, ``Cookie``,
   ``Proxy-Authorization``) and every ``Redacted`` header when the host changes, and

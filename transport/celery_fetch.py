@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--forget", action="store_true", help="drop the key's stored outcome first")
     args = ap.parse_args(argv)
 
-    from ._background import FetchError
+    from ._fetch import FetchError
 
     fetcher = _fetcher(args.app)
     headers = dict(_header(h) for h in args.header)
