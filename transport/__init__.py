@@ -5,7 +5,8 @@
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
-* ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports;
+* ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports, also
+  at ``transport.httpx``; the httpx2 pair is at ``transport.httpx2``;
 * ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
 * ``retrying(policy, on=...)`` -- any function, sync or async, and
   ``outcome_from_exception(exc)``;
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from ._celery import CeleryFetch as CeleryFetch
     from ._celery import CeleryFetcher as CeleryFetcher
     from ._hooks import prometheus_hooks, testing
-    from ._httpx import AsyncRetryTransport, RetryTransport
+    from .httpx import AsyncRetryTransport, RetryTransport
     from ._redis import RedisState as RedisState
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -55,8 +56,8 @@ install_log_filter()
 
 #: Names imported on first use: the httpx and aiohttp adapters import their library.
 _LAZY = {
-    "AsyncRetryTransport": "_httpx",
-    "RetryTransport": "_httpx",
+    "AsyncRetryTransport": "httpx",
+    "RetryTransport": "httpx",
     "aiohttp_middleware": "_aiohttp",
     "outcome_from_exception": "_callable",
     "retrying": "_callable",

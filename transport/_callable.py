@@ -131,7 +131,7 @@ def _httpx_outcome(exc: BaseException) -> policy.Outcome | None:
         r = exc.response
         return _response(r.status_code, r.headers.multi_items())
     if isinstance(exc, httpx.TransportError):
-        from ._httpx import httpx_outcome
+        from .httpx import httpx_outcome
 
         out: policy.Outcome | None = httpx_outcome(exc)
         return out
