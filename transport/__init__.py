@@ -23,6 +23,8 @@ imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay
 
 from typing import TYPE_CHECKING, Any
 
+from policy.loop._state import LocalState, State
+
 from ._background import (
     BackgroundFetcher,
     FetcherClosed,
@@ -39,7 +41,6 @@ from ._background import (
 )
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url
-from policy.loop._state import LocalState, State
 from ._urllib3 import PolicyRetry
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
     from ._celery import CeleryFetch as CeleryFetch
     from ._celery import CeleryFetcher as CeleryFetcher
     from ._hooks import prometheus_hooks, testing
-    from .httpx import AsyncRetryTransport, RetryTransport
     from ._redis import RedisState as RedisState
+    from .httpx import AsyncRetryTransport, RetryTransport
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()

@@ -10,8 +10,8 @@ Each attempt -- connecting, sending, the response headers and reading the body -
 under one ``asyncio.timeout`` of the per-attempt limit (the policy's ``timeout=``, else
 the middleware's ``timeout=``; shrunk to the time left before the deadline).  With
 neither, only the deadline bounds an attempt: the session's and the request's own
-``ClientTimeout`` apply, never a middleware default.  The body is read inside the attempt (``read_body=True``, the default), so a
-connection that breaks mid-body is a ``reset`` that can be retried, and a retried
+``ClientTimeout`` apply, never a middleware default.  The body is read inside the
+attempt (``read_body=True``, the default), so a connection that breaks mid-body is a ``reset`` that can be retried, and a retried
 response's body is read and released before the wait, so keep-alive reuses the
 connection.  Exceptions map, most specific first (aiohttp's classes inherit from each
 other and from the built-ins, so the order matters):
@@ -42,11 +42,11 @@ from typing import Final
 import aiohttp
 
 import policy
+from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from ._redact import mask_url
-from policy.loop._state import LocalState, State
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
 

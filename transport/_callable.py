@@ -34,10 +34,10 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import policy
-
-from ._check import callable_or_none, exception_types, required_callable
 from policy.loop._loop import Attempt, Call, Done, Wait, _fleet, as_policy
 from policy.loop._state import LocalState, State
+
+from ._check import callable_or_none, exception_types, required_callable
 
 __all__ = ["outcome_from_exception", "retrying"]
 
