@@ -13,8 +13,9 @@ neither, only the deadline bounds an attempt: the session's and the request's ow
 ``ClientTimeout`` apply, never a middleware default.  The body is read inside the
 attempt (``read_body=True``, the default), so a connection that breaks mid-body is a
 ``reset`` that can be retried, and a retried response's body is read and released
-before the wait, so keep-alive reuses the connection.  Exceptions map, most specific first (aiohttp's classes inherit from each
-other and from the built-ins, so the order matters):
+before the wait, so keep-alive reuses the connection.  Exceptions map, most specific
+first (aiohttp's classes inherit from each other and from the built-ins, so the order
+matters):
 
 =============================================  ============
 aiohttp                                        outcome
