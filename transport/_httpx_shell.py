@@ -142,16 +142,20 @@ def _masked(url: Any) -> str:
 
 def _shrink(timeouts: Any, limit: float, keys: tuple[str, ...]) -> dict[str, Any]:
     """The request's timeouts, those in ``keys`` lowered to ``limit`` (a timeout that is
-    not a number at most ``limit`` -- ``None``, NaN, infinite -- becomes ``limit``; with
-    no limit, the caller's own stay)."""
+    not a number at most ``limit`` -- ``None``, NaN, infinite -- becomes ``limit``); the
+    others, and all of them with no limit, stay the caller's (one that is no bound at all
+    -- NaN, infinite, negative -- becomes ``limit``, or ``None`` with no limit)."""
     out = dict(timeouts) if isinstance(timeouts, dict) else {}
     cap = None if limit == _INF else limit
-    for key in keys:
+    for key in _ALL:
         v = out.get(key)
-        if cap is None:
-            out[key] = v if isinstance(v, int | float) and v >= 0 else None
+        valid = isinstance(v, int | float) and 0 <= v < _INF
+        if cap is not None and key in keys:
+            out[key] = v if valid and v <= cap else cap  # type: ignore[operator]
+        elif not valid and v is not None:
+            out[key] = cap
         else:
-            out[key] = v if isinstance(v, int | float) and 0 <= v <= cap else cap
+            out[key] = v
     return out
 
 
