@@ -107,6 +107,15 @@ def run_httpx2_async(p: str, url: str) -> History:
     return asyncio.run(main())
 
 
+def run_retryadapter(p: str, url: str) -> History:
+    with requests.Session() as s:
+        s.mount("http://", transport.RetryAdapter(p, rand=_rand()))
+        try:
+            return _rows(s.get(url, timeout=10).retry_attempts)  # type: ignore[attr-defined]
+        except requests.ConnectionError as e:
+            return _rows(e.retry_attempts)  # type: ignore[attr-defined]
+
+
 def run_aiohttp(p: str, url: str) -> History:
     async def main() -> History:
         mw = transport.aiohttp_middleware(p, rand=_rand())
@@ -168,6 +177,7 @@ FULL = {
     "httpx-async": run_httpx_async,
     "httpx2": run_httpx2,
     "httpx2-async": run_httpx2_async,
+    "retryadapter": run_retryadapter,
     "aiohttp": run_aiohttp,
 }
 HOOKED = {"policyretry": run_policyretry, "background": run_background, "retrying": run_retrying}

@@ -3,6 +3,8 @@
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
 * ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
+* ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
+  (pacing, budgets, deadline, per-attempt timeout), imported on first use;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
 * ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports, also
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from ._celery import CeleryFetcher as CeleryFetcher
     from ._hooks import prometheus_hooks, testing
     from ._redis import RedisState as RedisState
+    from ._requests import RetryAdapter
     from .httpx import AsyncRetryTransport, RetryTransport
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -59,6 +62,7 @@ install_log_filter()
 _LAZY = {
     "AsyncRetryTransport": "httpx",
     "RetryTransport": "httpx",
+    "RetryAdapter": "_requests",
     "aiohttp_middleware": "_aiohttp",
     "outcome_from_exception": "_callable",
     "retrying": "_callable",
@@ -97,6 +101,7 @@ __all__ = [
     "LocalState",
     "PolicyRetry",
     "Redacted",
+    "RetryAdapter",
     "RetryError",
     "RetryTransport",
     "RetryingPool",
