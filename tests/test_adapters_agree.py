@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import httpx2
 import pytest
 import requests
 from httpserver import LoopbackServer, Reply
@@ -24,6 +25,7 @@ from strategies import adapter_policies, server_scripts
 
 import policy
 import transport
+import transport.httpx2
 
 Row = tuple[str, float | None, str | None, str]
 History = list[Row]
@@ -85,6 +87,35 @@ def run_httpx_async(p: str, url: str) -> History:
     return asyncio.run(main())
 
 
+def run_httpx2(p: str, url: str) -> History:
+    with httpx2.Client(transport=transport.httpx2.RetryTransport(p, rand=_rand())) as c:
+        try:
+            return _rows(c.get(url).extensions["retry_attempts"])
+        except httpx2.TransportError as e:
+            return _rows(e.retry_attempts)  # type: ignore[attr-defined]
+
+
+def run_httpx2_async(p: str, url: str) -> History:
+    async def main() -> History:
+        t = transport.httpx2.AsyncRetryTransport(p, rand=_rand())
+        async with httpx2.AsyncClient(transport=t) as c:
+            try:
+                return _rows((await c.get(url)).extensions["retry_attempts"])
+            except httpx2.TransportError as e:
+                return _rows(e.retry_attempts)  # type: ignore[attr-defined]
+
+    return asyncio.run(main())
+
+
+def run_retryadapter(p: str, url: str) -> History:
+    with requests.Session() as s:
+        s.mount("http://", transport.RetryAdapter(p, rand=_rand()))
+        try:
+            return _rows(s.get(url, timeout=10).retry_attempts)  # type: ignore[attr-defined]
+        except requests.ConnectionError as e:
+            return _rows(e.retry_attempts)  # type: ignore[attr-defined]
+
+
 def run_aiohttp(p: str, url: str) -> History:
     async def main() -> History:
         mw = transport.aiohttp_middleware(p, rand=_rand())
@@ -144,6 +175,9 @@ FULL = {
     "pool": run_pool,
     "httpx": run_httpx,
     "httpx-async": run_httpx_async,
+    "httpx2": run_httpx2,
+    "httpx2-async": run_httpx2_async,
+    "retryadapter": run_retryadapter,
     "aiohttp": run_aiohttp,
 }
 HOOKED = {"policyretry": run_policyretry, "background": run_background, "retrying": run_retrying}
@@ -183,8 +217,8 @@ CASES = [
 def test_every_adapter_records_the_same_history(
     server: LoopbackServer, p: str, script: list[str]
 ) -> None:
-    """RetryingPool, httpx (sync, async), aiohttp, retrying, PolicyRetry and the background
-    fetcher: identical attempts (outcome, wait, rule, reason) and identical waits."""
+    """RetryingPool, httpx and httpx2 (sync, async), aiohttp, retrying, PolicyRetry and the
+    background fetcher: identical attempts (outcome, wait, rule, reason) and identical waits."""
     histories: dict[str, History] = {}
     waits: dict[str, list[float]] = {}
     for name, run in {**FULL, **HOOKED}.items():
@@ -205,12 +239,14 @@ def test_every_adapter_records_the_same_history(
 @settings(max_examples=25, deadline=None)
 @given(p=adapter_policies(), script=server_scripts())
 def test_sync_async_httpx_and_pool_agree(server: LoopbackServer, p: str, script: list[str]) -> None:
-    """For random policies and server scripts, httpx sync, httpx async and RetryingPool
-    record the same attempts and waits."""
+    """For random policies and server scripts, httpx and httpx2 (sync and async) and
+    RetryingPool record the same attempts and waits."""
     got = {}
-    for name in ("pool", "httpx", "httpx-async"):
+    for name in ("pool", "httpx", "httpx-async", "httpx2", "httpx2-async"):
         url = _route(server, script)
         with transport.testing() as w:
             got[name] = (FULL[name](p, url), w)
     assert got["httpx"] == got["pool"]
     assert got["httpx-async"] == got["pool"]
+    assert got["httpx2"] == got["pool"]
+    assert got["httpx2-async"] == got["pool"]

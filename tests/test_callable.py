@@ -123,7 +123,7 @@ def test_an_unlisted_known_exception_keeps_its_outcome() -> None:
     """Not listed: a TimeoutError is still `timeout` (so timeout: rules keep working)."""
     calls: list[int] = []
 
-    @transport.retrying("timeout:backoff(2,10ms)", on=(ValueError,))
+    @transport.retrying("timeout:backoff(2,10ms) error:backoff(1,10ms)", on=(ValueError,))
     def f() -> str:
         calls.append(1)
         if len(calls) < 2:
@@ -140,7 +140,7 @@ def test_a_listed_http_error_stays_its_response(http_server: LoopbackServer) -> 
     the server's Retry-After (an `error` rule would not apply)."""
     url = http_server.route("/listed", Reply(429, headers={"Retry-After": "3"}), Reply(200))
 
-    @transport.retrying("429:headers()", on=(requests.HTTPError, Exception))
+    @transport.retrying("429:headers() error:never", on=(requests.HTTPError, Exception))
     def fetch() -> int:
         r = requests.get(url, timeout=5)
         r.raise_for_status()
@@ -174,7 +174,7 @@ def test_async_attempt_bound_is_a_timeout_even_when_listed() -> None:
     calls: list[int] = []
 
     @transport.retrying(
-        "timeout:backoff(1,10ms) timeout=1s", on=(TimeoutError,), on_retry=seen.append
+        "timeout:backoff(1,10ms) error:never timeout=1s", on=(TimeoutError,), on_retry=seen.append
     )
     async def slow() -> str:
         calls.append(1)

@@ -87,6 +87,18 @@ def _page_setup(path: Path, stack: ExitStack, namespace: dict[str, Any]) -> None
 
         server = stack.enter_context(DemoServer(retry_after="0.1"))
         namespace["BASE"] = server.url
+    if path.name == "sdks.md":
+        # the SDKs read their key and URL from the environment: point them at a local fake
+        # API whose every request is refused with 429 (the page shows a give-up)
+        from fake_llm_api import FakeLLMAPI
+
+        api = stack.enter_context(FakeLLMAPI())
+        api.fail_next(*["429"] * 50)
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        patch.setenv("OPENAI_API_KEY", "sk-test")
+        patch.setenv("OPENAI_BASE_URL", api.base_url)
+        patch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        patch.setenv("ANTHROPIC_BASE_URL", api.url)
 
 
 def test_most_pages_have_examples() -> None:

@@ -144,6 +144,12 @@ SECONDS_CASES = [
     for kw in seconds
     for value, err, shown in BAD_SECONDS
     if not (name == "CeleryFetcher" and value is None)  # ttl=None: kept until forget
+    # timeout=None: no limit of the adapter's own, the request's own timeouts apply
+    if not (
+        name in ("RetryTransport", "AsyncRetryTransport", "aiohttp_middleware")
+        and kw == "timeout"
+        and value is None
+    )
 ]
 
 

@@ -3,9 +3,12 @@
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
 * ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
+* ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
+  (pacing, budgets, deadline, per-attempt timeout), imported on first use;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
-* ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports;
+* ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports, also
+  at ``transport.httpx``; the httpx2 pair is at ``transport.httpx2``;
 * ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
 * ``retrying(policy, on=...)`` -- any function, sync or async, and
   ``outcome_from_exception(exc)``;
@@ -50,16 +53,18 @@ if TYPE_CHECKING:
     from ._celery import CeleryFetch as CeleryFetch
     from ._celery import CeleryFetcher as CeleryFetcher
     from ._hooks import prometheus_hooks, testing
-    from ._httpx import AsyncRetryTransport, RetryTransport
     from ._redis import RedisState as RedisState
+    from ._requests import RetryAdapter
+    from .httpx import AsyncRetryTransport, RetryTransport
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()
 
 #: Names imported on first use: the httpx and aiohttp adapters import their library.
 _LAZY = {
-    "AsyncRetryTransport": "_httpx",
-    "RetryTransport": "_httpx",
+    "AsyncRetryTransport": "httpx",
+    "RetryTransport": "httpx",
+    "RetryAdapter": "_requests",
     "aiohttp_middleware": "_aiohttp",
     "outcome_from_exception": "_callable",
     "retrying": "_callable",
@@ -98,6 +103,7 @@ __all__ = [
     "LocalState",
     "PolicyRetry",
     "Redacted",
+    "RetryAdapter",
     "RetryError",
     "RetryTransport",
     "RetryingPool",

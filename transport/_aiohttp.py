@@ -7,13 +7,15 @@ request it sends; a middleware may call the handler more than once, which is a r
         async with s.get(url) as response: ...
 
 Each attempt -- connecting, sending, the response headers and reading the body -- runs
-under one ``asyncio.timeout`` of the per-attempt timeout (the policy's ``timeout=``,
-else the middleware's ``timeout=``, 120 s by default; shrunk to the time left before the
-deadline).  The body is read inside the attempt (``read_body=True``, the default), so a
-connection that breaks mid-body is a ``reset`` that can be retried, and a retried
-response's body is read and released before the wait, so keep-alive reuses the
-connection.  Exceptions map, most specific first (aiohttp's classes inherit from each
-other and from the built-ins, so the order matters):
+under one ``asyncio.timeout`` of the per-attempt limit (the policy's ``timeout=``, else
+the middleware's ``timeout=``; shrunk to the time left before the deadline).  With
+neither, only the deadline bounds an attempt: the session's and the request's own
+``ClientTimeout`` apply, never a middleware default.  The body is read inside the
+attempt (``read_body=True``, the default), so a connection that breaks mid-body is a
+``reset`` that can be retried, and a retried response's body is read and released
+before the wait, so keep-alive reuses the connection.  Exceptions map, most specific
+first (aiohttp's classes inherit from each other and from the built-ins, so the order
+matters):
 
 =============================================  ============
 aiohttp                                        outcome
@@ -49,7 +51,7 @@ from ._redact import mask_url
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
 
-DEFAULT_TIMEOUT: Final = 120.0
+_INF: Final = float("inf")
 
 Hook = Callable[[Attempt], object]
 
@@ -89,10 +91,10 @@ class _Middleware:
         on_retry: Hook | None,
         on_giveup: Hook | None,
         state: State | None,
-        timeout: float,
+        timeout: float | None,
         read_body: bool,
     ) -> None:
-        own = positive_seconds("timeout", timeout)
+        own = _INF if timeout is None else positive_seconds("timeout", timeout)
         self.policy = p
         t = p.timeout_ms
         self._timeout = t / 1000 if t is not None else own
@@ -135,8 +137,9 @@ class _Middleware:
                 _give_up(err, call, step.reason)
                 raise err
             response: aiohttp.ClientResponse | None = None
+            limit = step.timeout  # type: ignore[union-attr]
             try:
-                async with asyncio.timeout(step.timeout):  # type: ignore[union-attr]
+                async with asyncio.timeout(None if limit == _INF else limit):
                     response = await handler(request)
                     if read_body:
                         await response.read()
@@ -161,7 +164,7 @@ class _Middleware:
                     response.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
                     return response
                 if not read_body:
-                    await _drain(response, step.timeout)  # type: ignore[union-attr]
+                    await _drain(response, None if limit == _INF else limit)
                 response.release()
                 wait = after.seconds  # type: ignore[union-attr]
             if wait > 0:
@@ -172,7 +175,7 @@ def _masked(url: object) -> str:
     return mask_url(str(url))
 
 
-async def _drain(response: aiohttp.ClientResponse, limit: float) -> None:
+async def _drain(response: aiohttp.ClientResponse, limit: float | None) -> None:
     try:
         async with asyncio.timeout(limit):
             await response.read()
@@ -194,13 +197,14 @@ def aiohttp_middleware(
     on_retry: Hook | None = None,
     on_giveup: Hook | None = None,
     state: State | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     read_body: bool = True,
 ) -> Callable[..., Awaitable[aiohttp.ClientResponse]]:
     """A client middleware that retries as a policy says:
     ``aiohttp.ClientSession(middlewares=[transport.aiohttp_middleware(p)])``.
 
-    ``timeout``: the per-attempt timeout (seconds) when the policy has no ``timeout=``.
+    ``timeout``: the per-attempt limit (seconds) when the policy has no ``timeout=``; by
+    default none, so the session's ``ClientTimeout`` applies (shrunk to the deadline).
     ``read_body``: read each response's body inside the attempt (default), so the
     per-attempt timeout covers it and a connection broken mid-body is retried; pass
     ``False`` to stream accepted responses yourself (their body is then neither bounded

@@ -28,7 +28,6 @@ import asyncio
 import functools
 import inspect
 import random
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -38,6 +37,7 @@ from policy.loop._loop import Attempt, Call, Done, Wait, _fleet, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, exception_types, required_callable
+from ._exceptions import outcome_from_exception, response_from_exception
 
 __all__ = ["outcome_from_exception", "retrying"]
 
@@ -48,164 +48,13 @@ _UNKNOWN: Final[Any] = object()
 Hook = Callable[[Attempt], object]
 
 
-def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
-    """The ``policy`` outcome an exception stands for, or ``None`` when it is no failure
-    a retry policy knows.
-
-    ========================================================  ===========================
-    exception                                                 outcome
-    ========================================================  ===========================
-    ``requests.HTTPError``, ``httpx.HTTPStatusError``,        ``Response(status, headers)``
-    ``aiohttp.ClientResponseError`` (with a status)
-    connection refused, DNS failure, TLS handshake, connect   ``ConnectFailure()``
-    timeout (urllib3, requests, httpx, aiohttp,
-    ``ConnectionRefusedError``, ``socket.gaierror``)
-    read/response timeouts, ``TimeoutError``                  ``Timeout()``
-    connection reset or broken after sending, incomplete      ``ConnectionReset()``
-    body, protocol errors, other ``ConnectionError``
-    anything else                                             ``None``
-    ========================================================  ===========================
-
-    A library is consulted only when it is already imported (``sys.modules``).
-    """
-    modules = sys.modules
-    if "httpx" in modules:
-        out = _httpx_outcome(exc)
-        if out is not None:
-            return out
-    if "requests" in modules:
-        out = _requests_outcome(exc)
-        if out is not None:
-            return out
-    if "aiohttp" in modules:
-        from ._aiohttp import aiohttp_outcome
-
-        out = aiohttp_outcome(exc)
-        if out is not None:
-            return out
-    if "urllib3" in modules:
-        out = _urllib3_outcome(exc)
-        if out is not None:
-            return out
-    return _builtin_outcome(exc)
-
-
-def response_from_exception(exc: BaseException) -> policy.Response | None:
-    """The HTTP response an exception carries (``raise_for_status()``), else ``None``:
-    ``requests.HTTPError`` with a ``response``, ``httpx.HTTPStatusError``,
-    ``aiohttp.ClientResponseError`` with a status (each only when its library is imported).
-    """
-    modules = sys.modules
-    if "httpx" in modules:
-        import httpx
-
-        if isinstance(exc, httpx.HTTPStatusError):
-            hr = exc.response
-            return _response(hr.status_code, hr.headers.multi_items())
-    if "requests" in modules:
-        import requests
-
-        if isinstance(exc, requests.HTTPError):
-            rr = exc.response
-            if rr is None:
-                return None
-            return _response(rr.status_code, rr.raw.headers if rr.raw is not None else rr.headers)
-    if "aiohttp" in modules:
-        import aiohttp
-
-        if isinstance(exc, aiohttp.ClientResponseError):
-            return _response(exc.status, exc.headers)
-    return None
-
-
-def _response(status: Any, headers: Any) -> policy.Response | None:
-    if type(status) is not int or not 100 <= status <= 599:
-        return None
-    return policy.Response(status, headers if headers is not None else ())
-
-
-def _httpx_outcome(exc: BaseException) -> policy.Outcome | None:
-    import httpx
-
-    if isinstance(exc, httpx.HTTPStatusError):
-        r = exc.response
-        return _response(r.status_code, r.headers.multi_items())
-    if isinstance(exc, httpx.TransportError):
-        from ._httpx import httpx_outcome
-
-        out: policy.Outcome | None = httpx_outcome(exc)
-        return out
-    return None
-
-
-def _requests_outcome(exc: BaseException) -> policy.Outcome | None:
-    import requests
-
-    if not isinstance(exc, requests.RequestException):
-        return None
-    if isinstance(exc, requests.HTTPError):
-        r = exc.response
-        if r is None:
-            return None
-        return _response(r.status_code, r.raw.headers if r.raw is not None else r.headers)
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.ProxyError):
-        return policy.ConnectFailure()
-    if isinstance(exc, requests.Timeout):
-        return policy.Timeout()
-    if isinstance(exc, requests.exceptions.SSLError):
-        return policy.ConnectFailure()
-    if isinstance(exc, requests.ConnectionError):
-        inner = exc.args[0] if exc.args else None
-        if isinstance(inner, BaseException):
-            out = _urllib3_outcome(inner)
-            if out is not None:
-                return out
-        return policy.ConnectionReset()  # unknown: assume it may have been sent
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return policy.ConnectionReset()
-    return None
-
-
-def _urllib3_outcome(exc: BaseException) -> policy.Outcome | None:
-    from urllib3 import exceptions as u
-
-    if isinstance(exc, u.MaxRetryError):
-        reason = exc.reason
-        if reason is None:
-            return None
-        return _urllib3_outcome(reason) or _builtin_outcome(reason)
-    if isinstance(exc, u.ReadTimeoutError):
-        return policy.Timeout()
-    if isinstance(exc, u.ConnectTimeoutError | u.NewConnectionError | u.SSLError | u.ProxyError):
-        return policy.ConnectFailure()
-    if isinstance(exc, u.ProtocolError):
-        return policy.ConnectionReset()
-    return None
-
-
-def _builtin_outcome(exc: BaseException) -> policy.Outcome | None:
-    import socket
-
-    if isinstance(exc, ConnectionRefusedError | socket.gaierror):
-        return policy.ConnectFailure()
-    if isinstance(exc, TimeoutError):
-        return policy.Timeout()
-    if isinstance(exc, ConnectionError):
-        return policy.ConnectionReset()
-    if "http.client" in sys.modules:
-        import http.client
-
-        if isinstance(exc, http.client.IncompleteRead | http.client.BadStatusLine):
-            return policy.ConnectionReset()
-    return None
-
-
 # -- the decorator ------------------------------------------------------------------------
 
 
 class _Settings:
     __slots__ = (
         "cache",
+        "classifier",
         "clock",
         "display",
         "lazy",
@@ -225,6 +74,7 @@ class _Settings:
 
     p: policy.Policy
     on: tuple[type[BaseException], ...]
+    classifier: Callable[[BaseException], policy.Outcome | None] | None
     result: Callable[[Any], policy.Outcome | None] | None
     method: str
     sleep: Callable[[float], Any]
@@ -274,18 +124,29 @@ class _Settings:
         cache = self.cache
         if t in cache:
             return cache[t]
+        if self.classifier is not None:
+            own = self.classifier(exc)
+            if own is not None:
+                return own
         out: policy.Outcome | None = response_from_exception(exc)
         if out is None:
             if self.on and isinstance(exc, self.on):
                 out = policy.Error(t.__name__)
             else:
                 out = outcome_from_exception(exc)
-        if _by_class_alone(t) and len(cache) < 256:
+        if (
+            self.classifier is None
+            and getattr(exc, "response", None) is None
+            and _by_class_alone(t)
+            and len(cache) < 256
+        ):
             cache[t] = out
         return out
 
 
-_LIBRARIES: Final = frozenset(("requests", "httpx", "aiohttp", "urllib3"))
+_LIBRARIES: Final = frozenset(
+    ("requests", "httpx", "httpx2", "aiohttp", "urllib3", "niquests", "urllib3_future")
+)
 
 
 def _by_class_alone(t: type) -> bool:
@@ -298,6 +159,7 @@ def retrying(
     policy: policy.Policy | str,
     *,
     on: tuple[type[BaseException], ...] | type[BaseException] = (),
+    classify: Callable[[BaseException], policy.Outcome | None] | None = None,
     result: Callable[[Any], policy.Outcome | None] | None = None,
     method: str = "GET",
     sleep: Callable[[float], Any] | None = None,
@@ -314,6 +176,9 @@ def retrying(
     ``reset`` (only an exception carrying an HTTP response stays that response); an
     exception neither listed nor known propagates at once.  Every keyword is checked
     here: a hook that is not callable is a ``TypeError`` now, not at the first call.
+    ``classify``: ``fn(exc) -> Outcome | None``, consulted first for every exception (its
+    ``None`` falls through to the rules above).  A policy without an ``error`` rule cannot
+    retry what ``on=`` lists: that is a ``ValueError`` here.
     ``result``: classifies a return value into an
     outcome (``None``: accept it).  ``method``: the HTTP method the policy's
     ``methods=`` and ``[...]`` limits see (``GET`` by default; say ``POST`` for work
@@ -332,6 +197,14 @@ def retrying(
     """
     p = as_policy(policy)
     on_types = exception_types("on", on)
+    if on_types and not _has_error_rule(p):
+        names = ", ".join(t.__name__ for t in on_types)
+        raise ValueError(
+            f"on=({names}) can never be retried: the policy {str(p)!r} has no 'error' rule "
+            "(the exceptions listed in on= are the 'error' outcome); add one, e.g. "
+            "'error:backoff(3,100ms..1s,jitter)'"
+        )
+    callable_or_none("classify", classify)
     callable_or_none("result", result)
     callable_or_none("sleep", sleep)
     required_callable("clock", clock)
@@ -349,6 +222,7 @@ def retrying(
         s = _Settings(
             p=p,
             on=on_types,
+            classifier=classify,
             result=result,
             method=method.upper(),
             sleep=sleep if sleep is not None else (asyncio.sleep if is_async else time.sleep),
@@ -378,6 +252,10 @@ def retrying(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _has_error_rule(p: policy.Policy) -> bool:
+    return any(isinstance(m, policy.OnError) for r in p.rules for m in r.matchers)
 
 
 def _give_up(exc: BaseException, call: Call, reason: str) -> None:

@@ -40,8 +40,8 @@ from urllib3.util.retry import RequestHistory, Retry
 import policy
 from policy.loop._loop import Attempt, Call, Done, as_policy
 
-from ._callable import _builtin_outcome, _urllib3_outcome
 from ._check import callable_or_none, required_callable
+from ._exceptions import _builtin_outcome, _urllib3_outcome
 from ._pool import PolicyArg
 from ._redact import mask_url
 
