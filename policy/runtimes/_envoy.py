@@ -73,17 +73,19 @@ def retry_on_words(plan: Plan, widened: list[str], numbers: bool = False) -> tup
 def parse_retry_on(text: str, codes: list[Any], lost: list[str], numbers: bool = False) -> Plan:
     """The outcomes a ``retry_on`` string (plus ``retriable_status_codes``) retries."""
     statuses: set[int] = set()
-    connect = reset = False
+    connect = reset = timeout = False
     listed = False
     for word in (w.strip() for w in text.split(",")):
         if not word:
             continue
         if word == "5xx":
             statuses |= CLASS_5XX
-            connect = reset = True
+            connect = reset = timeout = True
         elif word == "gateway-error":
             statuses |= {502, 503, 504}
-        elif word in ("reset", "refused-stream", "reset-before-request"):
+        elif word == "reset":
+            reset = timeout = True
+        elif word in ("refused-stream", "reset-before-request"):
             reset = True
         elif word in ("connect-failure", "http3-post-connect-failure"):
             connect = True
@@ -109,7 +111,7 @@ def parse_retry_on(text: str, codes: list[Any], lost: list[str], numbers: bool =
         statuses=frozenset(s for s in statuses if s >= 400),
         connect=connect,
         reset=reset,
-        timeout=reset,
+        timeout=timeout,
     )
 
 
@@ -135,7 +137,7 @@ def to_envoy(p: Any) -> Conversion:
     kept = Plan(timeout_ms=plan.timeout_ms, deadline_ms=plan.deadline_ms)
     if plan.deadline_ms is not None:
         route["timeout"] = proto_duration(plan.deadline_ms)
-    rp: dict[str, Any] = {}
+    rp: dict[str, Any] = {"num_retries": 0}
     if plan.retries_anything:
         words, codes, kept_on = retry_on_words(plan, widened)
         rp["retry_on"] = ",".join(words)
@@ -173,8 +175,7 @@ def to_envoy(p: Any) -> Conversion:
         )
     if plan.timeout_ms is not None:
         rp["per_try_timeout"] = proto_duration(plan.timeout_ms)
-    if rp:
-        route["retry_policy"] = rp
+    route["retry_policy"] = rp
     if plan.budget is not None:
         percent = float(plan.budget)
         out["cluster"] = {
