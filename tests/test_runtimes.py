@@ -17,8 +17,21 @@ from policy.runtimes import SOURCES, TARGETS, convert_from, convert_to
 
 ROOT = Path(__file__).resolve().parents[1]
 
-_SELECTORS = ["503", "429", "5xx", "500-504", "502,503", "404", "all", "connect", "reset",
-              "timeout", "reset,timeout", "501", "5xx,connect"]
+_SELECTORS = [
+    "503",
+    "429",
+    "5xx",
+    "500-504",
+    "502,503",
+    "404",
+    "all",
+    "connect",
+    "reset",
+    "timeout",
+    "reset,timeout",
+    "501",
+    "5xx,connect",
+]
 
 
 @st.composite
@@ -34,8 +47,12 @@ def _strategy(draw: st.DrawFn) -> str:
         return "never"
     head = draw(
         st.sampled_from(
-            ["headers()", "headers(x-ratelimit-*)", "headers(reset-header=x-rl-reset,format=epoch)",
-             "headers(x-ratelimit-*,max=5m,over=skip)"]
+            [
+                "headers()",
+                "headers(x-ratelimit-*)",
+                "headers(reset-header=x-rl-reset,format=epoch)",
+                "headers(x-ratelimit-*,max=5m,over=skip)",
+            ]
         )
     )
     if kind == "headers":
@@ -48,10 +65,18 @@ def _strategy(draw: st.DrawFn) -> str:
 @st.composite
 def policies(draw: st.DrawFn) -> policy.Policy:
     """Policies over the constructs runtimes care about (rules, strategies, settings)."""
-    items = [f"{draw(st.sampled_from(_SELECTORS))}:{draw(_strategy())}"
-             for _ in range(draw(st.integers(0, 3)))]
-    for setting in ("timeout=10s", "deadline=2m", "attempts=4", "budget=20%", "methods=GET,PUT",
-                    "pace=on"):
+    items = [
+        f"{draw(st.sampled_from(_SELECTORS))}:{draw(_strategy())}"
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    for setting in (
+        "timeout=10s",
+        "deadline=2m",
+        "attempts=4",
+        "budget=20%",
+        "methods=GET,PUT",
+        "pace=on",
+    ):
         if draw(st.booleans()):
             items.append(setting)
     try:
@@ -72,8 +97,13 @@ def test_round_trip_equals_what_survives(target: str, p: policy.Policy) -> None:
 
 
 def _first_retry(p: policy.Policy, status: int) -> bool:
-    d = p.decide(p.start(now=0.0), policy.Response(status, {"retry-after": "1"}), now=0.0,
-                 rand=lambda: 0.5, method="GET")
+    d = p.decide(
+        p.start(now=0.0),
+        policy.Response(status, {"retry-after": "1"}),
+        now=0.0,
+        rand=lambda: 0.5,
+        method="GET",
+    )
     return isinstance(d, policy.Retry)
 
 
@@ -145,8 +175,9 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_cli_round_trip_strict_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--to writes the config with the report on stderr; --strict fails on a loss; --json
     carries the report; --from reads the file back."""
-    code, out, err = _run(capsys, "convert", "5xx:backoff(3,1s..8s,x2)", "--to", "envoy",
-                          "--format", "yaml")
+    code, out, err = _run(
+        capsys, "convert", "5xx:backoff(3,1s..8s,x2)", "--to", "envoy", "--format", "yaml"
+    )
     assert code == 0 and "retry_on: 5xx" in out and "widened: 5xx also retries" in err
     f = tmp_path / "envoy.yaml"
     f.write_text(out)

@@ -116,18 +116,28 @@ def _schema(name: str) -> dict[str, Any]:
 @given(p=policies())
 def test_istio_and_gateway_outputs_validate(p: policy.Policy) -> None:
     """Istio and Gateway API outputs validate against the vendored published CRD schemas."""
-    jsonschema.validate(convert_to(p, "istio").output, _schema("istio-virtualservice-v1.schema.json"))
-    jsonschema.validate(convert_to(p, "gateway").output, _schema("gateway-httproute-v1.schema.json"))
+    jsonschema.validate(
+        convert_to(p, "istio").output, _schema("istio-virtualservice-v1.schema.json")
+    )
+    jsonschema.validate(
+        convert_to(p, "gateway").output, _schema("gateway-httproute-v1.schema.json")
+    )
 
 
 def test_schemas_reject_what_they_should() -> None:
     """The vendored schemas are real: a bad attempts or a fractional duration fails."""
-    bad = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-           "spec": {"rules": [{"retry": {"attempts": 0, "backoff": "1.5s"}}]}}
+    bad = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "spec": {"rules": [{"retry": {"attempts": 0, "backoff": "1.5s"}}]},
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, _schema("gateway-httproute-v1.schema.json"))
-    bad_istio = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-                 "spec": {"http": [{"retries": {"attempts": "3"}}]}}
+    bad_istio = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "spec": {"http": [{"retries": {"attempts": "3"}}]},
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad_istio, _schema("istio-virtualservice-v1.schema.json"))
 

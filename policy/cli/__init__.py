@@ -213,7 +213,10 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             help="-f FILE is this runtime's retry config (JSON or YAML)",
         )
         v.add_argument(
-            "--format", dest="out_format", choices=["json", "yaml"], default="json",
+            "--format",
+            dest="out_format",
+            choices=["json", "yaml"],
+            default="json",
             help="how a runtime config is written (default json)",
         )
         v.add_argument("--strict", action="store_true", help="exit 1 when anything was lost")

@@ -106,8 +106,15 @@ def check(args: argparse.Namespace) -> int:
             line, col = line_col(text, _find_key(text, f.path))
             errors += f.severity == "error"
             warnings += f.severity == "warning"
-            rec = {"file": name, "line": line, "column": col, "end_column": col + 1,
-                   "code": f.code, "severity": f.severity, "message": f.message}
+            rec = {
+                "file": name,
+                "line": line,
+                "column": col,
+                "end_column": col + 1,
+                "code": f.code,
+                "severity": f.severity,
+                "message": f.message,
+            }
             if args.json:
                 records.append(rec)
             else:
@@ -116,7 +123,9 @@ def check(args: argparse.Namespace) -> int:
         json.dump(records, out(), indent=2, ensure_ascii=False)
         print(file=out())
     else:
-        print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
-              f"in {len(args.files)} {args.runtime} config{'s' * (len(args.files) != 1)}",
-              file=err())
+        print(
+            f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
+            f"in {len(args.files)} {args.runtime} config{'s' * (len(args.files) != 1)}",
+            file=err(),
+        )
     return 1 if errors or (args.strict and warnings) else 0

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
         return convert(args)
     if args.to is None:
-        raise UsageError("convert needs --to (options, policy, grpc, envoy, istio, gateway, urllib3)")
+        raise UsageError(
+            "convert needs --to (options, policy, grpc, envoy, istio, gateway, urllib3)"
+        )
     if args.policy is not None:
         p = one_policy(args.policy)
     else:

@@ -27,7 +27,15 @@ import attrs
 
 from policy import Backoff, Headers, Jitter, Over, ResetFormat
 
-from ._plan import Conversion, Plan, backoff_text, clamp_timeout, fmt_ms, plan_of, policy_of, selector_text
+from ._plan import (
+    Conversion,
+    Plan,
+    backoff_text,
+    clamp_timeout,
+    fmt_ms,
+    plan_of,
+    policy_of,
+)
 from ._read import ConfigError, duration_ms, find_all, need, proto_duration
 
 __all__ = ["from_envoy", "parse_retry_on", "retry_on_words", "to_envoy"]
@@ -38,16 +46,20 @@ DEFAULT_RATE_LIMITED_MAX_MS = 300_000
 MIN_RETRY_CONCURRENCY = 3
 
 
-def retry_on_words(plan: Plan, widened: list[str], numbers: bool = False) -> tuple[list[str], list[int], Plan]:
+def retry_on_words(
+    plan: Plan, widened: list[str], numbers: bool = False
+) -> tuple[list[str], list[int], Plan]:
     """The ``retry_on`` conditions for ``plan``, the ``retriable_status_codes``, and the plan
     as the runtime will retry it (``numbers``: Istio's bare status codes in ``retryOn``)."""
     words: list[str] = []
     codes = sorted(plan.statuses)
     connect, reset, timeout = plan.connect, plan.reset, plan.timeout
-    if CLASS_5XX <= plan.statuses:
+    if plan.statuses >= CLASS_5XX:
         words.append("5xx")
         codes = [c for c in codes if c not in CLASS_5XX]
-        extra = [w for w, on in (("connect", connect), ("reset", reset), ("timeout", timeout)) if not on]
+        extra = [
+            w for w, on in (("connect", connect), ("reset", reset), ("timeout", timeout)) if not on
+        ]
         if extra:
             widened.append(f"5xx also retries {', '.join(extra)} (a request that got no answer)")
         connect = reset = timeout = True
@@ -147,7 +159,7 @@ def to_envoy(p: Any) -> Conversion:
         b = plan.backoff
         if b is None:
             back = envoy_backoff(DEFAULT_BASE_MS, 10 * DEFAULT_BASE_MS)
-            lost.append(f"no back-off → Envoy's default, 25ms base, 250ms max, jittered")
+            lost.append("no back-off → Envoy's default, 25ms base, 250ms max, jittered")
         else:
             base = max(b.min_ms, 1)
             top = max(b.max_ms, base)
@@ -208,8 +220,12 @@ def _rate_limited(h: Headers, lost: list[str]) -> tuple[Headers, dict[str, Any]]
         if h.format is ResetFormat.EPOCH:
             fmt = ResetFormat.EPOCH
         elif h.format is not ResetFormat.SECONDS:
-            lost.append(f"format={h.format.value} of {name} → SECONDS: Envoy reads seconds or a Unix time")
-        resets.append({"name": name, "format": "UNIX_TIMESTAMP" if fmt is ResetFormat.EPOCH else "SECONDS"})
+            lost.append(
+                f"format={h.format.value} of {name} → SECONDS: Envoy reads seconds or a Unix time"
+            )
+        resets.append(
+            {"name": name, "format": "UNIX_TIMESTAMP" if fmt is ResetFormat.EPOCH else "SECONDS"}
+        )
     elif name is None:
         lost.append("headers() → Retry-After only: Envoy reads the reset headers it is given")
         name = "retry-after"
@@ -220,9 +236,10 @@ def _rate_limited(h: Headers, lost: list[str]) -> tuple[Headers, dict[str, Any]]
             f"headers(max={fmt_ms(h.max_ms)}) → rate_limited_retry_back_off max_interval "
             f"{proto_duration(h.max_ms)}: a longer reset backs off instead of giving up (over=skip)"
         )
-    lost.append("the header wait → Envoy's random(wait, 1.5 × wait)" + (
-        f" (jitter={fmt_ms(h.jitter_ms)} not kept)" if h.jitter_ms else ""
-    ))
+    lost.append(
+        "the header wait → Envoy's random(wait, 1.5 × wait)"
+        + (f" (jitter={fmt_ms(h.jitter_ms)} not kept)" if h.jitter_ms else "")
+    )
     kept = Headers(reset_header=name, format=fmt, max_ms=h.max_ms, over=Over.SKIP)
     return kept, {"reset_headers": resets, "max_interval": proto_duration(h.max_ms)}
 
@@ -240,7 +257,9 @@ def from_envoy(data: Any) -> Conversion:
     at, rp = found[0]
     if not isinstance(rp, dict):
         raise ConfigError("retry_policy must be an object")
-    plan = parse_retry_on(str(rp.get("retry_on", "")), list(rp.get("retriable_status_codes", [])), lost)
+    plan = parse_retry_on(
+        str(rp.get("retry_on", "")), list(rp.get("retriable_status_codes", [])), lost
+    )
     retries = rp.get("num_retries", 1)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigError(f"retry_policy.num_retries must be a count (got {retries!r})")
@@ -248,8 +267,15 @@ def from_envoy(data: Any) -> Conversion:
     if back is None:
         backoff = envoy_backoff(DEFAULT_BASE_MS, 10 * DEFAULT_BASE_MS)
     else:
-        base = duration_ms(need(back, "base_interval", (str, int, float), "retry_back_off"), "retry_back_off.base_interval")
-        top = duration_ms(back["max_interval"], "retry_back_off.max_interval") if "max_interval" in back else 10 * base
+        base = duration_ms(
+            need(back, "base_interval", (str, int, float), "retry_back_off"),
+            "retry_back_off.base_interval",
+        )
+        top = (
+            duration_ms(back["max_interval"], "retry_back_off.max_interval")
+            if "max_interval" in back
+            else 10 * base
+        )
         if top < base:
             raise ConfigError("retry_back_off.max_interval must be ≥ base_interval")
         backoff = envoy_backoff(base, top)
@@ -258,7 +284,11 @@ def from_envoy(data: Any) -> Conversion:
     rl = rp.get("rate_limited_retry_back_off")
     if rl is not None:
         resets = need(rl, "reset_headers", list, "rate_limited_retry_back_off")
-        names = [r for r in resets if isinstance(r, dict) and str(r.get("name", "")).lower() != "retry-after"]
+        names = [
+            r
+            for r in resets
+            if isinstance(r, dict) and str(r.get("name", "")).lower() != "retry-after"
+        ]
         if len(names) > 1:
             lost.append(f"{len(names)} reset headers besides retry-after → the first one")
         name, fmt = "retry-after", ResetFormat.SECONDS
@@ -266,7 +296,11 @@ def from_envoy(data: Any) -> Conversion:
             name = str(names[0].get("name", "")).lower()
             if names[0].get("format") == "UNIX_TIMESTAMP":
                 fmt = ResetFormat.EPOCH
-        top = duration_ms(rl["max_interval"], "rate_limited_retry_back_off.max_interval") if "max_interval" in rl else DEFAULT_RATE_LIMITED_MAX_MS
+        top = (
+            duration_ms(rl["max_interval"], "rate_limited_retry_back_off.max_interval")
+            if "max_interval" in rl
+            else DEFAULT_RATE_LIMITED_MAX_MS
+        )
         headers = Headers(reset_header=name, format=fmt, max_ms=top, over=Over.SKIP)
         lost.append("Envoy's random(wait, 1.5 × wait) → the server's wait, unjittered")
     route_timeout = None
@@ -277,7 +311,9 @@ def from_envoy(data: Any) -> Conversion:
     for _, rb in find_all(data, "retry_budget"):
         value = rb.get("budget_percent", {}).get("value", 20.0) if isinstance(rb, dict) else 20.0
         budget = Fraction(str(float(value)))
-        lost.append(f"retry_budget {float(value):g}% (concurrent retries) → budget={float(value):g}%")
+        lost.append(
+            f"retry_budget {float(value):g}% (concurrent retries) → budget={float(value):g}%"
+        )
         break
     plan = attrs.evolve(
         plan,

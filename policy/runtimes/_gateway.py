@@ -42,9 +42,7 @@ def to_gateway(p: Any, name: str = "retry-policy", service: str = "service") -> 
             )
         missing = [w for w, on in (("connect", plan.connect), ("reset", plan.reset)) if not on]
         if missing:
-            widened.append(
-                f"implementations also retry connection errors: {' and '.join(missing)}"
-            )
+            widened.append(f"implementations also retry connection errors: {' and '.join(missing)}")
         b = plan.backoff or Backoff(min_ms=0, max_ms=0)
         retry["backoff"] = go_duration(b.min_ms)
         if not b.fixed or b.jitter.value != "none":

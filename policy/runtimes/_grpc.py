@@ -79,7 +79,9 @@ def to_grpc(p: Any) -> Conversion:
             statuses |= _UNKNOWN_STATUSES
             extra = _UNKNOWN_STATUSES - plan.statuses
             if extra:
-                widened.append(f"UNKNOWN stands for every other status: also {selector_text(extra)}")
+                widened.append(
+                    f"UNKNOWN stands for every other status: also {selector_text(extra)}"
+                )
         attempts = plan.retries + 1
         if attempts > MAX_ATTEMPTS:
             lost.append(
@@ -151,7 +153,11 @@ def from_grpc(data: Any) -> Conversion:
     retrying = [m for m in methods if isinstance(m, dict) and "retryPolicy" in m]
     if len(retrying) > 1:
         lost.append(f"{len(retrying)} method configs retry → the first one is read")
-    m = retrying[0] if retrying else (methods[0] if methods and isinstance(methods[0], dict) else {})
+    m = (
+        retrying[0]
+        if retrying
+        else (methods[0] if methods and isinstance(methods[0], dict) else {})
+    )
     plan = Plan()
     if "timeout" in m:
         plan = attrs.evolve(plan, deadline_ms=duration_ms(m["timeout"], "methodConfig.timeout"))

@@ -123,7 +123,9 @@ def from_istio(data: Any) -> Conversion:
     lost.append("Istio's jittered back-off → x2 with jitter (full)")
     timeout = None
     if "perTryTimeout" in retries:
-        timeout = clamp_timeout(duration_ms(retries["perTryTimeout"], "retries.perTryTimeout"), lost)
+        timeout = clamp_timeout(
+            duration_ms(retries["perTryTimeout"], "retries.perTryTimeout"), lost
+        )
     deadline = None
     if "timeout" in route:
         deadline = duration_ms(route["timeout"], "timeout") or None

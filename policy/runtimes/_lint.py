@@ -21,7 +21,7 @@ import attrs
 
 from ._read import ConfigError, find_all
 
-__all__ = ["Finding", "MULTIPLY_FROM", "lint_config"]
+__all__ = ["MULTIPLY_FROM", "Finding", "lint_config"]
 
 #: Retries in one layer from which ``W107`` warns (an application's 3 retries around
 #: them make ``4 × (1 + n)`` requests: 16 at 3).

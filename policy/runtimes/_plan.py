@@ -143,14 +143,16 @@ def _strategy_text(s: Any) -> str:
     return str(rule).split(":", 1)[1]
 
 
+_STATUS_MATCHERS = (policy.StatusCode, policy.StatusRange, policy.StatusClass, policy.AllErrors)
+
+
 def _decider(rules: tuple[policy.Rule, ...], status: int) -> policy.Rule | None:
     """The rule that decides ``status``: the most specific, then the later (as ``decide``)."""
     best: policy.Rule | None = None
     best_size = 0
     for r in rules:
         for m in r.matchers:
-            covers = getattr(m, "covers", None)
-            if covers is None or not covers(status):
+            if not isinstance(m, _STATUS_MATCHERS) or not m.covers(status):
                 continue
             if best is None or m.size <= best_size:
                 best, best_size = r, m.size
@@ -180,11 +182,10 @@ def plan_of(p: policy.Policy) -> tuple[Plan, list[str]]:
             chosen[kind.word] = r
     named_other = sorted(
         {
-            str(m.code if isinstance(m, policy.StatusCode) else m)
+            str(policy.Policy([policy.Rule([m], [Never()])])).split(":", 1)[0]
             for r in rules
             for m in r.matchers
-            if getattr(m, "covers", None) is not None
-            and not any(m.covers(s) for s in ERROR_STATUSES)
+            if isinstance(m, _STATUS_MATCHERS) and not any(m.covers(s) for s in ERROR_STATUSES)
         }
     )
     if named_other:
@@ -321,5 +322,3 @@ def _matchers(statuses: frozenset[int]) -> list[Any]:
         else:
             out.append(policy.StatusCode(int(word)))
     return out
-
-

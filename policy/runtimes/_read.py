@@ -48,9 +48,7 @@ def duration_ms(value: Any, where: str) -> int:
         total = Decimal(str(value)) * 1000
     elif isinstance(value, str) and value and _PART.sub("", value) == "":
         try:
-            total = sum(
-                (Decimal(n) * _UNIT_MS[u] for n, u in _PART.findall(value)), Decimal(0)
-            )
+            total = sum((Decimal(n) * _UNIT_MS[u] for n, u in _PART.findall(value)), Decimal(0))
         except InvalidOperation:  # pragma: no cover - the pattern only lets digits through
             raise ConfigError(f"{where} must be a duration (got {value!r})") from None
     else:
@@ -92,7 +90,9 @@ def need(data: Any, key: str, kind: Any, where: str) -> Any:
     return value
 
 
-def find_all(data: Any, key: str, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+def find_all(
+    data: Any, key: str, path: tuple[Any, ...] = ()
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """Every ``(path, value)`` under a key named ``key``, depth first, in document order."""
     if isinstance(data, dict):
         for k, v in data.items():
