@@ -146,6 +146,12 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="parse and lint policies (exit 1 on errors)")
     if wanted("check"):
         _add_inputs(c)
+        c.add_argument(
+            "--format",
+            dest="runtime",
+            choices=["grpc", "envoy", "istio", "gateway"],
+            help="-f FILE is this runtime's retry config: lint what it retries",
+        )
         c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list")
         c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
         c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
@@ -185,7 +191,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         )
         _fleet_arguments(s)
 
-    v = sub.add_parser("convert", help="seed options <-> policy")
+    v = sub.add_parser("convert", help="seed options or runtime configs <-> policy")
     if wanted("convert"):
         v.add_argument("policy", nargs="?", metavar="POLICY")
         v.add_argument("-f", "--file", help="a JSON (or TOML/YAML) file of seed options")
@@ -195,7 +201,28 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             choices=["text", "toml", "json", "yaml"],
             help="what -f - (standard input) holds (default: json)",
         )
-        v.add_argument("--to", choices=["options", "policy"], required=True)
+        v.add_argument(
+            "--to",
+            choices=["options", "policy", "grpc", "envoy", "istio", "gateway", "urllib3"],
+            help="what to write (default: policy with --from, else required)",
+        )
+        v.add_argument(
+            "--from",
+            dest="source",
+            choices=["grpc", "envoy", "istio", "gateway"],
+            help="-f FILE is this runtime's retry config (JSON or YAML)",
+        )
+        v.add_argument(
+            "--format",
+            dest="out_format",
+            choices=["json", "yaml"],
+            default="json",
+            help="how a runtime config is written (default json)",
+        )
+        v.add_argument("--strict", action="store_true", help="exit 1 when anything was lost")
+        v.add_argument(
+            "--json", action="store_true", help="put the loss report in the output (JSON)"
+        )
 
     p = sub.add_parser("presets", help="list the presets (@name)")
     if wanted("presets"):

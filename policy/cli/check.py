@@ -16,6 +16,10 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace) -> int:
     """Lint every policy; 1 on errors (or warnings under ``--strict``)."""
+    if getattr(args, "runtime", None) is not None:
+        from ._runtimes import check
+
+        return check(args)
     found = sources(args)
     records: list[dict[str, Any]] = []
     errors = warnings = 0

@@ -1,4 +1,4 @@
-"""``policy convert``: the seed's options to a policy and back."""
+"""``policy convert``: the seed's options to a policy and back (runtime configs: ``_runtimes``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.policy is None) == (args.file is None):
         raise UsageError("convert takes a POLICY or -f FILE (not both)")
+    if args.source is not None or args.to not in ("options", "policy", None):
+        from ._runtimes import convert
+
+        return convert(args)
+    if args.to is None:
+        raise UsageError(
+            "convert needs --to (options, policy, grpc, envoy, istio, gateway, urllib3)"
+        )
     if args.policy is not None:
         p = one_policy(args.policy)
     else:
