@@ -142,19 +142,25 @@ def parse_delay_seconds(value: str) -> float | None:
 
 _NUM = r"([0-9]+(?:\.[0-9]+)?)"
 _DURATION = Pattern(
-    rf"(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m(?!s))?(?:{_NUM}s)?(?:{_NUM}ms)?",
+    rf"(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m(?!s))?(?:{_NUM}s)?(?:{_NUM}ms)?"
+    rf"(?:{_NUM}(?:us|\u00b5s|\u03bcs))?(?:{_NUM}ns)?",
     re.ASCII,
 )
-_UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0)
+#: Seconds per unit, in the pattern's order: d, h, m, s, ms, us (µs), ns.
+_UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0, 1e-3, 1e-6, 1e-9)
+#: The divisor that reads a sub-second component exactly (``72ms`` is 72 / 1000).
+_UNIT_DIVISORS = (0.0, 0.0, 0.0, 0.0, 1e3, 1e6, 1e9)
 
 
 def parse_duration(value: str) -> float | None:
-    """A duration with units, Go style, in seconds: ``6m0s``, ``1h2m3.5s``, ``72ms``.
+    """A duration with units, Go style (``time.Duration``), in seconds: ``6m0s``,
+    ``1h2m3.5s``, ``72ms``, ``400µs``, ``1.5us``, ``250ns``.
 
-    Components ``<number><unit>`` with units ``d``, ``h``, ``m``, ``s``, ``ms`` (lower
-    case) in that order, each at most once, no separators: ``1s500ms``, ``1d2h``,
-    ``1d22h8m1s``, ``0s``.  Every number is a plain decimal (``1.5h``).  A bare number
-    is not a duration (``None``), nor is a sign, a space inside or another unit.
+    Components ``<number><unit>`` with units ``d``, ``h``, ``m``, ``s``, ``ms``, ``us``
+    (also ``µs``, micro sign or Greek mu, as Go prints it), ``ns`` (lower case) in that
+    order, each at most once, no separators: ``1s500ms``, ``1d2h``, ``1d22h8m1s``,
+    ``2ms300µs``, ``0s``.  Every number is a plain ASCII decimal (``1.5h``).  A bare
+    number is not a duration (``None``), nor is a sign, a space inside or another unit.
     """
     if not isinstance(value, str) or len(value) > MAX_VALUE_LEN:
         return None
@@ -163,15 +169,14 @@ def parse_duration(value: str) -> float | None:
 
 @functools.lru_cache(maxsize=512)
 def _duration_text(s: str) -> float | None:
-    """``parse_duration`` of a stripped text, cached like ``_http_date_text``."""
+    """``parse_duration`` of a stripped text, cached like ``http_date_text``."""
     m = _DURATION.fullmatch(s)
     if m is None or not s:
         return None
-    *larger, milliseconds = m.groups()
     total = 0.0
-    for number, unit in zip(larger, _UNIT_SECONDS, strict=True):
-        if number is not None:
-            total += float(number) * unit
-    if milliseconds is not None:
-        total += float(milliseconds) / 1000.0  # 72ms is 0.072, not 72 * 0.001
+    for number, unit, divisor in zip(m.groups(), _UNIT_SECONDS, _UNIT_DIVISORS, strict=True):
+        if number is None:
+            continue
+        # A sub-second unit divides (72ms is 0.072, not 72 * 0.001).
+        total += float(number) / divisor if divisor else float(number) * unit
     return total if math.isfinite(total) else None
