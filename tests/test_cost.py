@@ -274,3 +274,11 @@ def test_quotas_defaults_count_one_and_pace_off_reports_nothing() -> None:
     assert (q.family, q.remaining, q.until) == ("x-ratelimit-remaining", 4.0, T0 + 30)
     assert q.cost({"ratelimit": 50, "x": 9}) == 1.0
     assert policy.parse("429:headers()").quotas(Response(200, headers), T0) == ()
+
+
+def test_quotas_reports_a_family_once_when_two_strategies_name_it() -> None:
+    """``@openai`` reads ``x-ratelimit-*-tokens`` as durations; a rule naming the same
+    family in ``auto`` is the same family: one ``Quota``."""
+    p = policy.parse("@openai 429:headers(x-ratelimit-*-tokens)|backoff(2,1s) pace=on")
+    (q,) = p.quotas(Response(429, openai(10_000, 30, "400ms")), 0.0)
+    assert (q.family, q.remaining, q.until) == ("x-ratelimit-remaining-tokens", 30.0, 0.4)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ._hooks import prometheus_hooks, testing
     from ._httpx import AsyncRetryTransport, RetryTransport
     from ._redis import RedisState as RedisState
+    from ._tokens import estimate_tokens
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
 install_log_filter()
@@ -63,6 +64,7 @@ _LAZY = {
     "retrying": "_callable",
     "prometheus_hooks": "_hooks",
     "testing": "_hooks",
+    "estimate_tokens": "_tokens",
 }
 
 if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
@@ -110,6 +112,7 @@ __all__ = [
     "background_fetch_response",
     "compose_policy",
     "default_fetcher",
+    "estimate_tokens",
     "mask_url",
     "outcome_from_exception",
     "prometheus_hooks",

@@ -212,6 +212,8 @@ class Pacer:
             w = ra_wait or parse_reset(r, fmt, reference)
             if w is None or w <= 0 or w > (family_cap if rule_cap is None else rule_cap):
                 continue
+            if any(q.family == remaining for q in out):
+                continue  # one family named by two strategies (another format): once
             out.append(Quota(remaining, n, now + w, words))
         return tuple(out)
 
