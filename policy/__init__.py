@@ -43,6 +43,7 @@ from .language._settings import (
     MethodsSetting,
     PaceSetting,
     PresetRef,
+    SseSetting,
     TimeoutSetting,
 )
 
@@ -168,6 +169,7 @@ __all__ = [
     "Rule",
     "Schedule",
     "Span",
+    "SseSetting",
     "StatusClass",
     "StatusCode",
     "StatusRange",

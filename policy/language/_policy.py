@@ -28,6 +28,7 @@ from ._settings import (
     MethodsSetting,
     PaceSetting,
     PresetRef,
+    SseSetting,
     TimeoutSetting,
     kind_of,
     rules_of,
@@ -123,7 +124,7 @@ class Policy:
                 # methods=* and pace=off say what leaving them out says
                 if not (
                     (isinstance(item, MethodsSetting) and item.methods is None)
-                    or (isinstance(item, PaceSetting) and not item.on)
+                    or (isinstance(item, PaceSetting | SseSetting) and not item.on)
                 ):
                     settings.append(item)
                 continue
@@ -183,6 +184,12 @@ class Policy:
     def pace(self) -> bool:
         """Whether pre-emptive pacing is on (``pace=on``; off by default)."""
         s = self._setting(PaceSetting)
+        return s is not None and bool(s.on)
+
+    @property
+    def sse(self) -> bool:
+        """Whether 2xx event streams are read up to their first event (``sse=on``)."""
+        s = self._setting(SseSetting)
         return s is not None and bool(s.on)
 
     @property

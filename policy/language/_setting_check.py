@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._ast import MAX_LIMIT, TIMEOUT_MAX_MS, TIMEOUT_MIN_MS
+from ._ast import MAX_LIMIT, TIMEOUT_MAX_MS, TIMEOUT_MIN_MS, Span
 from ._raw import RawSetting, did_you_mean, fmt_ms, span_of
 from ._settings import (
     AttemptsSetting,
@@ -14,6 +14,7 @@ from ._settings import (
     Item,
     MethodsSetting,
     PaceSetting,
+    SseSetting,
     TimeoutSetting,
 )
 from ._values import ValueReader
@@ -23,9 +24,15 @@ if TYPE_CHECKING:
 
 __all__ = ["METHOD", "SETTING_NAMES", "read_setting"]
 
-SETTING_NAMES = ("timeout", "deadline", "attempts", "methods", "pace", "budget")
+SETTING_NAMES = ("timeout", "deadline", "attempts", "methods", "pace", "budget", "sse")
 PACE_VALUES = {"on": True, "off": False}
 METHOD = re.compile(r"[A-Z]+\Z")
+
+
+def read_sse(self: ValueReader, tok: Token, span: Span) -> SseSetting | None:
+    """``sse=on`` / ``sse=off``."""
+    on = self.choice(tok, PACE_VALUES, "sse value")
+    return None if on is None else SseSetting(on, span=span)
 
 
 def read_setting(self: ValueReader, raw: RawSetting, seen: dict[str, Token]) -> Item | None:
@@ -69,6 +76,8 @@ def read_setting(self: ValueReader, raw: RawSetting, seen: dict[str, Token]) -> 
     if name == "pace":
         on = self.choice(tok, PACE_VALUES, "pace value")
         return None if on is None else PaceSetting(on, span=span)
+    if name == "sse":
+        return read_sse(self, tok, span)
     if name == "budget":
         pct = self.percent(tok)
         return None if pct is None else BudgetSetting(pct, span=span)
