@@ -43,6 +43,7 @@ from .language._settings import (
     MethodsSetting,
     PaceSetting,
     PresetRef,
+    SseSetting,
     TimeoutSetting,
 )
 
@@ -66,6 +67,7 @@ del _error
 if TYPE_CHECKING:
     from .check._lint import Diagnostic, lint
     from .evaluate._schedule import Schedule
+    from .language._cost import Quota
     from .language._options import from_options
     from .language._outcomes import (
         Accept,
@@ -106,6 +108,7 @@ _LAZY = {
     "Timeout": "language._outcomes",
     "PRESETS": "language._presets",
     "Preset": "language._presets",
+    "Quota": "language._cost",
 }
 
 
@@ -159,12 +162,14 @@ __all__ = [
     "Preset",
     "PresetRef",
     "Problem",
+    "Quota",
     "ResetFormat",
     "Response",
     "Retry",
     "Rule",
     "Schedule",
     "Span",
+    "SseSetting",
     "StatusClass",
     "StatusCode",
     "StatusRange",

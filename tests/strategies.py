@@ -41,6 +41,7 @@ from policy import (
     PresetRef,
     ResetFormat,
     Rule,
+    SseSetting,
     StatusClass,
     StatusCode,
     StatusRange,
@@ -417,6 +418,7 @@ def settings_items() -> st.SearchStrategy[list[object]]:
         st.one_of(st.none(), st.builds(MethodsSetting, _METHODS)),
         st.one_of(st.none(), st.builds(PaceSetting, st.booleans())),
         st.one_of(st.none(), st.builds(BudgetSetting, budget_percents())),
+        st.one_of(st.none(), st.builds(SseSetting, st.booleans())),
     ).map(lambda t: [s for s in t if s is not None])
 
 

@@ -417,6 +417,14 @@ DURATIONS_VALID = [
     ("1m1ms", 60.001),
     (" 6m0s ", 360.0),
     ("20.5ms", 0.0205),
+    ("400µs", 0.0004),  # Go prints the micro sign U+00B5
+    ("400\u03bcs", 0.0004),  # ... and accepts the Greek mu U+03BC
+    ("400us", 0.0004),
+    ("1.5us", 1.5e-6),
+    ("250ns", 2.5e-7),
+    ("2ms300µs", 0.0023),
+    ("1m2s3ms4us5ns", 62.003004005),
+    ("1h0m0.5s", 3600.5),
 ]
 DURATIONS_INVALID = [
     "",
@@ -436,9 +444,19 @@ DURATIONS_INVALID = [
     "1h 2m",
     "1H",
     "1S",
-    "1us",
-    "1µs",
-    "1ns",
+    "us",
+    "µs",
+    "ns",
+    "1ns1us",
+    "1us1ms",
+    "1µs1us",
+    "1US",
+    "1Ns",
+    "1 µs",
+    "1µ",
+    "1u",
+    "1n",
+    "٣us",
     "1w",
     "1y",
     "1e3s",
@@ -449,7 +467,7 @@ DURATIONS_INVALID = [
 
 @pytest.mark.parametrize(("text", "expected"), DURATIONS_VALID)
 def test_parse_duration_valid(text: str, expected: float) -> None:
-    """Go-style durations with d/h/m/s/ms parse to seconds."""
+    """Go-style durations with d/h/m/s/ms/us/µs/ns parse to seconds."""
     assert parse_duration(text) == pytest.approx(expected, abs=1e-12)
 
 
@@ -861,6 +879,39 @@ def test_duration_round_trip(millis: int, omit: set[str], zero_fill: bool) -> No
     parsed = parse_duration(text)
     assert parsed is not None
     assert math.isclose(parsed, millis / 1000, rel_tol=0, abs_tol=1e-6), text
+
+
+@given(st.integers(0, 10**15), st.sampled_from(["us", "µs", "\u03bcs"]))
+def test_go_duration_round_trip(nanos: int, micro: str) -> None:
+    """Nanoseconds written as Go's time.Duration prints them (h, m, s, ms, µs, ns) read
+    back within 1e-9 relative, in format=duration and in auto."""
+    parts = [
+        (nanos // 3_600_000_000_000, "h"),
+        (nanos // 60_000_000_000 % 60, "m"),
+        (nanos // 1_000_000_000 % 60, "s"),
+        (nanos // 1_000_000 % 1000, "ms"),
+        (nanos // 1000 % 1000, micro),
+        (nanos % 1000, "ns"),
+    ]
+    text = "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+    for got in (parse_duration(text), parse_reset(text, F.DURATION, REF)):
+        assert got is not None
+        assert math.isclose(got, nanos / 1e9, rel_tol=1e-12, abs_tol=1e-12), text
+    if not text.isdigit():
+        assert parse_reset(text, F.AUTO, REF) == parse_duration(text)
+
+
+def test_openai_sample_with_sub_millisecond_resets(fixtures: dict[str, Any]) -> None:
+    """The fixture's OpenAI sample with its resets as Go prints short durations
+    (``400µs``, ``250ns``): the token family's reset reads in duration and auto."""
+    (sample,) = [s for s in fixtures["samples"] if s["source"] == "OpenAI (Go-style durations)"]
+    headers = lower(sample["headers"])
+    assert parse_reset(headers["x-ratelimit-reset-tokens"], F.DURATION, REF) == 360.0
+    for text, seconds in (("400µs", 4e-4), ("1.5us", 1.5e-6), ("250ns", 2.5e-7)):
+        headers["x-ratelimit-reset-tokens"] = text
+        for fmt in (F.DURATION, F.AUTO):
+            got = parse_reset(headers["x-ratelimit-reset-tokens"], fmt, REF)
+            assert got == pytest.approx(seconds, rel=1e-12), (text, fmt)
 
 
 @given(st.floats(0, 1e9, allow_nan=False).map(lambda x: round(x, 3)))

@@ -410,3 +410,21 @@ def test_unknown_preset_suggests_and_lists() -> None:
     assert f"did you mean '{name}'" in info.value.message
     for known in policy.PRESETS:
         assert f"@{known}" in info.value.message
+
+
+def test_sse_setting_parses_renders_and_compares() -> None:
+    """``sse=on|off`` (case-insensitive): kept as written, ``sse=off`` equals its absence,
+    a bad value or a repeat is a positioned error, the seed options refuse ``sse=on``."""
+    p = policy.parse("5xx:backoff() SSE=On")
+    assert p.sse is True
+    assert str(p) == "5xx:backoff(5,1s..1m,x1.8) sse=on"
+    assert policy.parse(str(p)) == p
+    assert policy.parse("5xx:backoff() sse=off") == policy.parse("5xx:backoff()")
+    assert policy.parse("5xx:backoff() sse=off").sse is False
+    assert policy.parse("5xx:backoff()").sse is False
+    with pytest.raises(policy.PolicySyntaxError, match="unknown sse value 'maybe'"):
+        policy.parse("sse=maybe")
+    with pytest.raises(policy.PolicyValueError, match="setting sse given twice"):
+        policy.parse("sse=on sse=off")
+    with pytest.raises(policy.PolicyValueError, match="sse=on has no seed option"):
+        p.to_options()

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ._hooks import prometheus_hooks, testing
     from ._redis import RedisState as RedisState
     from ._requests import RetryAdapter
+    from ._tokens import estimate_tokens
     from .httpx import AsyncRetryTransport, RetryTransport
 
 # urllib3 logs request targets (query strings included) at DEBUG: mask their values.
@@ -70,6 +71,7 @@ _LAZY = {
     "retrying": "_callable",
     "prometheus_hooks": "_hooks",
     "testing": "_hooks",
+    "estimate_tokens": "_tokens",
 }
 
 if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
@@ -118,6 +120,7 @@ __all__ = [
     "background_fetch_response",
     "compose_policy",
     "default_fetcher",
+    "estimate_tokens",
     "mask_url",
     "outcome_from_exception",
     "prometheus_hooks",

@@ -61,7 +61,7 @@ def parse_outcomes(spec: str, headers: list[str]) -> list[Outcome]:
         elif name.isdigit() and 100 <= int(name) <= 599:
             found.append(Response(int(name), per.get(i, [])))
         else:
-            from ..language._validate import did_you_mean
+            from ..language._raw import did_you_mean
 
             hint = did_you_mean(name, tuple(_WORDS))
             raise UsageError(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from random import random as _random
 from typing import Any, Final
 
+from ..language._cost import Cost
 from ..language._outcomes import (
     Accept,
     AttemptState,
@@ -84,11 +85,13 @@ def decider(c: Tables) -> Decide:
         now: float,
         rand: Callable[[], float] = _random,
         method: str = "GET",
+        cost: Cost | None = None,
     ) -> Decision:
         if type(outcome) is response_type:
             status = outcome.status
             first = headers_first[status]
-            if first is not None and not outcome.stop:
+            # (A request with a cost reads its families in header_wait, in the loop.)
+            if first is not None and cost is None and not outcome.stop:
                 i, limit, hs, rule, text, limit_name, remaining_name, reset_name, resets, max_s = (
                     first
                 )
@@ -252,7 +255,7 @@ def decider(c: Tables) -> Decide:
                 n = counters[i]
                 if n >= limit or type(outcome) is not Response:
                     continue
-                found = header_wait(hs, outcome.headers, now, label, rule, text)
+                found = header_wait(hs, outcome.headers, now, label, rule, text, cost)
                 if found is None:
                     continue
                 if type(found) is GiveUp:

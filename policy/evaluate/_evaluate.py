@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..language._ast import (
     AllErrors,
@@ -62,6 +62,7 @@ from ..language._ast import (
     StatusCode,
     StatusRange,
 )
+from ..language._cost import Cost, Quota
 from ..language._outcomes import (
     AttemptState,
     ConnectFailure,
@@ -79,6 +80,9 @@ from ._schedule import Schedule, WorstCase, schedule_of, worst_case_of
 from ._steps import NEVER, NEVER_CAPS, compile_strategy
 from ._straight import straight_path
 from ._tables import Entry, Step
+
+if TYPE_CHECKING:
+    from ._pace import Pacer
 
 __all__ = ["Compiled", "compiled_of"]
 
@@ -170,29 +174,29 @@ class Compiled:
         #: generated straight path in front of the general closure, stored on the instance
         #: so a call is one call.
         self.decide: Decide = straight_path(self, decider(self))
-        self._pacer: Any = None
+        self._pacer: Pacer | None = None
 
     # -- pacing (SPEC §7.1): what a response says of its origin's quota -----------------
 
-    def hold(self, response: Any, now: float) -> float | None:
-        """``Policy.hold``: the wall-clock time ``response``'s origin is held until."""
-        pacer = self._pacer
+    def _pacing(self) -> Pacer:
+        pacer: Pacer | None = self._pacer
         if pacer is None:
             from ._pace import Pacer  # only pacing policies pay for it
 
             pacer = self._pacer = Pacer(self.policy, self)
-        until: float | None = pacer.hold(response, now)
-        return until
+        return pacer
+
+    def hold(self, response: Any, now: float, cost: Cost | None = None) -> float | None:
+        """``Policy.hold``: the wall-clock time ``response``'s origin is held until."""
+        return self._pacing().hold(response, now, cost)
 
     def quota(self, response: Any, now: float) -> tuple[int, float] | None:
         """``Policy.quota``: ``(remaining, until)`` read from ``response``, or ``None``."""
-        pacer = self._pacer
-        if pacer is None:
-            from ._pace import Pacer  # only pacing policies pay for it
+        return self._pacing().quota(response, now)
 
-            pacer = self._pacer = Pacer(self.policy, self)
-        found: tuple[int, float] | None = pacer.quota(response, now)
-        return found
+    def quotas(self, response: Any, now: float) -> tuple[Quota, ...]:
+        """``Policy.quotas``: every family's ``Quota`` read from ``response``."""
+        return self._pacing().quotas(response, now)
 
     # -- state --------------------------------------------------------------------------
 

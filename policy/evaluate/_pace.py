@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..language._ast import Backoff, Headers, ResetFormat
 from ..language._build import default_of
+from ..language._cost import Cost, Quota, check_cost, family_cost, words_of
 from ..language._outcomes import Response
 from ._headers import (
     parse_number,
@@ -95,15 +96,17 @@ _RETRY_AFTER_STATUSES: Final = frozenset((429, 503))
 class Pacer:
     """A policy's pacing rules, compiled once (``Policy.hold`` keeps one per policy).
 
-    ``families`` is ``((remaining, reset, format, cap_s), ...)``; ``caps`` maps a status
+    ``families`` is ``((remaining, reset, format, cap_s), ...)`` and ``words`` the cost
+    words of each (empty for ``headers()``'s defaults); ``caps`` maps a status
     to the ``max`` of the strategy of the rule that decides it (the first ``headers`` or
     ``backoff`` in its chain; absent: no rule, or only ``never``).
     """
 
-    __slots__ = ("caps", "families", "field_cap")
+    __slots__ = ("caps", "families", "field_cap", "words")
 
     def __init__(self, policy: Policy, compiled: Tables) -> None:
         named: dict[tuple[str, str, ResetFormat], float] = {}
+        words: dict[tuple[str, str, ResetFormat], frozenset[str]] = {}
         any_headers = False
         for rule in policy.rules:
             for s in rule.strategies:
@@ -117,12 +120,15 @@ class Pacer:
                 elif s.remaining_header is not None and s.reset_header is not None:
                     key = (s.remaining_header, s.reset_header, s.format)
                     named[key] = min(cap, named.get(key, cap))
+                    names = (s.limit_header, s.remaining_header, s.reset_header)
+                    words[key] = words.get(key, frozenset()) | words_of(names)
         if not any_headers:
             for key in _DEFAULT_KEYS:
                 named[key] = DEFAULT_MAX_S
         self.families: tuple[tuple[str, str, ResetFormat, float], ...] = tuple(
             (rem, rst, fmt, cap) for (rem, rst, fmt), cap in named.items()
         )
+        self.words: tuple[frozenset[str], ...] = tuple(words.get(key, frozenset()) for key in named)
         # The RateLimit field shares the defaults' (smallest) cap when they are read, else
         # it has headers()'s default: no strategy names it.
         self.field_cap = min(
@@ -178,10 +184,49 @@ class Pacer:
                 best = (left, until)
         return best
 
-    def hold(self, response: Any, now: float) -> float | None:
-        """The wall-clock time to hold ``response``'s origin until, or ``None``."""
+    def quotas(self, response: Any, now: float) -> tuple[Quota, ...]:
+        """Every family's ``Quota`` a response reports (same reading and caps as ``quota``,
+        the remaining units as sent, not rounded down), in the policy's order."""
+        if type(response) is not Response or not response.headers:
+            return ()
+        h = response.headers
+        reference: float | None = None
+        ra_wait: float | None = None
+        out: list[Quota] = []
+        rule_cap = self.caps.get(response.status)
+        for (remaining, reset, fmt, family_cap), words in zip(
+            self.families, self.words, strict=True
+        ):
+            v = h.get(remaining)
+            r = h.get(reset)
+            if v is None or r is None:
+                continue
+            n = parse_number(v)
+            if n is None:
+                continue
+            if reference is None:
+                reference = reference_time(h, now)
+                ra = h.get("retry-after")
+                if ra is not None:
+                    ra_wait = parse_retry_after(ra, reference)
+            w = ra_wait or parse_reset(r, fmt, reference)
+            if w is None or w <= 0 or w > (family_cap if rule_cap is None else rule_cap):
+                continue
+            if any(q.family == remaining for q in out):
+                continue  # one family named by two strategies (another format): once
+            out.append(Quota(remaining, n, now + w, words))
+        return tuple(out)
+
+    def hold(self, response: Any, now: float, cost: Cost | None = None) -> float | None:
+        """The wall-clock time to hold ``response``'s origin until, or ``None``.
+
+        With ``cost``, a family a cost key names is spent when its ``remaining`` is
+        below the request's units there (``remaining: 30`` of a 900-token request).
+        """
         if type(response) is not Response:
             return None
+        if cost:
+            check_cost(cost)
         h = response.headers
         if not h:
             return None
@@ -201,9 +246,15 @@ class Pacer:
             if w is not None:
                 cap = min(cap, self.field_cap)
                 resets = max(resets, w)
-        for remaining, reset, fmt, family_cap in self.families:
+        for (remaining, reset, fmt, family_cap), words in zip(
+            self.families, self.words, strict=True
+        ):
             v = h.get(remaining)
-            if v is None or parse_number(v) != 0:
+            if v is None:
+                continue
+            units = family_cost(words, cost) if cost else None
+            n = parse_number(v)
+            if n is None or (n != 0 if units is None else n >= units):
                 continue
             cap = min(cap, family_cap)
             r = h.get(reset)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from ..language._ast import Over, Rule
+from ..language._cost import Cost, family_cost
 from ..language._outcomes import GiveUp
 from ._headers import (
     ABSOLUTE,
@@ -63,8 +64,14 @@ def header_wait(
     label: object,
     rule: Rule,
     text: str,
+    cost: Cost | None = None,
 ) -> tuple[float, str] | GiveUp | None:
     """Where the server says to wait, in the SPEC's order; ``None``: nothing usable.
+
+    ``cost``: the request's units per family word (§2.4 step 3).  A family a key names
+    is limited when its ``remaining`` is below the cost, and can never admit a request
+    whose cost is above its ``limit``; a family no key names reads as before (limited
+    at ``remaining: 0``).
 
     Header texts are read through the memoised parts of ``_headers`` (a dict lookup per
     header once a text has been seen); the reference time (the response's ``Date``) is
@@ -98,6 +105,7 @@ def header_wait(
             if found is not _SKIP:
                 return found  # type: ignore[return-value]
     if hs.named:
+        units = family_cost(hs.words, cost) if cost else None
         name = hs.limit_header
         if name is not None:
             v = get(name)
@@ -110,6 +118,12 @@ def header_wait(
                         f"{label}: {name} is 0, so the request cannot succeed now ({text})",
                         rule,
                     )
+                if units is not None and n is not None and n < units:  # type: ignore[operator]
+                    return GiveUp(
+                        f"{label}: this request costs {units:g}, more than the {name} of "
+                        f"{n:g}, so it can never succeed ({text})",
+                        rule,
+                    )
         name = hs.remaining_header
         if name is not None:
             v = get(name)
@@ -117,7 +131,9 @@ def header_wait(
                 n = NUMBERS.get(v, _MISS)
                 if n is _MISS:
                     n = number(v)
-                if n is not None and n > 0:  # type: ignore[operator]
+                if n is not None and (
+                    n > 0 if units is None else n >= units  # type: ignore[operator]
+                ):
                     return None
     else:
         v = get("ratelimit")

@@ -17,6 +17,7 @@ from typing import Final
 import attrs
 
 from ..language._ast import Backoff, Headers, Jitter, Over, ResetFormat, Strategy
+from ..language._cost import words_of
 from ._headers import RESET_PARTS
 from ._reasons import WHY_BACKOFF
 from ._tables import Step
@@ -86,6 +87,9 @@ class HeaderStep:
     sources: tuple[str, ...]
     #: The memoised parts of reset texts in ``format`` (shared by every step of the format).
     reset_parts: dict[str, tuple[int, float]] = attrs.field(eq=False, repr=False)
+    #: The dash-separated words of the family's header names, which cost keys name
+    #: (empty for ``headers()``: its defaults count 1).
+    words: frozenset[str] = frozenset()
 
 
 def compile_strategy(strategy: Strategy, position: int, text: str) -> Step:
@@ -125,6 +129,11 @@ def compile_strategy(strategy: Strategy, position: int, text: str) -> Step:
                 else (strategy.reset_header,)
             ),
             reset_parts=RESET_PARTS[strategy.format],
+            words=words_of(
+                (strategy.limit_header, strategy.remaining_header, strategy.reset_header)
+                if strategy.named
+                else ()
+            ),
         )
         return (HEADERS, position, strategy.limit, hs, strategy)
     return (NEVER, position, 0, None, strategy)

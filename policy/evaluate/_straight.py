@@ -22,7 +22,7 @@ from ._steps import BACKOFF, J_DECORRELATED, J_EQUAL, J_FULL, J_NONE, J_SCALE, N
 from ._tables import Entry, Tables
 
 _STRAIGHT = """\
-def decide(state, outcome, *, now, rand=default_rand, method="GET"):
+def decide(state, outcome, *, now, rand=default_rand, method="GET", cost=None):
     if type(outcome) is response_type:
         status = outcome.status
 {fetch}
@@ -51,7 +51,7 @@ def decide(state, outcome, *, now, rand=default_rand, method="GET"):
                     ),
                 )
                 return granted
-    return loop(state, outcome, now=now, rand=rand, method=method)
+    return loop(state, outcome, now=now, rand=rand, method=method, cost=cost)
 """
 
 #: The step read from the per-status table (several rules take the straight path) ...

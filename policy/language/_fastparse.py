@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._validate import RawArg, RawPreset, RawRule, RawSetting, RawStrategy
+from ._raw import RawArg, RawPreset, RawRule, RawSetting, RawStrategy
 
 __all__ = ["Tok", "fast_raw"]
 

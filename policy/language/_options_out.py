@@ -40,6 +40,7 @@ from ._settings import (
     Item,
     MethodsSetting,
     PaceSetting,
+    SseSetting,
     TimeoutSetting,
     rules_of,
     setting_of,
@@ -74,6 +75,8 @@ def to_options(items: Sequence[Item]) -> dict[str, Any]:
             problems.add("attempts= has no seed option")
         elif isinstance(item, PaceSetting) and item.on:
             problems.add("pace=on has no seed option (the seed does not pace requests)")
+        elif isinstance(item, SseSetting) and item.on:
+            problems.add("sse=on has no seed option (the seed does not read event streams)")
         elif isinstance(item, BudgetSetting):
             problems.add(f"budget={percent(item.percent)} has no seed option")
         elif isinstance(item, MethodsSetting) and item.methods is not None:

@@ -325,7 +325,8 @@ Decision: TypeAlias = Retry | GiveUp | Accept
 
 
 class Decide(Protocol):
-    """``decide(state, outcome, *, now, rand=random.random, method="GET")`` (SPEC §2.6)."""
+    """``decide(state, outcome, *, now, rand=random.random, method="GET", cost=None)``
+    (SPEC §2.6; ``cost``: the request's units per header family word, §2.4)."""
 
     def __call__(
         self,
@@ -335,6 +336,7 @@ class Decide(Protocol):
         now: float,
         rand: Callable[[], float] = ...,
         method: str = ...,
+        cost: Mapping[str, float] | None = ...,
     ) -> Decision: ...
 
 

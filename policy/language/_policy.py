@@ -28,6 +28,7 @@ from ._settings import (
     MethodsSetting,
     PaceSetting,
     PresetRef,
+    SseSetting,
     TimeoutSetting,
     kind_of,
     rules_of,
@@ -35,6 +36,7 @@ from ._settings import (
 )
 
 if TYPE_CHECKING:
+    from ._cost import Cost, Quota
     from ._outcomes import AttemptState, Decide, Envelope, Outcome, WorstCase
 
 __all__ = ["Evaluator", "Policy", "bind_engine", "new_policy"]
@@ -52,9 +54,11 @@ class Evaluator(Protocol):
 
     def worst_case(self) -> WorstCase: ...
 
-    def hold(self, response: Any, now: float) -> float | None: ...
+    def hold(self, response: Any, now: float, cost: Cost | None = None) -> float | None: ...
 
     def quota(self, response: Any, now: float) -> tuple[int, float] | None: ...
+
+    def quotas(self, response: Any, now: float) -> tuple[Quota, ...]: ...
 
 
 _engine: list[Callable[[Policy], Evaluator]] = []
@@ -120,7 +124,7 @@ class Policy:
                 # methods=* and pace=off say what leaving them out says
                 if not (
                     (isinstance(item, MethodsSetting) and item.methods is None)
-                    or (isinstance(item, PaceSetting) and not item.on)
+                    or (isinstance(item, PaceSetting | SseSetting) and not item.on)
                 ):
                     settings.append(item)
                 continue
@@ -183,12 +187,18 @@ class Policy:
         return s is not None and bool(s.on)
 
     @property
+    def sse(self) -> bool:
+        """Whether 2xx event streams are read up to their first event (``sse=on``)."""
+        s = self._setting(SseSetting)
+        return s is not None and bool(s.on)
+
+    @property
     def budget(self) -> Fraction | None:
         """The retry budget as a ratio (``budget=20%`` -> ``Fraction(1, 5)``), or ``None``."""
         s = self._setting(BudgetSetting)
         return None if s is None else Fraction(s.percent) / 100
 
-    def hold(self, response: Any, now: float) -> float | None:
+    def hold(self, response: Any, now: float, *, cost: Cost | None = None) -> float | None:
         """The wall-clock time until which ``response``'s origin is held, or ``None``.
 
         Only with ``pace=on`` (otherwise always ``None``): a response of any status whose
@@ -198,10 +208,13 @@ class Policy:
         measures waits (absolute times against the response's ``Date``), and never for
         longer than the matching strategy's ``max``.  Pure: ``now`` is wall-clock
         seconds, as for ``decide``.  See docs/fleet.md for the exact rules.
+
+        ``cost`` (``{"tokens": 900}``): the next request's units per family word; a
+        family a key names is spent when its ``remaining`` is below those units.
         """
         if not self.pace:
             return None
-        return self.compiled().hold(response, now)
+        return self.compiled().hold(response, now, cost)
 
     def quota(self, response: Any, now: float) -> tuple[int, float] | None:
         """``(remaining, until)``: the requests left before ``response``'s quota resets.
@@ -216,6 +229,19 @@ class Policy:
         if not self.pace:
             return None
         return self.compiled().quota(response, now)
+
+    def quotas(self, response: Any, now: float) -> tuple[Quota, ...]:
+        """Every header family's quota ``response`` reports: ``Quota(family, remaining,
+        until, words)`` per family whose ``remaining`` and reset are usable (read and
+        capped as for ``quota``; ``remaining`` as sent, in the family's units).
+
+        Only with ``pace=on`` (otherwise ``()``).  A pacer counts a request's cost
+        against each: ``q.cost({"tokens": 900})`` is 900 for a token family, 1 for a
+        family no key names.
+        """
+        if not self.pace:
+            return ()
+        return self.compiled().quotas(response, now)
 
     def __str__(self) -> str:
         return render(self.items)

@@ -39,6 +39,7 @@ from ._settings import (
     MethodsSetting,
     PaceSetting,
     PresetRef,
+    SseSetting,
     TimeoutSetting,
 )
 
@@ -193,6 +194,8 @@ def render_item(item: Item) -> str:
         return "pace=on" if item.on else "pace=off"
     if isinstance(item, BudgetSetting):
         return f"budget={percent(item.percent)}"
+    if isinstance(item, SseSetting):
+        return "sse=on" if item.on else "sse=off"
     raise TypeError(f"not an item: {item!r}")  # pragma: no cover
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "PaceSetting",
     "PresetRef",
     "Setting",
+    "SseSetting",
     "TimeoutSetting",
     "kind_of",
     "rules_of",
@@ -98,6 +99,16 @@ class PaceSetting:
     span: Span | None = span_field()
 
 
+@attrs.frozen
+class SseSetting:
+    """``sse=on`` / ``sse=off``: read a 2xx ``text/event-stream`` response up to its first
+    event and decide an error event as the status it stands for (adapters that never hand
+    back an unread body ignore it).  ``sse=off`` is the default and equals its absence."""
+
+    on: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    span: Span | None = span_field()
+
+
 def _check_percent(_inst: object, _attr: attrs.Attribute[Any], value: Fraction) -> None:
     if not isinstance(value, Fraction) or not 0 <= value <= MAX_BUDGET_PERCENT:
         raise ValueError(f"budget must be between 0% and {MAX_BUDGET_PERCENT}% (got {value!r})")
@@ -124,6 +135,7 @@ Setting: TypeAlias = (
     | MethodsSetting
     | PaceSetting
     | BudgetSetting
+    | SseSetting
 )
 SETTING_TYPES = (
     TimeoutSetting,
@@ -132,6 +144,7 @@ SETTING_TYPES = (
     MethodsSetting,
     PaceSetting,
     BudgetSetting,
+    SseSetting,
 )
 
 
