@@ -144,6 +144,7 @@ class RedisState:
         self._salt = os.urandom(4).hex()
         self._seq = itertools.count()
         self._keys: dict[str, tuple[str, str, str]] = {}
+        self._mine = threading.local()  # each thread's own connection (see _eval)
 
     # -- the State interface -----------------------------------------------------------
 
@@ -303,13 +304,32 @@ class RedisState:
         return f"{now!r}:{self._salt}:{next(self._seq)}"
 
     def _eval(self, script: Script, keys: tuple[str, str, str], args: list[Any]) -> Any:
-        """One ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) load and retry once."""
-        run = self._client.execute_command
+        """One ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) load and retry once.
+
+        Each thread keeps one connection of the pool for itself (taken on its first call,
+        dropped on any error): a round trip then costs a send and a read, not the pool's
+        bookkeeping and its readiness check on every command.
+        """
+        conn = getattr(self._mine, "conn", None)
+        if conn is None:
+            conn = self._mine.conn = self._client.connection_pool.get_connection()
         try:
-            return run("EVALSHA", script.sha, 3, *keys, *args)
-        except NoScriptError:
-            run("SCRIPT", "LOAD", script.text)
-            return run("EVALSHA", script.sha, 3, *keys, *args)
+            try:
+                conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+                return conn.read_response()
+            except NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", script.text)
+                conn.read_response()
+                conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+                return conn.read_response()
+        except redis.ResponseError:
+            raise  # an error answer (out of memory...): the connection itself is fine
+        except BaseException:
+            self._mine.conn = None
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+                self._client.connection_pool.release(conn)
+            raise
 
     def _run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``'s answer from Redis, or ``_FAILED`` (go local) -- never raises."""
