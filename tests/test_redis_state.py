@@ -57,6 +57,10 @@ def _spend(s: State, origin: str, now: float, ratio: float, floor: int) -> tuple
 
 
 def _set_quota(s: State, origin: str, remaining: int, until: float, now: float) -> None:
+    """Record a quota, waiting for Redis' answer: a quota alone is otherwise sent without
+    waiting, and another state's next command could be read before it (microseconds)."""
+    if isinstance(s, transport.RedisState):
+        s._defer = False
     s.after(origin, now, quotas=(("", remaining, until),))
 
 
@@ -158,6 +162,8 @@ def test_redis_state_answers_as_a_local_state(redis_server: RedisServer, ops: li
     states = [
         transport.RedisState(redis_server.url, prefix=prefix, timeout=ROOMY) for _ in range(2)
     ]
+    for s in states:
+        s._defer = False  # every record waits for Redis' answer (as in _set_quota)
     local = LocalState()
     now = time.time()
     try:

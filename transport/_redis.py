@@ -38,13 +38,12 @@ from typing import Any, Final
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
-from ._redis_lua import AFTER, BEFORE, GRACE_MS, Script
+from ._redis_lua import AFTER, BEFORE, GRACE_MS, Script, cost_tail, run_script
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 
@@ -145,6 +144,7 @@ class RedisState:
         self._seq = itertools.count()
         self._keys: dict[str, tuple[str, str, str]] = {}
         self._mine = threading.local()  # each thread's own connection (see _eval)
+        self._defer = True  # a quota alone is recorded without waiting (see after)
 
     # -- the State interface -----------------------------------------------------------
 
@@ -166,7 +166,7 @@ class RedisState:
         args: list[Any] = [repr(now), "1" if pace else "0", "1" if first else "0"]
         args += (self._member(now), repr(now - WINDOW)) if first else ("", "")
         args += ("", "")  # breaker, adaptive: reserved
-        args += _ONE if not cost else _cost_tail(cost)
+        args += _ONE if not cost else cost_tail(cost)
         got = self._run(self._eval, BEFORE, self._keys_of(origin), args)
         if got is _FAILED:
             return self._local.before(origin, now, pace=pace, first=first, cost=cost)
@@ -227,7 +227,10 @@ class RedisState:
                 repr(float(until)),
                 repr(float(c)) if type(c) is float else int(c),
             )
-        got = self._run(self._eval, AFTER, self._keys_of(origin), args)
+        # A hold or a retry waits for Redis' answer; a quota alone is sent and not waited
+        # for (its answer is read before this thread's next command).
+        wait = retry or hold is not None or not self._defer
+        got = self._run(self._eval, AFTER, self._keys_of(origin), args, wait)
         if got is _FAILED:
             return self._local.after(
                 origin,
@@ -303,29 +306,36 @@ class RedisState:
     def _member(self, now: float) -> str:
         return f"{now!r}:{self._salt}:{next(self._seq)}"
 
-    def _eval(self, script: Script, keys: tuple[str, str, str], args: list[Any]) -> Any:
+    def _eval(
+        self, script: Script, keys: tuple[str, str, str], args: list[Any], wait: bool = True
+    ) -> Any:
         """One ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) load and retry once.
 
         Each thread keeps one connection of the pool for itself (taken on its first call,
         dropped on any error): a round trip then costs a send and a read, not the pool's
-        bookkeeping and its readiness check on every command.
+        bookkeeping.  ``wait=False`` sends the script and leaves its answer (which nobody
+        needs: a record with no retry to grant) to be read before the thread's next
+        command, so the attempt does not wait for it; Redis runs it at once all the same.
         """
-        conn = getattr(self._mine, "conn", None)
+        mine = self._mine
+        conn = getattr(mine, "conn", None)
         if conn is None:
-            conn = self._mine.conn = self._client.connection_pool.get_connection()
+            conn = mine.conn = self._client.connection_pool.get_connection()
+            mine.pending = []
         try:
-            try:
+            pending = mine.pending
+            while pending:
+                script_, keys_, args_ = pending.pop(0)
+                run_script(conn, script_, keys_, args_, sent=True)
+            if not wait:
                 conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
-                return conn.read_response()
-            except NoScriptError:
-                conn.send_command("SCRIPT", "LOAD", script.text)
-                conn.read_response()
-                conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
-                return conn.read_response()
+                pending.append((script, keys, args))
+                return None
+            return run_script(conn, script, keys, args)
         except redis.ResponseError:
             raise  # an error answer (out of memory...): the connection itself is fine
         except BaseException:
-            self._mine.conn = None
+            mine.conn = None
             with contextlib.suppress(Exception):
                 conn.disconnect()
                 self._client.connection_pool.release(conn)
@@ -375,12 +385,3 @@ class RedisState:
                 self._outage = False
         if over:
             log.info("Redis at %s answers again: holds and budgets are shared again", self._where)
-
-
-def _cost_tail(cost: Mapping[str, float]) -> list[Any]:
-    """``BEFORE``'s cost tail: the request family first, then each other family's units."""
-    tail: list[Any] = ["", cost.get("", 1)]
-    for family, units in cost.items():
-        if family:
-            tail += (f"{family}:", units)
-    return tail

@@ -1,4 +1,5 @@
-"""The two Lua scripts of ``RedisState``: one ``EVALSHA`` before an attempt, one after.
+"""The two Lua scripts of ``RedisState`` (one ``EVALSHA`` before an attempt, one after)
+and how they are sent (``run_script``: ``NOSCRIPT`` loads and runs again, once).
 
 Every attempt costs at most two Redis commands for everything the fleet shares -- the
 check before sending (``BEFORE``) and the record when the answer arrives (``AFTER``, sent
@@ -58,11 +59,14 @@ first attempts in the window.
 from __future__ import annotations
 
 import hashlib
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+
+from redis.exceptions import NoScriptError
 
 from policy.loop._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW
 
-__all__ = ["AFTER", "BEFORE", "GRACE_MS", "WINDOW_MS", "Script"]
+__all__ = ["AFTER", "BEFORE", "GRACE_MS", "WINDOW_MS", "Script", "cost_tail", "run_script"]
 
 #: Keys outlive what they record by this much (ms), so a reader never races the expiry.
 GRACE_MS: Final = 1000
@@ -216,3 +220,28 @@ class Script:
 
 BEFORE: Final = Script(_fill(_BEFORE))
 AFTER: Final = Script(_fill(_AFTER))
+
+
+def run_script(
+    conn: Any, script: Script, keys: tuple[str, str, str], args: list[Any], sent: bool = False
+) -> Any:
+    """Send ``EVALSHA`` (unless ``sent``: it was) and read its answer; on
+    ``NOSCRIPT`` load the script and run it again, once."""
+    try:
+        if not sent:
+            conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+        return conn.read_response()
+    except NoScriptError:
+        conn.send_command("SCRIPT", "LOAD", script.text)
+        conn.read_response()
+        conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+        return conn.read_response()
+
+
+def cost_tail(cost: Mapping[str, float]) -> list[Any]:
+    """``BEFORE``'s cost tail: the request family first, then each other family's units."""
+    tail: list[Any] = ["", cost.get("", 1)]
+    for family, units in cost.items():
+        if family:
+            tail += (f"{family}:", units)
+    return tail
