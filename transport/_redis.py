@@ -1,33 +1,26 @@
-"""``RedisState``: pacing holds and retry budgets shared by every process using one Redis.
+"""``RedisState``: pacing holds, quotas and retry budgets shared through one Redis.
 
 A ``LocalState`` lives in one process.  When many workers share one API key they need
 one view of its rate limit: a hold set because *one* worker saw ``remaining: 0`` must
-make *every* worker wait, and a retry budget must count the whole fleet's first attempts
-and retries.  ``RedisState`` keeps both in Redis:
-
-* a hold is a string key ``<prefix>hold:<origin>`` holding the wall-clock time it lasts
-  until, set by a Lua script that keeps the later of the old and new times (holds only
-  grow) and expires on its own a second after the hold ends;
-* a budget is two sorted sets per origin (first attempts and retries, scored by time),
-  trimmed to the last ``WINDOW`` seconds and counted in one Lua script, so "count, then
-  spend" is atomic across the fleet; each set expires a second after its newest entry
-  leaves the window.
-
-* a quota ("``N`` requests left until ``T``") is a hash ``<prefix>quota:<origin>``
-  (``u``: the reset time; ``lo``, ``s``, ``a``: the lowest count reported in the window,
-  the requests sent in it and the answers reported, as ``LocalState`` keeps them;
-  ``b``/``bs``: requests sent while no quota was known, and since when), replaced or
-  lowered by one Lua script and spent by another (go ahead while ``lo - (s - a) > 0``,
-  else answer the reset time), so no two processes spend the same unit; it expires on
-  its own a second after ``T``.
+make *every* worker wait, a quota must be spent once by the whole fleet, and a retry
+budget must count the whole fleet's first attempts and retries.  ``RedisState`` keeps
+them in Redis, per origin, and answers the ``State`` interface's two calls with one
+``EVALSHA`` each (``_redis_lua`` documents the keys, the scripts' arguments and their
+answers): at most two Redis commands per attempt, the second sent as soon as the answer
+arrives.  The scripts are loaded once per server (``NOSCRIPT``: loaded again, the call
+retried once).  A call that has nothing to share (no pacing, not a first attempt; an
+answer with no hold, no quota and no retry to grant) sends nothing.
 
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
-and redis-py's own retries are off.  When Redis does not answer (down, slow, failing
-mid-run) the state falls back to a ``LocalState`` in this process, logs **one** WARNING
-for the outage (on the ``policy`` logger), never raises, and tries Redis again at most
-once a second (one caller probes; the others stay local meanwhile).  When Redis answers
-again, sharing resumes and an INFO line says so.  Holds are also mirrored locally, so a
-hold learnt before or during an outage is still honoured.
+and redis-py's own retries are off.  When Redis does not answer (down, slow, refusing
+writes when out of memory) the state falls back to a ``LocalState`` in this process,
+logs **one** WARNING for the outage (on the ``policy`` logger), never raises, and tries
+Redis again at most once a second (one caller probes; the others stay local meanwhile).
+Sharing resumes as soon as Redis answers; the outage is over, and an INFO line says so,
+once Redis has answered without a failure for ``QUIET`` probe periods -- so a Redis that
+answers reads but refuses writes (out of memory) is one outage, not one per second.
+Holds and quotas are also mirrored locally, so one learnt before or during an outage is
+still honoured.
 
 ``redis`` is imported here only: ``import transport`` does not load it.
 """
@@ -35,19 +28,22 @@ hold learnt before or during an outage is still honoured.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from policy.loop._state import BLIND_WAIT, IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW, LocalState
+from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
+from ._redis_lua import AFTER, BEFORE, GRACE_MS, Script, cost_tail, run_script
 
 __all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
 
@@ -59,114 +55,12 @@ DEFAULT_PREFIX: Final = "retry-policy:"
 MAX_CALL_SECONDS: Final = 0.05
 #: After a failure, Redis is tried again at most this often (seconds).
 RETRY_EVERY: Final = 1.0
-# Keys outlive what they record by this much (ms), so a reader never races the expiry.
-_GRACE_MS: Final = 1000
+#: An outage is over once Redis answered for this many ``retry_every`` without a failure.
+QUIET: Final = 3
 
-_HOLD = """
-local cur = tonumber(redis.call('GET', KEYS[1]) or '')
-if cur ~= nil and cur >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-"""
-
-_RECORD = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-
-_SPEND = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-local requests = redis.call('ZCARD', KEYS[1])
-local spent = redis.call('ZCARD', KEYS[2])
-if spent + 1 <= tonumber(ARGV[4]) * requests + tonumber(ARGV[5]) + 1e-9 then
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
-  return {1, requests}
-end
-return {0, requests}
-"""
-
-# KEYS[1] quota hash (u: reset; lo: the lowest remaining reported in its window; s: the
-# requests sent in it; a: the answers reported in it, at most s; b: requests sent while no
-# quota was known, bs: when the first of them was sent).  ARGV: until, remaining, now, ttl
-# ms, NEW_WINDOW, IN_FLIGHT, MAX_QUOTA; L: the window's size, the most a report said was
-# left plus one.  A reset at least NEW_WINDOW later (or none live) starts a
-# new window whose first sent are the unknown requests (the answer's own at least);
-# otherwise only a lower count is kept, under the same reset, and one more answer counted.
-_SET_QUOTA = """
-local now = tonumber(ARGV[3])
-local cu = tonumber(redis.call('HGET', KEYS[1], 'u') or '')
-local live = cu ~= nil and cu > now
-if not live or tonumber(ARGV[1]) >= cu + tonumber(ARGV[5]) then
-  local sent = 1
-  if not live then
-    local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
-    local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '0') or 0
-    if b > 1 and now - bs <= tonumber(ARGV[6]) then
-      sent = b
-    end
-  end
-  local limit = math.min(tonumber(ARGV[2]) + 1, tonumber(ARGV[7]))
-  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'lo', ARGV[2], 's', sent, 'a', 1, 'b', 0, 'L', limit)
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return 1
-end
-local lo = tonumber(redis.call('HGET', KEYS[1], 'lo') or '')
-if lo == nil or tonumber(ARGV[2]) < lo then
-  redis.call('HSET', KEYS[1], 'lo', ARGV[2])
-end
-local limit = tonumber(redis.call('HGET', KEYS[1], 'L') or '0') or 0
-if tonumber(ARGV[2]) + 1 > limit then
-  redis.call('HSET', KEYS[1], 'L', math.min(tonumber(ARGV[2]) + 1, tonumber(ARGV[7])))
-end
-local sent = tonumber(redis.call('HGET', KEYS[1], 's') or '0') or 0
-local answered = tonumber(redis.call('HGET', KEYS[1], 'a') or '0') or 0
-if answered < sent then
-  redis.call('HINCRBY', KEYS[1], 'a', 1)
-end
-return 0
-"""
-
-# KEYS[1] quota hash; ARGV: now, IN_FLIGHT, ttl ms.  '' : go ahead (a unit spent: lo - (s -
-# a) > 0, then s + 1; or no live quota: then counted as an unknown request); 'w': wait
-# BLIND_WAIT for the new window's count (the last window's size L already sent since its
-# reset); otherwise the reset time to wait until (a string: Lua numbers become integers).
-_TAKE = """
-local now = tonumber(ARGV[1])
-local u = redis.call('HGET', KEYS[1], 'u')
-local cu = tonumber(u or '')
-if cu ~= nil and cu > now then
-  local lo = tonumber(redis.call('HGET', KEYS[1], 'lo') or '0') or 0
-  local sent = tonumber(redis.call('HGET', KEYS[1], 's') or '0') or 0
-  local answered = tonumber(redis.call('HGET', KEYS[1], 'a') or '0') or 0
-  if lo - (sent - answered) > 0 then
-    redis.call('HINCRBY', KEYS[1], 's', 1)
-    return ''
-  end
-  return u
-end
-local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
-local bs = tonumber(redis.call('HGET', KEYS[1], 'bs') or '')
-if bs == nil or b == 0 or now - bs > tonumber(ARGV[2]) then
-  b = 0
-end
-local limit = tonumber(redis.call('HGET', KEYS[1], 'L') or '0') or 0
-if limit > 0 and b >= limit and cu ~= nil and now - cu <= tonumber(ARGV[2]) then
-  return 'w'
-end
-if b == 0 then
-  redis.call('HSET', KEYS[1], 'b', 1, 'bs', ARGV[1])
-else
-  redis.call('HINCRBY', KEYS[1], 'b', 1)
-end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return ''
-"""
+_INF: Final = float("inf")
+_ONE: Final = ("", "1")  # the cost tail of a request that costs one request
+_NO: Final = (None, True, 0)
 
 _FAILED: Final = object()
 
@@ -215,7 +109,7 @@ def _describe(url_or_client: Any) -> str:
 
 
 class RedisState:
-    """The ``State`` of pacing holds and retry budgets, shared through Redis.
+    """The ``State`` of pacing holds, quotas and retry budgets, shared through Redis.
 
     ``url_or_client`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL or a
     ``redis.Redis`` client (copied with bounded timeouts); ``prefix`` starts every key.
@@ -239,26 +133,133 @@ class RedisState:
         self.prefix = prefix
         self._where = _describe(url_or_client)
         self._client = bounded_client(url_or_client, timeout)
-        self._hold_script = self._client.register_script(_HOLD)
-        self._record_script = self._client.register_script(_RECORD)
-        self._spend_script = self._client.register_script(_SPEND)
-        self._set_quota_script = self._client.register_script(_SET_QUOTA)
-        self._take_script = self._client.register_script(_TAKE)
         self._local = LocalState()
         self._lock = threading.Lock()
         self._retry_every = retry_every
-        self._down = False
+        self._down = False  # calls go to the local state (Redis failed lately)
+        self._outage = False  # an outage was reported and is not over
+        self._last_failure = 0.0
         self._next_try = 0.0
-        self._window_ms = int(WINDOW * 1000) + _GRACE_MS
-        self._blind_ms = int(IN_FLIGHT * 1000) + _GRACE_MS
         self._salt = os.urandom(4).hex()
-        self._seq = 0
+        self._seq = itertools.count()
+        self._keys: dict[str, tuple[str, str, str]] = {}
+        self._mine = threading.local()  # each thread's own connection (see _eval)
+        self._defer = True  # a quota alone is recorded without waiting (see after)
 
     # -- the State interface -----------------------------------------------------------
 
+    def before(
+        self,
+        origin: str,
+        now: float,
+        *,
+        pace: bool,
+        first: bool,
+        cost: Mapping[str, float] | None = None,
+    ) -> Verdict:
+        if pace:
+            local = self._local.hold_until(origin, now)  # mirrored: learnt in an outage
+            if local is not None:
+                return ("hold", local)
+        elif not first:
+            return None
+        args: list[Any] = [repr(now), "1" if pace else "0", "1" if first else "0"]
+        args += (self._member(now), repr(now - WINDOW)) if first else ("", "")
+        args += ("", "")  # breaker, adaptive: reserved
+        args += _ONE if not cost else cost_tail(cost)
+        got = self._run(self._eval, BEFORE, self._keys_of(origin), args)
+        if got is _FAILED:
+            return self._local.before(origin, now, pace=pace, first=first, cost=cost)
+        if not got:
+            return None
+        try:
+            why = got[0]
+            if why in (b"w", "w"):
+                return ("quota", now + BLIND_WAIT)
+            until = float(got[1])
+        except (TypeError, ValueError, IndexError):
+            return self._local.before(origin, now, pace=pace, first=first, cost=cost)
+        if until <= now:
+            return None
+        return ("hold" if why in (b"h", "h") else "quota", until)
+
+    def after(
+        self,
+        origin: str,
+        now: float,
+        *,
+        hold: float | None = None,
+        quotas: Iterable[tuple[str, float, float]] = (),
+        cost: Mapping[str, float] | None = None,
+        retry: bool = False,
+        budget: float | None = None,
+        floor: int = FLOOR,
+        deadline: float = _INF,
+    ) -> After:
+        quotas = tuple(q for q in quotas if q[2] > now)
+        if hold is not None and hold <= now:
+            hold = None
+        if hold is None and not quotas and not retry:
+            return _NO
+        if hold is not None or quotas:  # mirrored, so an outage keeps what was learnt
+            self._local.after(origin, now, hold=hold, quotas=quotas, cost=cost)
+        args: list[Any] = [repr(now)]
+        if hold is None:
+            args += ("", 0)
+        else:
+            args += (repr(float(hold)), int((hold - now) * 1000) + GRACE_MS)
+        args.append("1" if retry else "0")
+        if retry and budget is not None:
+            args += (repr(float(budget)), int(floor))
+        else:
+            args += ("", 0)
+        args.append("" if deadline == _INF else repr(float(deadline)))
+        if retry and budget is not None:
+            args += (self._member(now), repr(now - WINDOW))
+        else:
+            args += ("", "")
+        args += ("", "")  # breaker outcome, adaptive throttle: reserved
+        for family, remaining, until in quotas:
+            c = cost.get(family, 1) if cost else 1
+            args += (
+                f"{family}:" if family else "",
+                min(max(0, int(remaining)), MAX_QUOTA),
+                repr(float(until)),
+                repr(float(c)) if type(c) is float else int(c),
+            )
+        # A hold or a retry waits for Redis' answer; a quota alone is sent and not waited
+        # for (its answer is read before this thread's next command).
+        wait = retry or hold is not None or not self._defer
+        got = self._run(self._eval, AFTER, self._keys_of(origin), args, wait)
+        if got is _FAILED:
+            return self._local.after(
+                origin,
+                now,
+                retry=retry,
+                budget=budget,
+                floor=floor,
+                deadline=deadline,
+            )
+        if not retry:
+            return _NO
+        try:
+            held_raw, granted, requests = got
+            held = float(held_raw) if held_raw else None
+            local = self._local.hold_until(origin, now)  # mirrored: learnt in an outage
+            if local is not None and (held is None or local > held):
+                held = local
+            return (held, bool(int(granted)), int(requests))
+        except (TypeError, ValueError):
+            return self._local.after(
+                origin, now, retry=retry, budget=budget, floor=floor, deadline=deadline
+            )
+
+    # -- single steps ------------------------------------------------------------------
+
     def hold_until(self, origin: str, now: float) -> float | None:
+        """The time until which ``origin`` is held (``None``: not held at ``now``); a read."""
         local = self._local.hold_until(origin, now)
-        raw = self._run(self._client.get, self._hold_key(origin))
+        raw = self._run(self._client.hget, self._keys_of(origin)[0], "h")
         shared: float | None = None
         if raw is not _FAILED and raw is not None:
             try:
@@ -271,80 +272,8 @@ class RedisState:
         return shared if local is None or shared > local else local
 
     def hold(self, origin: str, until: float, now: float) -> None:
-        if until <= now:
-            return
-        self._local.hold(origin, until, now)
-        ttl = int((until - now) * 1000) + _GRACE_MS
-        self._run(self._hold_script, [self._hold_key(origin)], [repr(until), ttl])
-
-    def record_request(self, origin: str, now: float) -> None:
-        got = self._run(
-            self._record_script,
-            [self._budget_key(origin, "firsts")],
-            [repr(now), repr(now - WINDOW), self._member(now), self._window_ms],
-        )
-        if got is _FAILED:
-            self._local.record_request(origin, now)
-
-    def spend_retry(self, origin: str, now: float, ratio: float, floor: int) -> tuple[bool, int]:
-        got = self._run(
-            self._spend_script,
-            [self._budget_key(origin, "firsts"), self._budget_key(origin, "retries")],
-            [
-                repr(now),
-                repr(now - WINDOW),
-                self._member(now),
-                repr(float(ratio)),
-                int(floor),
-                self._window_ms,
-            ],
-        )
-        if got is _FAILED:
-            return self._local.spend_retry(origin, now, ratio, floor)
-        try:
-            granted, requests = got
-            return bool(int(granted)), int(requests)
-        except (TypeError, ValueError):
-            return self._local.spend_retry(origin, now, ratio, floor)
-
-    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
-        if until <= now:
-            return
-        remaining = min(max(0, int(remaining)), MAX_QUOTA)
-        self._local.set_quota(origin, remaining, until, now)  # mirrored, as holds are
-        # Kept IN_FLIGHT past the reset too: the window's size bounds the next start.
-        ttl = int((until - now) * 1000) + self._blind_ms
-        self._run(
-            self._set_quota_script,
-            [self._quota_key(origin)],
-            [
-                repr(float(until)),
-                remaining,
-                repr(float(now)),
-                ttl,
-                repr(NEW_WINDOW),
-                repr(IN_FLIGHT),
-                MAX_QUOTA,
-            ],
-        )
-
-    def take(self, origin: str, now: float) -> float | None:
-        got = self._run(
-            self._take_script,
-            [self._quota_key(origin)],
-            [repr(float(now)), repr(IN_FLIGHT), self._blind_ms],
-        )
-        if got is _FAILED:
-            return self._local.take(origin, now)
-        if not got:
-            return None
-        if got in (b"w", "w"):
-            return now + BLIND_WAIT
-        try:
-            until = float(got)
-        except (TypeError, ValueError):
-            return self._local.take(origin, now)
-        return until if until > now else None
+        """Hold ``origin`` until ``until`` (a later hold already there is kept)."""
+        self.after(origin, now, hold=until)
 
     # -- extras ------------------------------------------------------------------------
 
@@ -364,24 +293,56 @@ class RedisState:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _hold_key(self, origin: str) -> str:
-        return f"{self.prefix}hold:{origin}"
-
-    def _quota_key(self, origin: str) -> str:
-        return f"{self.prefix}quota:{origin}"
-
-    def _budget_key(self, origin: str, which: str) -> str:
-        # The braces are a Redis Cluster hash tag: both windows of an origin on one node.
-        return f"{self.prefix}budget:{{{origin}}}:{which}"
+    def _keys_of(self, origin: str) -> tuple[str, str, str]:
+        keys = self._keys.get(origin)
+        if keys is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            # The braces are a Redis Cluster hash tag: an origin's keys on one node.
+            base = f"{self.prefix}{{{origin}}}"
+            keys = self._keys[origin] = (base, f"{base}:firsts", f"{base}:retries")
+        return keys
 
     def _member(self, now: float) -> str:
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
-        return f"{now!r}:{self._salt}:{seq}"
+        return f"{now!r}:{self._salt}:{next(self._seq)}"
+
+    def _eval(
+        self, script: Script, keys: tuple[str, str, str], args: list[Any], wait: bool = True
+    ) -> Any:
+        """One ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) load and retry once.
+
+        Each thread keeps one connection of the pool for itself (taken on its first call,
+        dropped on any error): a round trip then costs a send and a read, not the pool's
+        bookkeeping.  ``wait=False`` sends the script and leaves its answer (which nobody
+        needs: a record with no retry to grant) to be read before the thread's next
+        command, so the attempt does not wait for it; Redis runs it at once all the same.
+        """
+        mine = self._mine
+        conn = getattr(mine, "conn", None)
+        if conn is None:
+            conn = mine.conn = self._client.connection_pool.get_connection()
+            mine.pending = []
+        try:
+            pending = mine.pending
+            while pending:
+                script_, keys_, args_ = pending.pop(0)
+                run_script(conn, script_, keys_, args_, sent=True)
+            if not wait:
+                conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+                pending.append((script, keys, args))
+                return None
+            return run_script(conn, script, keys, args)
+        except redis.ResponseError:
+            raise  # an error answer (out of memory...): the connection itself is fine
+        except BaseException:
+            mine.conn = None
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+                self._client.connection_pool.release(conn)
+            raise
 
     def _run(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` against Redis, or ``_FAILED`` (fall back to local) -- never raises."""
+        """``fn(*args)``'s answer from Redis, or ``_FAILED`` (go local) -- never raises."""
         if self._down:
             t = time.monotonic()
             with self._lock:
@@ -393,15 +354,16 @@ class RedisState:
         except Exception as e:  # any failure of the store: fall back, never raise
             self._failed(e)
             return _FAILED
-        if self._down:
-            self._recovered()
+        if self._down or self._outage:
+            self._answered()
         return result
 
     def _failed(self, error: BaseException) -> None:
         with self._lock:
-            first = not self._down
-            self._down = True
-            self._next_try = time.monotonic() + self._retry_every
+            first = not self._outage
+            self._down = self._outage = True
+            self._last_failure = time.monotonic()
+            self._next_try = self._last_failure + self._retry_every
         if first:
             log.warning(
                 "Redis at %s did not answer (%s: %s): pacing holds, quotas and retry budgets "
@@ -412,9 +374,14 @@ class RedisState:
                 self._retry_every,
             )
 
-    def _recovered(self) -> None:
+    def _answered(self) -> None:
+        """Redis answered: share again; the outage is over once it stayed quiet."""
         with self._lock:
-            was = self._down
             self._down = False
-        if was:
+            over = self._outage and (
+                time.monotonic() - self._last_failure >= QUIET * self._retry_every
+            )
+            if over:
+                self._outage = False
+        if over:
             log.info("Redis at %s answers again: holds and budgets are shared again", self._where)

@@ -43,7 +43,7 @@ import policy
 from ..evaluate._evaluate import compiled_of
 from ._attempt import Attempt, Done, Outcome, Send, Wait, as_policy, label_of
 from ._observe import record, recorders, start_recording, stop_recording, trace_retry
-from ._state import FLOOR, WINDOW, LocalState, State
+from ._state import WINDOW, LocalState, State
 
 __all__ = [
     "Attempt",
@@ -221,27 +221,30 @@ class Call:
     def before(self, now: float) -> Send | Wait | Done:
         """What to do before the next attempt: send it (with its timeout), wait, or stop."""
         now += self._skipped
-        if self._pace:
-            until = self._state.hold_until(self._origin, now)  # type: ignore[union-attr,arg-type]
-            if until is not None and until > now:
+        first = self._sent == 0 and self._budget is not None
+        if self._pace or first:
+            # One State call: wait out a hold, spend the quota, count a first attempt.
+            verdict = self._state.before(  # type: ignore[union-attr]
+                self._origin,  # type: ignore[arg-type]
+                now,
+                pace=self._pace,
+                first=first,
+            )
+            if verdict is not None and verdict[1] > now:
+                why, until = verdict
                 if until > self._deadline_at:
-                    reason = (
-                        f"the server asked to hold {self.display or self._origin} for "
-                        f"{until - now:.3g}s more; the deadline would pass"
-                    )
+                    if why == "hold":
+                        reason = (
+                            f"the server asked to hold {self.display or self._origin} for "
+                            f"{until - now:.3g}s more; the deadline would pass"
+                        )
+                    else:
+                        reason = (
+                            f"the server's quota for {self.display or self._origin} is spent "
+                            f"for {until - now:.3g}s more; the deadline would pass"
+                        )
                     return self._finish(self.attempts[-1] if self.attempts else None, reason)
                 return self._wait(until - now, None)
-            until = self._state.take(self._origin, now)  # type: ignore[union-attr,arg-type]
-            if until is not None and until > now:
-                if until > self._deadline_at:
-                    reason = (
-                        f"the server's quota for {self.display or self._origin} is spent "
-                        f"for {until - now:.3g}s more; the deadline would pass"
-                    )
-                    return self._finish(self.attempts[-1] if self.attempts else None, reason)
-                return self._wait(until - now, None)
-        if self._sent == 0 and self._budget is not None:
-            self._state.record_request(self._origin, now)  # type: ignore[union-attr,arg-type]
         self._sent += 1
         left = self._deadline_at - now
         limit = self._timeout if self._timeout < left else left
@@ -260,14 +263,28 @@ class Call:
         ``connect`` failure, when nothing was sent.
         """
         now += self._skipped
+        hold = quota = None
         if self._pace and type(outcome) is _Response:
-            until = self._policy.hold(outcome, now)
-            if until is not None:
-                self._state.hold(self._origin, until, now)  # type: ignore[union-attr,arg-type]
+            hold = self._policy.hold(outcome, now)
             quota = self._policy.quota(outcome, now)
-            if quota is not None:
-                self._state.set_quota(self._origin, quota[0], quota[1], now)  # type: ignore[union-attr,arg-type]
         d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
+        # One State call: record the hold and quota, read the hold, spend a retry.
+        retry = type(d) is _Retry and (replayable or type(outcome) is _ConnectFailure)
+        held, granted, requests = None, True, 0
+        if (
+            hold is not None
+            or quota is not None
+            or (retry and (self._pace or self._budget is not None))
+        ):
+            held, granted, requests = self._state.after(  # type: ignore[union-attr]
+                self._origin,  # type: ignore[arg-type]
+                now,
+                hold=hold,
+                quotas=(("", quota[0], quota[1]),) if quota is not None else (),
+                retry=retry,
+                budget=self._budget,
+                deadline=self._deadline_at if self._pace else _INF,
+            )
         number = len(self.attempts) + 1
         if type(d) is _Retry:
             if not replayable and type(outcome) is not _ConnectFailure:
@@ -278,36 +295,27 @@ class Call:
                 attempt = Attempt(number, outcome, None, reason, d.rule)
                 self.attempts.append(attempt)
                 return self._finish(attempt, reason)
-            if self._pace:
-                # A hold (this answer's, or one another call set) that ends past the
-                # deadline: no retry can be sent in time, so give up now, on this
-                # outcome, rather than wait and give up with nothing to return.
-                held = self._state.hold_until(self._origin, now)  # type: ignore[union-attr,arg-type]
-                if held is not None and held > self._deadline_at:
-                    reason = (
-                        f"{label_of(outcome)}: the server asked to hold "
-                        f"{self.display or self._origin} for {held - now:.3g}s; "
-                        "the deadline would pass"
-                    )
-                    attempt = Attempt(number, outcome, None, reason, d.rule)
-                    self.attempts.append(attempt)
-                    return self._finish(attempt, reason)
-            if self._budget is not None:
-                granted, requests = self._state.spend_retry(  # type: ignore[union-attr]
-                    self._origin,  # type: ignore[arg-type]
-                    now,
-                    self._budget,
-                    FLOOR,
+            # A hold (this answer's, or one another call set) that ends past the
+            # deadline: no retry can be sent in time, so give up now, on this
+            # outcome, rather than wait and give up with nothing to return.
+            if self._pace and held is not None and held > self._deadline_at:
+                reason = (
+                    f"{label_of(outcome)}: the server asked to hold "
+                    f"{self.display or self._origin} for {held - now:.3g}s; "
+                    "the deadline would pass"
                 )
-                if not granted:
-                    pct = f"{self._budget * 100:.4g}%"
-                    reason = (
-                        f"retry budget exhausted: {pct} of {requests} requests "
-                        f"in the last {WINDOW:.0f}s"
-                    )
-                    attempt = Attempt(number, outcome, None, reason, d.rule)
-                    self.attempts.append(attempt)
-                    return self._finish(attempt, reason)
+                attempt = Attempt(number, outcome, None, reason, d.rule)
+                self.attempts.append(attempt)
+                return self._finish(attempt, reason)
+            if self._budget is not None and not granted:
+                pct = f"{self._budget * 100:.4g}%"
+                reason = (
+                    f"retry budget exhausted: {pct} of {requests} requests "
+                    f"in the last {WINDOW:.0f}s"
+                )
+                attempt = Attempt(number, outcome, None, reason, d.rule)
+                self.attempts.append(attempt)
+                return self._finish(attempt, reason)
             delay = d.delay
             attempt = Attempt(number, outcome, delay, d, d.rule)
             self.attempts.append(attempt)

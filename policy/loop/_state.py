@@ -1,4 +1,4 @@
-"""Fleet state: the holds and retry budgets that calls sharing an adapter agree on.
+"""Fleet state: the holds, quotas and retry budgets that calls sharing an adapter agree on.
 
 A policy decides for one call; pacing (``pace=on``) and retry budgets (``budget=20%``)
 need to know what *other* calls to the same origin saw and spent.  That knowledge lives
@@ -7,59 +7,62 @@ not care whether it is a dict in this process (``LocalState``, the default: one 
 adapter, shared by every thread and task using that adapter) or a Redis server shared by
 a fleet of processes (``RedisState``).
 
-The interface has six methods, each one atomic on its own:
+The interface is two calls per attempt, each atomic on its own, so that a shared store
+answers each in one round trip:
 
-* ``hold_until(origin, now)`` -- the wall-clock time until which ``origin`` is held
-  (``None`` when it is not held at ``now``);
-* ``hold(origin, until, now)`` -- hold ``origin`` until ``until``; an existing later
-  hold is kept (holds only ever grow);
-* ``record_request(origin, now)`` -- count a first attempt (the budget's denominator);
-* ``spend_retry(origin, now, ratio, floor)`` -- try to spend one retry: granted when the
-  retries spent in the last ``WINDOW`` seconds, this one included, stay within
-  ``ratio × first attempts in that window + floor`` (20 % of 48 and a floor of 10:
-  19 retries, not 20); returns ``(granted, requests)``
-  with ``requests`` the first attempts counted in the window (for the give-up reason);
-* ``set_quota(origin, remaining, until, now)`` -- the server said ``remaining`` requests
-  are left until ``until`` (an answer to one of the requests ``take`` let through):
-  record that, unless a quota with a later reset is already recorded; for the same or an
-  earlier reset only a lower count is kept (counts only go down within a window, a later
-  reset starts a new window), and the answer is counted as one request no longer in
-  flight;
-* ``take(origin, now)`` -- spend one request of the recorded quota before sending:
-  ``None`` to go ahead (a unit was spent, or no quota is recorded, or its reset has
-  passed and it is forgotten), else the wall-clock reset time to wait until.
+* ``before(origin, now, *, pace, first, cost=None)`` -- before sending.  With ``pace``:
+  when ``origin`` is held, answer ``("hold", until)``; else spend the request's cost
+  (``cost``: units per quota family, ``None``: one request) of every recorded quota, or
+  answer ``("quota", t)`` with the time to wait until when one has too little left (and
+  spend nothing).  Then, with ``first``, count a first attempt for the retry budget.
+  ``None``: go ahead (what was to be spent and counted is).
+* ``after(origin, now, *, hold=None, quotas=(), cost=None, retry=False, budget=None,
+  floor=FLOOR, deadline=inf)`` -- when the answer arrives.  Hold ``origin`` until
+  ``hold`` (an existing later hold is kept: holds only grow); record each
+  ``(family, remaining, until)`` of ``quotas`` (below); then, when the policy grants a
+  ``retry``: the origin's hold is read and, when it ends past ``deadline``, no retry is
+  spent; else with a ``budget`` (a ratio) one retry is spent when the retries spent in
+  the last ``WINDOW`` seconds, this one included, stay within ``ratio × first attempts
+  in that window + floor`` (20 % of 48 and a floor of 10: 19 retries, not 20).  Answers
+  ``(held, granted, requests)``: the hold in force (``None``: none), whether the retry
+  may go, and the first attempts counted in the window (for the give-up reason).
 
-How many are left.  Answers arrive out of order and while other requests are still on
-the wire, so the lowest count reported in a window is not what may still be sent: the
-requests in flight may not have been counted yet.  A window therefore keeps the lowest
-count reported (``low``), the requests sent in it (``sent``) and the answers reported in
-it (``answered``, never more than ``sent``), and lets a request go while
-``low - (sent - answered) > 0``.  Against one fixed-window server this never lets a
-request go that the window has no room for (each request in flight is assumed not yet
-counted), and once every answer is in it is exact: nothing is left unused.  Requests
-sent while no quota was known (at a window's start, within ``IN_FLIGHT`` seconds of the
-first of them) are the new window's first ``sent``: the answer that reports its quota is
-one of them.
+Callers skip a call with nothing to do.  The features to come (a circuit breaker, an
+adaptive token bucket, token costs) travel in the same two calls: never a third.
+
+A quota ("``N`` left until ``T``", one per family; ``""`` is the request count, the only
+one the policy reports today).  Answers arrive out of order and while other requests are
+still on the wire, so the lowest count reported in a window is not what may still be
+sent: the requests in flight may not have been counted yet.  A window therefore keeps the
+lowest count reported (``low``), the units sent in it (``sent``) and the units answered
+(``answered``, never more than ``sent``), and lets a request of cost ``c`` go while
+``low - (sent - answered) >= c``.  Against one fixed-window server this never lets a
+request go that the window has no room for, and once every answer is in it is exact.  A
+report with a reset at least ``NEW_WINDOW`` later than the recorded one (or none live)
+starts a new window; otherwise only a lower count is kept and one more answer counted.
+Units sent while no quota was known (at a window's start, within ``IN_FLIGHT`` seconds
+of the first of them) are the new window's first ``sent``.
 
 The herd at the reset.  When a window's quota runs out, every call waits for its reset
 and all of them wake at once, before any answer has told the new window's count.  So
 the state remembers the window's size (the most a report of the window said was left,
 plus the request that report answered: ``limit``), and within ``IN_FLIGHT`` seconds
-after a reset it lets only that many requests go before the new count is known; the
-others wait ``BLIND_WAIT`` seconds at a time until the first answers tell it.  (Longer
-after a reset, or before any report, nothing is known and requests go.)
+after a reset it lets only that many units go before the new count is known; the
+others wait ``BLIND_WAIT`` seconds at a time until the first answers tell it.
 
 An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
-(what the evaluator's ``now`` is).  Implementations must be thread-safe, must never
-raise into the caller, and must never block for long (a shared store falls back to
-local state when it cannot answer quickly).
+(what the evaluator's ``now`` is).  Implementations must be thread-safe, never raise
+into the caller, never block for long (a shared store falls back to local state).
+``LocalState`` also offers single steps (``hold_until``, ``hold``, ``record_request``,
+``spend_retry``, ``set_quota``, ``take``) for tests, the simulator and custom states.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeAlias, runtime_checkable
 from urllib.parse import urlsplit
 
 from ..language._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
@@ -71,8 +74,10 @@ __all__ = [
     "MAX_QUOTA",
     "NEW_WINDOW",
     "WINDOW",
+    "After",
     "LocalState",
     "State",
+    "Verdict",
     "origin_of",
 ]
 
@@ -86,7 +91,7 @@ FLOOR: int = BUDGET_FLOOR
 #: one window may disagree by up to that much.
 NEW_WINDOW: float = 1.0
 
-#: Requests sent while no quota was known (at a window's start) count against the first
+#: Units sent while no quota was known (at a window's start) count against the first
 #: quota reported after them when sent within this many seconds of the first of them:
 #: the answer that reports it may have been counted before the others arrived.
 IN_FLIGHT: float = 2.0
@@ -94,14 +99,23 @@ IN_FLIGHT: float = 2.0
 #: Slack for the budget's bound (``ratio × requests + floor`` is computed in floats).
 _EPSILON = 1e-9
 
-#: How long a request waits, at a window's start, for the first answers to tell the new
-#: window's count once as many requests as the last window allowed have gone (seconds).
+#: The herd at a reset waits this long at a time for the new window's count (seconds).
 BLIND_WAIT: float = 0.05
 
 #: A larger reported remaining is taken as this (it is never reached within a window).
 MAX_QUOTA: int = 2**31 - 1
 
+_INF = float("inf")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: ``before``'s answer: ``None`` (go ahead) or ``(why, until)``, ``why`` one of ``"hold"``
+#: (the origin is held) and ``"quota"`` (a quota has too little left); reserved for the
+#: features to come: ``"open"`` (circuit breaker) and ``"rate"`` (adaptive bucket).
+Verdict: TypeAlias = "tuple[str, float] | None"
+#: ``after``'s answer: ``(held, granted, requests)`` (see the module doc).
+After: TypeAlias = "tuple[float | None, bool, int]"
+_NOTHING: After = (None, True, 0)
+_ONE: Mapping[str, float] = {"": 1}
 
 
 def origin_of(url: str) -> str:
@@ -126,52 +140,60 @@ def origin_of(url: str) -> str:
 
 @runtime_checkable
 class State(Protocol):
-    """What pacing and retry budgets need to share between calls (see the module doc)."""
+    """What pacing and retry budgets share between calls: two calls per attempt."""
 
-    def hold_until(self, origin: str, now: float) -> float | None: ...
+    def before(
+        self,
+        origin: str,
+        now: float,
+        *,
+        pace: bool,
+        first: bool,
+        cost: Mapping[str, float] | None = None,
+    ) -> Verdict: ...
 
-    def hold(self, origin: str, until: float, now: float) -> None: ...
+    def after(
+        self,
+        origin: str,
+        now: float,
+        *,
+        hold: float | None = None,
+        quotas: Iterable[tuple[str, float, float]] = (),
+        cost: Mapping[str, float] | None = None,
+        retry: bool = False,
+        budget: float | None = None,
+        floor: int = FLOOR,
+        deadline: float = _INF,
+    ) -> After: ...
 
-    def record_request(self, origin: str, now: float) -> None: ...
 
-    def spend_retry(
-        self, origin: str, now: float, ratio: float, floor: int
-    ) -> tuple[bool, int]: ...
+class _Quota:
+    """One family's quota window (see the module doc)."""
 
-    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None: ...
+    __slots__ = ("answered", "blind", "blind_since", "limit", "low", "sent", "until")
 
-    def take(self, origin: str, now: float) -> float | None: ...
+    def __init__(self) -> None:
+        self.low: float = 0  # the lowest remaining reported in the window
+        self.sent: float = 0  # units sent in it (let through by take, or blind)
+        self.answered: float = 0  # units answered in it (at most sent)
+        self.limit: float = 0  # the window's size, as its reports tell it (0: not known)
+        self.until = 0.0  # its reset
+        self.blind: float = 0  # units sent while no quota was known, since blind_since
+        self.blind_since = 0.0
 
 
 class _Origin:
-    __slots__ = (
-        "answered",
-        "blind",
-        "blind_since",
-        "firsts",
-        "hold",
-        "limit",
-        "low",
-        "quota_until",
-        "retries",
-        "sent",
-    )
+    __slots__ = ("firsts", "hold", "quotas", "retries")
 
     def __init__(self) -> None:
         self.hold = 0.0
-        self.low = 0  # the lowest remaining reported in the quota's window
-        self.sent = 0  # requests sent in that window (let through by take, or blind)
-        self.answered = 0  # answers reported in it (at most sent)
-        self.limit = 0  # the window's size, as its reports tell it (0: not known)
-        self.quota_until = 0.0
-        self.blind = 0  # requests sent while no quota was known, since blind_since
-        self.blind_since = 0.0
+        self.quotas: dict[str, _Quota] = {}  # per family ("": the request count)
         self.firsts: deque[float] = deque()  # times of first attempts, sorted
         self.retries: deque[float] = deque()  # times of granted retries, sorted
 
 
 class LocalState:
-    """``State`` in this process: a lock and, per origin, a hold and two time windows.
+    """``State`` in this process: a lock and, per origin, a hold, quotas and two windows.
 
     Memory is bounded: windows keep only the last ``WINDOW`` seconds, and at most
     ``max_origins`` origins are tracked (the least recently touched are dropped first).
@@ -191,7 +213,64 @@ class LocalState:
         self._origins[origin] = o
         return o
 
+    # -- the State interface ------------------------------------------------------------
+
+    def before(
+        self,
+        origin: str,
+        now: float,
+        *,
+        pace: bool,
+        first: bool,
+        cost: Mapping[str, float] | None = None,
+    ) -> Verdict:
+        with self._lock:
+            o = self._get(origin)
+            if pace:
+                if o.hold > now:
+                    return ("hold", o.hold)
+                wait = _take(o, now, cost or _ONE)
+                if wait is not None:
+                    return ("quota", wait)
+            if first:
+                _trim(o.firsts, now)
+                _add(o.firsts, now)
+        return None
+
+    def after(
+        self,
+        origin: str,
+        now: float,
+        *,
+        hold: float | None = None,
+        quotas: Iterable[tuple[str, float, float]] = (),
+        cost: Mapping[str, float] | None = None,
+        retry: bool = False,
+        budget: float | None = None,
+        floor: int = FLOOR,
+        deadline: float = _INF,
+    ) -> After:
+        with self._lock:
+            o = self._get(origin)
+            if hold is not None and hold > now and hold > o.hold:
+                o.hold = hold
+            for family, remaining, until in quotas:
+                c = cost.get(family, 1) if cost else 1
+                _set_quota(o, family, remaining, until, now, c)
+            if not retry:
+                return _NOTHING
+            held = o.hold if o.hold > now else None
+            if held is not None and held > deadline:
+                return (held, False, 0)
+            if budget is None:
+                return (held, True, 0)
+            granted, requests = _spend(o, now, budget, floor)
+            return (held, granted, requests)
+
+    # -- single steps (tests, the simulator, hand-written states) ---------------------
+
     def hold_until(self, origin: str, now: float) -> float | None:
+        """The time until which ``origin`` is held (``None``: not held at ``now``)."""
         # Under the lock: ``_get`` moves an origin to the end (pop, then insert), and a
         # reader between the two would see no hold at all.
         with self._lock:
@@ -200,72 +279,104 @@ class LocalState:
         return h if h > now else None
 
     def hold(self, origin: str, until: float, now: float) -> None:
-        if until <= now:
-            return
-        with self._lock:
-            o = self._get(origin)
-            if until > o.hold:
-                o.hold = until
+        """Hold ``origin`` until ``until`` (a later hold already there is kept)."""
+        self.after(origin, now, hold=until)
 
     def record_request(self, origin: str, now: float) -> None:
-        with self._lock:
-            o = self._get(origin)
-            _trim(o.firsts, now)
-            _add(o.firsts, now)
+        """Count a first attempt (the budget's denominator)."""
+        self.before(origin, now, pace=False, first=True)
 
     def spend_retry(self, origin: str, now: float, ratio: float, floor: int) -> tuple[bool, int]:
-        with self._lock:
-            o = self._get(origin)
-            _trim(o.firsts, now)
-            _trim(o.retries, now)
-            requests = len(o.firsts)
-            if len(o.retries) + 1 <= ratio * requests + floor + _EPSILON:
-                _add(o.retries, now)
-                return True, requests
-            return False, requests
+        """Try to spend one retry: ``(granted, first attempts in the window)``."""
+        _, granted, requests = self.after(origin, now, retry=True, budget=ratio, floor=floor)
+        return granted, requests
 
-    def set_quota(self, origin: str, remaining: int, until: float, now: float) -> None:
-        if until <= now:
-            return
-        remaining = min(max(0, int(remaining)), MAX_QUOTA)
-        with self._lock:
-            o = self._get(origin)
-            live = o.quota_until > now
-            if not live or until >= o.quota_until + NEW_WINDOW:
-                recent = not live and now - o.blind_since <= IN_FLIGHT
-                o.low = remaining
-                o.sent = max(1, o.blind) if recent else 1  # the answer's own request at least
-                o.answered = 1
-                o.quota_until = until
-                o.blind = 0
-                o.limit = min(remaining + 1, MAX_QUOTA)
-            else:
-                if remaining < o.low:
-                    o.low = remaining
-                if remaining + 1 > o.limit:
-                    o.limit = min(remaining + 1, MAX_QUOTA)
-                if o.answered < o.sent:
-                    o.answered += 1
+    def set_quota(
+        self, origin: str, remaining: float, until: float, now: float, family: str = ""
+    ) -> None:
+        """Record "``remaining`` left until ``until``" for ``family`` (see the module doc)."""
+        self.after(origin, now, quotas=((family, remaining, until),))
 
-    def take(self, origin: str, now: float) -> float | None:
+    def take(
+        self, origin: str, now: float, cost: Mapping[str, float] | None = None
+    ) -> float | None:
+        """Spend one request (or ``cost``) of the quotas: ``None``, else the time to wait until."""
         with self._lock:
-            o = self._get(origin)
-            until = o.quota_until
-            if until > now:
-                if o.low - (o.sent - o.answered) > 0:
-                    o.sent += 1
-                    return None
-                return until
-            if o.blind == 0 or now - o.blind_since > IN_FLIGHT:
-                o.blind = 0  # a new run of blind requests starts with this one
-                o.blind_since = now
-            if o.limit and o.blind >= o.limit and now - until <= IN_FLIGHT:
-                return now + BLIND_WAIT  # the herd at the reset: wait for the new count
-            o.blind += 1
-            return None
+            return _take(self._get(origin), now, cost or _ONE)
 
     def __repr__(self) -> str:
         return f"<LocalState: {len(self._origins)} origins>"
+
+
+def _spend(o: _Origin, now: float, ratio: float, floor: int) -> tuple[bool, int]:
+    _trim(o.firsts, now)
+    _trim(o.retries, now)
+    requests = len(o.firsts)
+    if len(o.retries) + 1 <= ratio * requests + floor + _EPSILON:
+        _add(o.retries, now)
+        return True, requests
+    return False, requests
+
+
+def _set_quota(
+    o: _Origin, family: str, remaining: float, until: float, now: float, c: float
+) -> None:
+    if until <= now:
+        return
+    remaining = min(max(0, int(remaining)), MAX_QUOTA)
+    q = o.quotas.get(family)
+    if q is None:
+        q = o.quotas[family] = _Quota()
+    live = q.until > now
+    if not live or until >= q.until + NEW_WINDOW:
+        recent = not live and now - q.blind_since <= IN_FLIGHT
+        q.low = remaining
+        q.sent = max(c, q.blind) if recent else c  # the answer's own request at least
+        q.answered = c
+        q.until = until
+        q.blind = 0
+        q.limit = min(remaining + c, MAX_QUOTA)
+    else:
+        if remaining < q.low:
+            q.low = remaining
+        if remaining + c > q.limit:
+            q.limit = min(remaining + c, MAX_QUOTA)
+        if q.answered < q.sent:
+            q.answered = min(q.answered + c, q.sent)
+
+
+def _take(o: _Origin, now: float, cost: Mapping[str, float]) -> float | None:
+    """Spend ``cost`` of every quota of ``o`` (all or none): ``None``, else the wait's end."""
+    quotas = o.quotas
+    for family in cost:
+        if family not in quotas:
+            quotas[family] = _Quota()  # counts what is sent blind, before its first report
+    wait = 0.0
+    for family, q in quotas.items():
+        c = cost.get(family, 1)
+        if q.until > now:
+            if q.low - (q.sent - q.answered) < c and q.until > wait:
+                wait = q.until
+        elif q.limit and _blind(q, now) + c > q.limit and now - q.until <= IN_FLIGHT:
+            wait = max(wait, now + BLIND_WAIT)  # the herd at the reset: wait for the count
+    if wait:
+        return wait
+    for family, q in quotas.items():
+        c = cost.get(family, 1)
+        if q.until > now:
+            q.sent += c
+        else:
+            if _blind(q, now) == 0:
+                q.blind_since = now  # a new run of blind requests starts with this one
+            q.blind += c
+    return None
+
+
+def _blind(q: _Quota, now: float) -> float:
+    """The units sent blind in the current run (a run older than ``IN_FLIGHT`` is over)."""
+    if q.blind and now - q.blind_since > IN_FLIGHT:
+        q.blind = 0
+    return q.blind
 
 
 def _trim(window: deque[float], now: float) -> None:

@@ -1,0 +1,74 @@
+"""RedisState costs at most two Redis commands per attempt, counted by Redis itself
+(``INFO commandstats`` on a real redis-server; no timing)."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+
+import transport
+
+try:
+    from tests.httpserver import LoopbackServer, Reply
+    from tests.redis_server import RedisServer
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from httpserver import LoopbackServer, Reply  # type: ignore[no-redef]
+    from redis_server import RedisServer  # type: ignore[no-redef]
+
+POLICY = "5xx:backoff(2,1ms) pace=on budget=20%"
+#: What the scripts run inside Redis: counted by commandstats, but no round trip.
+INSIDE = {"hget", "hmget", "hset", "pttl", "pexpire", "zremrangebyscore", "zadd", "zcard"}
+
+
+def _sent(admin: redis.Redis) -> dict[str, int]:
+    """Commands the clients sent since the last CONFIG RESETSTAT, by name."""
+    got: dict[str, int] = {}
+    for name, stats in admin.info("commandstats").items():
+        cmd = name.removeprefix("cmdstat_")
+        if cmd not in INSIDE and cmd not in ("config", "info"):
+            got[cmd] = int(stats["calls"])
+    return got
+
+
+def test_at_most_two_commands_per_attempt() -> None:
+    """pace=on budget=20% through RetryingPool on RedisState: one EVALSHA before each
+    attempt and one after an answer that has something to record (a quota, a retry)."""
+    with RedisServer() as rs, LoopbackServer() as server:
+        plain = server.route("/plain", Reply(200, body=b"ok"))
+        quota = server.route(
+            "/quota",
+            Reply(200, {"X-RateLimit-Remaining": "1000", "X-RateLimit-Reset": "60"}, b"ok"),
+        )
+        flaky = server.route("/flaky", Reply(503), Reply(200, body=b"ok"), cycle=True)
+        admin = redis.Redis.from_url(rs.url)
+        state = transport.RedisState(rs.url, prefix=f"c{uuid.uuid4().hex[:6]}:", timeout=0.5)
+        try:
+            with transport.RetryingPool(POLICY, state=state) as pool:
+                pool.request("GET", flaky)  # both scripts are loaded here (503, then 200)
+                counts = {}
+                for name, url, n in (
+                    ("plain", plain, 20),
+                    ("quota", quota, 20),
+                    ("flaky", flaky, 10),
+                ):
+                    admin.config_resetstat()
+                    before = len(server.requests)
+                    for _ in range(n):
+                        assert pool.request("GET", url).status == 200
+                    attempts = len(server.requests) - before
+                    counts[name] = (_sent(admin), attempts)
+            assert state.shared
+        finally:
+            state.close()
+            admin.close()
+    for name, (sent, attempts) in counts.items():
+        assert set(sent) == {"evalsha"}, (name, sent)  # nothing but the two scripts
+        assert sent["evalsha"] <= 2 * attempts, (name, sent, attempts)
+    # A plain 200 records nothing: the check before sending only.
+    assert counts["plain"][0]["evalsha"] == counts["plain"][1] == 20
+    # A quota on every answer: the check and the record, two per attempt.
+    assert counts["quota"][0]["evalsha"] == 2 * counts["quota"][1] == 40
+    # 503 then 200: check + record (a retry to grant) for the 503, the check for the 200.
+    assert counts["flaky"][1] == 20
+    assert counts["flaky"][0]["evalsha"] == 30

@@ -1,0 +1,247 @@
+"""The two Lua scripts of ``RedisState`` (one ``EVALSHA`` before an attempt, one after)
+and how they are sent (``run_script``: ``NOSCRIPT`` loads and runs again, once).
+
+Every attempt costs at most two Redis commands for everything the fleet shares -- the
+check before sending (``BEFORE``) and the record when the answer arrives (``AFTER``, sent
+at once so other processes see a 429's hold immediately).  The features still to come
+(per-family costs, a circuit breaker, an adaptive token bucket) extend these two scripts
+-- more fields, more ARGV slots -- and never add a command.  The scripts mirror
+``policy.loop._state.LocalState`` step for step (the differential tests run any sequence
+of calls through both and compare the answers).
+
+Keys, per origin, all with the origin as a Redis Cluster hash tag (one node, one slot)::
+
+    KEYS[1]  <prefix>{<origin>}          hash: the origin's state (fields below)
+    KEYS[2]  <prefix>{<origin>}:firsts   sorted set: first attempts of the last WINDOW s
+    KEYS[3]  <prefix>{<origin>}:retries  sorted set: retries granted in that window
+
+The hash's fields:
+
+* ``h`` -- the hold: the wall-clock time the origin is held until (only grows);
+* per quota family, its fields prefixed by the family's *field prefix* (``""`` for the
+  request count, ``"<family>:"`` for another family, e.g. ``"tokens:u"``): ``u`` the reset,
+  ``lo`` the lowest remaining reported in the window, ``s`` the units sent in it, ``a``
+  the units answered, ``L`` the window's size, ``b``/``bs`` the units sent while no
+  quota was known and since when;
+* ``F`` -- reserved: the field prefixes of the families recorded other than ``""``,
+  space-separated (costs: so ``BEFORE`` spends every family it knows of);
+* ``cb:st``, ``cb:n``, ``cb:ok``, ``cb:bad``, ``cb:until``, ``cb:probes`` -- reserved for
+  the circuit breaker: closed/open/half-open, failures in a row, the window's counts (a
+  ratio breaker adds ``KEYS[4]``, ``<prefix>{<origin>}:outcomes``, a sorted set), the
+  time it stays open until, the probes in flight;
+* ``ab:on``, ``ab:rate``, ``ab:cap``, ``ab:tokens``, ``ab:last``, ``ab:mrate``,
+  ``ab:mts``, ``ab:cnt``, ``ab:wmax``, ``ab:tthr`` -- reserved for the adaptive bucket
+  (botocore's fill rate, capacity, current tokens, last refill, measured rate and its
+  bucket time and count, CUBIC's last max rate and last throttle time).
+
+The hash expires on its own a second after the latest of: its hold, its quotas' resets
+plus ``IN_FLIGHT``, its blind runs plus ``IN_FLIGHT`` (each write lengthens, never
+shortens, its TTL); each sorted set a second after its newest entry leaves the window.
+
+``BEFORE``: ``ARGV`` = now, pace (``1``/``0``), first (``1``/``0``), a unique member for
+the firsts set, now − WINDOW (the window's edge), breaker (reserved: ``""`` = none),
+adaptive (reserved: ``""`` = off), then the cost tail: (field prefix, cost) pairs, the
+request family ``""`` always first.  Answers ``false`` (go ahead: the costs are spent
+and the first attempt counted), ``{"h", until}`` (held), ``{"q", reset}`` (a quota has
+too little left) or ``{"w"}`` (the herd at a reset: wait BLIND_WAIT); reserved:
+``{"o", until}`` (breaker open), ``{"r", seconds}`` (the adaptive bucket is empty).
+Times go back as the strings Python wrote, so they compare exactly.
+
+``AFTER``: ``ARGV`` = now, hold (``""`` = none), hold TTL in ms, retry (``1``/``0``),
+budget ratio (``""`` = none), floor, deadline (``""`` = none), a unique member for the
+retries set, now − WINDOW, outcome (reserved for the breaker: ``""``), throttled
+(reserved for the adaptive bucket: ``""``), then the quota tail: (field prefix,
+remaining, reset, cost) quadruples.  Answers ``0`` when no retry was asked, else
+``{held, granted, requests}``: the hold in force (``""`` = none), ``1``/``0``, and the
+first attempts in the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, Final
+
+from redis.exceptions import NoScriptError
+
+from policy.loop._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW
+
+__all__ = ["AFTER", "BEFORE", "GRACE_MS", "WINDOW_MS", "Script", "cost_tail", "run_script"]
+
+#: Keys outlive what they record by this much (ms), so a reader never races the expiry.
+GRACE_MS: Final = 1000
+#: A budget window's TTL (ms): its newest entry leaves the window, then the grace.
+WINDOW_MS: Final = int(WINDOW * 1000) + GRACE_MS
+
+# The constants the scripts are written with (their names in the texts below).
+_CONSTANTS = {
+    "BLIND_MS": str(int(IN_FLIGHT * 1000) + GRACE_MS),
+    "IN_FLIGHT": repr(IN_FLIGHT),
+    "MAX_QUOTA": str(MAX_QUOTA),
+    "NEW_WINDOW": repr(NEW_WINDOW),
+    "WINDOW_MS": str(WINDOW_MS),
+}
+
+# ttl: lengthen (never shorten) KEYS[1]'s TTL to at least `ms`; num: a stored number.
+_TTL = """
+local function ttl(ms)
+  if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
+end
+local function num(x, default) return tonumber(x or '') or default end
+local function str(x) return string.format('%.17g', x) end
+"""
+
+_BEFORE = (
+    _TTL
+    + """
+local now = tonumber(ARGV[1])
+if ARGV[2] == '1' then
+  local h = redis.call('HGET', KEYS[1], 'h')
+  if h and tonumber(h) > now then return {'h', h} end
+  local plans, wait, blind = {}, nil, false
+  for i = 8, #ARGV, 2 do
+    local f, c = ARGV[i], tonumber(ARGV[i + 1])
+    local v = redis.call('HMGET', KEYS[1], f..'u', f..'lo', f..'s', f..'a', f..'b', f..'bs', f..'L')
+    local u = tonumber(v[1] or '')
+    if u ~= nil and u > now then
+      local lo, s, a = num(v[2], 0), num(v[3], 0), num(v[4], 0)
+      if lo - (s - a) < c then
+        if wait == nil or u > tonumber(wait) then wait = v[1] end
+      else
+        plans[#plans + 1] = {f, 's', s + c}
+      end
+    else
+      local b, bs = num(v[5], 0), tonumber(v[6] or '')
+      if bs == nil or (b ~= 0 and now - bs > IN_FLIGHT) then b = 0 end
+      local limit = num(v[7], 0)
+      if limit > 0 and b + c > limit and u ~= nil and now - u <= IN_FLIGHT then
+        blind = true
+      elseif b == 0 then
+        plans[#plans + 1] = {f, 'b', c, ARGV[1]}
+      else
+        plans[#plans + 1] = {f, 'b', b + c}
+      end
+    end
+  end
+  if wait ~= nil then return {'q', wait} end
+  if blind then return {'w'} end
+  local touched = false
+  for _, p in ipairs(plans) do
+    if p[4] then
+      redis.call('HSET', KEYS[1], p[1]..'b', p[3], p[1]..'bs', p[4])
+    else
+      redis.call('HSET', KEYS[1], p[1]..p[2], str(p[3]))
+    end
+    if p[2] == 'b' then touched = true end
+  end
+  if touched then ttl(BLIND_MS) end
+end
+if ARGV[3] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], WINDOW_MS)
+end
+return false
+"""
+)
+
+_AFTER = (
+    _TTL
+    + """
+local now = tonumber(ARGV[1])
+local hs = redis.call('HGET', KEYS[1], 'h')
+local h = tonumber(hs or '')
+if ARGV[2] ~= '' then
+  local nh = tonumber(ARGV[2])
+  if nh > now and (h == nil or nh > h) then
+    redis.call('HSET', KEYS[1], 'h', ARGV[2])
+    ttl(tonumber(ARGV[3]))
+    h, hs = nh, ARGV[2]
+  end
+end
+for i = 12, #ARGV, 4 do
+  local f, rem, untils, c = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
+  local until_ = tonumber(untils)
+  if until_ > now then
+    local v = redis.call('HMGET', KEYS[1], f..'u', f..'lo', f..'s', f..'a', f..'b', f..'bs', f..'L')
+    local cu = tonumber(v[1] or '')
+    local live = cu ~= nil and cu > now
+    if not live or until_ >= cu + NEW_WINDOW then
+      local sent = c
+      local b, bs = num(v[5], 0), tonumber(v[6] or '')
+      if not live and bs ~= nil and now - bs <= IN_FLIGHT and b > c then sent = b end
+      redis.call('HSET', KEYS[1], f..'u', untils, f..'lo', rem, f..'s', str(sent),
+        f..'a', str(c), f..'b', 0, f..'L', str(math.min(rem + c, MAX_QUOTA)))
+      ttl(math.floor((until_ - now) * 1000) + BLIND_MS)
+    else
+      local lo, s, a = num(v[2], 0), num(v[3], 0), num(v[4], 0)
+      if rem < lo then redis.call('HSET', KEYS[1], f..'lo', rem) end
+      if rem + c > num(v[7], 0) then
+        redis.call('HSET', KEYS[1], f..'L', str(math.min(rem + c, MAX_QUOTA)))
+      end
+      if a < s then redis.call('HSET', KEYS[1], f..'a', str(math.min(a + c, s))) end
+    end
+  end
+end
+if ARGV[4] ~= '1' then return 0 end
+local held = ''
+if h ~= nil and h > now then held = hs end
+if held ~= '' and ARGV[7] ~= '' and h > tonumber(ARGV[7]) then return {held, 0, 0} end
+if ARGV[5] == '' then return {held, 1, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
+local requests = redis.call('ZCARD', KEYS[2])
+local spent = redis.call('ZCARD', KEYS[3])
+if spent + 1 <= tonumber(ARGV[5]) * requests + tonumber(ARGV[6]) + 1e-9 then
+  redis.call('ZADD', KEYS[3], ARGV[1], ARGV[8])
+  redis.call('PEXPIRE', KEYS[3], WINDOW_MS)
+  return {held, 1, requests}
+end
+return {held, 0, requests}
+"""
+)
+
+
+def _fill(text: str) -> str:
+    for name, value in _CONSTANTS.items():
+        text = text.replace(name, value)
+    return text
+
+
+class Script:
+    """A script's text and its SHA1 (what ``EVALSHA`` names it by)."""
+
+    __slots__ = ("sha", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+BEFORE: Final = Script(_fill(_BEFORE))
+AFTER: Final = Script(_fill(_AFTER))
+
+
+def run_script(
+    conn: Any, script: Script, keys: tuple[str, str, str], args: list[Any], sent: bool = False
+) -> Any:
+    """Send ``EVALSHA`` (unless ``sent``: it was) and read its answer; on
+    ``NOSCRIPT`` load the script and run it again, once."""
+    try:
+        if not sent:
+            conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+        return conn.read_response()
+    except NoScriptError:
+        conn.send_command("SCRIPT", "LOAD", script.text)
+        conn.read_response()
+        conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+        return conn.read_response()
+
+
+def cost_tail(cost: Mapping[str, float]) -> list[Any]:
+    """``BEFORE``'s cost tail: the request family first, then each other family's units."""
+    tail: list[Any] = ["", cost.get("", 1)]
+    for family, units in cost.items():
+        if family:
+            tail += (f"{family}:", units)
+    return tail
