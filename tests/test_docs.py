@@ -131,7 +131,7 @@ def test_doc_examples_run(path: Path) -> None:
 #: internal specification and shared workspace.
 _PRIVATE = re.compile(
     r"\b(?:policy|transport)(?:\.[A-Za-z0-9]+)*\._[A-Za-z]"
-    r"|\bpolicy\.(?:language|evaluate|loop|fleet|cli|check|runtimes)\b"
+    r"|\bpolicy\.(?:language|evaluate|loop|fleet|cli|check)\b"
     r"|\bfrom\s+(?:policy|transport)(?:\.[A-Za-z0-9]+)*\s+import\s+\(?\s*_[A-Za-z]"
 )
 _INTERNAL = re.compile(r"\bSPEC\b|§|shared/")
