@@ -41,12 +41,7 @@ SPLITTING_SIZE = frozenset({"policy.cli._sources"})
 REWRITING = "another helper rewriting it (httpx2 adapters, Redis state)"
 REWRITING_SIZE: frozenset[str] = frozenset()
 #: Modules whose imports break a floor rule today, in the floors being split.
-SPLITTING_IMPORTS = frozenset(
-    {
-        "policy.cli._demo",  # ``transport.Attempt`` under TYPE_CHECKING, at the top
-        "policy.cli.fetch",  # the same
-    }
-)
+SPLITTING_IMPORTS: frozenset[str] = frozenset()
 #: The modules of the import cycles that remain, all in the floors being split.
 
 #: Floor -> the floors of ``policy`` it may import (its own included).

@@ -33,7 +33,7 @@ from ..language._parse import parse
 from ..language._words import seconds_text
 
 if TYPE_CHECKING:
-    from transport import Attempt
+    from ..loop import Attempt
 
 __all__ = ["SCENARIOS", "DemoServer", "Scenario", "demo", "run_scenario"]
 

@@ -20,7 +20,7 @@ from ._sources import Source, parse_or_report
 if TYPE_CHECKING:
     import argparse
 
-    from transport import Attempt
+    from ..loop import Attempt
 
 __all__ = ["Countdown", "run"]
 
