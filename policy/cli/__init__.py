@@ -137,7 +137,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         return chosen is None or chosen == name
 
     def epilog(name: str) -> str | None:
-        return _epilog(name) if chosen == name else None
+        return _epilog(name) if wanted(name) else None
 
     top = _Parser(
         prog="policy",
