@@ -9,8 +9,11 @@ for good.
 
 Usage::
 
-    def test_something(redis_server):      # the session fixture below
+    def test_something(redis_server):      # the session fixture below (tests/conftest.py)
         client = redis.Redis.from_url(redis_server.url)
+
+Under pytest-xdist each worker is a process with its own session, so each worker starts
+its own server on its own free port: no two workers share a database.
 """
 
 from __future__ import annotations
@@ -125,7 +128,8 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    """A started ``RedisServer`` for the session (tests use their own databases/prefixes)."""
+    """A started ``RedisServer`` for the session, one per xdist worker (tests use their own
+    databases/prefixes within it)."""
     server = RedisServer().start()
     try:
         yield server

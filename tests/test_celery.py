@@ -31,14 +31,12 @@ try:
     from tests.celery_app import make_app
     from tests.celery_worker import CeleryWorker
     from tests.httpserver import LoopbackServer, Reply, Request
-    from tests.redis_server import RedisServer, redis_server
+    from tests.redis_server import RedisServer
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     from celery_app import make_app  # type: ignore[no-redef]
     from celery_worker import CeleryWorker  # type: ignore[no-redef]
     from httpserver import LoopbackServer, Reply, Request  # type: ignore[no-redef]
-    from redis_server import RedisServer, redis_server  # type: ignore[no-redef]
-
-__all__ = ["redis_server"]
+    from redis_server import RedisServer  # type: ignore[no-redef]
 
 TESTS = Path(__file__).resolve().parent
 SECRET = "s3cr3t-" + uuid.uuid4().hex

@@ -932,7 +932,7 @@ def test_fetch_with_key_reuses_the_stored_result(
 ) -> None:
     """--key with --store answers the second call from the store, without a request."""
     argv = ["fetch", f"{server.url}/flaky?run=fetch3", "--retry", "5xx:backoff(3,10ms)"]
-    argv += ["--key", "k1", "--store", str(tmp_path / "s.db")]
+    argv += ["--cache-key", "k1", "--store", str(tmp_path / "s.db")]
     code, out, err = run(capsys, *argv)
     assert code == 0 and json.loads(out)["served_on_attempt"] == 3
     code, out2, err2 = run(capsys, *argv)
@@ -946,11 +946,11 @@ def test_fetch_same_key_other_url_is_a_clear_error(
     """A stored key asked for another URL is a usage error (exit 2) naming the stored
     request, not a traceback; nothing is sent."""
     store = str(tmp_path / "s.db")
-    argv = ["--retry", "5xx:backoff(3,1ms)", "--key", "k", "--store", store]
+    argv = ["--retry", "5xx:backoff(3,1ms)", "--cache-key", "k", "--store", store]
     assert run(capsys, "fetch", f"{server.url}/flaky?run=samekey1", *argv)[0] == 0
     code, out, err = run(capsys, "fetch", f"{server.url}/flaky?run=samekey2", *argv)
     assert (code, out) == (2, "")
-    assert "key 'k' is already stored" in err and "another --key" in err
+    assert "key 'k' is already stored" in err and "another --cache-key" in err
     assert "Traceback" not in err and "ValueError" not in err
     assert server.hit("GET /flaky samekey2") == 1  # the second URL was never requested
 
@@ -967,7 +967,7 @@ def test_fetch_key_being_fetched_for_another_request(
     state, _ = store.claim("k", "the identity of some other request", new_owner())
     assert state == "claimed"
     code, out, err = run(
-        capsys, "fetch", f"{server.url}/flaky?run=claimed", "--key", "k", "--store", str(db)
+        capsys, "fetch", f"{server.url}/flaky?run=claimed", "--cache-key", "k", "--store", str(db)
     )
     assert (code, out) == (2, "")
     assert "already names another request" in err and "being fetched" in err
@@ -980,7 +980,7 @@ def test_fetch_stored_result_is_marked_as_stored(
     """A result from the store says so and shows its attempts as a record, not as live
     attempts; a failure from the store prints its body and exits 1 again."""
     store = str(tmp_path / "s.db")
-    argv = ["--retry", "5xx:backoff(3,1ms)", "--key", "k", "--store", store]
+    argv = ["--retry", "5xx:backoff(3,1ms)", "--cache-key", "k", "--store", store]
     code, _, live = run(capsys, "fetch", f"{server.url}/flaky?run=stored1", *argv)
     assert code == 0
     assert "attempt 1: 503 -> retry in 1ms" in live and "from the store" not in live
@@ -989,7 +989,7 @@ def test_fetch_stored_result_is_marked_as_stored(
     assert "answered from the store" in again and "no request sent" in again
     assert not any(line.startswith("attempt ") for line in again.splitlines())
     assert "stored attempt 1: 503" in again and "stored attempt 3: 200" in again
-    argv = ["--key", "gone", "--store", store]
+    argv = ["--cache-key", "gone", "--store", store]
     first = run(capsys, "fetch", f"{server.url}/missing?run=stored2", *argv)
     second = run(capsys, "fetch", f"{server.url}/missing?run=stored2", *argv)
     assert first[:2] == second[:2] == (1, '{\n  "error": "no such thing"\n}\n')
@@ -999,9 +999,9 @@ def test_fetch_stored_result_is_marked_as_stored(
 def test_fetch_store_needs_key_and_no_retry_says_so(
     server: DemoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--store without --key is a usage error; without --retry fetch says "no retries"."""
+    """--store without --cache-key is a usage error; without --retry fetch says "no retries"."""
     code, _, err = run(capsys, "fetch", f"{server.url}/flaky", "--store", str(tmp_path / "s"))
-    assert code == 2 and "--key" in err
+    assert code == 2 and "--cache-key" in err
     assert not (tmp_path / "s").exists()
     code, _, err = run(capsys, "fetch", f"{server.url}/flaky?run=noretry")
     assert code == 1
@@ -1018,8 +1018,8 @@ SECRETS = ("SECRETUSERNAME", "SECRETPASSWORD", "SECRETQUERYVALUE", "SECRETTOKEN"
         # user:password and a query secret; the call succeeds after two 503s
         ("{base}/flaky?run=sec1&api_key=SECRETQUERYVALUE", "--retry", "5xx:backoff(3,1ms)"),
         # the same through a keyed, stored fetch (twice: live, then from the store)
-        ("{base}/flaky?run=sec2&api_key=SECRETQUERYVALUE", "--key", "k", "--store", "{db}"),
-        ("{base}/flaky?run=sec2&api_key=SECRETQUERYVALUE", "--key", "k", "--store", "{db}"),
+        ("{base}/flaky?run=sec2&api_key=SECRETQUERYVALUE", "--cache-key", "k", "--store", "{db}"),
+        ("{base}/flaky?run=sec2&api_key=SECRETQUERYVALUE", "--cache-key", "k", "--store", "{db}"),
         # a final 404 and a 429 that gives up
         ("{base}/missing?api_key=SECRETQUERYVALUE",),
         ("{base}/come-back-in-an-hour?token=SECRETQUERYVALUE", "--retry", "429:headers(max=1s)"),

@@ -20,12 +20,10 @@ from policy.loop._state import BLIND_WAIT, WINDOW, LocalState, State
 
 try:
     from tests.httpserver import LoopbackServer, Reply
-    from tests.redis_server import RedisServer, redis_server
+    from tests.redis_server import RedisServer
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
     from httpserver import LoopbackServer, Reply  # type: ignore[no-redef]
-    from redis_server import RedisServer, redis_server  # type: ignore[no-redef]
-
-__all__ = ["redis_server"]  # the session fixture, re-exported for pytest
+    from redis_server import RedisServer  # type: ignore[no-redef]
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -58,6 +58,24 @@ from ._rules import (
     zero,
 )
 
+_PROBES: list[tuple[int | str, Outcome]] = []
+
+
+def _probes() -> list[tuple[int | str, Outcome]]:
+    """The outcomes each lint asks the compiled policy about (immutable values, built once:
+    building 400 responses per policy made linting a long file slow)."""
+    if not _PROBES:
+        _PROBES.extend((s, Response(s)) for s in ERROR_STATUSES)
+        _PROBES.extend(
+            [
+                ("timeout", Timeout()),
+                ("connect", ConnectFailure()),
+                ("reset", ConnectionReset()),
+                ("error", Error()),
+            ]
+        )
+    return _PROBES
+
 
 class Linter:
     def __init__(self, policy: Policy) -> None:
@@ -75,14 +93,7 @@ class Linter:
         # What each rule decides, by the evaluator's own precedence.
         self.wins: list[list[Outcome]] = [[] for _ in origins]
         self.decider: dict[int | str, int] = {}
-        probes: list[tuple[int | str, Outcome]] = [(s, Response(s)) for s in ERROR_STATUSES]
-        probes += [
-            ("timeout", Timeout()),
-            ("connect", ConnectFailure()),
-            ("reset", ConnectionReset()),
-            ("error", Error()),
-        ]
-        for key, outcome in probes:
+        for key, outcome in _probes():
             entry = compiled.entry_for(outcome)
             if entry is not None:
                 i = index[id(entry)]

@@ -27,7 +27,8 @@ __all__ = ["UsageError", "main"]
 def _formatter(prog: str) -> argparse.HelpFormatter:
     # A fixed width: argparse would otherwise import shutil to ask the terminal's size,
     # a few milliseconds of every cold `policy check`.
-    return argparse.HelpFormatter(prog, width=100)
+    # Raw descriptions: the examples that end each command's help keep their lines.
+    return argparse.RawDescriptionHelpFormatter(prog, width=100)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +136,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     def wanted(name: str) -> bool:
         return chosen is None or chosen == name
 
+    def epilog(name: str) -> str | None:
+        return _epilog(name) if wanted(name) else None
+
     top = _Parser(
         prog="policy",
         description="Check, format, explain and try HTTP retry policies.",
@@ -142,8 +146,11 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action=_Version)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    top.commands = sub.choices  # type: ignore[attr-defined]  # for errors in _parse
 
-    c = sub.add_parser("check", help="parse and lint policies (exit 1 on errors)")
+    c = sub.add_parser(
+        "check", epilog=epilog("check"), help="parse and lint policies (exit 1 on errors)"
+    )
     if wanted("check"):
         _add_inputs(c)
         c.add_argument(
@@ -156,13 +163,19 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         c.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
         c.add_argument("-q", "--quiet", action="store_true", help="leave out info findings (I2xx)")
 
-    f = sub.add_parser("fmt", help="print (or rewrite) policies in canonical form")
+    f = sub.add_parser(
+        "fmt", epilog=epilog("fmt"), help="print (or rewrite) policies in canonical form"
+    )
     if wanted("fmt"):
         _add_inputs(f)
         f.add_argument("--write", action="store_true", help="rewrite the file in place")
         f.add_argument("--check", action="store_true", help="exit 1 if not already canonical")
 
-    e = sub.add_parser("explain", help="per rule: what it decides and how long it waits")
+    e = sub.add_parser(
+        "explain",
+        epilog=epilog("explain"),
+        help="per rule: what it decides and how long it waits",
+    )
     if wanted("explain"):
         e.add_argument("policy", metavar="POLICY")
         e.add_argument("--json", action="store_true", help="print the explanation as JSON")
@@ -171,7 +184,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         )
 
     s = sub.add_parser(
-        "simulate", help="the decisions for a sequence of outcomes, or a fleet (--clients)"
+        "simulate",
+        epilog=epilog("simulate"),
+        help="the decisions for a sequence of outcomes, or a fleet (--clients)",
     )
     if wanted("simulate"):
         s.add_argument("policies", nargs="+", metavar="POLICY")
@@ -191,7 +206,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         )
         _fleet_arguments(s)
 
-    v = sub.add_parser("convert", help="seed options or runtime configs <-> policy")
+    v = sub.add_parser(
+        "convert", epilog=epilog("convert"), help="seed options or runtime configs <-> policy"
+    )
     if wanted("convert"):
         v.add_argument("policy", nargs="?", metavar="POLICY")
         v.add_argument("-f", "--file", help="a JSON (or TOML/YAML) file of seed options")
@@ -224,11 +241,13 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             "--json", action="store_true", help="put the loss report in the output (JSON)"
         )
 
-    p = sub.add_parser("presets", help="list the presets (@name)")
+    p = sub.add_parser("presets", epilog=epilog("presets"), help="list the presets (@name)")
     if wanted("presets"):
         p.add_argument("--names", action="store_true", help="names only")
 
-    g = sub.add_parser("fetch", help="fetch a URL through the retrying transport")
+    g = sub.add_parser(
+        "fetch", epilog=epilog("fetch"), help="fetch a URL through the retrying transport"
+    )
     if wanted("fetch"):
         g.add_argument("url", metavar="URL")
         g.add_argument("-X", "--method", default=None, help="default GET (POST with -d)")
@@ -238,13 +257,28 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         g.add_argument("-d", "--data", help="the request body")
         g.add_argument("--retry", default="", metavar="POLICY", help="the retry policy")
         g.add_argument("--timeout", default=None, help="per-attempt timeout, e.g. 10s")
-        g.add_argument("--key", help="fetch through background_fetch with this stable key")
         g.add_argument(
-            "--store", metavar="FILE", help="with --key: keep results in this SQLite file"
+            "--cache-key",
+            dest="key",
+            metavar="KEY",
+            help="fetch through background_fetch with this stable key",
+        )
+        g.add_argument("--key", dest="old_key", help=argparse.SUPPRESS)  # the old spelling
+        g.add_argument(
+            "--store", metavar="FILE", help="with --cache-key: keep results in this SQLite file"
         )
 
-    sub.add_parser("demo", help="policies at work against an embedded local server")
+    sub.add_parser(
+        "demo", epilog=epilog("demo"), help="policies at work against an embedded local server"
+    )
     return top
+
+
+def _epilog(name: str) -> str | None:
+    """The examples that end ``policy NAME --help``."""
+    from ._examples import EXAMPLES
+
+    return EXAMPLES.get(name)
 
 
 def _command(name: str) -> Any:
@@ -293,11 +327,31 @@ def _discard_output() -> None:
         os.close(null)
 
 
+#: Commands that take one POLICY: a second word is most often a policy with spaces, unquoted.
+_ONE_POLICY = ("explain", "convert")
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parse_args``, but arguments left over are reported by the command's own parser
+    (its usage, not the top level's), with a hint when a policy was likely not quoted."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = getattr(parser, "commands", {}).get(getattr(args, "command", None))
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        if args.command in _ONE_POLICY and not any(e.startswith("-") for e in extra):
+            message += (
+                f"\n(policy {args.command} takes one POLICY: quote a policy that has "
+                "spaces, e.g. '5xx:backoff(3) 429:headers()')"
+            )
+        (command or parser).error(message)
+    return args
+
+
 def _run(argv: Sequence[str] | None) -> int:
     reset_stdin()
     parser = _parser(argv)
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except UsageError as exc:
         print(f"policy: error: {exc}", file=err())
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..check._lint import lint
+from ..check._lint import Diagnostic, lint
 from ._io import err, out
 from ._sources import print_diagnostic, record, sources
 
@@ -23,8 +23,12 @@ def run(args: argparse.Namespace) -> int:
     found = sources(args)
     records: list[dict[str, Any]] = []
     errors = warnings = 0
+    seen: dict[str, list[Diagnostic]] = {}  # a file repeats its policies: lint each once
     for src in found:
-        for d in lint(src.text):
+        findings = seen.get(src.text)
+        if findings is None:
+            findings = seen[src.text] = lint(src.text)
+        for d in findings:
             if d.severity == "info" and args.quiet:
                 continue
             errors += d.severity == "error"

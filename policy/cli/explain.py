@@ -30,7 +30,15 @@ def _probe_outcomes() -> list[Outcome]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the explanation of the policy (``--json``: as one JSON object)."""
+    """Print the explanation of the policy (``--json``: as one JSON object); with
+    ``--plot``, draw its delay envelope too (the file name is checked first)."""
+    if args.plot:
+        from ..fleet._plot import PlotError, check_plot
+
+        try:
+            check_plot(args.plot)
+        except PlotError as exc:
+            raise UsageError(str(exc)) from None
     p = one_policy(args.policy)
     model = explain(p)
     if args.json:
@@ -43,14 +51,21 @@ def run(args: argparse.Namespace) -> int:
         for note in model["fleet"]:
             print(note, file=out())
     if args.plot:
-        from ..fleet._plot import PlotError, plot_envelope
-
-        try:
-            where = plot_envelope(p, args.plot)
-        except PlotError as exc:
-            raise UsageError(str(exc)) from None
-        print(f"envelope drawn in {where}", file=err() if args.json else out())
+        _plot(p, args.plot, err() if args.json else out())
     return 0
+
+
+def _plot(p: Policy, path: str, stream: IO[str]) -> None:
+    from ..fleet._plot import PlotError, envelope_series, plot_envelope
+
+    if not envelope_series(p):
+        print(f"nothing to draw: no rule of this policy retries ({path} not written)", file=stream)
+        return
+    try:
+        where = plot_envelope(p, path)
+    except PlotError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"envelope drawn in {where}", file=stream)
 
 
 def _fleet_notes(p: Policy) -> list[str]:

@@ -87,11 +87,30 @@ def _headers(values: list[str]) -> dict[str, str]:
     return found
 
 
+_DURATION = r"(?:\d+(?:\.\d*)?|\.\d+)(?:ms|s|m|h)"
+
+
 def _timeout(text: str | None) -> float | None:
+    """``--timeout``: one duration (1s to 2m), checked before the policy parser sees it."""
     if text is None:
         return None
+    import re
+
+    word = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d*)?|\.\d+", word):
+        n = float(word)
+        fix = f"{word}s" if 1 <= n <= 120 else f"{word}ms" if 1000 <= n <= 120_000 else "10s"
+        raise UsageError(
+            f"--timeout {text!r}: missing unit: the timeout is a duration between 1s and 2m "
+            f"(write {fix})"
+        )
+    if not re.fullmatch(_DURATION, word):
+        raise UsageError(
+            f"--timeout {text!r}: not a duration: write a number and a unit (ms, s, m), "
+            "e.g. 10s or 1500ms, between 1s and 2m"
+        )
     try:
-        ms = parse(f"timeout={text}").timeout_ms
+        ms = parse(f"timeout={word}").timeout_ms
     except PolicyError as exc:
         raise UsageError(f"--timeout {text!r}: {exc.message}") from None
     return None if ms is None else ms / 1000
@@ -191,17 +210,22 @@ class _Masked:
 
 
 def run(args: argparse.Namespace, *, sleep: Callable[[float], object] = time.sleep) -> int:
-    """One call through ``RetryingPool`` (or ``background_fetch`` with ``--key``).
+    """One call through ``RetryingPool`` (or ``background_fetch`` with ``--cache-key``).
 
     Progress goes to stderr, the body of the final response to stdout.  No URL is printed
     as given: its user part and query values are masked (the request is sent in full).
     """
     import sys
 
+    if args.old_key is not None:
+        if args.key is not None:
+            raise UsageError("--key is the old spelling of --cache-key: give one of them")
+        print("policy fetch: note: --key is now --cache-key (--key still works)", file=err())
+        args.key = args.old_key
     if args.store is not None and args.key is None:
-        raise UsageError("--store keeps results by key: give --key KEY with it")
+        raise UsageError("--store keeps results by key: give --cache-key KEY with it")
     if args.key is not None and not args.key.strip():
-        raise UsageError("--key: give a non-empty key")
+        raise UsageError("--cache-key: give a non-empty key")
     stream = _Masked(err(), _secrets(args.url))
     saved = sys.stderr
     sys.stderr = stream  # what libraries print is masked too
@@ -288,11 +312,11 @@ def _fetch_keyed(
             if stored is None:  # another process is fetching another request with this key
                 raise UsageError(
                     f"key {args.key!r} already names another request {where} (being fetched "
-                    "now); give another --key, or another --store file, to send this one"
+                    "now); give another --cache-key, or another --store file, to send this one"
                 ) from None
             raise UsageError(
                 f"key {args.key!r} is already stored {where} for another request "
-                f"({stored.method} {stream.mask(stored.url)}); give another --key, or "
+                f"({stored.method} {stream.mask(stored.url)}); give another --cache-key, or "
                 "another --store file, to send this one"
             ) from None
         if stored is not None:

@@ -113,7 +113,7 @@ def _rewrite(inp: Input, found: list[Source], policies: list[Policy | None]) -> 
         lines = text.split("\n")
         for src in found:
             assert src.offset is not None
-            n = text.count("\n", 0, src.offset)
+            n = src.position(1, 1)[0] - 1  # the line's index, without rescanning the file
             cr = "\r" if lines[n].endswith("\r") else ""
             lines[n] = _canonical_line(lines[n].rstrip("\r")) + cr
         return "\n".join(lines)

@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from ..language._policy import Policy
     from ._simulate import FleetResult
 
-__all__ = ["FORMATS", "PlotError", "plot_envelope", "plot_fleet"]
+__all__ = [
+    "FORMATS",
+    "PlotError",
+    "check_plot",
+    "envelope_series",
+    "envelope_title",
+    "plot_envelope",
+    "plot_fleet",
+]
 
 FORMATS = (".png", ".svg")
 
@@ -84,17 +92,72 @@ def plot_fleet(results: Sequence[FleetResult], path: str, *, title: str = "") ->
 def plot_envelope(p: Policy, path: str) -> Path:
     """Draw each rule's delay envelope (min to max) per retry number into ``path``.
 
-    One band per rule that decides something, for the first outcome it decides; the
-    line is the envelope's upper edge (what ``policy explain`` calls the worst case).
+    One band per rule that retries, for the first outcome it decides, in the order the
+    rules are written; the line is the envelope's upper edge (what ``policy explain``
+    calls the worst case).  The wait axis is logarithmic (a 15-minute ``headers()`` band
+    and a 100 ms backoff both stay readable); a wait of 0 is drawn at 1 ms.  The title is
+    the whole policy, wrapped; a policy too long for it is cut with a note of how much was
+    left out.  ``PlotError`` when no rule retries (nothing to draw): call
+    ``envelope_series`` first to know.
     """
-    from ..evaluate._evaluate import Compiled
-    from ..language._render import render_rule
-
+    series = envelope_series(p)
+    if not series:
+        raise PlotError(f"--plot {path}: nothing to draw: no rule of this policy retries")
     out = check_path(path)
     plt = _pyplot()
-    compiled: Compiled = compiled_of(p)
-    from ..language._outcomes import ConnectFailure, ConnectionReset, Response, Timeout
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for shown, (label, lo, hi) in enumerate(series, 1):
+        xs = list(range(1, len(hi) + 1))
+        lo = [max(v, _FLOOR_S) for v in lo]
+        hi = [max(v, _FLOOR_S) for v in hi]
+        (line,) = ax.plot(xs, hi, marker="o", markersize=3, label=_label(label, shown))
+        line.set_gid(f"series-{shown}")
+        ax.fill_between(xs, lo, hi, alpha=0.25, color=line.get_color())
+    ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_gid(f"wait-axis-{ax.get_yscale()}")  # the SVG says which scale was drawn
+    ax.set_xlabel("retry")
+    ax.set_ylabel("wait before the retry (s, log scale)")
+    ax.set_title(envelope_title(str(p)), fontsize="small")
+    ax.legend(fontsize="small", loc="upper left")
+    ax.grid(True, alpha=0.3, which="both")
+    fig.tight_layout()
+    _save(fig, plt, out)
+    return out
 
+
+#: Where a wait of 0 is drawn on the logarithmic axis (seconds).
+_FLOOR_S = 0.001
+_TITLE_WIDTH = 100
+_TITLE_LINES = 4
+
+
+def envelope_title(policy_text: str) -> str:
+    """``delay envelope: POLICY``, wrapped; cut after a few lines with a note of how many
+    characters were left out (never silently)."""
+    import textwrap
+
+    lines = textwrap.wrap(
+        f"delay envelope: {policy_text or '(empty policy)'}",
+        _TITLE_WIDTH,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+    if len(lines) <= _TITLE_LINES:
+        return "\n".join(lines)
+    left = len(" ".join(lines[_TITLE_LINES:]))
+    return "\n".join(lines[:_TITLE_LINES]) + f" ... ({left} more characters)"
+
+
+def envelope_series(p: Policy) -> list[tuple[str, list[float], list[float]]]:
+    """Per rule that retries, in the order the rules are written: its text and the lower
+    and upper waits (seconds) before each retry (at most 50)."""
+    from ..evaluate._evaluate import Compiled
+    from ..language._outcomes import ConnectFailure, ConnectionReset, Response, Timeout
+    from ..language._render import render_rule
+
+    compiled: Compiled = compiled_of(p)
+    order = {id(entry): i for i, entry in enumerate(compiled.entries)}
     probes: list[Any] = [Response(s) for s in range(100, 600) if not 200 <= s <= 299]
     probes += [Timeout(), ConnectFailure(), ConnectionReset()]
     first: dict[int, Any] = {}
@@ -102,28 +165,21 @@ def plot_envelope(p: Policy, path: str) -> Path:
         entry = compiled.entry_for(o)
         if entry is not None and id(entry) not in first:
             first[id(entry)] = (entry, o)
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    shown = 0
-    for entry, outcome in first.values():
+    series = []
+    for key in sorted(first, key=order.__getitem__):
+        entry, outcome = first[key]
         sched = p.schedule(outcome)
-        if not len(sched):
-            continue
-        shown += 1
         n = min(len(sched), 50)
-        xs = list(range(1, n + 1))
-        lo = [sched[k].min for k in range(n)]
-        hi = [sched[k].max for k in range(n)]
-        (line,) = ax.plot(
-            xs, hi, marker="o", markersize=3, label=_label(render_rule(entry[0]), shown)
-        )
-        line.set_gid(f"series-{shown}")
-        ax.fill_between(xs, lo, hi, alpha=0.25, color=line.get_color())
-    ax.set_xlabel("retry")
-    ax.set_ylabel("wait before the retry (s)")
-    ax.set_title(f"delay envelope: {str(p)[:80] or '(empty policy)'}", fontsize="small")
-    if shown:
-        ax.legend(fontsize="small", loc="upper left")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    _save(fig, plt, out)
+        if n:
+            lo = [sched[k].min for k in range(n)]
+            hi = [sched[k].max for k in range(n)]
+            series.append((render_rule(entry[0]), lo, hi))
+    return series
+
+
+def check_plot(path: str) -> Path:
+    """``--plot FILE`` checked before anything is printed or computed: a ``.png`` or
+    ``.svg`` name and matplotlib installed, else ``PlotError``."""
+    out = check_path(path)
+    _pyplot()
     return out
