@@ -52,6 +52,7 @@ __all__ = [
     "BreakerConfig",
     "BreakerState",
     "admit",
+    "config_of",
     "from_fields",
     "is_failure",
     "record",
@@ -268,3 +269,16 @@ def from_fields(config: BreakerConfig, fields: dict[str, str]) -> BreakerState:
         )
     except (KeyError, ValueError):
         return start(config)
+
+
+def config_of(setting: object) -> BreakerConfig:
+    """The config of a ``breaker=`` setting (its ``threshold``, ``ratio``, ``window_ms``,
+    ``open_ms``, ``min`` and ``probes``)."""
+    return BreakerConfig(
+        int(getattr(setting, "threshold")),  # noqa: B009
+        bool(getattr(setting, "ratio")),  # noqa: B009
+        getattr(setting, "window_ms", 30_000) / 1000,
+        getattr(setting, "open_ms", 30_000) / 1000,
+        int(getattr(setting, "min", 20)),
+        int(getattr(setting, "probes", 1)),
+    )
