@@ -256,3 +256,147 @@ def test_the_pictures_in_the_docs_exist() -> None:
         assert f"]({name})" in text and f"--plot docs/{name}" in text
         with Image.open(docs / name) as img:
             assert img.format == "PNG"
+
+
+# -- resilience beyond retries: a shared circuit breaker, adaptive pacing ------------------
+
+OUTAGE_POLICY = (
+    "5xx,connect:backoff(10,500ms..5s,x2,jitter) 429:headers()|backoff(10,jitter) pace=on"
+)
+
+
+def test_a_shared_breaker_spares_the_server_while_it_is_down() -> None:
+    """100 clients, server down 60 s of 300: with ``breaker=5`` shared by the fleet, the
+    requests sent while down are at most a tenth of those without it, and every client
+    that still had work is served again within ``open`` + 2 s of the server's return."""
+    from policy.loop._breaker import BreakerConfig
+
+    p = policy.parse(OUTAGE_POLICY)
+    for refuse in (False, True):
+        plain, guarded = simulate_fleet(
+            [p, p],
+            clients=100,
+            capacity=100,
+            work=100,
+            horizon=300,
+            outage=(60.0, 120.0),
+            refuse=refuse,
+            breakers=[None, BreakerConfig(5, open=30.0)],
+        )
+        assert plain.while_down > 1000
+        assert guarded.while_down <= plain.while_down / 10
+        assert guarded.recover is not None and guarded.recover <= 30.0 + 2.0
+        assert plain.done == guarded.done == 100
+        assert plain.failed_fast == 0
+
+
+def test_requests_while_down_are_counted_at_the_server() -> None:
+    """The count is exactly the sends whose arrival falls in the outage."""
+    trace: list[tuple[str, float, int, float]] = []
+    (r,) = simulate_fleet(
+        [policy.parse("5xx:backoff(3,1s)")],
+        clients=5,
+        capacity=10,
+        work=100,
+        horizon=60,
+        outage=(1.0, 4.0),
+        trace=trace,
+    )
+    sends = [t for kind, t, _, _ in trace if kind == "send"]
+    assert r.while_down == sum(1 for t in sends if T0 + 1.0 <= t + 0.005 < T0 + 4.0) > 0
+    assert r.recover is not None and r.recover < 60
+
+
+def test_a_half_open_breaker_lets_one_probe_through_at_a_time() -> None:
+    """While the circuit is open nothing is sent; after ``open`` one probe goes."""
+    from policy.loop._breaker import BreakerConfig
+
+    trace: list[tuple[str, float, int, float]] = []
+    (r,) = simulate_fleet(
+        [policy.parse("5xx:backoff(100,1s)")],
+        clients=20,
+        capacity=100,
+        horizon=100,
+        outage=(0.0, 50.0),
+        breakers=[BreakerConfig(3, open=10.0)],
+        trace=trace,
+    )
+    sends = [t - T0 for kind, t, _, _ in trace if kind == "send"]
+    down = [t for t in sends if t < 50.0]
+    # the herd (20), then one probe per open span: at 10, 20, 30, 40 s after each reopen
+    assert len(down) <= 20 + 5
+    assert r.done == 20 and r.failed_fast == 0  # retries wait for half-open
+    # with a deadline a call cannot wait that long: the new calls fail fast, unsent
+    (r,) = simulate_fleet(
+        [policy.parse("5xx:backoff(100,1s) deadline=5s")],
+        clients=20,
+        capacity=100,
+        horizon=100,
+        outage=(0.0, 50.0),
+        breakers=[BreakerConfig(3, open=10.0)],
+    )
+    assert r.failed_fast > 0 and r.while_down <= 20 + 5 and r.done == 20
+
+
+def test_no_headers_server_and_adaptive_pacing() -> None:
+    """Bare 429s: adaptive pacing (one limiter shared by the fleet) sends far fewer
+    requests the server refuses than plain jittered backoff."""
+    s = Server(1, headers=False)
+    first, second = s.answer(T0 + 0.1), s.answer(T0 + 0.2)
+    assert isinstance(Server(1, outage=(0, 1), refuse=True).outcome(T0), policy.ConnectFailure)
+    assert not first.headers and second.status == 429 and not second.headers
+    p = policy.parse("429:backoff(50,100ms..5s,x2,jitter)")
+    plain, adaptive = simulate_fleet(
+        [p, p],
+        clients=100,
+        capacity=20,
+        work=10,
+        horizon=300,
+        headers=False,
+        adaptive=[False, True],
+    )
+    assert plain.done == adaptive.done == 100
+    assert adaptive.rejected <= plain.rejected / 3
+
+
+def test_the_table_and_plot_show_the_outage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "down.svg"
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        OUTAGE_POLICY,
+        "--clients",
+        "20",
+        "--capacity",
+        "20/s",
+        "--work",
+        "20",
+        "--horizon",
+        "2m",
+        "--outage",
+        "20s..40s",
+        "--refuse",
+        "--plot",
+        str(path),
+    )
+    assert code == 0
+    assert "requests while down" in out and "time to recover" in out
+    assert "connections refused" in out
+    ids = {el.get("id") for el in ET.parse(path).iter()}
+    assert {"outage", "capacity", "series-1"} <= ids
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        OUTAGE_POLICY,
+        "--clients",
+        "5",
+        "--capacity",
+        "5",
+        "--json",
+        "--no-headers",
+    )
+    data = json.loads(out)
+    assert data["headers"] is False and data["results"][0]["recover"] is None
+    assert run(capsys, "simulate", OUTAGE_POLICY, "--no-headers")[0] == 2

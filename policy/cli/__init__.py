@@ -88,6 +88,16 @@ def _fleet_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--fail", type=int, help="fleet mode: refuse with this status (503), no headers")
     s.add_argument("--outage", help="fleet mode: every request fails in START..END (10s..40s)")
     s.add_argument("--plot", metavar="FILE", help="fleet mode: requests/s per policy (.png/.svg)")
+    s.add_argument(
+        "--refuse",
+        action="store_true",
+        help="fleet mode: during --outage connections are refused (else 503)",
+    )
+    s.add_argument(
+        "--no-headers",
+        action="store_true",
+        help="fleet mode: the server's 429s carry no rate-limit header",
+    )
 
 
 def _add_inputs(s: argparse.ArgumentParser) -> None:

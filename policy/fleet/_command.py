@@ -29,6 +29,9 @@ def fleet_only(args: Any) -> str | None:
     for name in ("capacity", "fail", "outage", "plot"):
         if getattr(args, name) is not None:
             return f"--{name} needs --clients (fleet mode)"
+    for name in ("refuse", "no_headers"):
+        if getattr(args, name, False):
+            return f"--{name.replace('_', '-')} needs --clients (fleet mode)"
     if args.work != 1 or args.horizon != "10m":
         return "--work and --horizon need --clients (fleet mode)"
     return None
@@ -87,6 +90,10 @@ def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
     if args.fail is not None and not 400 <= args.fail <= 599:
         raise ValueError(f"--fail: an error status such as 503 (got {args.fail})")
     outage = parse_window(args.outage)
+    refuse = bool(getattr(args, "refuse", False))
+    headers = not getattr(args, "no_headers", False)
+    if refuse and outage is None:
+        raise ValueError("--refuse needs --outage (when connections are refused)")
     path = None
     if args.plot:
         from ._plot import check_path
@@ -102,6 +109,8 @@ def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
         fail=args.fail,
         outage=outage,
         horizon=horizon,
+        headers=headers,
+        refuse=refuse,
     )
     setup = {
         "clients": clients,
@@ -111,6 +120,8 @@ def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
         "horizon": horizon,
         "fail": args.fail,
         "outage": list(outage) if outage else None,
+        "refuse": refuse,
+        "headers": headers,
     }
     if args.json:
         import json
@@ -120,31 +131,39 @@ def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
     else:
         failing = f", refusals answered {args.fail}" if args.fail else ""
         down = f", outage {_time(outage[0])}..{_time(outage[1])}" if outage else ""
+        if outage and refuse:
+            down += " (connections refused)"
+        if not headers:
+            down += ", 429s without rate-limit headers"
         print(
             f"fleet: {clients} clients, capacity {capacity}/s (fixed 1s windows), "
             f"{args.work} success{'es' * (args.work != 1)} each, seed {seed}, "
             f"horizon {_time(horizon)}{failing}{down}",
             file=out,
         )
-        rows = [("", "calls", "requests", "rejected", "gave up", "done", "makespan", "p50", "p99")]
+        head = ["", "calls", "requests", "rejected", "gave up", "done", "makespan", "p50", "p99"]
+        if outage:
+            head += ["requests while down", "time to recover"]
+        rows: list[tuple[str, ...]] = [tuple(head)]
         for i, r in enumerate(results, 1):
-            rows.append(
-                (
-                    f"P{i}",
-                    str(r.calls),
-                    str(r.requests),
-                    str(r.rejected),
-                    str(r.gave_up),
-                    f"{r.done}/{r.clients}",
-                    _time(r.makespan),
-                    _time(r.p50),
-                    _time(r.p99),
-                )
-            )
+            row = [
+                f"P{i}",
+                str(r.calls),
+                str(r.requests),
+                str(r.rejected),
+                str(r.gave_up),
+                f"{r.done}/{r.clients}",
+                _time(r.makespan),
+                _time(r.p50),
+                _time(r.p99),
+            ]
+            if outage:
+                row += [str(r.while_down), "-" if r.recover is None else _time(r.recover)]
+            rows.append(tuple(row))
         widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
-        for row in rows:
-            cells = [row[0].ljust(widths[0])] + [
-                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        for line in rows:
+            cells = [line[0].ljust(widths[0])] + [
+                c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)
             ]
             print("  ".join(cells), file=out)
         for i, r in enumerate(results, 1):
@@ -156,5 +175,7 @@ def run(policies: Sequence[Policy], args: Any, out: IO[str]) -> int:
             results,
             str(path),
             title=f"{clients} clients, capacity {capacity}/s: requests per second",
+            capacity=capacity,
+            outage=outage,
         )
     return 0

@@ -69,11 +69,26 @@ def _save(fig: Any, plt: Any, path: Path) -> None:
         plt.close(fig)
 
 
-def plot_fleet(results: Sequence[FleetResult], path: str, *, title: str = "") -> Path:
-    """Draw requests per second over time, one line per policy, into ``path``."""
+def plot_fleet(
+    results: Sequence[FleetResult],
+    path: str,
+    *,
+    title: str = "",
+    capacity: int | None = None,
+    outage: tuple[float, float] | None = None,
+) -> Path:
+    """Draw requests per second over time, one line per policy, into ``path``; the
+    server's ``capacity`` as a dashed line (SVG id ``capacity``) and the ``outage`` as a
+    shaded span (SVG id ``outage``)."""
     out = check_path(path)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.8))
+    if outage is not None:
+        span = ax.axvspan(outage[0], outage[1], color="0.85", label="server down")
+        span.set_gid("outage")
+    if capacity is not None:
+        cap = ax.axhline(capacity, color="0.4", linestyle="--", linewidth=1, label="capacity")
+        cap.set_gid("capacity")
     for i, r in enumerate(results, 1):
         xs = list(range(len(r.per_second)))
         (line,) = ax.step(xs, list(r.per_second), where="post", label=_label(r.policy, i))

@@ -21,6 +21,17 @@ behave exactly as they do for threads sharing an adapter (or processes sharing a
 ``RedisState``).  ``Call`` is sans-IO, so virtual time is simply the ``now`` it is handed.
 (``transport`` is imported when a simulation runs, not when ``policy`` is imported.)
 
+Resilience beyond retries.  A policy with ``breaker=`` has every client share one
+circuit breaker (one state, as a fleet sharing Redis does): while it is open a call
+fails fast without sending and the client issues it again when the circuit half-opens
+(the ``retry_after`` a ``CircuitOpenError`` carries); a retry whose wait ends in the
+open span waits for half-open (or gives up, past its deadline); half-open, the calls
+that are not probes wait for the probes' answers.  ``pace=adaptive`` has the clients
+share one adaptive limiter: each request first takes a token (waiting when the bucket
+says so), and every answer tells the limiter whether it was a throttle.  Both run
+through the pure functions of ``policy.loop._breaker`` and ``policy.loop._adaptive``.
+With ``headers=False`` the server's 429s carry no rate-limit header at all.
+
 Time is virtual: a heap of events ordered by (time, sequence number); a request reaches
 the server ``latency`` seconds after it is sent and its answer is back ``latency`` later.
 Randomness comes from one ``random.Random`` per client seeded from ``seed``, so the same
@@ -37,18 +48,22 @@ from typing import Any, Final
 
 import attrs
 
-from ..language._outcomes import Response
+from ..language._outcomes import ConnectFailure, Response
 from ..language._policy import Policy
+from ..loop import _adaptive, _breaker
+from ..loop._breaker import BreakerConfig
+from ._server import T0, Server
 
-__all__ = ["FleetResult", "Server", "simulate_fleet"]
+__all__ = ["T0", "FleetResult", "Server", "simulate_fleet"]
 
-#: The simulated clock starts here (an epoch second; the server's windows align to it).
-T0: Final = 1_800_000_000.0
 #: The pause before a client issues a call again after the policy gave up on it; it
 #: doubles with each give-up in a row, up to ``REISSUE_MAX_S``.
 REISSUE_S: Final = 1.0
 REISSUE_MAX_S: Final = 64.0
 _ORIGIN: Final = "http://server.sim:80"
+#: How often a call that found the circuit half-open with its probes out looks again
+#: (the probes' answers take a round trip): in round trips.
+_PROBE_POLL: Final = 2
 
 
 @attrs.frozen
@@ -76,80 +91,22 @@ class FleetResult:
     p50: float
     p99: float
     per_second: tuple[int, ...] = attrs.field(repr=False)
+    #: Requests that reached the server during the outage (0 without one).
+    while_down: int = 0
+    #: Seconds from the outage's end until every client that still had work then got a
+    #: success (``inf``: some never did; ``None``: no outage in the run).
+    recover: float | None = None
+    #: Calls the circuit breaker failed fast (nothing sent).
+    failed_fast: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able summary (``inf`` as ``None``), without the per-second series."""
         d = attrs.asdict(self)
         d["per_second"] = list(self.per_second)
-        for key in ("makespan", "p50", "p99"):
-            if math.isinf(d[key]):
+        for key in ("makespan", "p50", "p99", "recover"):
+            if d[key] is not None and math.isinf(d[key]):
                 d[key] = None
         return d
-
-
-class Server:
-    """A fixed-window rate-limited server (and its outage) in virtual time.
-
-    Windows are the whole seconds after ``T0``; the first ``capacity`` requests arriving
-    in a window succeed, the rest are refused.  Refusals are ``429`` with ``Retry-After``
-    (whole seconds to the window's end, rounded up, as servers send it) and
-    ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` (epoch seconds); every success also
-    carries the ``X-RateLimit-*`` headers.  With ``fail=503`` a refusal is a bare ``503``.
-    During ``outage`` (seconds from the start, ``[start, end)``) every request gets
-    ``fail`` (default 503).
-    """
-
-    def __init__(
-        self,
-        capacity: int,
-        *,
-        fail: int | None = None,
-        outage: tuple[float, float] | None = None,
-    ) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1 request per second (got {capacity})")
-        self.capacity = capacity
-        self.fail = fail
-        self.outage = outage
-        self._window = -1
-        self._used = 0
-        # Responses are immutable and a window repeats its refusals: built once each.
-        self._made: dict[tuple[int, str, int], Response] = {}
-
-    def answer(self, t: float) -> Response:
-        """The response to a request that arrives at virtual time ``t``."""
-        since = t - T0
-        if self.outage is not None and self.outage[0] <= since < self.outage[1]:
-            return Response(self.fail or 503)
-        window = math.floor(since)
-        if window != self._window:
-            self._window, self._used = window, 0
-            self._made.clear()
-        reset = T0 + window + 1
-        if self._used < self.capacity:
-            self._used += 1
-            key = (200, "", self.capacity - self._used)
-        elif self.fail is not None:
-            key = (self.fail, "", 0)
-        else:
-            key = (429, str(math.ceil(reset - t)), 0)
-        made = self._made.get(key)
-        if made is None:
-            made = self._made[key] = self._make(key, reset)
-        return made
-
-    def _make(self, key: tuple[int, str, int], reset: float) -> Response:
-        status, retry_after, left = key
-        if status != 200 and status != 429:
-            return Response(status)
-        headers = {
-            "x-ratelimit-limit": str(self.capacity),
-            "x-ratelimit-remaining": str(left),
-            "x-ratelimit-reset": str(int(reset)),
-        }
-        if retry_after:
-            headers["retry-after"] = retry_after
-        return Response(status, headers)
 
 
 def simulate_fleet(
@@ -163,9 +120,17 @@ def simulate_fleet(
     outage: tuple[float, float] | None = None,
     horizon: float = 600.0,
     latency: float = 0.005,
+    headers: bool = True,
+    refuse: bool = False,
+    breakers: Sequence[BreakerConfig | None] | None = None,
+    adaptive: Sequence[bool] | None = None,
     trace: list[tuple[str, float, int, float]] | None = None,
 ) -> list[FleetResult]:
     """Run the fleet once per policy (same seed for each); one ``FleetResult`` per policy.
+
+    ``breakers`` / ``adaptive``, when given, say per policy (in order) which breaker and
+    whether adaptive pacing the fleet shares; otherwise each policy's own ``breaker=``
+    and ``pace=adaptive`` settings say it.
 
     ``trace``, when given, receives ``("send", t, seq, 0.0)`` for every request sent and
     ``("hold", t, seq, until)`` for every pacing hold the shared state takes on, in
@@ -175,38 +140,71 @@ def simulate_fleet(
         raise ValueError(f"clients must be at least 1 (got {clients})")
     if work < 1:
         raise ValueError(f"work must be at least 1 (got {work})")
+    for given in (breakers, adaptive):
+        if given is not None and len(given) != len(policies):
+            raise ValueError("breakers and adaptive need one entry per policy")
+    server_args = (capacity, fail, outage, headers, refuse)
     return [
-        _run(p, clients, capacity, work, seed, fail, outage, horizon, latency, trace)
-        for p in policies
+        _run(
+            p,
+            clients,
+            server_args,
+            work,
+            seed,
+            horizon,
+            latency,
+            breakers[k] if breakers is not None else _breaker_of(p),
+            adaptive[k] if adaptive is not None else _adaptive_of(p),
+            trace,
+        )
+        for k, p in enumerate(policies)
     ]
+
+
+def _breaker_of(p: Policy) -> BreakerConfig | None:
+    """The policy's ``breaker=`` as a config (``None``: no breaker)."""
+    setting = getattr(p, "breaker", None)
+    return None if setting is None else _breaker.config_of(setting)
+
+
+def _adaptive_of(p: Policy) -> bool:
+    """Whether the policy says ``pace=adaptive``."""
+    return bool(getattr(p, "adaptive", False))
 
 
 def _run(
     p: Policy,
     clients: int,
-    capacity: int,
+    server_args: tuple[int, int | None, tuple[float, float] | None, bool, bool],
     work: int,
     seed: int,
-    fail: int | None,
-    outage: tuple[float, float] | None,
     horizon: float,
     latency: float,
+    bcfg: BreakerConfig | None,
+    adaptive: bool,
     trace: list[tuple[str, float, int, float]] | None,
 ) -> FleetResult:
     from ..loop._loop import Call, Done, Send, Wait
     from ..loop._state import LocalState
 
-    server = Server(capacity, fail=fail, outage=outage)
+    capacity, fail, outage, headers, refuse = server_args
+    server = Server(capacity, fail=fail, outage=outage, headers=headers, refuse=refuse)
     state = LocalState()
+    bstate = _breaker.start(bcfg) if bcfg is not None else None
+    astate = _adaptive.start(T0) if adaptive else None
     end = T0 + horizon
+    back = T0 + outage[1] if outage is not None else math.inf  # the server is up again
     rands = [random.Random(seed * 1_000_003 + i).random for i in range(clients)]
     live: list[Any] = [None] * clients  # each client's call in progress
-    pending: list[Response | None] = [None] * clients  # an answer on its way back
+    pending: list[Response | ConnectFailure | None] = [None] * clients  # answers on the way
+    ready = [False] * clients  # a token is reserved: send on waking, without asking again
+    probing = [False] * clients  # the request in flight is the breaker's probe
     left = [work] * clients
     streak = [0] * clients  # give-ups in a row
     finished = [math.inf] * clients
+    served_again = [math.inf] * clients  # first success after the outage
     per_second = [0] * (math.ceil(horizon) + 1)
-    requests = rejected = gave_up = calls = 0
+    requests = rejected = gave_up = calls = while_down = failed_fast = 0
     hold_seen = 0.0
     seq = 0
     # Every client starts its first call at T0 (the herd), in client order.
@@ -220,6 +218,13 @@ def _run(
         answer = pending[i]
         if answer is not None:
             pending[i] = None
+            if bstate is not None:
+                assert bcfg is not None
+                failed = _breaker.is_failure(answer)
+                bstate, _ = _breaker.record(bcfg, bstate, failed, now, probe=probing[i])
+                probing[i] = False
+            if astate is not None:
+                astate = _adaptive.record(astate, _adaptive.is_throttle(answer), now)
             step: Any = live[i].after(answer, now)
             if trace is not None:
                 until = state.hold_until(_ORIGIN, now)
@@ -227,18 +232,53 @@ def _run(
                     hold_seen = until
                     trace.append(("hold", now, seq, until))
         else:
-            if live[i] is None:
-                live[i] = Call(p, now=now, origin=_ORIGIN, state=state, rand=rands[i])
-            step = live[i].before(now)
-            if type(step) is Send:
+            if ready[i]:
+                ready[i] = False
+                step = _SEND
+            else:
+                if live[i] is None:
+                    live[i] = Call(p, now=now, origin=_ORIGIN, state=state, rand=rands[i])
+                step = live[i].before(now)
+                if type(step) is Send and astate is not None:
+                    astate, wait = _adaptive.acquire(astate, now)
+                    if wait > 0:
+                        ready[i] = True
+                        heapq.heappush(events, (now + wait, seq, i))
+                        seq += 1
+                        continue
+            if type(step) is Send or step is _SEND:
+                if bstate is not None:
+                    assert bcfg is not None
+                    bstate, verdict, wait = _breaker.admit(bcfg, bstate, now)
+                    if verdict is _breaker.BUSY:  # the probes' answers decide: look again
+                        ready[i] = True
+                        heapq.heappush(events, (now + _PROBE_POLL * 2 * latency, seq, i))
+                        seq += 1
+                        continue
+                    if verdict is _breaker.OPEN:
+                        call = live[i]
+                        if call.attempts and now + wait <= call.deadline_at:
+                            ready[i] = True  # a retry waits for half-open
+                        else:  # fail fast; the application tries again at half-open
+                            failed_fast += 1
+                            live[i] = None
+                            calls += 1
+                            gave_up += 1
+                        heapq.heappush(events, (now + wait, seq, i))
+                        seq += 1
+                        continue
+                    probing[i] = verdict is _breaker.PROBE
                 if trace is not None:
                     trace.append(("send", now, seq, 0.0))
                 requests += 1
                 second = int(now - T0)
                 if second < len(per_second):
                     per_second[second] += 1
-                response = server.answer(now + latency)
-                if response.status != 200:
+                arrives = now + latency
+                if server.down(arrives):
+                    while_down += 1
+                response = server.outcome(arrives)
+                if type(response) is not Response or response.status != 200:
                     rejected += 1
                 pending[i] = response
                 heapq.heappush(events, (now + 2 * latency, seq, i))
@@ -259,6 +299,8 @@ def _run(
             seq += 1
             continue
         streak[i] = 0
+        if now >= back and served_again[i] == math.inf:
+            served_again[i] = now
         left[i] -= 1
         if left[i]:
             heapq.heappush(events, (now, seq, i))
@@ -267,6 +309,11 @@ def _run(
             finished[i] = now - T0
     done = sum(1 for f in finished if f != math.inf)
     ranked = sorted(finished)
+    recover: float | None = None
+    if outage is not None and back <= end:
+        # every client that still had work when the server came back, served again
+        waiting = [served_again[k] for k in range(clients) if finished[k] >= outage[1]]
+        recover = max(waiting) - back if waiting else 0.0
     return FleetResult(
         policy=str(p),
         clients=clients,
@@ -279,7 +326,14 @@ def _run(
         p50=_percentile(ranked, 0.50),
         p99=_percentile(ranked, 0.99),
         per_second=tuple(per_second[: math.ceil(min(ranked[-1], horizon)) + 1]),
+        while_down=while_down,
+        recover=recover,
+        failed_fast=failed_fast,
     )
+
+
+#: Stands for "send now" when a client wakes with a token (or a breaker verdict) due.
+_SEND: Final = object()
 
 
 def _percentile(ranked: list[float], q: float) -> float:

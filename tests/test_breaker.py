@@ -1,0 +1,356 @@
+"""The circuit breaker's pure transitions (``breaker=N``, ``breaker=P%``).
+
+Three kinds of evidence: Hypothesis runs random admit/record sequences through the
+implementation and through a plain, list-based model of the rules (every attempt kept,
+the window counted by brute force); a differential test runs ``breaker=N`` against
+pybreaker's ``fail_max=N`` on the same event sequences; and a few worked examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pybreaker
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy import ConnectFailure, ConnectionReset, Error, Response, Timeout
+from policy.loop._breaker import (
+    BUCKETS,
+    BUSY,
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    PROBE,
+    SEND,
+    BreakerConfig,
+    BreakerState,
+    admit,
+    from_fields,
+    is_failure,
+    record,
+    start,
+    to_fields,
+)
+
+# -- the model ----------------------------------------------------------------------------
+
+
+class Model:
+    """The rules written the obvious way: every attempt since the circuit last closed is
+    kept in a list; the streak and the window are recomputed from it each time."""
+
+    def __init__(self, cfg: BreakerConfig) -> None:
+        self.cfg = cfg
+        self.phase = CLOSED
+        self.log: list[tuple[int, bool]] = []  # (bucket counted in, failed)
+        self.newest = -1
+        self.until = 0.0
+        self.sent = 0
+        self.passed = 0
+
+    def streak(self) -> int:
+        n = 0
+        for _, failed in reversed(self.log):
+            if not failed:
+                break
+            n += 1
+        return n
+
+    def window(self) -> list[bool]:
+        return [f for b, f in self.log if b > self.newest - BUCKETS]
+
+    def _open(self, now: float) -> str:
+        self.phase, self.until, self.log, self.newest = OPEN, now + self.cfg.open, [], -1
+        return OPEN
+
+    def _new_round(self, now: float) -> str:
+        self.phase, self.sent, self.passed, self.until = HALF_OPEN, 1, 0, now + self.cfg.open
+        return PROBE
+
+    def admit(self, now: float) -> tuple[str, float]:
+        if self.phase == CLOSED:
+            return SEND, 0.0
+        if self.phase == OPEN:
+            if now < self.until:
+                return OPEN, self.until - now
+            return self._new_round(now), 0.0
+        if self.sent < self.cfg.probes:
+            self.sent += 1
+            return PROBE, 0.0
+        if now >= self.until:
+            return self._new_round(now), 0.0
+        return BUSY, self.until - now
+
+    def record(self, failed: bool, now: float, probe: bool) -> str | None:
+        cfg = self.cfg
+        if self.phase == CLOSED:
+            b = math.floor(now / (cfg.window / BUCKETS)) if cfg.ratio else 0
+            self.newest = max(self.newest, b)
+            self.log.append((self.newest, failed))
+            if not cfg.ratio:
+                return self._open(now) if self.streak() >= cfg.threshold else None
+            w = self.window()
+            if failed and len(w) >= cfg.min and sum(w) * 100 >= cfg.threshold * len(w):
+                return self._open(now)
+            return None
+        if self.phase == OPEN or not probe:
+            return None
+        if failed:
+            return self._open(now)
+        self.passed += 1
+        if self.passed >= cfg.probes:
+            self.phase, self.log, self.newest = CLOSED, [], -1
+            return CLOSED
+        return None
+
+
+# -- strategies ---------------------------------------------------------------------------
+
+count_configs = st.builds(
+    BreakerConfig,
+    threshold=st.integers(1, 6),
+    ratio=st.just(False),
+    open=st.sampled_from([0.5, 1.0, 5.0, 30.0]),
+    probes=st.integers(1, 3),
+)
+ratio_configs = st.builds(
+    BreakerConfig,
+    threshold=st.integers(1, 100),
+    ratio=st.just(True),
+    window=st.sampled_from([1.0, 5.0, 30.0]),
+    open=st.sampled_from([0.5, 2.0, 30.0]),
+    min=st.integers(1, 12),
+    probes=st.integers(1, 3),
+)
+#: (seconds later, admit a request / answer the oldest one in flight, failed)
+ops = st.lists(
+    st.tuples(
+        st.sampled_from([0.0, 0.125, 0.25, 1.0, 2.5, 7.0, 31.0]),
+        st.booleans(),
+        st.booleans(),
+    ),
+    max_size=120,
+)
+
+
+def drive(cfg: BreakerConfig, steps: list[tuple[float, bool, bool]]) -> Iterator[Any]:
+    """Run the steps through the implementation and the model side by side."""
+    model, state = Model(cfg), start(cfg)
+    now, flight = 1000.0, []  # requests let through, oldest first: was it a probe?
+    for dt, is_admit, failed in steps:
+        now += dt
+        if is_admit:
+            state, verdict, wait = admit(cfg, state, now)
+            expected, expected_wait = model.admit(now)
+            assert verdict == expected and wait == pytest.approx(expected_wait)
+            if verdict in (SEND, PROBE):
+                flight.append(verdict == PROBE)
+            else:
+                assert wait > 0
+        else:
+            probe = flight.pop(0) if flight else False  # else: a late, unadmitted answer
+            state, change = record(cfg, state, failed, now, probe=probe)
+            assert change == model.record(failed, now, probe)
+        assert state.phase == model.phase
+        yield state, model, now
+
+
+@settings(max_examples=300, deadline=None)
+@given(cfg=count_configs, steps=ops)
+def test_breaker_n_matches_the_model(cfg: BreakerConfig, steps: Any) -> None:
+    """Same verdicts, waits, changes and phases; the streak is the model's trailing run."""
+    for state, model, _ in drive(cfg, steps):
+        if state.phase == CLOSED:
+            assert state.streak == model.streak() < cfg.threshold
+
+
+@settings(max_examples=300, deadline=None)
+@given(cfg=ratio_configs, steps=ops)
+def test_breaker_ratio_matches_the_model(cfg: BreakerConfig, steps: Any) -> None:
+    """Same verdicts and phases; the ring of buckets holds exactly the model's window."""
+    for state, model, _ in drive(cfg, steps):
+        if state.phase == CLOSED and model.log:
+            w = model.window()
+            assert (sum(state.fails), sum(state.total)) == (sum(w), len(w))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cfg=st.one_of(count_configs, ratio_configs), steps=ops)
+def test_invariants(cfg: BreakerConfig, steps: Any) -> None:
+    """Probes out never exceed ``probes``; an open span is never longer than ``open``;
+    the state survives its flat (Redis hash) form."""
+    for state, _, now in drive(cfg, steps):
+        if state.phase == HALF_OPEN:
+            assert 1 <= state.sent <= cfg.probes and state.passed < cfg.probes
+        if state.phase != CLOSED:
+            assert state.until - now <= cfg.open
+        fields = to_fields(state)
+        assert all(isinstance(v, str) for v in fields.values())
+        assert from_fields(cfg, fields) == state
+
+
+# -- pybreaker ----------------------------------------------------------------------------
+
+
+class _Clock:
+    """A virtual clock for pybreaker, which reads ``datetime.now(UTC)`` in its module."""
+
+    now = 0.0
+
+
+@contextlib.contextmanager
+def pybreaker_clock() -> Iterator[type[_Clock]]:
+    epoch = datetime(2030, 1, 1, tzinfo=UTC)
+
+    class VirtualDatetime(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return epoch + timedelta(seconds=_Clock.now)
+
+    real = pybreaker.datetime  # type: ignore[attr-defined]
+    pybreaker.datetime = VirtualDatetime  # type: ignore[attr-defined]
+    try:
+        yield _Clock
+    finally:
+        pybreaker.datetime = real  # type: ignore[attr-defined]
+
+
+class Boom(Exception):
+    pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    open_s=st.sampled_from([1, 2, 5, 30]),
+    probes=st.integers(1, 3),
+    events=st.lists(
+        # eighths of a second: exact in floats and in datetime's microseconds
+        st.tuples(st.integers(0, 8 * 40).map(lambda k: k / 8), st.booleans()),
+        max_size=150,
+    ),
+)
+def test_breaker_n_agrees_with_pybreaker(
+    n: int, open_s: int, probes: int, events: list[tuple[float, bool]]
+) -> None:
+    """``breaker=N/open=…/probes=…`` and ``CircuitBreaker(fail_max=N, reset_timeout=…,
+    success_threshold=…)`` let the same calls through and are in the same state after
+    every call, one call at a time (pybreaker's half-open lets every call through; one at
+    a time, each is a probe here too)."""
+    cfg = BreakerConfig(n, open=float(open_s), probes=probes)
+    state = start(cfg)
+    with pybreaker_clock() as clock:
+        cb = pybreaker.CircuitBreaker(fail_max=n, reset_timeout=open_s, success_threshold=probes)
+        now = 0.0
+        for dt, failed in events:
+            now += dt
+            clock.now = now
+            ran: list[bool] = []
+
+            def call(failed: bool = failed, ran: list[bool] = ran) -> None:
+                ran.append(True)
+                if failed:
+                    raise Boom
+
+            with contextlib.suppress(Boom, pybreaker.CircuitBreakerError):
+                cb.call(call)
+            state, verdict, _ = admit(cfg, state, now)
+            assert (verdict in (SEND, PROBE)) == bool(ran)
+            if ran:
+                state, _ = record(cfg, state, failed, now, probe=verdict == PROBE)
+            assert state.phase == cb.current_state
+            if state.phase == CLOSED:
+                assert state.streak == cb.fail_counter
+
+
+# -- worked examples ----------------------------------------------------------------------
+
+
+def test_five_in_a_row_open_for_thirty_seconds_then_one_probe() -> None:
+    cfg = BreakerConfig(5)
+    s = start(cfg)
+    for t in range(4):
+        s, change = record(cfg, s, True, 100.0 + t)
+        assert change is None
+    s, change = record(cfg, s, False, 104.0)  # a success breaks the run
+    assert (s.streak, change) == (0, None)
+    for t in range(5):
+        s, change = record(cfg, s, True, 105.0 + t)
+    assert change == OPEN and s.phase == OPEN
+    assert admit(cfg, s, 110.0)[1:] == (OPEN, 29.0)
+    s, verdict, _ = admit(cfg, s, 139.0)
+    assert (s.phase, verdict) == (HALF_OPEN, PROBE)
+    assert admit(cfg, s, 139.5)[1:] == (BUSY, 29.5)  # the probe is out
+    s, change = record(cfg, s, False, 140.0, probe=True)
+    assert (s.phase, change) == (CLOSED, CLOSED)
+
+
+def test_ratio_needs_the_minimum_then_opens_at_the_share() -> None:
+    cfg = BreakerConfig(50, ratio=True)  # 50 % over 30 s, at least 20 attempts
+    s = start(cfg)
+    for k in range(19):
+        s, change = record(cfg, s, True, 10.0 + k * 0.1)
+        assert change is None  # 19 failures of 19: below the minimum
+    s, change = record(cfg, s, True, 12.0)
+    assert change == OPEN
+    s = start(cfg)
+    for k in range(30):  # 10 failures of 30: a third, under half
+        s, change = record(cfg, s, k % 3 == 0, 10.0 + k * 0.1)
+        assert change is None
+    # thirty seconds later the old attempts have left the window
+    s, change = record(cfg, s, True, 45.0)
+    assert (sum(s.total), sum(s.fails)) == (1, 1)
+
+
+def test_lost_probes_give_way_to_a_new_round() -> None:
+    """A probe whose answer never comes does not keep the circuit half-open forever."""
+    cfg = BreakerConfig(1, open=10.0)
+    s, _ = record(cfg, start(cfg), True, 0.0)
+    s, verdict, _ = admit(cfg, s, 10.0)
+    assert verdict == PROBE
+    assert admit(cfg, s, 19.9)[1] == BUSY
+    s, verdict, _ = admit(cfg, s, 20.0)
+    assert (verdict, s.phase, s.sent) == (PROBE, HALF_OPEN, 1)
+
+
+def test_late_answers_do_not_move_an_open_circuit() -> None:
+    cfg = BreakerConfig(2)
+    s, _ = record(cfg, start(cfg), True, 0.0)
+    s, _ = record(cfg, s, True, 0.1)
+    assert record(cfg, s, False, 0.2) == (s, None)
+    assert record(cfg, s, True, 0.2) == (s, None)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "failed"),
+    [
+        (Response(500), True),
+        (Response(503), True),
+        (Response(599), True),
+        (Response(429), False),
+        (Response(404), False),
+        (Response(200), False),
+        (Timeout(), True),
+        (ConnectFailure(), True),
+        (ConnectionReset(), True),
+        (Error(), True),
+    ],
+)
+def test_what_counts_as_failed(outcome: Any, failed: bool) -> None:
+    assert is_failure(outcome) is failed
+
+
+def test_a_damaged_store_gives_a_closed_breaker() -> None:
+    cfg = BreakerConfig(50, ratio=True)
+    fields = to_fields(start(cfg))
+    assert from_fields(cfg, {**fields, "phase": "ajar"}) == start(cfg)
+    assert from_fields(cfg, {**fields, "fails": "1,2"}) == start(cfg)
+    assert from_fields(cfg, {**fields, "until": "soon"}) == start(cfg)
+    assert from_fields(cfg, {}) == start(cfg)
+    assert isinstance(from_fields(cfg, fields), BreakerState)
