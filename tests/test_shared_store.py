@@ -299,3 +299,29 @@ def test_close_stops_the_heartbeat(server: LoopbackServer, tmp_path: Path) -> No
         f.fetch("K", url).result(5)
         assert beats() - before
     assert beats() <= before
+
+
+def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Several processes opening the same new file at the same instant all get the store:
+    the switch to WAL mode is retried while another process holds the file's lock."""
+
+    start = time.time() + 1.5
+    code = (
+        "import sys, time\n"
+        "from transport import SqliteStore\n"
+        f"time.sleep(max(0.0, {start!r} - time.time()))\n"
+        "for i in range(15):\n"
+        "    SqliteStore(sys.argv[1] + f'/s{i}.sqlite')\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err

@@ -244,7 +244,7 @@ class SqliteStore:
         self.lease = positive_seconds("lease", lease)
         try:
             with closing(self._connect()) as db, db:
-                db.execute("PRAGMA journal_mode=WAL")
+                _use_wal(db)
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS results ("
                     " key TEXT PRIMARY KEY, meta TEXT NOT NULL, body BLOB NOT NULL)"
@@ -324,3 +324,25 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
+
+
+#: How long opening a store keeps trying to switch a new file to WAL while other
+#: processes open it too (SQLite answers "database is locked" at once, without its busy
+#: handler, when another connection holds a lock during the switch).
+_WAL_PATIENCE_S = 30.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the store's file in WAL mode, retrying the switch while another process holds a
+    lock on the file (several fetchers opening one new store at once)."""
+    give_up = time.monotonic() + _WAL_PATIENCE_S
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= give_up:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
