@@ -55,7 +55,7 @@ def read_setting(self: ValueReader, raw: RawSetting, seen: dict[str, Token]) -> 
         return None
     tok = raw.values[0]
     if name == "timeout":
-        ms = self.duration(tok, "timeout")
+        ms = self.duration(tok, "timeout", TIMEOUT_MIN_MS, TIMEOUT_MAX_MS)
         if ms is None:
             return None
         if not TIMEOUT_MIN_MS <= ms <= TIMEOUT_MAX_MS:

@@ -9,7 +9,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ._ast import MAX_LIMIT, Backoff, Headers, Jitter, Never, Over, ResetFormat, Span, Strategy
+from ._ast import (
+    MAX_FACTOR,
+    MAX_LIMIT,
+    Backoff,
+    Headers,
+    Jitter,
+    Never,
+    Over,
+    ResetFormat,
+    Span,
+    Strategy,
+)
 from ._build import build, default_of, make_backoff, make_span
 from ._raw import RawArg, RawStrategy, did_you_mean, fmt_ms
 from ._values import NUMBER, ValueReader
@@ -138,10 +149,12 @@ class StrategyReader(ValueReader):
                         kw["limit"] = self.integer(tok, "limit", 0, MAX_LIMIT)
                 elif (n := NUMBER.match(s)) is not None and n.group(2):
                     d = self.duration(tok, "the delay")
+                    if d is None:
+                        continue
                     if self._once(seen, "min", tok) and self._once(seen, "max", tok):
                         kw["min_ms"] = kw["max_ms"] = d
                 else:
-                    self.duration(tok, "the delay")
+                    self._unitless(tok, seen)
             else:
                 word = s.lower()
                 if word in ("jitter", "nojitter"):
@@ -169,6 +182,24 @@ class StrategyReader(ValueReader):
             )
             return None
         return make_backoff(span=span, **kw)
+
+    def _unitless(self, tok: Token, seen: dict[str, Token]) -> None:
+        """A decimal with no unit in backoff (``1.8``): a factor missing its x, or a
+        delay missing its unit; suggest only what would be valid here."""
+        s = str(tok)
+        fixes, missing = [], []
+        if "factor" not in seen and len(s) <= 30 and 1 <= float(s) <= MAX_FACTOR:
+            fixes.append(f"x{s} for a factor")
+            missing.append("x")
+        if "min" not in seen and "max" not in seen and "." in s and len(s) <= 30:
+            whole, _, frac = s.partition(".")
+            if (int(whole + frac) * 1000) % 10 ** len(frac) == 0:
+                fixes.append(f"{s}s for a delay")
+                missing.insert(0, "unit")
+        if not fixes:
+            self.duration(tok, "the delay")
+            return
+        self.bad(tok, f"missing {' or '.join(missing)}: write " + ", or ".join(fixes), syntax=True)
 
     def header_name(self, tok: Token, what: str) -> str | None:
         s = str(tok).lower()
@@ -241,6 +272,14 @@ class StrategyReader(ValueReader):
                 kw["reset_header"] = family.replace("*", "reset")
             else:
                 hint = did_you_mean(s, ("jitter",)) if tok.type == "WORD" else ""
+                if s.lower() == "retry-after":
+                    self.bad(
+                        tok,
+                        "Retry-After is always read: write headers() (a family such as "
+                        "x-ratelimit-* names the rate-limit headers read besides it)",
+                        syntax=True,
+                    )
+                    continue
                 if not hint and tok.type == "WORD" and _HEADER.match(s.lower()):
                     # a header name where a family goes: x-ratelimit -> x-ratelimit-*
                     hint = f" (did you mean {s.lower().rstrip('-_') + '-*'!r}?)"

@@ -6,10 +6,12 @@ Only ``_parse`` calls this, at its one boundary with Lark.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ._errors import Problem
 from ._strategies import STRATEGY_NAMES
+from ._values import UNIT_WORDS, UNITS
 
 if TYPE_CHECKING:
     from lark.exceptions import UnexpectedInput
@@ -40,6 +42,34 @@ _WORDS = {
 }
 
 _ITEM_START = {"NUMBER", "CODE_RANGE", "CODE_CLASS", "WORD", "AT"}
+
+#: A number, whitespace, then a unit ('5 seconds', '10 s'): a duration split in two.
+_SPLIT_DURATION = re.compile(
+    r"(?:(?<=\.\.)|(?<![\w.]))([0-9]+(?:\.[0-9]+)?)[ \t]+("
+    + "|".join(sorted([*UNITS, *UNIT_WORDS], key=len, reverse=True))
+    + r")(?![\w.*-])",
+    re.I,
+)
+
+
+def _split_duration(text: str, pos: int) -> Problem | None:
+    """'backoff(3, 5 seconds)', 'timeout=5 seconds': the first duration written with a
+    space before its unit, up to the error (outside comments), as a problem."""
+    for m in _SPLIT_DURATION.finditer(text):
+        if m.start() > pos:
+            break
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if "#" in text[line_start : m.start()]:
+            continue
+        number, unit = m.group(1), m.group(2).lower()
+        fix = number + UNIT_WORDS.get(unit, unit)
+        return _problem(
+            text,
+            m.start(),
+            m.end(),
+            f"a duration is a number and a unit with no space: write {fix}",
+        )
+    return None
 
 
 def _describe(expected: set[str]) -> str:
@@ -96,6 +126,10 @@ def syntax_problem(text: str, exc: UnexpectedInput) -> Problem:
         ttype, value = "$END", ""
     else:  # pragma: no cover
         ttype, value = "", ""
+
+    split = _split_duration(text, pos)
+    if split is not None:
+        return split
 
     # Only whitespace and comments up to the end, inside parentheses: '5xx:backoff(5 # 1s)'
     # (a comment runs to the end of its line, so a ')' written in it closes nothing).

@@ -19,9 +19,41 @@ from ._settings import MAX_BUDGET_PERCENT
 if TYPE_CHECKING:
     from lark import Token
 
-__all__ = ["NUMBER", "UNITS", "ValueReader"]
+__all__ = ["NUMBER", "UNITS", "UNIT_WORDS", "ValueReader", "unit_hint"]
 
 UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+#: Units as people spell them in words, and the unit a policy writes instead.
+UNIT_WORDS = {
+    **{w: "ms" for w in ("msec", "msecs", "millis", "millisecond", "milliseconds")},
+    **{w: "s" for w in ("sec", "secs", "second", "seconds")},
+    **{w: "m" for w in ("min", "mins", "minute", "minutes")},
+    **{w: "h" for w in ("hr", "hrs", "hour", "hours")},
+}
+
+
+def _ms_of(number: str, unit: str) -> int | None:
+    """``number`` (digits, maybe a '.') in ``unit`` as whole milliseconds, else None."""
+    whole, _, frac = number.partition(".")
+    ms, rest = divmod(int(whole + frac) * UNITS[unit], 10 ** len(frac))
+    return None if rest else ms
+
+
+def unit_hint(number: str, lo_ms: int = 1, hi_ms: int = MAX_DURATION_MS) -> str:
+    """'write 10s' / 'write 10s or 10ms': only the spellings that are valid here."""
+    if len(number) > 30:
+        return "e.g. 1s"
+    fits = [
+        f"{number}{unit}"
+        for unit in ("s", "ms")
+        if (ms := _ms_of(number, unit)) is not None and lo_ms <= ms <= hi_ms
+    ]
+    return "write " + " or ".join(fits) if fits else f"e.g. {fmt_bound(lo_ms)}"
+
+
+def fmt_bound(ms: int) -> str:
+    return f"{ms // 1000}s" if ms >= 1000 and ms % 1000 == 0 else f"{max(ms, 1)}ms"
+
 
 NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)\Z")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
@@ -53,7 +85,11 @@ class ValueReader:
 
     # -- values ------------------------------------------------------------------------
 
-    def duration(self, tok: Token, what: str) -> int | None:
+    def duration(
+        self, tok: Token, what: str, lo_ms: int = 1, hi_ms: int = MAX_DURATION_MS
+    ) -> int | None:
+        """``tok`` in whole milliseconds; ``lo_ms``/``hi_ms`` only steer the hint for a
+        missing unit (the caller checks its own bounds)."""
         m = NUMBER.match(str(tok))
         if m is None:
             self.bad(
@@ -66,11 +102,26 @@ class ValueReader:
         if not unit:
             self.bad(
                 tok,
-                f"missing unit: {what} is a duration (write {number}s or {number}ms)",
+                f"missing unit: {what} is a duration ({unit_hint(number, lo_ms, hi_ms)})",
                 syntax=True,
             )
             return None
         scale = UNITS.get(unit.lower())
+        if scale is None and unit.lower() in UNIT_WORDS:
+            self.bad(
+                tok,
+                f"unknown unit {unit!r} in {str(tok)!r}: write "
+                f"{number}{UNIT_WORDS[unit.lower()]} (units are ms, s, m or h)",
+                syntax=True,
+            )
+            return None
+        if scale is None and unit.lower() == "x":
+            self.bad(
+                tok,
+                f"a factor is written with the x first: x{number} (got {str(tok)!r})",
+                syntax=True,
+            )
+            return None
         if scale is None:
             self.bad(
                 tok,
