@@ -76,8 +76,13 @@ _steps = st.lists(
 @given(limit=st.integers(1, 100), steps=_steps)
 # Two blind requests of 30 and 50 against 60, then one of 10 once both answers are in:
 # 60 - 80 < 0 is all spent, nothing may go; the window is over-spent by the blind ones only.
-@example(limit=60, steps=[("t", 0, 30), ("t", 0, 50), ("c", 0, 1), ("c", 0, 1)]
-         + [("a", 0, 1), ("a", 0, 1), ("t", 0, 10)])  # fmt: skip
+@example(
+    limit=60,
+    steps=[
+        *[("t", 0, 30), ("t", 0, 50), ("c", 0, 1), ("c", 0, 1), ("a", 0, 1), ("a", 0, 1)],
+        ("t", 0, 10),
+    ],
+)
 # One of 30 answered (20 left): another of 30 must wait, one of 20 may go.
 @example(limit=50, steps=[("t", 0, 30), ("c", 0, 1), ("a", 0, 1), ("t", 0, 30), ("c", 0, 1)])
 @example(limit=50, steps=[("t", 0, 30), ("c", 0, 1), ("a", 0, 1), ("t", 0, 20), ("t", 0, 1)])
