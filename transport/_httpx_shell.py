@@ -39,6 +39,7 @@ from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._costs import CostFn, check_cost_fn, cost_of
 from ._httpx_lib import HEAD_END, Lib, watch
 from ._redact import mask_url
 
@@ -70,8 +71,10 @@ class _Base:
         on_giveup: Hook | None,
         state: State | None,
         timeout: float | None,
+        cost: CostFn | None = None,
     ) -> None:
         self.policy = as_policy(policy)
+        self._cost = check_cost_fn(cost)
         self._timeout = None if timeout is None else positive_seconds("timeout", timeout)
         self._own_timeout = self._attempt_timeout(self.policy)
         self._sleep = required_callable("sleep", sleep)
@@ -129,6 +132,7 @@ class _Base:
             rand=self._rand,
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
+            cost=cost_of(self._cost, request),
         )
 
     def _not_sent(self, request: Any, call: Call, reason: str) -> BaseException:
@@ -188,6 +192,7 @@ class SyncShell(_Base):
         on_giveup: Hook | None = None,
         state: State | None = None,
         timeout: float | None = None,
+        cost: CostFn | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -198,6 +203,7 @@ class SyncShell(_Base):
             on_giveup=on_giveup,
             state=state,
             timeout=timeout,
+            cost=cost,
         )
         self.transport = transport if transport is not None else self._lib.HTTPTransport()
         self._watched = watch(self.transport)
@@ -288,6 +294,7 @@ class AsyncShell(_Base):
         on_giveup: Hook | None = None,
         state: State | None = None,
         timeout: float | None = None,
+        cost: CostFn | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -298,6 +305,7 @@ class AsyncShell(_Base):
             on_giveup=on_giveup,
             state=state,
             timeout=timeout,
+            cost=cost,
         )
         self.transport = transport if transport is not None else self._lib.AsyncHTTPTransport()
 
