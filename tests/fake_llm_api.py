@@ -44,6 +44,9 @@ FAULTS = (
     "503",
     "529",  # Anthropic overloaded_error
     "500-noretry",  # a 500 with x-should-retry: false
+    "sse-error",  # a 200 event stream whose first event is an error (overloaded / server_error)
+    "sse-late-error",  # a 200 event stream: one content event, then an error event
+    "sse-silent",  # a 200 event stream that never sends its first event (held ~5 s)
 )
 
 
@@ -259,7 +262,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fault, quota = fake.decide(request_tokens(body))
         headers = self._quota_headers(flavour, quota)
         model = str(body.get("model", "fake-model"))
-        if fault is None:
+        if fault is not None and fault.startswith("sse-"):
+            self._stream_fault(flavour, model, fault, headers)
+        elif fault is None:
             self._ok(flavour, model, bool(body.get("stream")), headers)
         else:
             self._fail(flavour, fault, quota, headers)
@@ -297,6 +302,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "anthropic-ratelimit-requests-remaining": remaining,
             "anthropic-ratelimit-requests-reset": _rfc3339(time.time() + reset),
         }
+
+    def _stream_fault(self, flavour: str, model: str, fault: str, headers: dict[str, str]) -> None:
+        if fault == "sse-silent":
+            with self.fake._lock:
+                self.fake.statuses.append(200)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(5)
+            return
+        if flavour == "anthropic":
+            err = _event(
+                "error",
+                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            )
+        else:
+            payload = {"error": {"message": "boom", "type": "server_error", "code": None}}
+            err = b"data: " + json.dumps(payload).encode() + b"\n\n"
+        events = list(self.fake.stream_events(flavour, model, "hello"))
+        if fault == "sse-error":
+            body = (events[0] + events[1] + err) if flavour == "anthropic" else err
+        else:  # one content event first
+            body = b"".join(events[:4] if flavour == "anthropic" else events[:1]) + err
+        self._send(200, headers, body, "text/event-stream")
 
     def _send(self, status: int, headers: dict[str, str], body: bytes, ctype: str) -> None:
         with self.fake._lock:

@@ -42,6 +42,7 @@ from ._check import callable_or_none, positive_seconds, required_callable
 from ._costs import CostFn, check_cost_fn, cost_of
 from ._httpx_lib import HEAD_END, Lib, watch
 from ._redact import mask_url
+from ._sse_httpx import read_ahead, read_ahead_async, wants_read_ahead
 
 __all__ = ["AsyncShell", "SyncShell"]
 
@@ -245,6 +246,8 @@ class SyncShell(_Base):
                 error = e
             else:
                 outcome = _outcome_of_response(response)
+                if wants_read_ahead(p, response):  # sse=on: an error event is a status
+                    outcome = read_ahead(response, lib, end, outcome)
             finally:
                 if token is not None:
                     HEAD_END.reset(token)
@@ -349,6 +352,8 @@ class AsyncShell(_Base):
                 error = lib.timed_out(request, limit, "headers")
             else:
                 outcome = _outcome_of_response(response)
+                if wants_read_ahead(p, response):  # sse=on: an error event is a status
+                    outcome = await read_ahead_async(response, lib, end, outcome)
             after = call.after(outcome, offset + clock(), replayable=replayable)
             if type(after) is Wait:
                 if response is not None:
