@@ -44,6 +44,9 @@ FAULTS = (
     "503",
     "529",  # Anthropic overloaded_error
     "500-noretry",  # a 500 with x-should-retry: false
+    "sse-error",  # a 200 event stream whose first event is an error (overloaded / server_error)
+    "sse-late-error",  # a 200 event stream: one content event, then an error event
+    "sse-silent",  # a 200 event stream that never sends its first event (held ~5 s)
 )
 
 
@@ -94,8 +97,11 @@ class FakeLLMAPI:
         error_rate: float = 0.0,
         seed: int = 0,
         retry_after: bool = True,
+        tokens_per_window: int | None = None,
     ) -> None:
         self.quota = Quota(requests_per_window, window) if requests_per_window else None
+        #: A token quota: each request spends its prompt characters / 4 + its max_tokens.
+        self.tokens = Quota(tokens_per_window, window) if tokens_per_window else None
         self.error_rate = error_rate
         self.retry_after = retry_after
         self._rand = random.Random(seed)
@@ -143,8 +149,8 @@ class FakeLLMAPI:
 
     # -- what a request gets ----------------------------------------------------------
 
-    def decide(self) -> tuple[str | None, dict[str, str]]:
-        """(fault or None, quota headers) for the next request."""
+    def decide(self, tokens: int = 1) -> tuple[str | None, dict[str, str]]:
+        """(fault or None, quota headers) for the next request (of ``tokens`` tokens)."""
         now = time.time()
         headers: dict[str, str] = {}
         fault: str | None = None
@@ -159,6 +165,16 @@ class FakeLLMAPI:
             headers["_reset"] = repr(reset)
             if not granted and fault is None:
                 fault = "429"
+        if self.tokens is not None:
+            if fault is None:
+                granted, remaining, reset = self.tokens.spend(now, tokens)
+                if not granted:
+                    fault = "429"
+            else:  # refused: nothing spent, what is left reported
+                _, remaining, reset = self.tokens.spend(now, 0)
+            headers["_tokens_remaining"] = str(remaining)
+            headers["_tokens_reset"] = repr(reset)
+            headers.setdefault("_reset", repr(reset))
         return fault, headers
 
     def stream_events(self, flavour: str, model: str, text: str) -> Iterator[bytes]:
@@ -205,6 +221,13 @@ class FakeLLMAPI:
         yield _event("message_stop", {"type": "message_stop"})
 
 
+def request_tokens(body: dict[str, Any]) -> int:
+    """The tokens the fake counts for a request: prompt characters / 4 + max_tokens."""
+    chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []) or [])
+    budget = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    return -(-chars // 4) + int(budget)
+
+
 def _event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -236,16 +259,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fake = self.fake
         with fake._lock:
             fake.seen.append({k.lower(): v for k, v in self.headers.items()})
-        fault, quota = fake.decide()
+        fault, quota = fake.decide(request_tokens(body))
         headers = self._quota_headers(flavour, quota)
         model = str(body.get("model", "fake-model"))
-        if fault is None:
+        if fault is not None and fault.startswith("sse-"):
+            self._stream_fault(flavour, model, fault, headers)
+        elif fault is None:
             self._ok(flavour, model, bool(body.get("stream")), headers)
         else:
             self._fail(flavour, fault, quota, headers)
 
     def _quota_headers(self, flavour: str, quota: dict[str, str]) -> dict[str, str]:
         q = self.fake.quota
+        t = self.fake.tokens
+        if t is not None:
+            remaining, reset = quota["_tokens_remaining"], float(quota["_tokens_reset"])
+            if flavour == "openai":
+                return {
+                    "x-ratelimit-limit-tokens": str(t.limit),
+                    "x-ratelimit-remaining-tokens": remaining,
+                    "x-ratelimit-reset-tokens": go_duration(reset),
+                }
+            return {
+                "anthropic-ratelimit-tokens-limit": str(t.limit),
+                "anthropic-ratelimit-tokens-remaining": remaining,
+                "anthropic-ratelimit-tokens-reset": _rfc3339(time.time() + reset),
+            }
         if q is None:
             return {}
         remaining, reset = quota["_remaining"], float(quota["_reset"])
@@ -263,6 +302,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "anthropic-ratelimit-requests-remaining": remaining,
             "anthropic-ratelimit-requests-reset": _rfc3339(time.time() + reset),
         }
+
+    def _stream_fault(self, flavour: str, model: str, fault: str, headers: dict[str, str]) -> None:
+        if fault == "sse-silent":
+            with self.fake._lock:
+                self.fake.statuses.append(200)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(5)
+            return
+        if flavour == "anthropic":
+            err = _event(
+                "error",
+                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            )
+        else:
+            payload = {"error": {"message": "boom", "type": "server_error", "code": None}}
+            err = b"data: " + json.dumps(payload).encode() + b"\n\n"
+        events = list(self.fake.stream_events(flavour, model, "hello"))
+        if fault == "sse-error":
+            body = (events[0] + events[1] + err) if flavour == "anthropic" else err
+        else:  # one content event first
+            body = b"".join(events[:4] if flavour == "anthropic" else events[:1]) + err
+        self._send(200, headers, body, "text/event-stream")
 
     def _send(self, status: int, headers: dict[str, str], body: bytes, ctype: str) -> None:
         with self.fake._lock:

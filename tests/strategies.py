@@ -424,13 +424,15 @@ def settings_items() -> st.SearchStrategy[list[object]]:
 
 @functools.cache
 def presets() -> st.SearchStrategy[PresetRef]:
-    """References to the known presets, their rules expanded (nothing when none are known)."""
+    """References to the known presets, their rules expanded and their settings attached
+    (nothing when none are known)."""
     from policy import PRESETS, parse
 
     names = sorted(PRESETS)
     if not names:
         return st.nothing()
-    return st.sampled_from(names).map(lambda n: PresetRef(n, parse(PRESETS[n].text).rules))
+    # as the parser builds them: with the settings the preset carries
+    return st.sampled_from(names).map(lambda n: parse(f"@{n}").items[0])
 
 
 def _shuffled(items_and_order: tuple[list[object], list[int]]) -> Policy:

@@ -718,7 +718,9 @@ EXPLAIN_KEYS = {
     "methods",
     "retried_for",
     "pace",
+    "sse",
     "budget",
+    "inherited",
     "fleet",
 }
 RULE_KEYS = {

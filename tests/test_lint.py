@@ -51,6 +51,7 @@ TRIGGERS = [
     ("I201", "5xx:never", "5xx:never"),
     ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
     ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
+    ("I205", "@openai 5xx:backoff(3,1s,jitter)", "5xx:backoff(3,1s,jitter)"),
 ]
 
 # (code, a policy close to the trigger that must not raise it)
@@ -68,6 +69,7 @@ CLEAN = [
     ("W103", "404-408:backoff(2,1s,jitter) 404:never 405:never"),  # carved out
     ("I203", "5xx:backoff(2,1s,jitter)"),
     ("I204", "429:headers() 5xx:backoff(2,1s,jitter) pace=on"),
+    ("I205", "@openai 5xx:backoff(3,1s,jitter) attempts=4"),
     ("I204", "5xx:backoff(2,1s,jitter) pace=off"),
     ("W104", "429:headers()|backoff(2,1s,jitter)"),
     ("W104", "5xx:backoff(2,1s,jitter)"),

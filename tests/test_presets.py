@@ -158,7 +158,7 @@ def test_a_preset_may_not_hold_settings() -> None:
 @given(
     items=st.lists(
         st.one_of(
-            st.sampled_from(NAMES).map(lambda n: PresetRef(n, expand(PRESETS[n]))),
+            st.sampled_from(NAMES).map(lambda n: policy.parse(f"@{n}").items[0]),
             rule_values(),
         ),
         max_size=5,
@@ -179,9 +179,10 @@ _OUTCOMES = st.one_of(
 
 @given(name=st.sampled_from(NAMES), outcome=_OUTCOMES, rand=st.floats(0, 0.999))
 def test_a_preset_decides_exactly_as_its_text(name: str, outcome: Any, rand: float) -> None:
-    """``@name`` inserts its rules in place: every decision equals the written-out text's."""
+    """``@name`` inserts its rules in place: every decision equals the written-out text's
+    (with the settings the preset carries)."""
     a = first(f"@{name}", outcome, rand=lambda: rand)
-    b = first(PRESETS[name].text, outcome, rand=lambda: rand)
+    b = first(f"{PRESETS[name].text} {PRESETS[name].settings}", outcome, rand=lambda: rand)
     assert a == b
     assert getattr(a, "reason", None) == getattr(b, "reason", None)
 
@@ -535,16 +536,21 @@ def test_anthropic_spend_limit_gives_up(fixtures: dict[str, Any]) -> None:
 
 
 def test_anthropic_529_overloaded_backs_off_longer_than_other_5xx() -> None:
-    """529 backs off from 1s (full jitter windows up to 2s, 4s, 8s, 16s) then gives up; a 500
-    starts at 500ms."""
-    p = policy.parse("@anthropic")
-    state = p.start(now=0.0)
-    for expected in (2, 4, 8, 16):
-        d = p.decide(state, Response(529), now=0.0, rand=lambda: 1 - 1e-12)
-        assert delay_of(d) == pytest.approx(expected)
-        state = d.state  # type: ignore[union-attr]
-    d = p.decide(state, Response(529), now=0.0)
-    assert isinstance(d, GiveUp) and "4/4" in d.reason
+    """529 backs off from 1s (full jitter windows up to 2s, 4s, 8s, 16s) then gives up; the
+    preset's attempts=3 stops it after two retries, as the SDK does, and a written
+    attempts= lifts the cap; a 500 starts at 500ms."""
+    for text, windows, why in (
+        ("@anthropic", (2, 4), "attempts=3 reached"),
+        ("@anthropic attempts=10", (2, 4, 8, 16), "4/4"),
+    ):
+        p = policy.parse(text)
+        state = p.start(now=0.0)
+        for expected in windows:
+            d = p.decide(state, Response(529), now=0.0, rand=lambda: 1 - 1e-12)
+            assert delay_of(d) == pytest.approx(expected)
+            state = d.state  # type: ignore[union-attr]
+        d = p.decide(state, Response(529), now=0.0)
+        assert isinstance(d, GiveUp) and why in d.reason, (text, d)
     assert delay_of(first("@anthropic", Response(500))) == 0.5
 
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from ._callable import outcome_from_exception, retrying
     from ._celery import CeleryFetch as CeleryFetch
     from ._celery import CeleryFetcher as CeleryFetcher
+    from ._costs import CostRequest
     from ._hooks import prometheus_hooks, testing
     from ._redis import RedisState as RedisState
     from ._requests import RetryAdapter
@@ -72,6 +73,7 @@ _LAZY = {
     "prometheus_hooks": "_hooks",
     "testing": "_hooks",
     "estimate_tokens": "_tokens",
+    "CostRequest": "_costs",
 }
 
 if not TYPE_CHECKING:  # mypy reads the imports above, not a catch-all __getattr__
@@ -98,6 +100,7 @@ __all__ = [
     "AsyncRetryTransport",
     "Attempt",
     "BackgroundFetcher",
+    "CostRequest",
     "FetchError",
     "FetcherClosed",
     "HeaderValueError",

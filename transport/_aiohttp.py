@@ -47,6 +47,7 @@ from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._costs import CostFn, check_cost_fn, cost_of
 from ._redact import mask_url
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
@@ -93,7 +94,9 @@ class _Middleware:
         state: State | None,
         timeout: float | None,
         read_body: bool,
+        cost: CostFn | None = None,
     ) -> None:
+        self._cost = check_cost_fn(cost)
         own = _INF if timeout is None else positive_seconds("timeout", timeout)
         self.policy = p
         t = p.timeout_ms
@@ -125,6 +128,7 @@ class _Middleware:
             rand=self._rand,
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
+            cost=cost_of(self._cost, request),
         )
         while True:
             step = call.before(offset + clock())
@@ -199,6 +203,7 @@ def aiohttp_middleware(
     state: State | None = None,
     timeout: float | None = None,
     read_body: bool = True,
+    cost: CostFn | None = None,
 ) -> Callable[..., Awaitable[aiohttp.ClientResponse]]:
     """A client middleware that retries as a policy says:
     ``aiohttp.ClientSession(middlewares=[transport.aiohttp_middleware(p)])``.
@@ -222,4 +227,5 @@ def aiohttp_middleware(
         state=state,
         timeout=timeout,
         read_body=read_body,
+        cost=cost,
     )

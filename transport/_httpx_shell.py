@@ -39,8 +39,10 @@ from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._costs import CostFn, check_cost_fn, cost_of
 from ._httpx_lib import HEAD_END, Lib, watch
 from ._redact import mask_url
+from ._sse_httpx import read_ahead, read_ahead_async, wants_read_ahead
 
 __all__ = ["AsyncShell", "SyncShell"]
 
@@ -70,8 +72,10 @@ class _Base:
         on_giveup: Hook | None,
         state: State | None,
         timeout: float | None,
+        cost: CostFn | None = None,
     ) -> None:
         self.policy = as_policy(policy)
+        self._cost = check_cost_fn(cost)
         self._timeout = None if timeout is None else positive_seconds("timeout", timeout)
         self._own_timeout = self._attempt_timeout(self.policy)
         self._sleep = required_callable("sleep", sleep)
@@ -129,6 +133,7 @@ class _Base:
             rand=self._rand,
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
+            cost=cost_of(self._cost, request),
         )
 
     def _not_sent(self, request: Any, call: Call, reason: str) -> BaseException:
@@ -188,6 +193,7 @@ class SyncShell(_Base):
         on_giveup: Hook | None = None,
         state: State | None = None,
         timeout: float | None = None,
+        cost: CostFn | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -198,6 +204,7 @@ class SyncShell(_Base):
             on_giveup=on_giveup,
             state=state,
             timeout=timeout,
+            cost=cost,
         )
         self.transport = transport if transport is not None else self._lib.HTTPTransport()
         self._watched = watch(self.transport)
@@ -239,6 +246,8 @@ class SyncShell(_Base):
                 error = e
             else:
                 outcome = _outcome_of_response(response)
+                if wants_read_ahead(p, response):  # sse=on: an error event is a status
+                    outcome = read_ahead(response, lib, end, outcome)
             finally:
                 if token is not None:
                     HEAD_END.reset(token)
@@ -288,6 +297,7 @@ class AsyncShell(_Base):
         on_giveup: Hook | None = None,
         state: State | None = None,
         timeout: float | None = None,
+        cost: CostFn | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -298,6 +308,7 @@ class AsyncShell(_Base):
             on_giveup=on_giveup,
             state=state,
             timeout=timeout,
+            cost=cost,
         )
         self.transport = transport if transport is not None else self._lib.AsyncHTTPTransport()
 
@@ -341,6 +352,8 @@ class AsyncShell(_Base):
                 error = lib.timed_out(request, limit, "headers")
             else:
                 outcome = _outcome_of_response(response)
+                if wants_read_ahead(p, response):  # sse=on: an error event is a status
+                    outcome = await read_ahead_async(response, lib, end, outcome)
             after = call.after(outcome, offset + clock(), replayable=replayable)
             if type(after) is Wait:
                 if response is not None:

@@ -61,6 +61,7 @@ from ._check import (
     positive_seconds,
     required_callable,
 )
+from ._costs import CostFn, CostRequest, check_cost_fn
 from ._redact import mask_url, reveal_headers, url_credentials
 from ._wire import Body, Outcome, buffer_body, parse_target, response_outcome
 
@@ -149,7 +150,9 @@ class RetryingPool:
         max_redirects: int = MAX_REDIRECTS,
         timeout: float = DEFAULT_TIMEOUT,
         max_body: int | None = DEFAULT_MAX_BODY,
+        cost: CostFn | None = None,
     ) -> None:
+        self._cost = check_cost_fn(cost)
         positive_int("max_redirects", max_redirects, minimum=0)
         if max_redirects > MAX_REDIRECTS:
             raise ValueError(f"max_redirects must be between 0 and {MAX_REDIRECTS}")
@@ -221,6 +224,9 @@ class RetryingPool:
             rand=self._rand,
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
+            cost=None
+            if self._cost is None
+            else self._cost(CostRequest(method, mask_url(url), headers or {}, data)),
         )
         sender = self._sender
         cp = sender.pool_for(target)

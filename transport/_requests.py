@@ -37,6 +37,7 @@ from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._costs import CostFn, check_cost_fn, cost_of
 from ._exceptions import _requests_outcome
 from ._redact import mask_url
 
@@ -95,8 +96,10 @@ class RetryAdapter(HTTPAdapter):
         on_giveup: Hook | None = None,
         state: State | None = None,
         timeout: float | None = None,
+        cost: CostFn | None = None,
         **adapter: Any,
     ) -> None:
+        self._cost = check_cost_fn(cost)
         adapter.pop("max_retries", None)
         super().__init__(max_retries=0, **adapter)
         self.policy = as_policy(policy)
@@ -133,6 +136,7 @@ class RetryAdapter(HTTPAdapter):
             rand=self._rand,
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
+            cost=cost_of(self._cost, request),
         )
         replayable = _replayable(request)
         send = super().send

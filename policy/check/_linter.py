@@ -32,6 +32,7 @@ from ..language._outcomes import (
 from ..language._policy import Policy
 from ..language._render import duration, render_matcher, render_strategy
 from ..language._settings import (
+    AttemptsSetting,
     BudgetSetting,
     DeadlineSetting,
     MethodsSetting,
@@ -117,6 +118,7 @@ class Linter:
         self.methods()
         self.timing()
         self.fleet()
+        self.preset_caps()
         rank = {"error": 0, "warning": 1, "info": 2}
         self.out.sort(key=lambda d: (rank[d.severity], d.line, d.column, d.code))
         return self.out
@@ -354,3 +356,23 @@ class Linter:
                 and not any(isinstance(s, Headers) for r in p.rules for s in r.strategies)
             ):
                 self.add("I204", pace_text(p), item.span)
+
+    # I205
+    def preset_caps(self) -> None:
+        p = self.policy
+        for setting, name in p.inherited:
+            if not isinstance(setting, AttemptsSetting):
+                continue
+            cap = setting.count - 1
+            for origin in self.origins:
+                if origin.preset is not None:
+                    continue
+                granted = sum(getattr(s, "limit", 0) for s in origin.rule.strategies)
+                if granted > cap:
+                    self.add(
+                        "I205",
+                        f"attempts={setting.count} from @{name} caps this rule at "
+                        f"{cap} retr{'y' if cap == 1 else 'ies'} (it grants {granted}); "
+                        f"write attempts= to change the cap",
+                        origin.rule.span,
+                    )

@@ -57,6 +57,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "I202": ("info", "a rule only partly effective: a narrower preset rule still decides"),
     "I203": ("info", "what the retry budget means in requests"),
     "I204": ("info", "pace=on without a headers strategy: pacing reads the default headers"),
+    "I205": ("info", "a preset's attempts= caps a written rule's limit"),
 }
 
 #: Statuses that do not heal by waiting (SPEC §4, W103), with their reason phrases.

@@ -8,7 +8,7 @@ from ..evaluate._evaluate import compiled_of
 from ..language._ast import Never, Rule
 from ..language._outcomes import ConnectFailure, ConnectionReset, Outcome, Response, Timeout
 from ..language._policy import Policy
-from ..language._render import duration, render_rule
+from ..language._render import duration, render_item, render_rule
 from ..language._settings import PresetRef
 from ..language._words import seconds_text, statuses_text
 from ._io import UsageError, err, out
@@ -168,7 +168,7 @@ def explain(p: Policy) -> dict[str, Any]:
             origins.append((item, None))
         elif isinstance(item, PresetRef):
             origins.extend((r, item.name) for r in item.rules)
-    settings = [i for i in p.items if not isinstance(i, Rule | PresetRef)]
+    settings = list(p.settings)  # the written ones and those presets give
     rules: list[dict[str, Any]] = []
     for i, (rule, preset) in enumerate(origins):
         won = decides.get(i, {})
@@ -209,7 +209,11 @@ def explain(p: Policy) -> dict[str, Any]:
         "methods": None if p.methods is None else list(p.methods),
         "retried_for": _groups(retried, probes, classes),
         "pace": p.pace,
+        "sse": p.sse,
         "budget": None if p.budget is None else float(p.budget),
+        "inherited": [
+            {"setting": render_item(setting), "preset": name} for setting, name in p.inherited
+        ],
         "fleet": _fleet_notes(p),
     }
 
@@ -267,6 +271,8 @@ def _print(model: dict[str, Any], stream: IO[str]) -> None:
         f"{worst['requests']} request{'s' * (worst['requests'] != 1)}{capped}",
         file=stream,
     )
+    for inh in model["inherited"]:
+        print(f"{inh['setting']}  (from @{inh['preset']}; write it to change it)", file=stream)
     if model["timeout"] is not None:
         print(
             f"each attempt times out after {duration(round(model['timeout'] * 1000))}",

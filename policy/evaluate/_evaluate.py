@@ -198,6 +198,16 @@ class Compiled:
         """``Policy.quotas``: every family's ``Quota`` read from ``response``."""
         return self._pacing().quotas(response, now)
 
+    def family_costs(self, cost: Cost) -> dict[str, float]:
+        """The units a request of ``cost`` spends of each family the pacer reads, by the
+        family's key (its ``remaining`` header name, as ``Quota.family``); 1 where no key
+        names the family.  What a ``State`` is told to spend before a request."""
+        pacer = self._pacing()
+        return {
+            family[0]: Quota(family[0], 0, 0.0, words).cost(cost)
+            for family, words in zip(pacer.families, pacer.words, strict=True)
+        }
+
     # -- state --------------------------------------------------------------------------
 
     def start(self, now: float) -> AttemptState:

@@ -40,6 +40,8 @@ from ._settings import (
     Item,
     MethodsSetting,
     PaceSetting,
+    PresetRef,
+    Setting,
     SseSetting,
     TimeoutSetting,
     rules_of,
@@ -53,7 +55,9 @@ def _number(value: Fraction) -> int | float:
     return int(value) if value.denominator == 1 else float(value)
 
 
-def to_options(items: Sequence[Item]) -> dict[str, Any]:
+def to_options(
+    items: Sequence[Item], inherited: Sequence[tuple[Setting, str]] = ()
+) -> dict[str, Any]:
     """The seed's options for a policy's ``items``: ``{"retry": {...}, "timeout": None | {...}}``.
 
     Presets are expanded.  ``retry`` maps one comma-list key per rule (``"429,503"``) to
@@ -63,25 +67,33 @@ def to_options(items: Sequence[Item]) -> dict[str, Any]:
     ``timeout=`` setting, else ``{"durationInMs": ...}`` plus ``"retry"`` (a backoff
     object without ``strategy``) for a ``timeout:backoff(...)`` rule.
 
+    ``inherited`` are the settings presets give, as ``(setting, preset name)``
+    (``Policy.inherited``): they count as if written, and a problem names the preset
+    (``attempts=3 (from @openai) has no seed option``; write ``attempts=``... to change).
+
     Raises ``PolicyValueError`` naming every construct the seed cannot express.
     """
     problems = Problems()
     retry: dict[str, Any] = {}
     timeout_rules: list[Rule] = []
-    for item in items:
+    settings = [(i, "") for i in items if not isinstance(i, Rule | PresetRef)]
+    settings += [(s, f" (from @{name})") for s, name in inherited]
+    for item, source in settings:
         if isinstance(item, DeadlineSetting):
-            problems.add("deadline= has no seed option")
+            problems.add(f"deadline={source} has no seed option")
         elif isinstance(item, AttemptsSetting):
-            problems.add("attempts= has no seed option")
+            problems.add(f"attempts={item.count if source else ''}{source} has no seed option")
         elif isinstance(item, PaceSetting) and item.on:
-            problems.add("pace=on has no seed option (the seed does not pace requests)")
+            problems.add(f"pace=on{source} has no seed option (the seed does not pace requests)")
         elif isinstance(item, SseSetting) and item.on:
-            problems.add("sse=on has no seed option (the seed does not read event streams)")
+            problems.add(
+                f"sse=on{source} has no seed option (the seed does not read event streams)"
+            )
         elif isinstance(item, BudgetSetting):
-            problems.add(f"budget={percent(item.percent)} has no seed option")
+            problems.add(f"budget={percent(item.percent)}{source} has no seed option")
         elif isinstance(item, MethodsSetting) and item.methods is not None:
             problems.add(
-                f"methods={','.join(item.methods)} has no seed option "
+                f"methods={','.join(item.methods)}{source} has no seed option "
                 "(the seed retries every method)"
             )
     for rule in rules_of(items):
@@ -111,7 +123,7 @@ def to_options(items: Sequence[Item]) -> dict[str, Any]:
             problems.add(f"{path}: a second rule for one pattern has no seed option")
         retry[key] = _write_strategies(rule, path, problems, timeout=False)
     timeout: dict[str, Any] | None = None
-    setting = setting_of(items, TimeoutSetting)
+    setting = setting_of([s for s, _ in settings], TimeoutSetting)
     ms = None if setting is None else setting.ms
     if ms is not None:
         timeout = {"durationInMs": ms}

@@ -22,6 +22,7 @@ from ._errors import PolicySyntaxError, PolicyValueError, Problem
 from ._fastparse import fast_raw as _fast_raw
 from ._policy import Policy
 from ._raw import RawArg, RawPreset, RawRule, RawSetting, RawStrategy
+from ._settings import SETTING_TYPES, Setting
 from ._syntax import syntax_problem
 from ._validate import build_policy
 
@@ -168,6 +169,12 @@ class _Presets:
         preset = PRESETS.get(name)
         return None if preset is None else expand(preset)
 
+    def settings(self, name: str) -> tuple[Setting, ...]:
+        from ._presets import PRESETS
+
+        preset = PRESETS.get(name)
+        return () if preset is None else preset_settings(preset)
+
 
 _PRESETS = _Presets()
 
@@ -184,6 +191,16 @@ def expand(preset: Preset) -> tuple[Rule, ...]:
     if len(parsed.rules) != len(parsed.items):
         raise ValueError(f"preset @{preset.name} may hold rules only")
     return parsed.rules
+
+
+def preset_settings(preset: Preset) -> tuple[Setting, ...]:
+    """The settings ``preset`` carries, parsed from its ``settings`` text (cached)."""
+    if not preset.settings:
+        return ()
+    parsed = parse(preset.settings)
+    if parsed.rules:
+        raise ValueError(f"preset @{preset.name}'s settings may hold settings only")
+    return tuple(i for i in parsed.items if isinstance(i, SETTING_TYPES))
 
 
 def _lark_raw(text: str) -> list[Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ._ast import Rule, to_tuple
+from ._inherit import conflicts, effective, inherited
 from ._render import render
 from ._settings import (
     KINDS,
@@ -28,6 +29,7 @@ from ._settings import (
     MethodsSetting,
     PaceSetting,
     PresetRef,
+    Setting,
     SseSetting,
     TimeoutSetting,
     kind_of,
@@ -76,6 +78,8 @@ def _items_ok(_inst: object, _attr: attrs.Attribute[Any], items: tuple[Item, ...
             if type(item) in seen:
                 raise ValueError(f"setting {type(item).__name__} given twice")
             seen.add(type(item))
+    for c in conflicts(items):
+        raise ValueError(c.message())
 
 
 class _Cache:
@@ -99,10 +103,11 @@ class Policy:
     provided by the evaluator, compiled once on first use.
 
     Two policies are equal when they decide alike for the same reason: the same settings
-    (wherever they are written) and, for each kind of outcome -- statuses, ``timeout``,
-    ``connect``, ``reset``, ``error`` -- the same rules and presets that can match it, in
-    the same order (the order is what breaks ties between rules); ``methods=*`` and
-    ``pace=off`` equal their absence.  So
+    in force (wherever they are written, or inherited from a preset: ``@openai`` equals
+    ``@openai attempts=3 sse=on``) and, for each kind of outcome -- statuses, ``timeout``,
+    ``connect``, ``reset``, ``error`` -- the same rules that can match it, presets
+    expanded, in the same order (the order is what breaks ties between rules);
+    ``methods=*``, ``pace=off`` and ``sse=off`` equal their absence.  So
     ``timeout=10s 5xx:backoff()`` equals ``5xx:backoff() timeout=10s``, and a ``timeout:``
     rule may sit before or after the status rules; ``500-599:never 5xx:backoff()`` and
     ``5xx:backoff() 500-599:never`` stay different (on 503 the later one wins).  This is
@@ -119,20 +124,22 @@ class Policy:
     def _eq_key(self) -> tuple[Any, ...]:
         settings: list[Any] = []
         kinds: dict[str, list[Any]] = {k: [] for k in KINDS}
+        for setting in effective(self.items):
+            # methods=* and pace=off say what leaving them out says
+            if not (
+                (isinstance(setting, MethodsSetting) and setting.methods is None)
+                or (isinstance(setting, PaceSetting | SseSetting) and not setting.on)
+            ):
+                settings.append(setting)
         for item in self.items:
             if isinstance(item, SETTING_TYPES):
-                # methods=* and pace=off say what leaving them out says
-                if not (
-                    (isinstance(item, MethodsSetting) and item.methods is None)
-                    or (isinstance(item, PaceSetting | SseSetting) and not item.on)
-                ):
-                    settings.append(item)
                 continue
-            rules = item.rules if isinstance(item, PresetRef) else (item,)
-            covered = {kind_of(m) for r in rules for m in r.matchers}
-            for k in KINDS:
-                if k in covered:
-                    kinds[k].append(item)
+            # a preset counts as the rules it stands for
+            for rule in item.rules if isinstance(item, PresetRef) else (item,):
+                covered = {kind_of(m) for m in rule.matchers}
+                for k in KINDS:
+                    if k in covered:
+                        kinds[k].append(rule)
         settings.sort(key=lambda x: type(x).__name__)
         return (tuple(settings), *(tuple(kinds[k]) for k in KINDS))
 
@@ -158,7 +165,26 @@ class Policy:
         return rules_of(self.items)
 
     def _setting(self, kind: type[Any]) -> Any:
-        return setting_of(self.items, kind)
+        """The setting of ``kind`` in force: written, else inherited from a preset."""
+        found = setting_of(self.items, kind)
+        if found is None:
+            for item in self.items:
+                if type(item) is PresetRef:
+                    found = setting_of(item.settings, kind)
+                    if found is not None:
+                        break
+        return found
+
+    @property
+    def settings(self) -> tuple[Setting, ...]:
+        """Every setting in force: the written ones, then those presets give (``@openai``
+        gives ``attempts=3 sse=on`` unless the policy writes its own)."""
+        return effective(self.items)
+
+    @property
+    def inherited(self) -> tuple[tuple[Setting, str], ...]:
+        """``(setting, preset name)`` for each setting a preset gives the policy."""
+        return tuple((i.setting, i.preset) for i in inherited(self.items))
 
     @property
     def timeout_ms(self) -> int | None:
@@ -284,7 +310,7 @@ class Policy:
         """The seed's ``{"retry": ..., "timeout": ...}`` options for this policy."""
         from ._options_out import to_options
 
-        return to_options(self.items)
+        return to_options(self.items, inherited(self.items))
 
 
 def new_policy(items: tuple[Item, ...]) -> Policy:

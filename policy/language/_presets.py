@@ -1,7 +1,9 @@
 """The rules library: named policy fragments inserted by ``@name`` (SPEC §1.2).
 
 Each preset is written in the policy language itself, parsed and validated when first
-used (and by the test suite), and may hold rules only, no settings or other presets.
+used (and by the test suite): ``text`` holds rules only; ``settings`` (also in the
+language: ``attempts=3 sse=on``) are the defaults the preset carries, which a setting
+written in the policy overrides.
 
 Why in the language and not in Python: a preset is documentation a user can read, diff
 and override.  ``policy fmt @github`` keeps the name; ``policy explain @github`` shows the
@@ -44,6 +46,7 @@ class Preset:
     text: str
     description: str
     sources: tuple[str, ...] = ()
+    settings: str = ""
 
 
 _STANDARD = Preset(
@@ -124,6 +127,7 @@ _OPENAI = Preset(
         "Azure OpenAI quotas and limits (retry-after-ms): "
         "https://learn.microsoft.com/azure/ai-services/openai/quotas-limits",
     ),
+    settings="attempts=3 sse=on",
 )
 
 _ANTHROPIC = Preset(
@@ -146,6 +150,7 @@ _ANTHROPIC = Preset(
         "anthropic-sdk-python README, Retries (408, 409, 429, >=500 and connection errors, "
         "2 retries): https://github.com/anthropics/anthropic-sdk-python#retries",
     ),
+    settings="attempts=3 sse=on",
 )
 
 _STRIPE = Preset(

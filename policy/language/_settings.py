@@ -150,11 +150,18 @@ SETTING_TYPES = (
 
 @attrs.frozen
 class PresetRef:
-    """``@name``: a named set of rules from the rules library, inserted in its place."""
+    """``@name``: a named set of rules from the rules library, inserted in its place.
+
+    ``settings`` are the defaults the preset carries (``@openai``: ``attempts=3 sse=on``);
+    they follow from the name, so equality leaves them out.
+    """
 
     name: str
     rules: tuple[Rule, ...] = attrs.field(converter=to_tuple)
     span: Span | None = span_field()
+    settings: tuple[Setting, ...] = attrs.field(
+        default=(), converter=to_tuple, eq=False, repr=False, kw_only=True
+    )
 
 
 Item: TypeAlias = Rule | Setting | PresetRef

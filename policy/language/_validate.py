@@ -37,10 +37,11 @@ from ._ast import (
 )
 from ._build import build, make_policy, make_span
 from ._errors import PolicySyntaxError, PolicyValueError
+from ._inherit import conflicts
 from ._policy import Policy
 from ._raw import RawPreset, RawRule, RawSetting, cut, did_you_mean, span_of
 from ._setting_check import METHOD, read_setting
-from ._settings import Item, PresetRef
+from ._settings import Item, PresetRef, Setting
 from ._strategies import StrategyReader
 
 __all__ = ["build_policy"]
@@ -181,7 +182,7 @@ class _Builder(StrategyReader):
             hint = did_you_mean(name, list(names))
             self.bad(raw.name, f"unknown preset @{raw.name}{hint}; known presets: {known}")
             return None
-        return PresetRef(name, rules, span=span_of(raw.name))
+        return PresetRef(name, rules, span=span_of(raw.name), settings=presets.settings(name))
 
 
 class PresetLookup(Protocol):
@@ -191,12 +192,15 @@ class PresetLookup(Protocol):
 
     def rules(self, name: str) -> tuple[Rule, ...] | None: ...
 
+    def settings(self, name: str) -> tuple[Setting, ...]: ...
+
 
 def build_policy(text: str, raw_items: list[Any], presets: PresetLookup) -> Policy:
     """Interpret the raw items; raise with every problem, or return the ``Policy``."""
     b = _Builder(text)
     items: list[Item] = []
     seen_settings: dict[str, Token] = {}
+    preset_tokens: dict[int, Token] = {}
     for raw in raw_items:
         item: Item | None
         if isinstance(raw, RawRule):
@@ -205,8 +209,13 @@ def build_policy(text: str, raw_items: list[Any], presets: PresetLookup) -> Poli
             item = b.setting(raw, seen_settings)
         else:
             item = b.preset(raw, presets)
+            if item is not None and item.settings:
+                preset_tokens[id(item)] = raw.name
         if item is not None:
             items.append(item)
+    if len(preset_tokens) > 1:
+        for c in conflicts(tuple(items)):
+            b.bad(preset_tokens[id(c.second)], c.message())
     if b.problems:
         problems = sorted(b.problems, key=lambda p: p.offset)
         if any(p.syntax for p in problems):

@@ -35,13 +35,15 @@ own sense of time moves on by the skipped amount, so deadlines and holds still r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
 import policy
 
 from ..evaluate._evaluate import compiled_of
+from ..language._cost import check_cost
 from ._attempt import Attempt, Done, Outcome, Send, Wait, as_policy, label_of
+from ._logline import log_fields, wait_reason
 from ._observe import record, recorders, start_recording, stop_recording, trace_retry
 from ._state import WINDOW, LocalState, State
 
@@ -78,7 +80,6 @@ _fleet_cache: dict[int, tuple[policy.Policy, bool, Any]] = {}
 
 
 def _fleet(p: policy.Policy) -> tuple[bool, Any]:
-    """The policy's pacing switch and retry budget (``pace=on``, ``budget=20%``)."""
     hit = _fleet_cache.get(id(p))
     if hit is not None and hit[0] is p:
         return hit[1], hit[2]
@@ -100,12 +101,15 @@ class Call:
     default).  ``origin`` names what pacing holds and budgets are kept per (``None``:
     neither applies).  ``display`` is how logs name the target (a masked URL, a function
     name), or a function returning it, called only when a line is logged.  ``state`` is
-    the shared ``State`` (the adapter's own ``LocalState`` when it has one).  Not
+    the shared ``State`` (the adapter's own ``LocalState`` when it has one).  ``cost``
+    (``{"tokens": 900}``): what the request spends, for ``decide`` and the quotas.  Not
     thread-safe: one ``Call`` per call; the ``State`` is what is shared.
     """
 
     __slots__ = (
         "_budget",
+        "_cost",
+        "_costs",
         "_deadline_at",
         "_decide",
         "_display",
@@ -138,6 +142,7 @@ class Call:
         rand: Callable[[], float],
         on_retry: Hook | None = None,
         on_giveup: Hook | None = None,
+        cost: Mapping[str, float] | None = None,
     ) -> None:
         self._policy = p
         self.method = method
@@ -161,6 +166,12 @@ class Call:
         self._skipped = 0.0
         self._send: Send | None = None  # the last Send, reused while its timeout holds
         self.attempts: list[Attempt] = []
+        # A request cost ({"tokens": 900}): decide and the quotas count it; the state is
+        # told it per family (the pacer's families, by their remaining header's name).
+        self._cost = check_cost(cost) if cost is not None else None
+        self._costs: Mapping[str, float] | None = (
+            compiled.family_costs(cost) if cost is not None and pace else None
+        )
 
     @classmethod
     def resume(
@@ -177,6 +188,7 @@ class Call:
         rand: Callable[[], float],
         on_retry: Hook | None = None,
         on_giveup: Hook | None = None,
+        cost: Mapping[str, float] | None = None,
     ) -> Call:
         """A call in progress, rebuilt from what was kept of it: the evaluator's
         ``progress`` (the ``AttemptState`` after its last retry, which holds its start and
@@ -198,6 +210,7 @@ class Call:
             rand=rand,
             on_retry=on_retry,
             on_giveup=on_giveup,
+            cost=cost,
         )
         call.state = progress
         call._deadline_at = progress[4]
@@ -229,20 +242,12 @@ class Call:
                 now,
                 pace=self._pace,
                 first=first,
+                cost=self._costs,
             )
             if verdict is not None and verdict[1] > now:
                 why, until = verdict
                 if until > self._deadline_at:
-                    if why == "hold":
-                        reason = (
-                            f"the server asked to hold {self.display or self._origin} for "
-                            f"{until - now:.3g}s more; the deadline would pass"
-                        )
-                    else:
-                        reason = (
-                            f"the server's quota for {self.display or self._origin} is spent "
-                            f"for {until - now:.3g}s more; the deadline would pass"
-                        )
+                    reason = wait_reason(why, self.display or self._origin, until - now)
                     return self._finish(self.attempts[-1] if self.attempts else None, reason)
                 return self._wait(until - now, None)
         self._sent += 1
@@ -263,24 +268,32 @@ class Call:
         ``connect`` failure, when nothing was sent.
         """
         now += self._skipped
-        hold = quota = None
+        hold = None
+        quotas: tuple[tuple[str, float, float], ...] = ()
         if self._pace and type(outcome) is _Response:
             hold = self._policy.hold(outcome, now)
-            quota = self._policy.quota(outcome, now)
-        d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
+            if self._costs is None:
+                quota = self._policy.quota(outcome, now)
+                if quota is not None:
+                    quotas = (("", quota[0], quota[1]),)
+            else:  # every family, in its own units
+                quotas = tuple((q[0], q[1], q[2]) for q in self._policy.quotas(outcome, now))
+        if self._cost is None:
+            d = self._decide(self.state, outcome, now=now, rand=self._rand, method=self.method)
+        else:
+            d = self._decide(
+                self.state, outcome, now=now, rand=self._rand, method=self.method, cost=self._cost
+            )
         # One State call: record the hold and quota, read the hold, spend a retry.
         retry = type(d) is _Retry and (replayable or type(outcome) is _ConnectFailure)
         held, granted, requests = None, True, 0
-        if (
-            hold is not None
-            or quota is not None
-            or (retry and (self._pace or self._budget is not None))
-        ):
+        if hold is not None or quotas or (retry and (self._pace or self._budget is not None)):
             held, granted, requests = self._state.after(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
                 now,
                 hold=hold,
-                quotas=(("", quota[0], quota[1]),) if quota is not None else (),
+                quotas=quotas,
+                cost=self._costs,
                 retry=retry,
                 budget=self._budget,
                 deadline=self._deadline_at if self._pace else _INF,
@@ -377,13 +390,4 @@ class Call:
             )
 
     def _fields(self, attempt: Attempt | None) -> dict[str, Any]:
-        """The structured ``extra`` of a log line (what structured logging picks up)."""
-        return {
-            "retry_method": self.method,
-            "retry_target": self.display,
-            "retry_attempt": attempt.number if attempt is not None else 0,
-            "retry_outcome": attempt.label if attempt is not None else "none",
-            "retry_delay": attempt.delay if attempt is not None else None,
-            "retry_rule": attempt.rule if attempt is not None else None,
-            "retry_reason": attempt.reason if attempt is not None else "",
-        }
+        return log_fields(self.method, self.display, attempt)
