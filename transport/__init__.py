@@ -12,6 +12,8 @@
 * ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
 * ``retrying(policy, on=...)`` -- any function, sync or async, and
   ``outcome_from_exception(exc)``;
+* ``attempts(policy)`` -- the loop form, ``for attempt in attempts(p): with attempt: ...``
+  (and ``async for``);
 * ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter;
 * ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share;
 * ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from ._celery import CeleryFetch as CeleryFetch
     from ._celery import CeleryFetcher as CeleryFetcher
     from ._hooks import prometheus_hooks, testing
+    from ._loopform import AttemptBlock, Attempts, attempts
     from ._redis import RedisState as RedisState
     from ._requests import RetryAdapter
     from ._tokens import estimate_tokens
@@ -69,6 +72,9 @@ _LAZY = {
     "aiohttp_middleware": "_aiohttp",
     "outcome_from_exception": "_callable",
     "retrying": "_callable",
+    "AttemptBlock": "_loopform",
+    "Attempts": "_loopform",
+    "attempts": "_loopform",
     "prometheus_hooks": "_hooks",
     "testing": "_hooks",
     "estimate_tokens": "_tokens",
@@ -97,6 +103,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncRetryTransport",
     "Attempt",
+    "AttemptBlock",
+    "Attempts",
     "BackgroundFetcher",
     "FetchError",
     "FetcherClosed",
@@ -115,6 +123,7 @@ __all__ = [
     "StoreError",
     "StoredResult",
     "aiohttp_middleware",
+    "attempts",
     "attempts_of",
     "background_fetch",
     "background_fetch_response",
