@@ -1,7 +1,7 @@
 """The transport for retry-policy: the only package that sends, sleeps and reads the clock.
 
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
-* ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
+* ``attempts_of(obj)`` -- the attempts behind any adapter's response or exception, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
   (pacing, budgets, deadline, per-attempt timeout), imported on first use;
@@ -45,7 +45,8 @@ from ._background import (  # noqa: E402
     compose_policy,
 )
 from ._default import background_fetch, background_fetch_response, default_fetcher  # noqa: E402
-from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of  # noqa: E402
+from ._history import attempts_of  # noqa: E402
+from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool  # noqa: E402
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url  # noqa: E402
 from ._urllib3 import PolicyRetry  # noqa: E402
 

@@ -188,7 +188,7 @@ def retrying(
     only the deadline's check before each retry applies to it.
 
     Giving up re-raises the last exception unchanged, with the policy's reason added
-    as a note and the attempts as its ``retry_attempts`` attribute, or returns the
+    as a note and the attempts on ``transport.attempts_of(exc)``, or returns the
     last result.
 
     With ``pace=on`` or a ``budget=``, every call of the decorated function shares one

@@ -100,6 +100,11 @@ class Attempts:
         self._last: BaseException | None = None
 
     @property
+    def started(self) -> bool:
+        """Whether a loop has run (or is running) over this object."""
+        return self._call is not None
+
+    @property
     def history(self) -> tuple[Attempt, ...]:
         """The attempts the policy decided on in the latest loop (empty before one ran)."""
         return tuple(self._call.attempts) if self._call is not None else ()
