@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -199,8 +200,11 @@ def bench_httpx2(iterations: int = 200, rounds: int = 7) -> dict[str, Any]:
         try:
             for run in clients.values():
                 run(3)  # warm-up
+            order = list(clients.items())
+            rng = random.Random(13)
             for _ in range(rounds):
-                for name, run in clients.items():
+                rng.shuffle(order)  # no client always runs right after the same one
+                for name, run in order:
                     t0 = time.perf_counter()
                     run(iterations)
                     rates.setdefault(name, []).append(iterations / (time.perf_counter() - t0))
