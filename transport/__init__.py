@@ -5,6 +5,7 @@
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
   (pacing, budgets, deadline, per-attempt timeout), imported on first use;
+  niquests' is ``transport.niquests.RetryAdapter``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
 * ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports, also

@@ -15,7 +15,7 @@ from typing import Any
 
 import policy
 
-__all__ = ["outcome_from_exception", "response_from_exception"]
+__all__ = ["outcome_from_exception", "requests_outcome", "response_from_exception"]
 
 
 def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
@@ -50,7 +50,13 @@ def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
     if "requests" in modules:
         import requests
 
-        out = _requests_outcome(exc, requests)
+        out = requests_outcome(exc, requests)
+        if out is not None:
+            return out
+    if "niquests" in modules:
+        import niquests  # type: ignore[import-not-found,unused-ignore]
+
+        out = requests_outcome(exc, niquests)
         if out is not None:
             return out
     if "aiohttp" in modules:
@@ -154,8 +160,8 @@ def _httpx2_outcome(exc: BaseException) -> policy.Outcome | None:
     return None
 
 
-def _requests_outcome(exc: BaseException, requests: Any) -> policy.Outcome | None:
-    """requests' exceptions."""
+def requests_outcome(exc: BaseException, requests: Any) -> policy.Outcome | None:
+    """requests' exceptions, or niquests' (the same classes, another module)."""
     if not isinstance(exc, requests.RequestException):
         return None
     if isinstance(exc, requests.HTTPError):
