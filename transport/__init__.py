@@ -28,9 +28,9 @@ imports neither library; ``RedisState`` and ``CeleryFetcher`` too, and they stay
 
 from typing import TYPE_CHECKING, Any
 
-from ._shadow import check_policy_package
+from ._shadow import check_policy_package as _check_policy_package
 
-check_policy_package()
+_check_policy_package()
 
 from policy.loop import LocalState, State  # noqa: E402
 
