@@ -208,9 +208,12 @@ _TYPED = """
     async def aloop(url: str) -> int:
         n = 0
         async for attempt in transport.attempts("5xx:backoff(2)"):
-            with attempt:
+            async with attempt:
                 n = attempt.number
                 await asyncio.sleep(0)
+        async for attempt in transport.attempts("5xx:backoff(2)"):
+            with attempt:
+                n += attempt.number
         return n
 """
 

@@ -227,3 +227,37 @@ def test_attempts_are_failures_plus_one_up_to_the_limit(failures: int, limit: in
         assert outcome is raised[-1] and len(raised) == runs
     else:
         assert outcome is None and len(raised) == failures
+
+
+def test_async_with_bounds_each_attempt_by_the_policy_timeout(http_server: LoopbackServer) -> None:
+    """async with attempt: the block runs under asyncio.timeout(attempt.timeout); a server
+    that answers too late is a `timeout` outcome, retried, whatever on= lists."""
+    url = http_server.route(
+        "/slow", Reply(200, delay=3.0), Reply(200, delay=3.0), Reply(200, body="late ok")
+    )
+    loop = transport.attempts("timeout:backoff(3,10ms) error:never timeout=1s", on=TimeoutError)
+
+    async def main() -> str:
+        async with httpx.AsyncClient(timeout=10) as client:
+            async for attempt in loop:
+                async with attempt:
+                    assert attempt.timeout is not None and attempt.timeout <= 1.0
+                    r = await client.get(url)
+        return r.text
+
+    assert asyncio.run(main()) == "late ok"
+    assert [a.label for a in transport.attempts_of(loop)] == ["timeout", "timeout"]
+
+
+def test_async_with_gives_up_with_a_timeout_error(http_server: LoopbackServer) -> None:
+    url = http_server.route("/never", Reply(200, delay=3.0), cycle=True)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            async for attempt in transport.attempts("timeout:backoff(1,10ms) timeout=1s"):
+                async with attempt:
+                    await client.get(url)
+
+    with pytest.raises(TimeoutError) as info:
+        asyncio.run(main())
+    assert [a.label for a in transport.attempts_of(info.value)] == ["timeout", "timeout"]

@@ -8,7 +8,7 @@
             step_two()
 
     async for attempt in transport.attempts(p):
-        with attempt:
+        async with attempt:          # or ``with``: ``async with`` also bounds the block
             await something()
 
 Both loops drive the same ``Call`` as ``retrying`` and classify what the block raises the
@@ -24,7 +24,10 @@ same way (``classify=``, a carried HTTP response, ``on=``, ``outcome_from_except
 * an exception nothing classifies propagates at once, untouched.
 
 The waits happen between iterations, in the iterator: ``time.sleep`` in a ``for`` loop,
-``asyncio.sleep`` in an ``async for`` loop (``sleep=`` replaces either).
+``asyncio.sleep`` in an ``async for`` loop (``sleep=`` replaces either).  ``async with
+attempt:`` runs the block under ``asyncio.timeout(attempt.timeout)`` (when the policy has
+a ``timeout=`` or a deadline), as ``retrying`` does for an async function: when that
+bound cuts it short, the outcome is ``timeout``.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ Hook = Callable[[Attempt], object]
 
 
 class AttemptBlock:
-    """One attempt of the loop form: enter it with ``with attempt:``.
+    """One attempt of the loop form: enter it with ``with attempt:`` (or, in async code,
+    ``async with attempt:``, which also bounds the block by ``timeout``).
 
     ``number`` counts from 1; ``timeout`` is what this attempt may take in seconds (the
     policy's ``timeout=`` shrunk to the deadline; ``None``: neither is set) -- pass it to
@@ -58,7 +62,16 @@ class AttemptBlock:
     have the policy decide on it instead of raising.
     """
 
-    __slots__ = ("_done", "_error", "_exited", "_loop", "_wait", "number", "outcome", "timeout")
+    __slots__ = (
+        "_bound",
+        "_done",
+        "_exited",
+        "_loop",
+        "_wait",
+        "number",
+        "outcome",
+        "timeout",
+    )
 
     def __init__(self, loop: Attempts, number: int, timeout: float | None) -> None:
         self._loop = loop
@@ -68,7 +81,7 @@ class AttemptBlock:
         self._exited = False
         self._done = False
         self._wait = 0.0
-        self._error: BaseException | None = None
+        self._bound: asyncio.Timeout | None = None
 
     def __repr__(self) -> str:
         return f"<attempt {self.number} of {self._loop._s.display}>"
@@ -82,6 +95,32 @@ class AttemptBlock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        return self._loop._settle(self, exc)
+
+    async def __aenter__(self) -> AttemptBlock:
+        """``async with attempt:`` also bounds the block by ``asyncio.timeout(timeout)``."""
+        if self.timeout is not None:
+            self._bound = asyncio.timeout(self.timeout)
+            await self._bound.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        bound = self._bound
+        if bound is not None:
+            try:
+                await bound.__aexit__(exc_type, exc, tb)
+            except TimeoutError as e:
+                if not bound.expired():
+                    raise
+                # the attempt's own bound cut it short: a timeout, whatever on= lists
+                if self._loop._settle(self, e, policy.Timeout()):
+                    return True
+                raise
         return self._loop._settle(self, exc)
 
 
@@ -177,7 +216,12 @@ class Attempts:
         if not call.attempts:
             raise TimeoutError(f"{self._s.display} not attempted: {reason}")
 
-    def _settle(self, block: AttemptBlock, exc: BaseException | None) -> bool:
+    def _settle(
+        self,
+        block: AttemptBlock,
+        exc: BaseException | None,
+        known: policy.Outcome | None = None,
+    ) -> bool:
         """Decide on the attempt that just ended; ``True`` suppresses its exception."""
         if block._exited:
             raise RuntimeError(f"{block!r} was already used: enter each attempt once")
@@ -194,7 +238,7 @@ class Attempts:
             block._done = True  # KeyboardInterrupt, CancelledError...: never retried
             return False
         else:
-            outcome = s.classify(exc)
+            outcome = known if known is not None else s.classify(exc)
             if outcome is None:
                 block._done = True  # nothing classifies it: it propagates at once
                 return False
