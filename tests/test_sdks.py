@@ -76,7 +76,7 @@ def test_openai_give_up_is_the_sdk_s_own_error(api: FakeLLMAPI) -> None:
         pytest.raises(openai.RateLimitError) as info,
     ):
         client.chat.completions.create(model="gpt-fake", messages=MESSAGES)
-    attempts = info.value.response.extensions["retry_attempts"]
+    attempts = transport.attempts_of(info.value)
     assert len(attempts) >= 3
     assert [a.label for a in attempts] == ["429"] * len(attempts)
     assert len(api.seen) == len(attempts)  # nothing stacks: the SDK sent the request once
@@ -116,7 +116,7 @@ def test_anthropic_give_up_is_overloaded_error(api: FakeLLMAPI) -> None:
         client.messages.create(model="claude-fake", max_tokens=10, messages=MESSAGES)
     assert info.value.status_code == 529
     assert isinstance(info.value, anthropic.OverloadedError)
-    attempts = info.value.response.extensions["retry_attempts"]
+    attempts = transport.attempts_of(info.value)
     assert [a.label for a in attempts] == ["529"] * len(api.seen)
     assert len(attempts) >= 2
 
@@ -191,7 +191,7 @@ def test_async_clients(api: FakeLLMAPI) -> None:
             api.fail_next(*["429"] * 12)
             with pytest.raises(openai.RateLimitError) as info:
                 await oa.chat.completions.create(model="gpt-fake", messages=MESSAGES)
-            attempts = info.value.response.extensions["retry_attempts"]
+            attempts = transport.attempts_of(info.value)
             assert len(attempts) == len(api.seen) - 4
         return r.choices[0].message.content, "".join(chunks)
 

@@ -1,10 +1,11 @@
 """The transport for retry-policy: the only package that sends, sleeps and reads the clock.
 
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
-* ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
+* ``attempts_of(obj)`` -- the attempts behind any adapter's response or exception, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
   (pacing, budgets, deadline, per-attempt timeout), imported on first use;
+  niquests' is ``transport.niquests.RetryAdapter``;
 * ``background_fetch(key, url, ...)`` -- the seed's ``io.backgroundFetch``, with stable keys;
 * ``Redacted("Bearer {}", token)`` -- a header value sent in full, never shown;
 * ``RetryTransport`` / ``AsyncRetryTransport`` -- httpx (sync and async) transports, also
@@ -12,6 +13,8 @@
 * ``aiohttp_middleware(policy)`` -- an aiohttp client middleware;
 * ``retrying(policy, on=...)`` -- any function, sync or async, and
   ``outcome_from_exception(exc)``;
+* ``attempts(policy)`` -- the loop form, ``for attempt in attempts(p): with attempt: ...``
+  (and ``async for``);
 * ``testing()``, ``prometheus_hooks()`` -- test mode and metrics for every adapter;
 * ``State`` / ``LocalState`` -- the pacing holds and retry budgets calls share;
 * ``RedisState(url)`` -- pacing holds and retry budgets shared by a fleet through Redis
@@ -43,7 +46,8 @@ from ._background import (  # noqa: E402
     compose_policy,
 )
 from ._default import background_fetch, background_fetch_response, default_fetcher  # noqa: E402
-from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of  # noqa: E402
+from ._history import attempts_of  # noqa: E402
+from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool  # noqa: E402
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url  # noqa: E402
 from ._urllib3 import PolicyRetry  # noqa: E402
 
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from ._celery import CeleryFetcher as CeleryFetcher
     from ._costs import CostRequest
     from ._hooks import prometheus_hooks, testing
+    from ._loopform import AttemptBlock, Attempts, attempts
     from ._redis import RedisState as RedisState
     from ._requests import RetryAdapter
     from ._tokens import estimate_tokens
@@ -70,6 +75,9 @@ _LAZY = {
     "aiohttp_middleware": "_aiohttp",
     "outcome_from_exception": "_callable",
     "retrying": "_callable",
+    "AttemptBlock": "_loopform",
+    "Attempts": "_loopform",
+    "attempts": "_loopform",
     "prometheus_hooks": "_hooks",
     "testing": "_hooks",
     "estimate_tokens": "_tokens",
@@ -99,6 +107,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncRetryTransport",
     "Attempt",
+    "AttemptBlock",
+    "Attempts",
     "BackgroundFetcher",
     "CostRequest",
     "FetchError",
@@ -118,6 +128,7 @@ __all__ = [
     "StoreError",
     "StoredResult",
     "aiohttp_middleware",
+    "attempts",
     "attempts_of",
     "background_fetch",
     "background_fetch_response",

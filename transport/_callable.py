@@ -39,7 +39,7 @@ from policy.loop._state import LocalState, State
 from ._check import callable_or_none, exception_types, required_callable
 from ._exceptions import outcome_from_exception, response_from_exception
 
-__all__ = ["outcome_from_exception", "retrying"]
+__all__ = ["Settings", "check_keywords", "give_up", "outcome_from_exception", "retrying"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _INF: Final = float("inf")
@@ -51,7 +51,7 @@ Hook = Callable[[Attempt], object]
 # -- the decorator ------------------------------------------------------------------------
 
 
-class _Settings:
+class Settings:
     __slots__ = (
         "cache",
         "classifier",
@@ -188,7 +188,7 @@ def retrying(
     only the deadline's check before each retry applies to it.
 
     Giving up re-raises the last exception unchanged, with the policy's reason added
-    as a note and the attempts as its ``retry_attempts`` attribute, or returns the
+    as a note and the attempts on ``transport.attempts_of(exc)``, or returns the
     last result.
 
     With ``pace=on`` or a ``budget=``, every call of the decorated function shares one
@@ -196,30 +196,25 @@ def retrying(
     calls, and a hold one call learns holds the others.
     """
     p = as_policy(policy)
-    on_types = exception_types("on", on)
-    if on_types and not _has_error_rule(p):
-        names = ", ".join(t.__name__ for t in on_types)
-        raise ValueError(
-            f"on=({names}) can never be retried: the policy {str(p)!r} has no 'error' rule "
-            "(the exceptions listed in on= are the 'error' outcome); add one, e.g. "
-            "'error:backoff(3,100ms..1s,jitter)'"
-        )
-    callable_or_none("classify", classify)
-    callable_or_none("result", result)
-    callable_or_none("sleep", sleep)
-    required_callable("clock", clock)
-    callable_or_none("rand", rand)
-    callable_or_none("on_retry", on_retry)
-    callable_or_none("on_giveup", on_giveup)
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a str such as 'GET' (got {type(method).__name__})")
+    on_types = check_keywords(
+        p,
+        on=on,
+        classify=classify,
+        result=result,
+        method=method,
+        sleep=sleep,
+        clock=clock,
+        rand=rand,
+        on_retry=on_retry,
+        on_giveup=on_giveup,
+    )
 
     def decorate(fn: _F) -> _F:
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
         module = getattr(fn, "__module__", None)
         display = f"{module}.{name}" if module else name
         is_async = inspect.iscoroutinefunction(fn)
-        s = _Settings(
+        s = Settings(
             p=p,
             on=on_types,
             classifier=classify,
@@ -254,16 +249,51 @@ def retrying(
     return decorate
 
 
+def check_keywords(
+    p: policy.Policy,
+    *,
+    on: object,
+    classify: object,
+    result: object,
+    method: object,
+    sleep: object,
+    clock: object,
+    rand: object,
+    on_retry: object,
+    on_giveup: object,
+) -> tuple[type[BaseException], ...]:
+    """``retrying``'s and ``attempts``' keywords checked at once (a ``TypeError`` or
+    ``ValueError`` now, not at the first call); the ``on=`` classes as a tuple."""
+    on_types = exception_types("on", on)
+    if on_types and not _has_error_rule(p):
+        names = ", ".join(t.__name__ for t in on_types)
+        raise ValueError(
+            f"on=({names}) can never be retried: the policy {str(p)!r} has no 'error' rule "
+            "(the exceptions listed in on= are the 'error' outcome); add one, e.g. "
+            "'error:backoff(3,100ms..1s,jitter)'"
+        )
+    callable_or_none("classify", classify)
+    callable_or_none("result", result)
+    callable_or_none("sleep", sleep)
+    required_callable("clock", clock)
+    callable_or_none("rand", rand)
+    callable_or_none("on_retry", on_retry)
+    callable_or_none("on_giveup", on_giveup)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str such as 'GET' (got {type(method).__name__})")
+    return on_types
+
+
 def _has_error_rule(p: policy.Policy) -> bool:
     return any(isinstance(m, policy.OnError) for r in p.rules for m in r.matchers)
 
 
-def _give_up(exc: BaseException, call: Call, reason: str) -> None:
+def give_up(exc: BaseException, call: Call, reason: str) -> None:
     exc.add_note(f"retry policy: {reason}")
     exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
 
 
-def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
     cache = s.cache
     start = now = offset + clock()
@@ -294,7 +324,7 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
             now = offset + clock()
             after = call.after(outcome, now)
             if isinstance(after, Done):
-                _give_up(e, call, after.reason)
+                give_up(e, call, after.reason)
                 raise
             wait = after.seconds
         else:
@@ -316,7 +346,7 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
             now = offset + clock()
 
 
-async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+async def _run_async(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     call = s.call()
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
     bounded = s.p.timeout_ms is not None or s.p.deadline_ms is not None
@@ -343,7 +373,7 @@ async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: An
                 raise
             after = call.after(outcome, offset + clock())
             if isinstance(after, Done):
-                _give_up(e, call, after.reason)
+                give_up(e, call, after.reason)
                 raise
             wait = after.seconds
         else:

@@ -4,7 +4,7 @@ carries.
 No client library is imported here: an exception can only be an ``httpx.HTTPError`` if
 ``httpx`` is already in ``sys.modules``, so that is checked first and costs nothing.  An
 exception from a library this module does not know -- the OpenAI and Anthropic SDKs'
-``APIStatusError``, ``niquests.HTTPError``, anything of the kind -- is recognised by its
+``APIStatusError``, anything of the kind -- is recognised by its
 shape: a ``.response`` with an integer ``status_code`` (or ``status``) and ``headers``.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import policy
 
-__all__ = ["outcome_from_exception", "response_from_exception"]
+__all__ = ["outcome_from_exception", "requests_outcome", "response_from_exception"]
 
 
 def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
@@ -50,13 +50,13 @@ def outcome_from_exception(exc: BaseException) -> policy.Outcome | None:
     if "requests" in modules:
         import requests
 
-        out = _requests_outcome(exc, requests)
+        out = requests_outcome(exc, requests)
         if out is not None:
             return out
     if "niquests" in modules:
         import niquests  # type: ignore[import-not-found,unused-ignore]
 
-        out = _requests_outcome(exc, niquests)
+        out = requests_outcome(exc, niquests)
         if out is not None:
             return out
     if "aiohttp" in modules:
@@ -106,7 +106,7 @@ def response_from_exception(exc: BaseException) -> policy.Response | None:
 def _shaped_response(exc: BaseException) -> policy.Response | None:
     """The response of an exception shaped like ``raise_for_status()``'s: a ``.response``
     with an integer ``status_code`` (or ``status``) and ``headers`` -- the SDKs'
-    ``APIStatusError``, ``httpx2.HTTPStatusError``, ``niquests.HTTPError``..."""
+    ``APIStatusError``, ``httpx2.HTTPStatusError``..."""
     r = getattr(exc, "response", None)
     if r is None:
         return None
@@ -160,7 +160,7 @@ def _httpx2_outcome(exc: BaseException) -> policy.Outcome | None:
     return None
 
 
-def _requests_outcome(exc: BaseException, requests: Any) -> policy.Outcome | None:
+def requests_outcome(exc: BaseException, requests: Any) -> policy.Outcome | None:
     """requests' exceptions, or niquests' (the same classes, another module)."""
     if not isinstance(exc, requests.RequestException):
         return None

@@ -40,9 +40,8 @@ class RetryTransport(SyncShell, httpx2.BaseTransport):
     ``sleep``/``clock``/``rand``, ``on_retry``/``on_giveup`` and ``state`` are as for
     every adapter.  A request's ``extensions["retry_policy"]`` overrides the policy for
     that request (a string, a ``Policy``, or ``None``: no retries).  The attempts are
-    on ``response.extensions["retry_attempts"]``, or on the raised exception as
-    ``retry_attempts``; giving up on an error re-raises httpx2's own exception with the
-    policy's reason added as a note.
+    on ``transport.attempts_of(response)`` (or of the raised exception); giving up on
+    an error re-raises httpx2's own exception with the policy's reason added as a note.
     """
 
     _lib = _LIB
