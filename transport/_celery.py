@@ -59,7 +59,7 @@ import urllib3
 import policy
 from policy.loop import Attempt, Call, Done, State, Wait, origin_of
 
-from ._attempt import DEFAULT_TIMEOUT, Sender
+from ._attempt import DEFAULT_TIMEOUT, Sender, after_response
 from ._celery_keys import ANSWER, BEGIN, CeleryFetch, FetchKeys, redis_url_of
 from ._celery_wire import (
     VERSION,
@@ -364,7 +364,7 @@ class CeleryFetcher:
             call.attempts.append(Attempt(n, outcome, None, got["final"], None))
             keys.store(name, n, call.attempts, None, b"", got["final"], m["id"], method, masked)
             return "gave up"
-        nxt = call.after(outcome, time.time())
+        nxt = after_response(call, outcome, time.time(), got.get("sent_by"))
         if type(nxt) is Wait:
             follow = dict(m)
             follow.update(

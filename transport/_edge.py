@@ -68,10 +68,3 @@ def too_big(size: int, cap: int | None = MAX_BODY) -> str | None:
     if cap is None or size <= cap:
         return None
     return f"response body over max_body={cap} bytes (decoded); not read further"
-
-
-def origin_of(url: Any) -> str:
-    """``scheme://host:port`` of a parsed URL with ``scheme``/``host``/``port``."""
-    scheme = url.scheme
-    port = url.port or {"http": 80, "https": 443}.get(scheme, 0)
-    return f"{scheme}://{url.host}:{port}"
