@@ -26,9 +26,13 @@ proxy), ``ConnectionTimeoutError``
 = ``sock_read``), ``asyncio.TimeoutError``
 ``ServerDisconnectedError``,                   ``reset``
 ``ClientPayloadError``, ``ClientOSError``
-(after sending)
+(after sending), a response aiohttp cannot
+parse, a status outside 100-599
 anything else                                  raised at once, never retried
 =============================================  ============
+
+A redirect hop the policy has no rule for is the hop's accepted answer (never a give-up);
+a redirect from https to http is refused; a body read here stops at 64 MiB (decoded).
 """
 
 from __future__ import annotations
