@@ -18,7 +18,11 @@ import redis
 from celery_app import make_app
 from celery_worker import CeleryWorker
 from httpserver import LoopbackServer, Reply, Request
-from redis_server import RedisServer
+from redis_server import RedisServer, redis_server
+
+import transport
+
+__all__ = ["redis_server"]
 
 OOM_S = 1.5
 """How long Redis refuses writes, from the moment the server starts answering."""
@@ -64,4 +68,29 @@ def test_an_answer_outlives_a_redis_out_of_memory(oom_redis: RedisServer) -> Non
             t.join()
         admin.config_set("maxmemory", 0)
         admin.close()
+        worker.close()
+
+
+def test_a_worker_paces_the_origin_that_answered(redis_server: RedisServer) -> None:
+    """A -> 302 -> B, B answers ``remaining: 0, reset: 600``: the workers' shared state
+    holds B (the origin that sent it), not A."""
+    broker = redis_server.db_url(2)
+    prefix = f"pace{uuid.uuid4().hex[:6]}:"
+    _app, fetcher = make_app(broker, prefix)
+    state = transport.RedisState(broker, prefix=prefix)
+    worker = CeleryWorker(broker, prefix).start()
+    try:
+        with LoopbackServer() as a, LoopbackServer() as b:
+            spent = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "600"}
+            target = b.route("/b", Reply(200, headers=spent, body=b"{}"))
+            a.route("/a", Reply(302, headers={"Location": target}))
+            handle = fetcher.fetch("k", a.url("/a"), retry="5xx:backoff(2,10ms) pace=on")
+            assert handle.result(timeout=30) == {}
+            now = time.time()
+            held = state.before(f"http://127.0.0.1:{b.port}", now, pace=True, first=False)
+            free = state.before(f"http://127.0.0.1:{a.port}", now, pace=True, first=False)
+        assert held is not None and 590 < held[1] - now <= 600
+        assert free is None
+    finally:
+        state.close()
         worker.close()
