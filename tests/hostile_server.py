@@ -22,6 +22,7 @@ import gzip
 import selectors
 import socket
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -31,6 +32,7 @@ __all__ = [
     "HostileServer",
     "bad_gzip",
     "bad_status_line",
+    "big_gzip",
     "close_mid_body",
     "conflicting_lengths",
     "cut_in_head",
@@ -38,10 +40,12 @@ __all__ = [
     "drip_head",
     "early_hints",
     "endless_continue",
+    "endless_early_hints",
     "endless_gzip_header",
     "endless_redirect",
     "endless_trailer",
     "gzip_bomb",
+    "hang_up",
     "hostile_server",
     "huge_header_line",
     "many_headers",
@@ -63,6 +67,10 @@ def stall_after_headers(sock: socket.socket, head: bytes, stop: threading.Event)
     """Headers promising 100 bytes, then nothing until the server stops."""
     _send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
     stop.wait()
+
+
+def hang_up(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """Read the request, close the connection without a byte of answer."""
 
 
 def stall_before_headers(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
@@ -128,6 +136,15 @@ def endless_continue(sock: socket.socket, head: bytes, stop: threading.Event) ->
     while not stop.wait(0.02):
         try:
             sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        except OSError:
+            return
+
+
+def endless_early_hints(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+    """``103 Early Hints`` interim responses, one every 20 ms, never a final one."""
+    while not stop.wait(0.02):
+        try:
+            sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
         except OSError:
             return
 
@@ -252,6 +269,33 @@ def gzip_bomb(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
         b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
         + body,
     )
+
+
+_big: dict[int, bytes] = {}
+
+
+def big_gzip(size: int, code: int = 200) -> Behaviour:
+    """A response ``code`` whose gzip body inflates to ``size`` zero bytes (made once per
+    size, streamed through ``zlib`` a MiB at a time)."""
+    if size not in _big:
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = b"\0" * (1 << 20)
+        parts = [z.compress(block) for _ in range(size >> 20)]
+        parts.append(z.compress(b"\0" * (size & ((1 << 20) - 1))))
+        parts.append(z.flush())
+        _big[size] = b"".join(parts)
+    body = _big[size]
+
+    def behaviour(sock: socket.socket, head: bytes, stop: threading.Event) -> None:
+        _send(
+            sock,
+            b"HTTP/1.1 %d X\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+            % (code, len(body))
+            + body,
+        )
+
+    behaviour.__name__ = f"big_gzip_{size}_{code}"
+    return behaviour
 
 
 class HostileServer:

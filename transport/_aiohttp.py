@@ -26,21 +26,29 @@ proxy), ``ConnectionTimeoutError``
 = ``sock_read``), ``asyncio.TimeoutError``
 ``ServerDisconnectedError``,                   ``reset``
 ``ClientPayloadError``, ``ClientOSError``
-(after sending)
+(after sending), a response aiohttp cannot
+parse, a status outside 100-599
 anything else                                  raised at once, never retried
 =============================================  ============
+
+A redirect hop the policy has no rule for is the hop's accepted answer (never a give-up);
+a redirect from https to http is refused; a body read here stops at 64 MiB (decoded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
+import yarl
+from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 import policy
 from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
@@ -48,17 +56,32 @@ from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
 from ._costs import CostFn, check_cost_fn, cost_of
+from ._edge import MAX_BODY, REDIRECTS, downgrade, pass_hop, redirect_hop, too_big, usable_status
 from ._redact import mask_url
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
 
 _INF: Final = float("inf")
+_SECRET_WORDS: Final = ("auth", "cookie", "key", "token", "secret", "session", "signature")
 
 Hook = Callable[[Attempt], object]
 
+#: The give-up a middleware raised last in this task, with the request's trace list (one
+#: per ``ClientSession._request`` call): aiohttp sends an idempotent request once more
+#: when it ends in ``ServerDisconnectedError`` / ``ClientOSError``; that second run is
+#: the same call, already decided, so it re-raises the give-up without sending.
+_GAVE_UP: Final[contextvars.ContextVar[tuple[object, BaseException] | None]] = (
+    contextvars.ContextVar("retry_policy_aiohttp_gave_up", default=None)
+)
+
 
 def aiohttp_outcome(exc: BaseException) -> policy.Outcome | None:
-    """The outcome of an aiohttp (or asyncio) exception; ``None``: not a transport failure."""
+    """The outcome of an aiohttp (or asyncio) exception; ``None``: not a transport failure.
+
+    A response aiohttp could not parse (a bad status line, too many headers, a header
+    line too long: ``ClientResponseError`` raised from an ``HttpProcessingError``) is a
+    broken connection (``reset``), not the status aiohttp gives it (400).
+    """
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return policy.ConnectFailure()
     if isinstance(exc, aiohttp.ServerTimeoutError):
@@ -69,9 +92,9 @@ def aiohttp_outcome(exc: BaseException) -> policy.Outcome | None:
         return policy.ConnectionReset()
     if isinstance(exc, aiohttp.ClientResponseError):
         status = exc.status
-        if type(status) is int and 100 <= status <= 599:
-            return policy.Response(status, exc.headers if exc.headers is not None else ())
-        return None
+        if isinstance(exc.__cause__, HttpProcessingError) or not usable_status(status):
+            return policy.ConnectionReset()
+        return policy.Response(status, exc.headers if exc.headers is not None else ())
     if isinstance(exc, aiohttp.ClientConnectionResetError):
         return policy.ConnectionReset()
     if isinstance(exc, TimeoutError):
@@ -115,6 +138,12 @@ class _Middleware:
         request: aiohttp.ClientRequest,
         handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
     ) -> aiohttp.ClientResponse:
+        traces = getattr(request, "_traces", None)
+        gone = _GAVE_UP.get()
+        if gone is not None:
+            _GAVE_UP.set(None)
+            if traces is not None and gone[0] is traces:
+                raise gone[1]  # aiohttp's own second run of a call already given up
         clock, offset, sleep, read_body = self._clock, self._offset, self._sleep, self._read_body
         url = request.url
         call = Call(
@@ -145,29 +174,46 @@ class _Middleware:
             try:
                 async with asyncio.timeout(None if limit == _INF else limit):
                     response = await handler(request)
-                    if read_body:
-                        await response.read()
+                    if _hop(self.policy, call, request, response):
+                        return response
+                    if read_body and usable_status(response.status):
+                        await _read(call, response)
             except (aiohttp.ClientError, TimeoutError) as e:
                 if response is not None:
                     response.close()  # broken or cut short: never back into the pool
                 outcome = aiohttp_outcome(e)
-                if outcome is None:
+                if outcome is None or getattr(e, "retry_attempts", None) is not None:
+                    _mask_error(e)
                     raise
                 body = request.body
                 replayable = not getattr(body, "consumed", False)
                 after = call.after(outcome, offset + clock(), replayable=replayable)
                 if type(after) is Done:
                     _give_up(e, call, after.reason)
+                    _mask_error(e)
+                    if traces is not None and isinstance(
+                        e, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError
+                    ):
+                        _GAVE_UP.set((traces, e))
                     raise
                 wait = after.seconds  # type: ignore[union-attr]
             else:
-                outcome = policy.Response(response.status, response.headers)  # line by line
+                status = response.status
+                if usable_status(status):
+                    outcome = policy.Response(status, response.headers)  # line by line
+                else:  # a broken response, as urllib3 sees it
+                    outcome = policy.ConnectionReset()
                 replayable = not getattr(request.body, "consumed", False)
                 after = call.after(outcome, offset + clock(), replayable=replayable)
                 if type(after) is Done:
+                    if type(outcome) is not policy.Response:
+                        response.close()
+                        bad = _bad_status(response)
+                        _give_up(bad, call, after.reason)
+                        raise bad
                     response.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
                     return response
-                if not read_body:
+                if not read_body or type(outcome) is not policy.Response:
                     await _drain(response, None if limit == _INF else limit)
                 response.release()
                 wait = after.seconds  # type: ignore[union-attr]
@@ -179,10 +225,89 @@ def _masked(url: object) -> str:
     return mask_url(str(url))
 
 
+def _hop(p: policy.Policy, call: Call, request: Any, response: aiohttp.ClientResponse) -> bool:
+    """A redirect hop the session follows: True (accepted, no give-up); one from https
+    to http is refused (``InvalidUrlRedirectClientError``)."""
+    status = response.status
+    if status not in REDIRECTS:
+        return False
+    location = response.headers.get("Location")
+    if downgrade(request.url.scheme, location):
+        reason = "refused a redirect from https to http"
+        pass_hop(call, policy.Response(status, response.headers), reason)
+        response.close()
+        err = aiohttp.InvalidUrlRedirectClientError(mask_url(location or ""), reason)
+        _give_up(err, call, reason)
+        raise err
+    if not redirect_hop(p, status, location):
+        return False
+    pass_hop(call, policy.Response(status, response.headers))
+    response.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
+    return True
+
+
+async def _read(call: Call, response: aiohttp.ClientResponse) -> None:
+    """Read the body, at most ``MAX_BODY`` decoded bytes: past it the call ends (the
+    connection is closed), as ``RetryingPool`` ends it."""
+    length = response.content_length
+    if length is not None and length <= MAX_BODY and "Content-Encoding" not in response.headers:
+        await response.read()
+        return
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        reason = too_big(size)
+        if reason is not None:
+            pass_hop(call, policy.Response(response.status, response.headers), reason)
+            response.close()
+            err = aiohttp.ClientPayloadError(reason)
+            _give_up(err, call, reason)
+            raise err
+        chunks.append(chunk)
+    response._body = b"".join(chunks)
+    await response.read()  # the body is kept; this waits for the connection's release
+
+
+def _bad_status(response: aiohttp.ClientResponse) -> aiohttp.ClientResponseError:
+    """What a give-up on a status outside 100-599 raises: aiohttp's own shape for a
+    response it cannot parse (a ``ClientResponseError`` from a ``BadStatusLine``)."""
+    cause = BadStatusLine(str(response.status), "status outside 100-599")
+    err = aiohttp.ClientResponseError(
+        response.request_info, response.history, status=response.status, message=cause.message
+    )
+    err.__cause__ = cause
+    _mask_error(err)
+    return err
+
+
+def _mask_error(exc: BaseException) -> None:
+    """Mask the URL (query values, userinfo) and the secret headers an aiohttp error carries
+    in ``request_info``: its ``str()`` names the URL, its ``repr()`` the headers."""
+    if not isinstance(exc, aiohttp.ClientResponseError):
+        return
+    info = exc.request_info
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in info.headers.items():
+        secret = any(word in name.lower() for word in _SECRET_WORDS)
+        headers.add(name, "***" if secret else value)
+    exc.request_info = aiohttp.RequestInfo(
+        yarl.URL(mask_url(str(info.url))),
+        info.method,
+        CIMultiDictProxy(headers),
+        yarl.URL(mask_url(str(info.real_url))),
+    )
+
+
 async def _drain(response: aiohttp.ClientResponse, limit: float | None) -> None:
     try:
         async with asyncio.timeout(limit):
-            await response.read()
+            size = 0
+            async for chunk in response.content.iter_any():
+                size += len(chunk)
+                if too_big(size) is not None:
+                    response.close()
+                    return
     except (aiohttp.ClientError, TimeoutError):
         response.close()
 

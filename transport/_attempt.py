@@ -22,6 +22,7 @@ from urllib3.util import Retry as _Urllib3Retry
 from urllib3.util import Timeout as _Timeout
 
 import policy
+from policy.loop._loop import Call, Done, Wait
 
 from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool
@@ -34,9 +35,11 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_TIMEOUT",
     "MAX_REDIRECTS",
+    "SENT_BY",
     "AttemptFailed",
     "CallEnded",
     "Sender",
+    "after_response",
     "send_attempt",
 ]
 
@@ -51,6 +54,24 @@ _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _STRIP_CROSS_HOST = frozenset(h.lower() for h in _Urllib3Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT)
 _NO_RETRY = _Urllib3Retry(total=False, redirect=False)
 _CHUNK = 65536
+
+
+#: The attribute a response that came after redirects carries: the origin that sent it.
+SENT_BY = "retry_sent_by"
+
+
+def after_response(call: Call, outcome: Outcome, now: float, sent_by: str | None) -> Wait | Done:
+    """``call.after(outcome, now)``, with the response's pacing signals (hold, quota)
+    recorded against ``sent_by``, the origin that sent it after redirects (``None``: the
+    call's own).  A redirect's target says how busy *it* is, not the URL asked for."""
+    own = call._origin
+    if sent_by is None or sent_by == own or own is None:
+        return call.after(outcome, now)
+    call._origin = sent_by
+    try:
+        return call.after(outcome, now)
+    finally:
+        call._origin = own
 
 
 class AttemptFailed(Exception):
@@ -247,10 +268,14 @@ def _hops(
             raise AttemptFailed(o, repr(e)) from None
         _read_body(sender, resp, end, limit, w)
         status = resp.status
-        if status not in _REDIRECT_STATUSES or sender.max_redirects == 0:
-            return resp
-        location = resp.headers.get("location")
-        if not location:
+        if (
+            status not in _REDIRECT_STATUSES
+            or sender.max_redirects == 0
+            or not (location := resp.headers.get("location"))
+        ):
+            if hops:
+                port = target[2] or (443 if target[0] == "https" else 80)
+                setattr(resp, SENT_BY, f"{target[0]}://{target[1]}:{port}")
             return resp
         hops += 1
         if hops > sender.max_redirects:

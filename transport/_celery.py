@@ -59,8 +59,8 @@ import urllib3
 import policy
 from policy.loop import Attempt, Call, Done, State, Wait, origin_of
 
-from ._attempt import DEFAULT_TIMEOUT, Sender
-from ._celery_keys import ANSWER, BEGIN, CeleryFetch, FetchKeys, redis_url_of
+from ._attempt import DEFAULT_TIMEOUT, Sender, after_response
+from ._celery_keys import BEGIN, KEEP_TRYING, CeleryFetch, FetchKeys, redis_url_of
 from ._celery_wire import (
     VERSION,
     answer,
@@ -339,9 +339,12 @@ class CeleryFetcher:
             keys.store(name, n, call.attempts, None, b"", step.reason, m["id"], method, masked)
             return "gave up"
         limit = step.timeout  # type: ignore[union-attr]
-        verdict = keys.script(BEGIN)(
-            keys=[name],
-            args=[n, token, repr(now), repr(now + limit + LEASE_GRACE), m["id"], keys.ttl_ms],
+        begin = keys.script(BEGIN)
+        args = [n, token, repr(now), repr(now + limit + LEASE_GRACE), m["id"], keys.ttl_ms]
+        verdict = keys.persist(
+            f"begin attempt {n} of {name!r}",
+            lambda: begin(keys=[name], args=args),
+            time.time() + KEEP_TRYING,
         )
         what = text(verdict[0])
         if what in ("finished", "dup", "stale"):
@@ -358,13 +361,14 @@ class CeleryFetcher:
             got, body = answer("reset"), b""
         else:
             got, body = answer_of(self._attempts_sender(), m, url, method, limit)
-            keys.script(ANSWER)(keys=[name], args=[n, json.dumps(got), body])
+            until = max(now + limit + LEASE_GRACE, time.time() + KEEP_TRYING)
+            keys.keep_answer(name, n, json.dumps(got), body, until)
         outcome = outcome_of_answer(got)
         if got["final"] is not None:
             call.attempts.append(Attempt(n, outcome, None, got["final"], None))
             keys.store(name, n, call.attempts, None, b"", got["final"], m["id"], method, masked)
             return "gave up"
-        nxt = call.after(outcome, time.time())
+        nxt = after_response(call, outcome, time.time(), got.get("sent_by"))
         if type(nxt) is Wait:
             follow = dict(m)
             follow.update(

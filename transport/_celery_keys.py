@@ -11,6 +11,7 @@ atomically, the client that runs them (made on first use, with bounded timeouts)
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,9 +26,24 @@ from ._fetch import stored_result
 from ._redis import RedisState, _describe
 from ._store import StoredResult
 
-__all__ = ["ANSWER", "BEGIN", "CLAIM", "FINISH", "CeleryFetch", "FetchKeys", "redis_url_of"]
+__all__ = [
+    "ANSWER",
+    "BEGIN",
+    "CLAIM",
+    "FINISH",
+    "KEEP_TRYING",
+    "CeleryFetch",
+    "FetchKeys",
+    "redis_url_of",
+]
 
 T = TypeVar("T")
+
+log = logging.getLogger("policy")
+
+#: How long a worker keeps asking a Redis that refuses writes (out of memory) to keep an
+#: answer in hand or a finished attempt, at least (seconds).
+KEEP_TRYING = 10.0
 
 # The request identity of a key, claimed once; "joined" when it is the same request.
 CLAIM = """
@@ -133,6 +149,49 @@ class FetchKeys:
             script = self._scripts[source] = self.client().register_script(source)
         return script
 
+    def persist(self, what: str, write: Callable[[], T], until: float) -> T:
+        """``write()``, tried again while Redis refuses it (out of memory, a dropped
+        connection) until the wall-clock time ``until``: an answer in hand is never given
+        up for a moment's refusal (a re-delivered message would send the request again).
+        One WARNING when Redis first refuses; an ERROR, then the refusal raised, at
+        ``until``."""
+        pause, warned = 0.05, False
+        while True:
+            try:
+                return write()
+            except redis.RedisError as e:
+                if time.time() + pause > until:
+                    log.error(
+                        "CeleryFetcher: Redis at %s refused to %s until %.1fs had passed "
+                        "(%s: %s); this fetch gets no stored outcome",
+                        _describe(self.url),
+                        what,
+                        until - time.time() if until > time.time() else 0.0,
+                        type(e).__name__,
+                        e,
+                    )
+                    raise
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "CeleryFetcher: Redis at %s refuses to %s (%s: %s); trying again",
+                        _describe(self.url),
+                        what,
+                        type(e).__name__,
+                        e,
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def keep_answer(self, name: str, n: int, answer: str, body: bytes, until: float) -> None:
+        """Keep attempt ``n``'s answer of ``name`` at once (``persist``ed until ``until``)."""
+        script = self.script(ANSWER)
+        self.persist(
+            f"keep attempt {n}'s answer of {name!r}",
+            lambda: script(keys=[name], args=[n, answer, body]),
+            until,
+        )
+
     def state(self) -> State:
         s = self._state_obj
         if s is None:
@@ -176,7 +235,11 @@ class FetchKeys:
     ) -> None:
         """Attempt ``n`` of ``name`` is done: keep the history, and the outcome if final."""
         history = json.dumps([a.as_dict() for a in attempts])
-        self.script(FINISH)(keys=[name], args=[n, history, meta, body, self.ttl_ms])
+        script, args = self.script(FINISH), [n, history, meta, body, self.ttl_ms]
+        until = time.time() + KEEP_TRYING
+        self.persist(
+            f"finish attempt {n} of {name!r}", lambda: script(keys=[name], args=args), until
+        )
 
     def store(
         self,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import policy
 from policy.loop import label_of
 
-from ._attempt import AttemptFailed, CallEnded, Sender, send_attempt
+from ._attempt import SENT_BY, AttemptFailed, CallEnded, Sender, send_attempt
 from ._redact import Redacted, mask_url, reveal_headers
 from ._wire import kept_headers, parse_target
 
@@ -183,20 +183,28 @@ def answer(
     status: int | None = None,
     headers: list[list[str]] | None = None,
     final: str | None = None,
+    sent_by: str | None = None,
 ) -> dict[str, Any]:
     """What one attempt got, as JSON: its label, the response status and headers, or a
-    reason that ends the call (``final``: too many redirects, a request that cannot be built).
+    reason that ends the call (``final``: too many redirects, a request that cannot be built);
+    ``sent_by``: the origin that answered after redirects (``None``: the URL's own).
     """
-    return {"label": label, "status": status, "headers": headers or [], "final": final}
+    return {
+        "label": label,
+        "status": status,
+        "headers": headers or [],
+        "final": final,
+        "sent_by": sent_by,
+    }
 
 
 def outcome_of_answer(answer: Mapping[str, Any]) -> Any:
+    """The outcome an answer describes.  Its header lines go to ``policy.Response`` as
+    they came, every line of a repeated header kept (the one header reader: two
+    ``RateLimit`` lines are one list, as in ``RetryingPool``)."""
     status = answer["status"]
     if status is not None:
-        headers: dict[str, str] = {}
-        for k, v in answer["headers"]:
-            headers.setdefault(str(k).lower(), str(v))
-        return policy.Response(int(status), headers)
+        return policy.Response(int(status), [(str(k), str(v)) for k, v in answer["headers"]])
     label = answer["label"]
     if label == "timeout":
         return policy.Timeout()
@@ -231,4 +239,5 @@ def answer_of(
     except CallEnded as e:
         return answer(label_of(e.outcome), final=e.reason), b""
     headers = [list(h) for h in kept_headers(resp.headers.iteritems())]
-    return answer(str(resp.status), resp.status, headers), resp.data or b""
+    sent_by = getattr(resp, SENT_BY, None)
+    return answer(str(resp.status), resp.status, headers, sent_by=sent_by), resp.data or b""

@@ -35,11 +35,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Final
 
 import policy
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
-from policy.loop._state import LocalState, State
+from policy.loop import Attempt, Call, Done, LocalState, State, Wait, as_policy
 
 from ._check import callable_or_none, positive_seconds, required_callable
 from ._costs import CostFn, check_cost_fn, cost_of
+from ._edge import MAX_BODY
+from ._httpx_edge import broken as _broken
+from ._httpx_edge import give_up as _give_up
+from ._httpx_edge import hop as _hop
+from ._httpx_edge import outcome_of_response as _outcome_of_response
 from ._httpx_lib import HEAD_END, Lib, watch
 from ._redact import mask_url
 from ._sse_httpx import read_ahead, read_ahead_async, wants_read_ahead
@@ -168,16 +172,6 @@ _ALL: Final = ("connect", "read", "write", "pool")
 _BUT_READ: Final = ("connect", "write", "pool")
 
 
-def _outcome_of_response(response: Any) -> policy.Response:
-    return policy.Response(response.status_code, response.headers.multi_items())
-
-
-def _give_up(exc: BaseException, call: Call, reason: str) -> BaseException:
-    exc.add_note(f"retry policy: {reason}")
-    exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
-    return exc
-
-
 class SyncShell(_Base):
     """The sync transport (see ``transport.httpx.RetryTransport``)."""
 
@@ -245,9 +239,15 @@ class SyncShell(_Base):
                     raise
                 error = e
             else:
+                hop = _hop(lib, p, call, request, response)
+                if hop is True:
+                    return response
+                if hop is not False:
+                    response.close()
+                    raise hop
                 outcome = _outcome_of_response(response)
-                if wants_read_ahead(p, response):  # sse=on: an error event is a status
-                    outcome = read_ahead(response, lib, end, outcome)
+                if type(outcome) is policy.Response and wants_read_ahead(p, response):
+                    outcome = read_ahead(response, lib, end, outcome)  # sse=on
             finally:
                 if token is not None:
                     HEAD_END.reset(token)
@@ -258,6 +258,9 @@ class SyncShell(_Base):
                 if after.seconds > 0:
                     sleep(after.seconds)
                 continue
+            if error is None and type(outcome) is not policy.Response:
+                response.close()
+                error = _broken(lib, request, response)
             if error is not None:
                 raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
             response.extensions["retry_attempts"] = tuple(call.attempts)
@@ -268,11 +271,14 @@ class SyncShell(_Base):
 
 
 def _discard(response: Any, end: float, lib: Lib) -> None:
-    """Read a retried response's body (so its connection is reused) and close it."""
+    """Read a retried response's body (so its connection is reused) and close it; at
+    most ``MAX_BODY`` bytes (past it the connection is closed, not drained)."""
     token = HEAD_END.set(end) if end != _INF else None
+    size = 0
     try:
-        for _ in response.stream:
-            if time.monotonic() > end:
+        for chunk in response.stream:
+            size += len(chunk)
+            if size > MAX_BODY or time.monotonic() > end:
                 break
     except lib.TransportError:
         pass
@@ -351,9 +357,15 @@ class AsyncShell(_Base):
                 outcome = policy.Timeout()
                 error = lib.timed_out(request, limit, "headers")
             else:
+                hop = _hop(lib, p, call, request, response)
+                if hop is True:
+                    return response
+                if hop is not False:
+                    await response.aclose()
+                    raise hop
                 outcome = _outcome_of_response(response)
-                if wants_read_ahead(p, response):  # sse=on: an error event is a status
-                    outcome = await read_ahead_async(response, lib, end, outcome)
+                if type(outcome) is policy.Response and wants_read_ahead(p, response):
+                    outcome = await read_ahead_async(response, lib, end, outcome)  # sse=on
             after = call.after(outcome, offset + clock(), replayable=replayable)
             if type(after) is Wait:
                 if response is not None:
@@ -361,6 +373,9 @@ class AsyncShell(_Base):
                 if after.seconds > 0:
                     await sleep(after.seconds)
                 continue
+            if error is None and type(outcome) is not policy.Response:
+                await response.aclose()
+                error = _broken(lib, request, response)
             if error is not None:
                 raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
             response.extensions["retry_attempts"] = tuple(call.attempts)
@@ -372,10 +387,13 @@ class AsyncShell(_Base):
 
 async def _adiscard(response: Any, end: float | None, lib: Lib) -> None:
     """Read a retried response's body within the attempt's time, then close it."""
+    size = 0
     try:
         async with asyncio.timeout_at(end):
-            async for _ in response.stream:
-                pass
+            async for chunk in response.stream:
+                size += len(chunk)
+                if size > MAX_BODY:
+                    break
     except (lib.TransportError, TimeoutError):
         pass
     finally:

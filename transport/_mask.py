@@ -14,6 +14,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
+    "CLIENT_LOGGERS",
     "URLLIB3_LOGGERS",
     "MaskQueryFilter",
     "install_log_filter",
@@ -108,13 +109,20 @@ URLLIB3_LOGGERS = (
 )
 
 
+#: The other clients' loggers that print a request's URL: httpx and httpx2 log each
+#: request at INFO (``HTTP Request: GET https://user:pass@host/?api_key=...``); aiohttp's
+#: client logger.  A filter on a logger costs nothing and imports nothing.
+CLIENT_LOGGERS = ("httpx", "httpx2", "aiohttp.client")
+
+
 def install_log_filter() -> None:
-    """Put a ``MaskQueryFilter`` on each of urllib3's loggers (once; calling again is a no-op).
+    """Put a ``MaskQueryFilter`` on each of urllib3's loggers and on httpx's, httpx2's and
+    aiohttp's client loggers (``CLIENT_LOGGERS``; once; calling again is a no-op).
 
     A logger's filters see only the records logged on that logger (not those of its
     children), hence one filter per module logger rather than one on ``urllib3``.
     """
-    for name in URLLIB3_LOGGERS:
+    for name in URLLIB3_LOGGERS + CLIENT_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, MaskQueryFilter) for f in logger.filters):
             logger.addFilter(MaskQueryFilter())

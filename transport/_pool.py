@@ -50,9 +50,11 @@ from ._attempt import (
     DEFAULT_MAX_BODY,
     DEFAULT_TIMEOUT,
     MAX_REDIRECTS,
+    SENT_BY,
     AttemptFailed,
     CallEnded,
     Sender,
+    after_response,
     send_attempt,
 )
 from ._check import (
@@ -261,7 +263,8 @@ class RetryingPool:
                 raise RetryError(method, mask_url(url), tuple(call.attempts), e.reason) from None
             else:
                 outcome = response_outcome(resp.status, resp.headers)
-            step = call.after(outcome, wall + clock())
+            sent_by = getattr(resp, SENT_BY, None)
+            step = after_response(call, outcome, wall + clock(), sent_by)
             if type(step) is Wait:
                 if step.seconds > 0:
                     sleep(step.seconds)

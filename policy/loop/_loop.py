@@ -113,6 +113,7 @@ class Call:
         "_deadline_at",
         "_decide",
         "_display",
+        "_held_to",
         "_on_giveup",
         "_on_retry",
         "_origin",
@@ -164,6 +165,7 @@ class Call:
         self._on_giveup = on_giveup
         self._sent = 0
         self._skipped = 0.0
+        self._held_to = -_INF  # the end of the last pacing wait handed out
         self._send: Send | None = None  # the last Send, reused while its timeout holds
         self.attempts: list[Attempt] = []
         # A request cost ({"tokens": 900}): decide and the quotas count it; the state is
@@ -234,6 +236,12 @@ class Call:
     def before(self, now: float) -> Send | Wait | Done:
         """What to do before the next attempt: send it (with its timeout), wait, or stop."""
         now += self._skipped
+        if self._held_to > now:
+            # The shell obeyed the last pacing Wait, but its clock does not show it (an
+            # injected ``sleep`` that only records): the call's time moves on by what was
+            # waited, so the hold is over instead of handed out again, forever.
+            self._skipped += self._held_to - now
+            now = self._held_to
         first = self._sent == 0 and self._budget is not None
         if self._pace or first:
             # One State call: wait out a hold, spend the quota, count a first attempt.
@@ -249,6 +257,7 @@ class Call:
                 if until > self._deadline_at:
                     reason = wait_reason(why, self.display or self._origin, until - now)
                     return self._finish(self.attempts[-1] if self.attempts else None, reason)
+                self._held_to = until
                 return self._wait(until - now, None)
         self._sent += 1
         left = self._deadline_at - now

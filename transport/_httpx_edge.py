@@ -1,0 +1,59 @@
+"""What the httpx / httpx2 shells do with one answer besides asking the policy.
+
+A status outside 100-599 is a broken response (``reset``; giving up on it raises the
+library's ``RemoteProtocolError``); a redirect hop the policy has no rule for is handed to
+the client as the call's accepted answer (never a give-up); a redirect from https to
+http is refused with the library's ``UnsupportedProtocol``; and every exception a shell
+raises carries the policy's reason as a note and the attempts as ``retry_attempts``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import policy
+from policy.loop._loop import Call
+
+from ._edge import REDIRECTS, downgrade, pass_hop, redirect_hop, usable_status
+from ._httpx_lib import Lib
+from ._mask import mask_url
+
+__all__ = ["broken", "give_up", "hop", "outcome_of_response"]
+
+
+def outcome_of_response(response: Any) -> policy.Outcome:
+    status = response.status_code
+    if not usable_status(status):  # a broken response, as urllib3 sees it
+        return policy.ConnectionReset()
+    return policy.Response(status, response.headers.multi_items())
+
+
+def hop(lib: Lib, p: policy.Policy, call: Call, request: Any, response: Any) -> Any:
+    """A redirect hop: True when the client takes it (the call's accepted answer), the
+    error to raise for one from https to http (refused), else False."""
+    status = response.status_code
+    if status not in REDIRECTS:
+        return False
+    location = response.headers.get("location")
+    if downgrade(request.url.scheme, location):
+        reason = f"refused a redirect from https to http ({mask_url(location or '')})"
+        pass_hop(call, outcome_of_response(response), reason)
+        return give_up(lib.http.UnsupportedProtocol(reason, request=request), call, reason)
+    if not redirect_hop(p, status, location):
+        return False
+    pass_hop(call, outcome_of_response(response))
+    response.extensions["retry_attempts"] = tuple(call.attempts)
+    return True
+
+
+def broken(lib: Lib, request: Any, response: Any) -> Exception:
+    """The error for a final response whose status is not 100-599 (``reset``)."""
+    return lib.http.RemoteProtocolError(  # type: ignore[no-any-return]
+        f"invalid status code {response.status_code}", request=request
+    )
+
+
+def give_up(exc: BaseException, call: Call, reason: str) -> BaseException:
+    exc.add_note(f"retry policy: {reason}")
+    exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
+    return exc
