@@ -11,21 +11,25 @@ arrives.  The scripts are loaded once per server (``NOSCRIPT``: loaded again, th
 retried once).  A call that has nothing to share (no pacing, not a first attempt; an
 answer with no hold, no quota and no retry to grant) sends nothing.
 
-Nothing is waited for that the last answer already told.  Each answer about an origin
-says how much room its quotas have left (none limited: all of it) and until when that
-holds; a check (``before``) is then *sent* but not waited for while the last answer is
-younger than ``TRUST_SECONDS`` (0.1 s), its room does not change (a reset) and at least
-``TRUST_ROOM`` units are left after the request (this process counts down what it sends
-meanwhile).  Redis still runs the check at once -- spends the quota, counts the first
-attempt, atomically -- and its answer is read before this thread's next command: a hold
-another process set, a quota spent or the herd at a reset then make the next check wait
-for its answer again.  The staleness bound: once another process's hold is in Redis, each
-thread of this process sends at most one more request to that origin (the one whose check
-was already on its way), and never on an answer older than ``TRUST_SECONDS``; near the end
-of a quota (fewer than ``TRUST_ROOM`` units left) every check is waited for, so the fleet
-spends a window exactly.  A check without pacing (a first attempt counted for a budget)
-has no verdict and is never waited for.  A record (``after``) is waited for only when it
-carries a hold or asks for a retry.
+Nothing is waited for that the last answer already told (``_redis_wire`` sends, reads
+and learns).  Each answer about an origin says how much room its quotas have left (none
+limited: all of it) and until when; a check (``before``) is then *sent* but not waited
+for while that answer is younger than ``TRUST_SECONDS`` (0.1 s), before its reset, and
+at least ``TRUST_ROOM`` (64) units stay after the request (this process counts down what
+it sends meanwhile).  Redis still runs the check at once -- spends the quota, counts the
+first attempt, atomically -- and its answer is read as soon as it has arrived: a hold, a
+quota spent or the herd at a reset make the next check wait for its answer again.
+
+The staleness bound.  A hold another process puts in Redis at time T stops this process's
+requests to that origin from the first answer it reads of a check sent after T (one
+Redis round trip), and by T + ``TRUST_SECONDS`` at the latest, whatever the lag (no check
+is trusted on an answer to a call made more than ``TRUST_SECONDS`` ago).  A quota is
+spent exactly by the fleet unless other processes spend more than ``TRUST_ROOM`` units
+of it within ``TRUST_SECONDS`` of one of this process's answers: with fewer than that
+left every check is waited for.  A check without pacing (a first attempt counted for a
+budget) has no verdict and is never waited for; a record (``after``) is waited for only
+when it carries a hold or asks for a retry.  ``_defer = False`` (the tests comparing the
+scripts with ``LocalState``) waits for every answer.
 
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, refusing
@@ -49,81 +53,33 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
-from ._redis_lua import AFTER, BEFORE, GRACE_MS, Script, cost_tail, packed, run_script
+from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
+from ._redis_wire import MAX_CALL_SECONDS, Wire, bounded_client
 
-__all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
+__all__ = ["DEFAULT_PREFIX", "MAX_CALL_SECONDS", "RedisState", "bounded_client"]
 
 log = logging.getLogger("policy")
 
 #: The key prefix of every key ``RedisState`` writes.
 DEFAULT_PREFIX: Final = "retry-policy:"
-#: The longest a Redis call may take (connect, then each read), in seconds.
-MAX_CALL_SECONDS: Final = 0.05
 #: After a failure, Redis is tried again at most this often (seconds).
 RETRY_EVERY: Final = 1.0
 #: An outage is over once Redis answered for this many ``retry_every`` without a failure.
 QUIET: Final = 3
-#: A check is sent without waiting for its answer only on an answer this recent (seconds)
-#: that left at least ``TRUST_ROOM`` units of every quota after the request (module doc).
-TRUST_SECONDS: Final = 0.1
-TRUST_ROOM: Final = 64
-#: At most this many commands a thread sent without waiting are left unread on the wire.
-PIPELINED: Final = 32
 
 _INF: Final = float("inf")
 _ONE: Final = ("", "1")  # the cost tail of a request that costs one request
 _NO: Final = (None, True, 0)
 
 _FAILED: Final = object()
-
-#: A command on the wire whose answer is not read yet: script, keys, args, origin, now.
-_Pending: TypeAlias = "tuple[Script, tuple[str, str, str], list[Any], str, float]"
-
-
-def bounded_client(url_or_client: str | redis.Redis, timeout: float = MAX_CALL_SECONDS) -> Any:
-    """A ``redis.Redis`` whose every call is bounded by ``timeout`` and never retried.
-
-    A URL gets a new client; a client is copied (same server, database and credentials)
-    with the timeouts lowered to ``timeout`` and redis-py's retries off: the client given
-    is not changed.
-    """
-    bounded: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "retry_on_error": [],
-        "health_check_interval": 0,
-    }
-    if isinstance(url_or_client, str):
-        return redis.Redis.from_url(url_or_client, **bounded)
-    pool = getattr(url_or_client, "connection_pool", None)
-    if pool is None:
-        raise TypeError(
-            "RedisState takes a redis:// URL or a redis.Redis client "
-            f"(got {type(url_or_client).__name__})"
-        )
-    kwargs = dict(pool.connection_kwargs)
-    for name in ("socket_timeout", "socket_connect_timeout"):
-        given = kwargs.get(name)
-        if given is None or given > timeout:
-            kwargs[name] = timeout
-    kwargs.update(
-        retry=bounded["retry"], retry_on_error=[], health_check_interval=0, decode_responses=False
-    )
-    kwargs = {k: v for k, v in kwargs.items() if not k.startswith("orig_")}
-    return redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
 
 
 def _describe(url_or_client: Any) -> str:
@@ -170,11 +126,8 @@ class RedisState:
         self._salt = os.urandom(4).hex()
         self._seq = itertools.count()
         self._keys: dict[str, tuple[str, str, str]] = {}
-        self._mine = threading.local()  # each thread's own connection (see _eval)
+        self._wire = Wire(self._client)
         self._defer = True  # checks and records not waited for when they may (module doc)
-        # Per origin, what the last answer told: [when, valid until, room left] (_learn).
-        self._known: dict[str, list[float]] = {}
-        self._known_lock = threading.Lock()
 
     # -- the State interface -----------------------------------------------------------
 
@@ -199,8 +152,8 @@ class RedisState:
         args += _ONE if not cost else cost_tail(cost)
         # Without pacing there is no verdict to wait for; with it, none while the last
         # answer left room enough (see the module doc): the check is sent, not waited for.
-        wait = not self._defer or (pace and not self._trusted(origin, now, cost))
-        got = self._run(self._eval, BEFORE, self._keys_of(origin), args, wait, origin, now)
+        wait = not self._defer or (pace and not self._wire.trusted(origin, now, cost))
+        got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, wait, origin, now)
         if got is _FAILED:
             return self._local.before(origin, now, pace=pace, first=first, cost=cost)
         if not got:
@@ -265,7 +218,7 @@ class RedisState:
         # A hold or a retry waits for Redis' answer; a quota alone is sent and not waited
         # for (its answer is read before this thread's next command).
         wait = retry or hold is not None or not self._defer
-        got = self._run(self._eval, AFTER, self._keys_of(origin), args, wait, origin, now)
+        got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, wait, origin, now)
         if got is _FAILED:
             return self._local.after(
                 origin,
@@ -341,109 +294,6 @@ class RedisState:
     def _member(self, now: float) -> str:
         return f"{now!r}:{self._salt}:{next(self._seq)}"
 
-    def _trusted(self, origin: str, now: float, cost: Mapping[str, float] | None) -> bool:
-        """Whether the last answer about ``origin`` tells the check's verdict (go ahead):
-        younger than ``TRUST_SECONDS``, before the room it told of may change, and leaving
-        at least ``TRUST_ROOM`` units after this request's (which it then counts)."""
-        k = self._known.get(origin)
-        if k is None:
-            return False
-        c = max(cost.values(), default=1) if cost else 1
-        with self._known_lock:
-            if not (k[0] <= now < k[0] + TRUST_SECONDS and now < k[1]) or k[2] - c < TRUST_ROOM:
-                return False
-            k[2] -= c
-        return True
-
-    def _learn(self, script: Script, origin: str, now: float, got: Any) -> None:
-        """Keep what an answer tells about the room ``origin`` has (``_trusted`` reads it);
-        a hold, a quota spent or the herd at a reset: the next check is waited for.  An
-        answer to a call made before the one the knowledge came from is not learnt."""
-        if not got:
-            return
-        known = [now, 0.0, 0.0]  # not to be trusted
-        try:
-            if script is BEFORE:
-                if got[0] in (b"", ""):
-                    known = [now, float(got[2]) if got[2] else _INF, float(got[1])]
-            elif not got[0]:  # AFTER, no hold in force
-                if not got[3]:
-                    return  # no quota recorded: it tells nothing of the room
-                known = [now, float(got[4]) if got[4] else _INF, float(got[3])]
-        except (TypeError, ValueError, IndexError):
-            pass
-        with self._known_lock:
-            k = self._known.get(origin)
-            if k is None or now >= k[0]:
-                self._known[origin] = known
-
-    def _eval(
-        self,
-        script: Script,
-        keys: tuple[str, str, str],
-        args: list[Any],
-        wait: bool,
-        origin: str,
-        now: float,
-    ) -> Any:
-        """One ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) load and retry once.
-
-        Each thread keeps one connection of the pool for itself (taken on its first call,
-        dropped on any error): a round trip then costs a send and a read, not the pool's
-        bookkeeping.  ``wait=False`` sends the script and leaves its answer (which nobody
-        waits for: a record with no retry to grant, a check whose verdict the last answer
-        told) on the wire: the thread reads it once it has arrived (looked at, not waited
-        for, before each command), before any answer it waits for, or when ``PIPELINED``
-        are on the wire.  Redis runs it at once all the same.  Every answer is learnt.
-        """
-        mine = self._mine
-        conn = getattr(mine, "conn", None)
-        if conn is None:
-            conn = mine.conn = self._client.connection_pool.get_connection()
-            mine.pending = deque()
-        try:
-            pending: deque[_Pending] = mine.pending
-            if wait:
-                self._read(conn, pending, len(pending))
-                got = run_script(conn, script, keys, args)
-                self._learn(script, origin, now, got)
-                return got
-            while pending and (len(pending) >= PIPELINED or conn.can_read(0)):
-                self._read(conn, pending, 1)
-            conn.send_packed_command((packed(script, keys, args),), False)
-            pending.append((script, keys, args, origin, now))
-            return None
-        except redis.ResponseError:
-            raise  # an error answer (out of memory...): the connection itself is fine
-        except BaseException:
-            mine.conn = None
-            with contextlib.suppress(Exception):
-                conn.disconnect()
-                self._client.connection_pool.release(conn)
-            raise
-
-    def _read(self, conn: Any, pending: deque[_Pending], count: int) -> None:
-        """Read and learn the answers of the ``count`` oldest commands on the wire.  A
-        ``NOSCRIPT`` (the scripts were flushed) reads every answer on the wire, then loads
-        the script and runs those commands again, in order."""
-        redo: list[_Pending] = []
-        error: redis.ResponseError | None = None
-        while pending and (count > 0 or redo):
-            count -= 1
-            entry = pending.popleft()
-            try:
-                self._learn(entry[0], entry[3], entry[4], conn.read_response())
-            except NoScriptError:
-                redo.append(entry)
-            except redis.ResponseError as e:
-                if not redo:
-                    raise
-                error = error or e
-        for script, keys, args, origin, now in redo:
-            self._learn(script, origin, now, run_script(conn, script, keys, args))
-        if error is not None:
-            raise error
-
     def _run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``'s answer from Redis, or ``_FAILED`` (go local) -- never raises."""
         if self._down:
@@ -465,7 +315,7 @@ class RedisState:
         with self._lock:
             first = not self._outage
             self._down = self._outage = True
-            self._known.clear()
+            self._wire.forget()
             self._last_failure = time.monotonic()
             self._next_try = self._last_failure + self._retry_every
         if first:
