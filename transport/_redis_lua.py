@@ -261,6 +261,8 @@ def _bulk(arg: Any) -> bytes:
 
 
 _HEADS: dict[tuple[str, tuple[str, str, str]], bytes] = {}
+#: The arguments most calls repeat (the flags, the reserved slots), packed once.
+_COMMON: dict[Any, bytes] = {a: _bulk(a) for a in ("", "0", "1", 0, 1)}
 
 
 def packed(script: Script, keys: tuple[str, str, str], args: list[Any]) -> bytes:
@@ -274,7 +276,9 @@ def packed(script: Script, keys: tuple[str, str, str], args: list[Any]) -> bytes
         head = _HEADS[(script.sha, keys)] = b"".join(
             map(_bulk, ("EVALSHA", script.sha, "3", *keys))
         )
-    return b"*%d\r\n%s%s" % (6 + len(args), head, b"".join(map(_bulk, args)))
+    common = _COMMON.get
+    body = b"".join([common(a) or _bulk(a) for a in args])
+    return b"*%d\r\n%s%s" % (6 + len(args), head, body)
 
 
 def run_script(
