@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import transport
-from transport._redis_wire import TRUST_ROOM, TRUST_SECONDS
+from transport._redis_wire import CARRY, SEND, TRUST_ROOM, TRUST_SECONDS, WAIT
 
 try:
     from tests.redis_server import RedisServer, redis_server
@@ -120,18 +120,45 @@ def test_a_quota_is_spent_exactly_with_trusted_checks(
             s.close()
 
 
-def test_plain_checks_are_trusted_and_a_quota_record_makes_them_wait(
+def test_how_checks_are_sent_follows_what_the_last_answer_told(
     redis_server: RedisServer,
 ) -> None:
-    """No quota known: every check after the first goes on trust (the wire keeps what the
-    answers said); a quota with fewer than TRUST_ROOM left: the next check waits."""
+    """No quota known: a check after the first is sent at once, not waited for; a quota
+    with room: carried to go with the attempt's record; fewer than TRUST_ROOM left, or
+    an answer too old: waited for."""
     (s,) = _states(redis_server.url, 1)
     now = time.time()
     try:
+        assert s._wire.trusted(ORIGIN, now, None) == WAIT  # nothing known yet
         assert s.before(ORIGIN, now, pace=True, first=True) is None
-        assert s._wire.trusted(ORIGIN, now + 0.001, None)
-        _record_quota(s, TRUST_ROOM // 2, now + 60, now + 0.002)
-        assert not s._wire.trusted(ORIGIN, now + 0.003, None)
-        assert not s._wire.trusted(ORIGIN, now + TRUST_SECONDS + 1, None)  # too old anyway
+        assert s._wire.trusted(ORIGIN, now + 0.001, None) == SEND
+        _record_quota(s, 10 * TRUST_ROOM, now + 60, now + 0.002)
+        assert s._wire.trusted(ORIGIN, now + 0.003, None) == CARRY
+        assert s._wire.trusted(ORIGIN, now + 0.002 + TRUST_SECONDS, None) == WAIT  # too old
+        _record_quota(s, TRUST_ROOM // 2, now + 60, now + 0.004)
+        assert s._wire.trusted(ORIGIN, now + 0.005, None) == WAIT
     finally:
+        s.close()
+
+
+def test_a_carried_check_goes_with_the_record(redis_server: RedisServer) -> None:
+    """A check carried (a live quota with room) reaches Redis with the attempt's record,
+    in one write: both run, in order -- the unit spent, then the answer counted."""
+    (s,) = _states(redis_server.url, 1)
+    client = redis.Redis.from_url(redis_server.url)
+    now = time.time()
+    try:
+        _record_quota(s, 1000, now + 60, now)
+        key = s._keys_of(ORIGIN)[0]
+        sent = float(client.hget(key, "s") or 0)
+        assert s.before(ORIGIN, now + 0.01, pace=True, first=True) is None  # carried
+        assert float(client.hget(key, "s") or 0) == sent  # not in Redis yet
+        s.after(ORIGIN, now + 0.02, quotas=(("", 999, now + 60),))  # sent with the record
+        s.before(ORIGIN, now + 2 * TRUST_SECONDS, pace=True, first=False)  # waits: reads all
+        assert float(client.hget(key, "s") or 0) == sent + 2
+        assert float(client.hget(key, "a") or 0) == sent + 1  # the record's answer counted
+        assert client.zcard(s._keys_of(ORIGIN)[1]) == 1  # the first attempt counted
+        assert s.shared
+    finally:
+        client.close()
         s.close()

@@ -62,7 +62,7 @@ from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, Loca
 
 from ._redact import mask_text, mask_url
 from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
-from ._redis_wire import MAX_CALL_SECONDS, Wire, bounded_client
+from ._redis_wire import MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
 
 __all__ = ["DEFAULT_PREFIX", "MAX_CALL_SECONDS", "RedisState", "bounded_client"]
 
@@ -152,8 +152,8 @@ class RedisState:
         args += _ONE if not cost else cost_tail(cost)
         # Without pacing there is no verdict to wait for; with it, none while the last
         # answer left room enough (see the module doc): the check is sent, not waited for.
-        wait = not self._defer or (pace and not self._wire.trusted(origin, now, cost))
-        got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, wait, origin, now)
+        mode = (self._wire.trusted(origin, now, cost) if pace else SEND) if self._defer else WAIT
+        got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.before(origin, now, pace=pace, first=first, cost=cost)
         if not got:
@@ -217,8 +217,8 @@ class RedisState:
             )
         # A hold or a retry waits for Redis' answer; a quota alone is sent and not waited
         # for (its answer is read before this thread's next command).
-        wait = retry or hold is not None or not self._defer
-        got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, wait, origin, now)
+        mode = WAIT if retry or hold is not None or not self._defer else SEND
+        got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.after(
                 origin,

@@ -35,10 +35,13 @@ from redis.retry import Retry
 from ._redis_lua import BEFORE, Script, packed, run_script
 
 __all__ = [
+    "CARRY",
     "MAX_CALL_SECONDS",
     "PIPELINED",
+    "SEND",
     "TRUST_ROOM",
     "TRUST_SECONDS",
+    "WAIT",
     "Wire",
     "bounded_client",
 ]
@@ -51,6 +54,12 @@ TRUST_SECONDS: Final = 0.1
 TRUST_ROOM: Final = 64
 #: At most this many commands a thread sent without waiting are left unread on the wire.
 PIPELINED: Final = 32
+
+#: How ``Wire.eval`` sends a command: waits for its answer, sends it and reads the answer
+#: later, or carries it to be sent with the thread's next command (all read later).
+WAIT: Final = 0
+SEND: Final = 1
+CARRY: Final = 2
 
 _INF: Final = float("inf")
 
@@ -94,7 +103,8 @@ def bounded_client(url_or_client: str | redis.Redis, timeout: float = MAX_CALL_S
 
 class Wire:
     """One connection per thread to ``client``'s server, commands pipelined, and per
-    origin what the last answer told: ``[when, valid until, room left]``."""
+    origin what the last answer told: ``[when, valid until, room left, records due]``
+    (the last: ``1.0`` when it was a record's, of a quota: the next answer brings one)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -106,19 +116,21 @@ class Wire:
         """Forget what the answers told (Redis failed: nothing is known any more)."""
         self.known.clear()
 
-    def trusted(self, origin: str, now: float, cost: Mapping[str, float] | None) -> bool:
-        """Whether the last answer about ``origin`` tells the check's verdict (go ahead):
-        younger than ``TRUST_SECONDS``, before the room it told of may change, and leaving
-        at least ``TRUST_ROOM`` units after this request's (which it then counts)."""
+    def trusted(self, origin: str, now: float, cost: Mapping[str, float] | None) -> int:
+        """How to send a check of ``origin``: ``WAIT`` for its answer, unless the last
+        answer tells its verdict (go ahead) -- younger than ``TRUST_SECONDS``, before the
+        room it told of may change, and leaving at least ``TRUST_ROOM`` units after this
+        request's (which it then counts): then ``CARRY`` it when the last answer learnt was
+        a record's with a quota (answers bring records to send it with), else ``SEND`` it."""
         k = self.known.get(origin)
         if k is None:
-            return False
+            return WAIT
         c = max(cost.values(), default=1) if cost else 1
         with self._lock:
             if not (k[0] <= now < k[0] + TRUST_SECONDS and now < k[1]) or k[2] - c < TRUST_ROOM:
-                return False
+                return WAIT
             k[2] -= c
-        return True
+        return CARRY if k[3] else SEND
 
     def learn(self, script: Script, origin: str, now: float, got: Any) -> None:
         """Keep what an answer tells about the room ``origin`` has (``trusted`` reads it);
@@ -126,15 +138,19 @@ class Wire:
         answer to a call made before the one the knowledge came from is not learnt."""
         if not got:
             return
-        known = [now, 0.0, 0.0]  # not to be trusted
+        known = [now, 0.0, 0.0, 0.0]  # not to be trusted
         try:
             if script is BEFORE:
                 if got[0] in (b"", ""):
-                    known = [now, float(got[2]) if got[2] else _INF, float(got[1])]
+                    known = [now, float(got[2]) if got[2] else _INF, float(got[1]), 0.0]
             elif not got[0]:  # AFTER, no hold in force
-                if not got[3]:
-                    return  # no quota recorded: it tells nothing of the room
-                known = [now, float(got[4]) if got[4] else _INF, float(got[3])]
+                if not got[3]:  # no quota recorded: nothing told of the room, no record due
+                    with self._lock:
+                        k = self.known.get(origin)
+                        if k is not None:
+                            k[3] = 0.0
+                    return
+                known = [now, float(got[4]) if got[4] else _INF, float(got[3]), 1.0]
         except (TypeError, ValueError, IndexError):
             pass
         with self._lock:
@@ -147,7 +163,7 @@ class Wire:
         script: Script,
         keys: tuple[str, str, str],
         args: list[Any],
-        wait: bool,
+        mode: int,
         origin: str,
         now: float,
     ) -> Any:
@@ -155,28 +171,48 @@ class Wire:
 
         Each thread keeps one connection of the pool for itself (taken on its first call,
         dropped on any error): a round trip then costs a send and a read, not the pool's
-        bookkeeping.  ``wait=False`` sends the script and leaves its answer (which nobody
-        waits for: a record with no retry to grant, a check whose verdict the last answer
-        told) on the wire: the thread reads it once it has arrived (looked at, not waited
-        for, before each command), before any answer it waits for, or when ``PIPELINED``
-        are on the wire.  Redis runs it at once all the same.  Every answer is learnt.
+        bookkeeping.  ``WAIT`` sends the script and reads its answer.  ``SEND`` sends it
+        and leaves its answer (which nobody waits for: a record with no retry to grant, a
+        check whose verdict the last answer told) on the wire: the thread reads it once it
+        has arrived (looked at, not waited for, before each command), before any answer it
+        waits for, or when ``PIPELINED`` are on the wire.  ``CARRY`` (a check told, of an
+        origin whose answers bring records) keeps the command to be sent in one write with
+        the thread's next command -- the attempt's record, usually: one wake-up of Redis
+        for the two.  At most one command is carried: a second is sent with the first.
+        Every answer is learnt.
         """
         mine = self._mine
         conn = getattr(mine, "conn", None)
         if conn is None:
             conn = mine.conn = self._client.connection_pool.get_connection()
             mine.pending = deque()
+            mine.carried = None
         try:
             pending: deque[_Pending] = mine.pending
-            if wait:
+            carried: tuple[bytes, _Pending] | None = mine.carried
+            if carried is not None and mode != CARRY:
+                mine.carried = None
+            if mode == WAIT:
+                if carried is not None:
+                    conn.send_packed_command((carried[0],), False)
+                    pending.append(carried[1])
                 self._read(conn, pending, len(pending))
                 got = run_script(conn, script, keys, args)
                 self.learn(script, origin, now, got)
                 return got
             while pending and (len(pending) >= PIPELINED or conn.can_read(0)):
                 self._read(conn, pending, 1)
-            conn.send_packed_command((packed(script, keys, args),), False)
-            pending.append((script, keys, args, origin, now))
+            data = packed(script, keys, args)
+            entry = (script, keys, args, origin, now)
+            if mode == CARRY and carried is None:
+                mine.carried = (data, entry)
+                return None
+            if carried is not None:
+                mine.carried = None
+                data = carried[0] + data
+                pending.append(carried[1])
+            conn.send_packed_command((data,), False)
+            pending.append(entry)
             return None
         except redis.ResponseError:
             raise  # an error answer (out of memory...): the connection itself is fine
