@@ -215,8 +215,8 @@ class RedisState:
                 repr(float(until)),
                 repr(float(c)) if type(c) is float else int(c),
             )
-        # A hold or a retry waits for Redis' answer; a quota alone is sent and not waited
-        # for (its answer is read before this thread's next command).
+        # A hold or a retry waits for Redis' answer; a quota alone is sent (with the check
+        # this thread carries) and not waited for: its answer is read once it has arrived.
         mode = WAIT if retry or hold is not None or not self._defer else SEND
         got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:

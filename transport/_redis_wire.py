@@ -200,13 +200,13 @@ class Wire:
                 got = run_script(conn, script, keys, args)
                 self.learn(script, origin, now, got)
                 return got
-            while pending and (len(pending) >= PIPELINED or conn.can_read(0)):
-                self._read(conn, pending, 1)
             data = packed(script, keys, args)
             entry = (script, keys, args, origin, now)
             if mode == CARRY and carried is None:
-                mine.carried = (data, entry)
+                mine.carried = (data, entry)  # the answers are looked at with the next write
                 return None
+            while pending and (len(pending) >= PIPELINED or conn.can_read(0)):
+                self._read(conn, pending, 1)
             if carried is not None:
                 mine.carried = None
                 data = carried[0] + data
