@@ -16,17 +16,21 @@ and learns).  Each answer about an origin says how much room its quotas have lef
 limited: all of it) and until when; a check (``before``) is then *sent* but not waited
 for while that answer is younger than ``TRUST_SECONDS`` (0.1 s), before its reset, and
 at least ``TRUST_ROOM`` (64) units stay after the request (this process counts down what
-it sends meanwhile).  Redis still runs the check at once -- spends the quota, counts the
-first attempt, atomically -- and its answer is read as soon as it has arrived: a hold, a
-quota spent or the herd at a reset make the next check wait for its answer again.
+it sends meanwhile).  When the last answer was a record of a quota (the origin's answers
+bring records), the check is *carried*: written with the attempt's record, in one write,
+one wake-up of Redis for both (or with the thread's next command when the answer brings
+none).  Redis runs the check as it comes -- spends the quota, counts the first attempt,
+atomically -- and its answer is read as soon as it has arrived: a hold, a quota spent or
+the herd at a reset make the next check wait for its answer again.
 
 The staleness bound.  A hold another process puts in Redis at time T stops this process's
 requests to that origin from the first answer it reads of a check sent after T (one
 Redis round trip), and by T + ``TRUST_SECONDS`` at the latest, whatever the lag (no check
 is trusted on an answer to a call made more than ``TRUST_SECONDS`` ago).  A quota is
 spent exactly by the fleet unless other processes spend more than ``TRUST_ROOM`` units
-of it within ``TRUST_SECONDS`` of one of this process's answers: with fewer than that
-left every check is waited for.  A check without pacing (a first attempt counted for a
+of it within ``TRUST_SECONDS`` of one of this process's answers (a carried check's unit
+is seen by the fleet with its record, so it is not "in flight" for the others): with
+fewer than that left every check is waited for.  A check without pacing (a first attempt counted for a
 budget) has no verdict and is never waited for; a record (``after``) is waited for only
 when it carries a hold or asks for a retry.  ``_defer = False`` (the tests comparing the
 scripts with ``LocalState``) waits for every answer.
