@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 import pytest
 import redis
@@ -14,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import transport
+from policy.loop._state import WINDOW
+from transport._redis_lua import AFTER, BEFORE, BOTH, GRACE_MS, run_script
 from transport._redis_wire import CARRY, SEND, TRUST_ROOM, TRUST_SECONDS, WAIT
 
 try:
@@ -141,24 +144,94 @@ def test_how_checks_are_sent_follows_what_the_last_answer_told(
         s.close()
 
 
-def test_a_carried_check_goes_with_the_record(redis_server: RedisServer) -> None:
-    """A check carried (a live quota with room) reaches Redis with the attempt's record,
-    in one write: both run, in order -- the unit spent, then the answer counted."""
-    (s,) = _states(redis_server.url, 1)
+def test_a_carried_check_goes_with_the_record() -> None:
+    """A check carried (the origin's answers bring quota records, with room) reaches Redis
+    with the attempt's record, as one EVALSHA running both scripts: the unit spent, the
+    first attempt counted, then the answer counted -- and a hold set elsewhere is learnt
+    from that one answer."""
+    with RedisServer() as rs:
+        s, other = _states(rs.url, 2)
+        client = redis.Redis.from_url(rs.url)
+        now = time.time()
+        try:
+            _record_quota(s, 1000, now + 60, now)
+            s.after(ORIGIN, now + 0.001, quotas=(("", 999, now + 60),))  # records are due
+            s.before(ORIGIN, now + 0.002, pace=True, first=False)  # waits: reads all answers
+            s.after(ORIGIN, now + 0.003, quotas=(("", 998, now + 60),))
+            s._wire.flush()
+            other.hold(ORIGIN, now + 0.004, now + 0.003)  # (loads every script)
+            key, firsts = s._keys_of(ORIGIN)[:2]
+            sent = float(client.hget(key, "s") or 0)
+            answered = float(client.hget(key, "a") or 0)
+            client.config_resetstat()
+            assert s.before(ORIGIN, now + 0.01, pace=True, first=True) is None  # carried
+            assert float(client.hget(key, "s") or 0) == sent  # not in Redis yet
+            other.hold(ORIGIN, now + 30, now + 0.015)  # another process holds the origin
+            s.after(ORIGIN, now + 0.02, quotas=(("", 997, now + 60),))  # with the record
+            s._wire.flush()
+            evalsha = client.info("commandstats")["cmdstat_evalsha"]
+            assert evalsha["calls"] == 2  # the hold, then check and record in one script
+            assert evalsha["failed_calls"] == 0
+            assert float(client.hget(key, "s") or 0) == sent  # held: the check spent nothing
+            assert client.zcard(firsts) == 0  # and counted nothing
+            # The record counted its answer (never more than were sent).
+            assert float(client.hget(key, "a") or 0) == min(answered + 1, sent)
+            assert s.before(ORIGIN, now + 0.03, pace=True, first=True) == (
+                "hold",
+                pytest.approx(now + 30),
+            )
+            assert s.shared
+        finally:
+            client.close()
+            s.close()
+            other.close()
+
+
+_pair = st.tuples(
+    st.sampled_from([0.0, 0.001, 0.3, 1.5, 11.0]),  # time step
+    st.booleans(),  # pace
+    st.booleans(),  # first
+    st.one_of(st.none(), st.sampled_from([0.5, 3.0])),  # hold, from now
+    st.booleans(),  # retry
+    st.sampled_from([None, 0.0, 0.5]),  # budget ratio
+    st.one_of(st.none(), st.tuples(st.integers(0, 3), st.sampled_from([0.5, 1.2, 3.0]))),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs=st.lists(_pair, max_size=25))
+def test_one_script_for_check_and_record_is_the_two_in_a_row(
+    redis_server: RedisServer, pairs: list[tuple[Any, ...]]
+) -> None:
+    """BOTH (a carried check with its record) answers and writes exactly what BEFORE then
+    AFTER do, for any sequence of attempts: the scripts' twin, run as one."""
     client = redis.Redis.from_url(redis_server.url)
+    conn = client.connection_pool.get_connection()
+    one, two = (f"t-{uuid.uuid4().hex[:10]}:{{o}}" for _ in range(2))
+    k1 = (one, f"{one}:firsts", f"{one}:retries")
+    k2 = (two, f"{two}:firsts", f"{two}:retries")
     now = time.time()
     try:
-        _record_quota(s, 1000, now + 60, now)
-        key = s._keys_of(ORIGIN)[0]
-        sent = float(client.hget(key, "s") or 0)
-        assert s.before(ORIGIN, now + 0.01, pace=True, first=True) is None  # carried
-        assert float(client.hget(key, "s") or 0) == sent  # not in Redis yet
-        s.after(ORIGIN, now + 0.02, quotas=(("", 999, now + 60),))  # sent with the record
-        s.before(ORIGIN, now + 2 * TRUST_SECONDS, pace=True, first=False)  # waits: reads all
-        assert float(client.hget(key, "s") or 0) == sent + 2
-        assert float(client.hget(key, "a") or 0) == sent + 1  # the record's answer counted
-        assert client.zcard(s._keys_of(ORIGIN)[1]) == 1  # the first attempt counted
-        assert s.shared
+        for i, (dt, pace, first, hold, retry, ratio, quota) in enumerate(pairs):
+            now += dt
+            b = [repr(now), "1" if pace else "0", "1" if first else "0", f"f{i}"]
+            b += [repr(now - WINDOW), "", "", "", "1"]
+            a = [repr(now)]
+            a += ("", 0) if hold is None else (repr(now + hold), int(hold * 1000) + GRACE_MS)
+            a += ["1" if retry else "0"]
+            a += ("", 0) if ratio is None else (repr(ratio), 2)
+            a += ["", f"r{i}", repr(now - WINDOW), "", ""]
+            if quota is not None:
+                a += ["", quota[0], repr(now + quota[1]), 1]
+            got = run_script(conn, BOTH, k1, [len(b), *b, *a])
+            want = [
+                run_script(conn, BEFORE, k2, b) or 0,
+                run_script(conn, AFTER, k2, a),
+            ]
+            assert got == want
+            assert client.hgetall(k1[0]) == client.hgetall(k2[0])
+            for j in (1, 2):
+                assert client.zrange(k1[j], 0, -1) == client.zrange(k2[j], 0, -1)
     finally:
+        client.connection_pool.release(conn)
         client.close()
-        s.close()

@@ -30,10 +30,10 @@ is trusted on an answer to a call made more than ``TRUST_SECONDS`` ago).  A quot
 spent exactly by the fleet unless other processes spend more than ``TRUST_ROOM`` units
 of it within ``TRUST_SECONDS`` of one of this process's answers (a carried check's unit
 is seen by the fleet with its record, so it is not "in flight" for the others): with
-fewer than that left every check is waited for.  A check without pacing (a first attempt counted for a
-budget) has no verdict and is never waited for; a record (``after``) is waited for only
-when it carries a hold or asks for a retry.  ``_defer = False`` (the tests comparing the
-scripts with ``LocalState``) waits for every answer.
+fewer than that left every check is waited for.  A check without pacing (a first attempt
+counted for a budget) has no verdict and is never waited for; a record (``after``) is
+waited for only when it carries a hold or asks for a retry.  ``_defer = False`` (the
+tests comparing the scripts with ``LocalState``) waits for every answer.
 
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, refusing

@@ -75,6 +75,7 @@ from policy.loop._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW
 __all__ = [
     "AFTER",
     "BEFORE",
+    "BOTH",
     "GRACE_MS",
     "WINDOW_MS",
     "Script",
@@ -251,8 +252,29 @@ class Script:
         self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
+# BOTH: a check and the record of the same attempt, sent together (the check was carried
+# to go with the record): the two scripts' bodies, run one after the other in one script
+# -- what BEFORE then AFTER would do, atomically, for one EVALSHA.  ARGV: the number of
+# BEFORE's arguments, BEFORE's, then AFTER's.  Answers {BEFORE's answer (0: false), AFTER's}.
+_BOTH = (
+    _TTL
+    + "local function before(ARGV)\n"
+    + _BEFORE.removeprefix(_TTL)
+    + "end\nlocal function after(ARGV)\n"
+    + _AFTER.removeprefix(_TTL)
+    + """end
+local n = tonumber(ARGV[1])
+local b, a = {}, {}
+for i = 2, n + 1 do b[#b + 1] = ARGV[i] end
+for i = n + 2, #ARGV do a[#a + 1] = ARGV[i] end
+local first = before(b)
+return {first or 0, after(a)}
+"""
+)
+
 BEFORE: Final = Script(_fill(_BEFORE))
 AFTER: Final = Script(_fill(_AFTER))
+BOTH: Final = Script(_fill(_BOTH))
 
 
 def _bulk(arg: Any) -> bytes:

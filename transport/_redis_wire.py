@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from ._redis_lua import BEFORE, Script, packed, run_script
+from ._redis_lua import AFTER, BEFORE, BOTH, Script, packed, run_script
 
 __all__ = [
     "CARRY",
@@ -104,7 +104,8 @@ def bounded_client(url_or_client: str | redis.Redis, timeout: float = MAX_CALL_S
 class Wire:
     """One connection per thread to ``client``'s server, commands pipelined, and per
     origin what the last answer told: ``[when, valid until, room left, records due]``
-    (the last: ``1.0`` when it was a record's, of a quota: the next answer brings one)."""
+    (the last: ``1.0`` when the last answer learnt was a record's, of a quota: the
+    origin's answers bring records)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -137,6 +138,10 @@ class Wire:
         a hold, a quota spent or the herd at a reset: the next check is waited for.  An
         answer to a call made before the one the knowledge came from is not learnt."""
         if not got:
+            return
+        if script is BOTH:  # a check and the record it went with: their two answers
+            self.learn(BEFORE, origin, now, got[0])
+            self.learn(AFTER, origin, now, got[1])
             return
         known = [now, 0.0, 0.0, 0.0]  # not to be trusted
         try:
@@ -177,8 +182,9 @@ class Wire:
         has arrived (looked at, not waited for, before each command), before any answer it
         waits for, or when ``PIPELINED`` are on the wire.  ``CARRY`` (a check told, of an
         origin whose answers bring records) keeps the command to be sent in one write with
-        the thread's next command -- the attempt's record, usually: one wake-up of Redis
-        for the two.  At most one command is carried: a second is sent with the first.
+        the thread's next command -- the attempt's record, usually, and then one script
+        (``BOTH``) runs the two: one command, one wake-up of Redis.  At most one command
+        is carried: a second is sent with the first.
         Every answer is learnt.
         """
         mine = self._mine
@@ -209,13 +215,43 @@ class Wire:
                 self._read(conn, pending, 1)
             if carried is not None:
                 mine.carried = None
-                data = carried[0] + data
-                pending.append(carried[1])
+                check = carried[1]
+                if script is AFTER and check[0] is BEFORE and check[1] == keys:
+                    # The attempt's check and its record: one script runs both.
+                    args = [len(check[2]), *check[2], *args]
+                    data = packed(BOTH, keys, args)
+                    entry = (BOTH, keys, args, origin, now)
+                else:
+                    data = carried[0] + data
+                    pending.append(check)
             conn.send_packed_command((data,), False)
             pending.append(entry)
             return None
         except redis.ResponseError:
             raise  # an error answer (out of memory...): the connection itself is fine
+        except BaseException:
+            mine.conn = None
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+                self._client.connection_pool.release(conn)
+            raise
+
+    def flush(self) -> None:
+        """Send what this thread carries and read every answer it has on the wire (Redis
+        has then run all this thread asked of it).  May raise, as ``eval``."""
+        mine = self._mine
+        conn = getattr(mine, "conn", None)
+        if conn is None:
+            return
+        try:
+            if mine.carried is not None:
+                data, entry = mine.carried
+                mine.carried = None
+                conn.send_packed_command((data,), False)
+                mine.pending.append(entry)
+            self._read(conn, mine.pending, len(mine.pending))
+        except redis.ResponseError:
+            raise
         except BaseException:
             mine.conn = None
             with contextlib.suppress(Exception):
