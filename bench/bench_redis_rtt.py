@@ -20,6 +20,7 @@ without a bar: 4 processes on a 2-core machine measure the machine).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -133,7 +134,9 @@ def main() -> int:
                 adapters["RetryTransport"] = fetch_httpx
             except ImportError:
                 pass
+            load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
             print(f"'{POLICY}', {n} fetches per run, best of {args.rounds} rounds, one process")
+            print(f"  ({load} at the start; LocalState and RedisState rounds alternate)")
             print(
                 f"  {'adapter':<15} {'path':<7} {'LocalState/s':>12} {'RedisState/s':>12} "
                 f"{'ratio':>6} {'cmds/attempt':>13}"
@@ -170,6 +173,7 @@ def main() -> int:
                 rate = args.processes * n / max(walls)
                 label = "RedisState, shared" if shared else "LocalState each"
                 print(f"  {label:<20} {rate:>10,.0f} fetches/s in all")
+            print("  (load average {:.2f} {:.2f} {:.2f} at the end)".format(*os.getloadavg()))
             admin.close()
     finally:
         server.stdin.close()

@@ -33,7 +33,8 @@ def _sent(admin: redis.Redis) -> dict[str, int]:
 
 def test_at_most_two_commands_per_attempt() -> None:
     """pace=on budget=20% through RetryingPool on RedisState: one EVALSHA before each
-    attempt and one after an answer that has something to record (a quota, a retry)."""
+    attempt and one after an answer that has something to record (a quota, a retry) --
+    or a single one for both, when the check went with the record."""
     with RedisServer() as rs, LoopbackServer() as server:
         plain = server.route("/plain", Reply(200, body=b"ok"))
         quota = server.route(
@@ -46,6 +47,9 @@ def test_at_most_two_commands_per_attempt() -> None:
         try:
             with transport.RetryingPool(POLICY, state=state) as pool:
                 pool.request("GET", flaky)  # both scripts are loaded here (503, then 200)
+                for _ in range(3):  # and the one running a check with its record
+                    pool.request("GET", quota)
+                state._wire.flush()
                 counts = {}
                 for name, url, n in (
                     ("plain", plain, 20),
@@ -56,6 +60,9 @@ def test_at_most_two_commands_per_attempt() -> None:
                     before = len(server.requests)
                     for _ in range(n):
                         assert pool.request("GET", url).status == 200
+                    # A check a thread carries goes with its next write: send it now, and
+                    # read every answer (so Redis ran all of them before INFO is asked).
+                    state._wire.flush()
                     attempts = len(server.requests) - before
                     counts[name] = (_sent(admin), attempts)
             assert state.shared
@@ -67,8 +74,11 @@ def test_at_most_two_commands_per_attempt() -> None:
         assert sent["evalsha"] <= 2 * attempts, (name, sent, attempts)
     # A plain 200 records nothing: the check before sending only.
     assert counts["plain"][0]["evalsha"] == counts["plain"][1] == 20
-    # A quota on every answer: the check and the record, two per attempt.
-    assert counts["quota"][0]["evalsha"] == 2 * counts["quota"][1] == 40
+    # A quota on every answer: the check and the record, two per attempt -- or one, when
+    # the check was carried to go with the record (while the last answer, under 0.1 s
+    # old, left room: nearly always here; on a stalled machine the two go apart).
+    assert counts["quota"][1] == 20
+    assert 20 <= counts["quota"][0]["evalsha"] <= 40
     # 503 then 200: check + record (a retry to grant) for the 503, the check for the 200.
     assert counts["flaky"][1] == 20
     assert counts["flaky"][0]["evalsha"] == 30

@@ -11,6 +11,30 @@ arrives.  The scripts are loaded once per server (``NOSCRIPT``: loaded again, th
 retried once).  A call that has nothing to share (no pacing, not a first attempt; an
 answer with no hold, no quota and no retry to grant) sends nothing.
 
+Nothing is waited for that the last answer already told (``_redis_wire`` sends, reads
+and learns).  Each answer about an origin says how much room its quotas have left (none
+limited: all of it) and until when; a check (``before``) is then *sent* but not waited
+for while that answer is younger than ``TRUST_SECONDS`` (0.1 s), before its reset, and
+at least ``TRUST_ROOM`` (64) units stay after the request (this process counts down what
+it sends meanwhile).  When the last answer was a record of a quota (the origin's answers
+bring records), the check is *carried*: written with the attempt's record, in one write,
+one wake-up of Redis for both (or with the thread's next command when the answer brings
+none).  Redis runs the check as it comes -- spends the quota, counts the first attempt,
+atomically -- and its answer is read as soon as it has arrived: a hold, a quota spent or
+the herd at a reset make the next check wait for its answer again.
+
+The staleness bound.  A hold another process puts in Redis at time T stops this process's
+requests to that origin from the first answer it reads of a check sent after T (one
+Redis round trip), and by T + ``TRUST_SECONDS`` at the latest, whatever the lag (no check
+is trusted on an answer to a call made more than ``TRUST_SECONDS`` ago).  A quota is
+spent exactly by the fleet unless other processes spend more than ``TRUST_ROOM`` units
+of it within ``TRUST_SECONDS`` of one of this process's answers (a carried check's unit
+is seen by the fleet with its record, so it is not "in flight" for the others): with
+fewer than that left every check is waited for.  A check without pacing (a first attempt
+counted for a budget) has no verdict and is never waited for; a record (``after``) is
+waited for only when it carries a hold or asks for a retry.  ``_defer = False`` (the
+tests comparing the scripts with ``LocalState``) waits for every answer.
+
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, refusing
 writes when out of memory) the state falls back to a ``LocalState`` in this process,
@@ -37,22 +61,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
-from ._redis_lua import AFTER, BEFORE, GRACE_MS, Script, cost_tail, run_script
+from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
+from ._redis_wire import MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
 
-__all__ = ["DEFAULT_PREFIX", "RedisState", "bounded_client"]
+__all__ = ["DEFAULT_PREFIX", "MAX_CALL_SECONDS", "RedisState", "bounded_client"]
 
 log = logging.getLogger("policy")
 
 #: The key prefix of every key ``RedisState`` writes.
 DEFAULT_PREFIX: Final = "retry-policy:"
-#: The longest a Redis call may take (connect, then each read), in seconds.
-MAX_CALL_SECONDS: Final = 0.05
 #: After a failure, Redis is tried again at most this often (seconds).
 RETRY_EVERY: Final = 1.0
 #: An outage is over once Redis answered for this many ``retry_every`` without a failure.
@@ -63,40 +84,6 @@ _ONE: Final = ("", "1")  # the cost tail of a request that costs one request
 _NO: Final = (None, True, 0)
 
 _FAILED: Final = object()
-
-
-def bounded_client(url_or_client: str | redis.Redis, timeout: float = MAX_CALL_SECONDS) -> Any:
-    """A ``redis.Redis`` whose every call is bounded by ``timeout`` and never retried.
-
-    A URL gets a new client; a client is copied (same server, database and credentials)
-    with the timeouts lowered to ``timeout`` and redis-py's retries off: the client given
-    is not changed.
-    """
-    bounded: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "retry_on_error": [],
-        "health_check_interval": 0,
-    }
-    if isinstance(url_or_client, str):
-        return redis.Redis.from_url(url_or_client, **bounded)
-    pool = getattr(url_or_client, "connection_pool", None)
-    if pool is None:
-        raise TypeError(
-            "RedisState takes a redis:// URL or a redis.Redis client "
-            f"(got {type(url_or_client).__name__})"
-        )
-    kwargs = dict(pool.connection_kwargs)
-    for name in ("socket_timeout", "socket_connect_timeout"):
-        given = kwargs.get(name)
-        if given is None or given > timeout:
-            kwargs[name] = timeout
-    kwargs.update(
-        retry=bounded["retry"], retry_on_error=[], health_check_interval=0, decode_responses=False
-    )
-    kwargs = {k: v for k, v in kwargs.items() if not k.startswith("orig_")}
-    return redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
 
 
 def _describe(url_or_client: Any) -> str:
@@ -143,8 +130,8 @@ class RedisState:
         self._salt = os.urandom(4).hex()
         self._seq = itertools.count()
         self._keys: dict[str, tuple[str, str, str]] = {}
-        self._mine = threading.local()  # each thread's own connection (see _eval)
-        self._defer = True  # a quota alone is recorded without waiting (see after)
+        self._wire = Wire(self._client)
+        self._defer = True  # checks and records not waited for when they may (module doc)
 
     # -- the State interface -----------------------------------------------------------
 
@@ -167,13 +154,18 @@ class RedisState:
         args += (self._member(now), repr(now - WINDOW)) if first else ("", "")
         args += ("", "")  # breaker, adaptive: reserved
         args += _ONE if not cost else cost_tail(cost)
-        got = self._run(self._eval, BEFORE, self._keys_of(origin), args)
+        # Without pacing there is no verdict to wait for; with it, none while the last
+        # answer left room enough (see the module doc): the check is sent, not waited for.
+        mode = (self._wire.trusted(origin, now, cost) if pace else SEND) if self._defer else WAIT
+        got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.before(origin, now, pace=pace, first=first, cost=cost)
         if not got:
             return None
         try:
             why = got[0]
+            if why in (b"", ""):
+                return None
             if why in (b"w", "w"):
                 return ("quota", now + BLIND_WAIT)
             until = float(got[1])
@@ -227,10 +219,10 @@ class RedisState:
                 repr(float(until)),
                 repr(float(c)) if type(c) is float else int(c),
             )
-        # A hold or a retry waits for Redis' answer; a quota alone is sent and not waited
-        # for (its answer is read before this thread's next command).
-        wait = retry or hold is not None or not self._defer
-        got = self._run(self._eval, AFTER, self._keys_of(origin), args, wait)
+        # A hold or a retry waits for Redis' answer; a quota alone is sent (with the check
+        # this thread carries) and not waited for: its answer is read once it has arrived.
+        mode = WAIT if retry or hold is not None or not self._defer else SEND
+        got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.after(
                 origin,
@@ -243,7 +235,7 @@ class RedisState:
         if not retry:
             return _NO
         try:
-            held_raw, granted, requests = got
+            held_raw, granted, requests = got[0], got[1], got[2]
             held = float(held_raw) if held_raw else None
             local = self._local.hold_until(origin, now)  # mirrored: learnt in an outage
             if local is not None and (held is None or local > held):
@@ -306,41 +298,6 @@ class RedisState:
     def _member(self, now: float) -> str:
         return f"{now!r}:{self._salt}:{next(self._seq)}"
 
-    def _eval(
-        self, script: Script, keys: tuple[str, str, str], args: list[Any], wait: bool = True
-    ) -> Any:
-        """One ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) load and retry once.
-
-        Each thread keeps one connection of the pool for itself (taken on its first call,
-        dropped on any error): a round trip then costs a send and a read, not the pool's
-        bookkeeping.  ``wait=False`` sends the script and leaves its answer (which nobody
-        needs: a record with no retry to grant) to be read before the thread's next
-        command, so the attempt does not wait for it; Redis runs it at once all the same.
-        """
-        mine = self._mine
-        conn = getattr(mine, "conn", None)
-        if conn is None:
-            conn = mine.conn = self._client.connection_pool.get_connection()
-            mine.pending = []
-        try:
-            pending = mine.pending
-            while pending:
-                script_, keys_, args_ = pending.pop(0)
-                run_script(conn, script_, keys_, args_, sent=True)
-            if not wait:
-                conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
-                pending.append((script, keys, args))
-                return None
-            return run_script(conn, script, keys, args)
-        except redis.ResponseError:
-            raise  # an error answer (out of memory...): the connection itself is fine
-        except BaseException:
-            mine.conn = None
-            with contextlib.suppress(Exception):
-                conn.disconnect()
-                self._client.connection_pool.release(conn)
-            raise
-
     def _run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``'s answer from Redis, or ``_FAILED`` (go local) -- never raises."""
         if self._down:
@@ -362,6 +319,7 @@ class RedisState:
         with self._lock:
             first = not self._outage
             self._down = self._outage = True
+            self._wire.forget()
             self._last_failure = time.monotonic()
             self._next_try = self._last_failure + self._retry_every
         if first:

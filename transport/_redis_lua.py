@@ -41,19 +41,25 @@ shortens, its TTL); each sorted set a second after its newest entry leaves the w
 ``BEFORE``: ``ARGV`` = now, pace (``1``/``0``), first (``1``/``0``), a unique member for
 the firsts set, now − WINDOW (the window's edge), breaker (reserved: ``""`` = none),
 adaptive (reserved: ``""`` = off), then the cost tail: (field prefix, cost) pairs, the
-request family ``""`` always first.  Answers ``false`` (go ahead: the costs are spent
-and the first attempt counted), ``{"h", until}`` (held), ``{"q", reset}`` (a quota has
-too little left) or ``{"w"}`` (the herd at a reset: wait BLIND_WAIT); reserved:
-``{"o", until}`` (breaker open), ``{"r", seconds}`` (the adaptive bucket is empty).
-Times go back as the strings Python wrote, so they compare exactly.
+request family ``""`` always first.  Answers ``false`` without pacing (the first
+attempt is counted); with pacing ``{"", room, till}`` (go ahead: the costs are spent and
+the first attempt counted; ``room``: the fewest units a family named in the tail has left
+after this request, ``MAX_QUOTA`` when none is limited; ``till``: when that room stops
+being what it is -- the earliest live reset, or a reset's end of ``IN_FLIGHT``; ``""``:
+never), ``{"h", until}`` (held), ``{"q", reset}`` (a quota has too little left) or
+``{"w"}`` (the herd at a reset: wait BLIND_WAIT); reserved: ``{"o", until}`` (breaker
+open), ``{"r", seconds}`` (the adaptive bucket is empty).  Times go back as the strings
+Python wrote, so they compare exactly.  ``RedisState`` keeps ``room`` and ``till`` to
+decide whether the next check must be waited for (see ``_redis``).
 
 ``AFTER``: ``ARGV`` = now, hold (``""`` = none), hold TTL in ms, retry (``1``/``0``),
 budget ratio (``""`` = none), floor, deadline (``""`` = none), a unique member for the
 retries set, now − WINDOW, outcome (reserved for the breaker: ``""``), throttled
 (reserved for the adaptive bucket: ``""``), then the quota tail: (field prefix,
-remaining, reset, cost) quadruples.  Answers ``0`` when no retry was asked, else
-``{held, granted, requests}``: the hold in force (``""`` = none), ``1``/``0``, and the
-first attempts in the window.
+remaining, reset, cost) quadruples.  Answers ``{held, granted, requests, room, till}``:
+the hold in force (``""`` = none), ``1``/``0`` (``1`` when no retry was asked), the first
+attempts in the window (``0`` without a budget), and, when the tail recorded a quota, the
+fewest units its families have left and their earliest reset (``""``, ``""`` otherwise).
 """
 
 from __future__ import annotations
@@ -66,7 +72,17 @@ from redis.exceptions import NoScriptError
 
 from policy.loop._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW
 
-__all__ = ["AFTER", "BEFORE", "GRACE_MS", "WINDOW_MS", "Script", "cost_tail", "run_script"]
+__all__ = [
+    "AFTER",
+    "BEFORE",
+    "BOTH",
+    "GRACE_MS",
+    "WINDOW_MS",
+    "Script",
+    "cost_tail",
+    "packed",
+    "run_script",
+]
 
 #: Keys outlive what they record by this much (ms), so a reader never races the expiry.
 GRACE_MS: Final = 1000
@@ -95,14 +111,16 @@ _BEFORE = (
     _TTL
     + """
 local now = tonumber(ARGV[1])
+local go = false
 if ARGV[2] == '1' then
   local h = redis.call('HGET', KEYS[1], 'h')
   if h and tonumber(h) > now then return {'h', h} end
-  local plans, wait, blind = {}, nil, false
+  local plans, wait, blind, room, till = {}, nil, false, nil, nil
   for i = 8, #ARGV, 2 do
     local f, c = ARGV[i], tonumber(ARGV[i + 1])
     local v = redis.call('HMGET', KEYS[1], f..'u', f..'lo', f..'s', f..'a', f..'b', f..'bs', f..'L')
     local u = tonumber(v[1] or '')
+    local r, t = nil, nil
     if u ~= nil and u > now then
       local lo, s, a = num(v[2], 0), num(v[3], 0), num(v[4], 0)
       if lo - (s - a) < c then
@@ -110,6 +128,7 @@ if ARGV[2] == '1' then
       else
         plans[#plans + 1] = {f, 's', s + c}
       end
+      r, t = lo - (s + c - a), u
     else
       local b, bs = num(v[5], 0), tonumber(v[6] or '')
       if bs == nil or (b ~= 0 and now - bs > IN_FLIGHT) then b = 0 end
@@ -121,7 +140,12 @@ if ARGV[2] == '1' then
       else
         plans[#plans + 1] = {f, 'b', b + c}
       end
+      if limit > 0 and u ~= nil and now - u <= IN_FLIGHT then
+        r, t = limit - (b + c), u + IN_FLIGHT
+      end
     end
+    if r ~= nil and (room == nil or r < room) then room = r end
+    if t ~= nil and (till == nil or t < till) then till = t end
   end
   if wait ~= nil then return {'q', wait} end
   if blind then return {'w'} end
@@ -135,13 +159,14 @@ if ARGV[2] == '1' then
     if p[2] == 'b' then touched = true end
   end
   if touched then ttl(BLIND_MS) end
+  go = {'', room and str(room) or 'MAX_QUOTA', till and str(till) or ''}
 end
 if ARGV[3] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], WINDOW_MS)
 end
-return false
+return go
 """
 )
 
@@ -159,7 +184,9 @@ if ARGV[2] ~= '' then
     h, hs = nh, ARGV[2]
   end
 end
+local room, till = nil, nil
 for i = 12, #ARGV, 4 do
+  local r
   local f, rem, untils, c = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
   local until_ = tonumber(untils)
   if until_ > now then
@@ -173,21 +200,28 @@ for i = 12, #ARGV, 4 do
       redis.call('HSET', KEYS[1], f..'u', untils, f..'lo', rem, f..'s', str(sent),
         f..'a', str(c), f..'b', 0, f..'L', str(math.min(rem + c, MAX_QUOTA)))
       ttl(math.floor((until_ - now) * 1000) + BLIND_MS)
+      r = rem - (sent - c)
     else
       local lo, s, a = num(v[2], 0), num(v[3], 0), num(v[4], 0)
-      if rem < lo then redis.call('HSET', KEYS[1], f..'lo', rem) end
+      if rem < lo then redis.call('HSET', KEYS[1], f..'lo', rem); lo = rem end
       if rem + c > num(v[7], 0) then
         redis.call('HSET', KEYS[1], f..'L', str(math.min(rem + c, MAX_QUOTA)))
       end
-      if a < s then redis.call('HSET', KEYS[1], f..'a', str(math.min(a + c, s))) end
+      if a < s then a = math.min(a + c, s); redis.call('HSET', KEYS[1], f..'a', str(a)) end
+      r = lo - (s - a)
+      until_ = cu
     end
+    if room == nil or r < room then room = r end
+    if till == nil or until_ < till then till = until_ end
   end
 end
-if ARGV[4] ~= '1' then return 0 end
 local held = ''
 if h ~= nil and h > now then held = hs end
-if held ~= '' and ARGV[7] ~= '' and h > tonumber(ARGV[7]) then return {held, 0, 0} end
-if ARGV[5] == '' then return {held, 1, 0} end
+local tail = room and str(room) or ''
+local tills = till and str(till) or ''
+if ARGV[4] ~= '1' then return {held, 1, 0, tail, tills} end
+if held ~= '' and ARGV[7] ~= '' and h > tonumber(ARGV[7]) then return {held, 0, 0, tail, tills} end
+if ARGV[5] == '' then return {held, 1, 0, tail, tills} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
 local requests = redis.call('ZCARD', KEYS[2])
@@ -195,9 +229,9 @@ local spent = redis.call('ZCARD', KEYS[3])
 if spent + 1 <= tonumber(ARGV[5]) * requests + tonumber(ARGV[6]) + 1e-9 then
   redis.call('ZADD', KEYS[3], ARGV[1], ARGV[8])
   redis.call('PEXPIRE', KEYS[3], WINDOW_MS)
-  return {held, 1, requests}
+  return {held, 1, requests, tail, tills}
 end
-return {held, 0, requests}
+return {held, 0, requests, tail, tills}
 """
 )
 
@@ -218,8 +252,55 @@ class Script:
         self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
+# BOTH: a check and the record of the same attempt, sent together (the check was carried
+# to go with the record): the two scripts' bodies, run one after the other in one script
+# -- what BEFORE then AFTER would do, atomically, for one EVALSHA.  ARGV: the number of
+# BEFORE's arguments, BEFORE's, then AFTER's.  Answers {BEFORE's answer (0: false), AFTER's}.
+_BOTH = (
+    _TTL
+    + "local function before(ARGV)\n"
+    + _BEFORE.removeprefix(_TTL)
+    + "end\nlocal function after(ARGV)\n"
+    + _AFTER.removeprefix(_TTL)
+    + """end
+local n = tonumber(ARGV[1])
+local b, a = {}, {}
+for i = 2, n + 1 do b[#b + 1] = ARGV[i] end
+for i = n + 2, #ARGV do a[#a + 1] = ARGV[i] end
+local first = before(b)
+return {first or 0, after(a)}
+"""
+)
+
 BEFORE: Final = Script(_fill(_BEFORE))
 AFTER: Final = Script(_fill(_AFTER))
+BOTH: Final = Script(_fill(_BOTH))
+
+
+def _bulk(arg: Any) -> bytes:
+    b = arg if type(arg) is bytes else str(arg).encode()
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+_HEADS: dict[tuple[str, tuple[str, str, str]], bytes] = {}
+#: The arguments most calls repeat (the flags, the reserved slots), packed once.
+_COMMON: dict[Any, bytes] = {a: _bulk(a) for a in ("", "0", "1", 0, 1)}
+
+
+def packed(script: Script, keys: tuple[str, str, str], args: list[Any]) -> bytes:
+    """``EVALSHA sha 3 KEYS... ARGV...`` in the Redis protocol.  Written here rather than
+    by redis-py's generic encoder, which costs several times more per argument; the part
+    that names the script and the keys is made once per script and origin."""
+    head = _HEADS.get((script.sha, keys))
+    if head is None:
+        if len(_HEADS) >= 8192:
+            _HEADS.clear()
+        head = _HEADS[(script.sha, keys)] = b"".join(
+            map(_bulk, ("EVALSHA", script.sha, "3", *keys))
+        )
+    common = _COMMON.get
+    body = b"".join([common(a) or _bulk(a) for a in args])
+    return b"*%d\r\n%s%s" % (6 + len(args), head, body)
 
 
 def run_script(
@@ -229,12 +310,12 @@ def run_script(
     ``NOSCRIPT`` load the script and run it again, once."""
     try:
         if not sent:
-            conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+            conn.send_packed_command((packed(script, keys, args),), False)
         return conn.read_response()
     except NoScriptError:
         conn.send_command("SCRIPT", "LOAD", script.text)
         conn.read_response()
-        conn.send_command("EVALSHA", script.sha, 3, *keys, *args)
+        conn.send_packed_command((packed(script, keys, args),), False)
         return conn.read_response()
 
 
