@@ -27,9 +27,8 @@ retry budget, records the ``Attempt``, sets a pacing hold and quota from the res
 logs one INFO line and calls the ``on_retry`` / ``on_giveup`` hooks.  Sync and async
 shells share all of it; they differ only in how they sleep and send.
 
-Test mode (``transport.testing()``) is honoured here, once for every adapter: while it is
-active a wait is recorded instead of taken (the shell is told to wait 0 s) and the call's
-own sense of time moves on by the skipped amount, so deadlines and holds still resolve.
+Test mode (``transport.testing()``) is honoured here, once for every adapter: a wait is
+recorded, not taken, and the call's time moves on by it (``_observe``).
 """
 
 from __future__ import annotations
