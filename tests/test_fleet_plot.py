@@ -172,7 +172,9 @@ def test_the_png_shows_served_and_refused_colours(
     assert code == 0, capsys.readouterr().err
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size[0] > 300
-        colours = {c[:3] for _, c in img.convert("RGBA").getcolors(maxcolors=1 << 20)}
+        counted = img.convert("RGBA").getcolors(maxcolors=1 << 20)
+    assert counted is not None
+    colours = {c[:3] for _, c in counted if isinstance(c, tuple)}
     blended = [
         tuple(round(0.75 * int(h[k : k + 2], 16) + 0.25 * 255) for k in (1, 3, 5))
         for h in (SERVED_COLOUR, REFUSED_COLOUR)
