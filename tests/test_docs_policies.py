@@ -70,32 +70,8 @@ SHOWN: dict[tuple[str, str], set[str]] = {
     ("benchmarks.md", "5xx:backoff(3,1s..4s,x2,jitter) budget=20%"): {"W111"},
     ("benchmarks.md", "5xx:backoff(3,1s..4s,x2,jitter)"): {"W111"},
     ("reliability.md", "timeout:backoff(1000,50ms)"): {"W108", "W101", "W107"},
-    # not yet rewritten (the converters' outputs are shown in full; see the report)
-    ("runtimes.md", "503:backoff(3,100ms..2s,x2) deadline=30s budget=10%"): {
-        "W104",
-        "W111",
-        "W101",
-    },
-    (
-        "runtimes.md",
-        "429:headers(reset-header=x-ratelimit-reset,format=epoch,max=15m)|backoff(3,1s..30s,x2)"
-        " timeout=10s budget=20%",
-    ): {"W101"},
-    (
-        "runtimes.md",
-        "5xx,connect,reset,timeout:backoff(2,50ms..500ms,x2,jitter) timeout=5s deadline=30s",
-    ): {"W111", "W108"},
+    # what Istio retries by default, read back from a route: reset for every method
     ("runtimes.md", "connect,reset:backoff(3,25ms..250ms,x2,jitter)"): {"W108"},
-    ("runtimes.md", "502-504:backoff(3,500ms..8s,x2,jitter) timeout=10s deadline=1m"): {
-        "W104",
-        "W111",
-    },
-    ("runtimes.md", "503:backoff(4,1s..30s,x2,jitter) methods=GET,PUT"): {"W104"},
-    (
-        "semantics.md",
-        "429:headers(x-ratelimit-*)|backoff(2,2s) 5xx:backoff(3,1s..30s,x2,jitter) "
-        "503:never attempts=5 deadline=2m",
-    ): {"W101", "W111", "W105"},
 }
 
 

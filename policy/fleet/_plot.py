@@ -4,7 +4,8 @@ matplotlib is an optional extra (``pip install 'retry-policy[plot]'``), imported
 when a picture is drawn, with the non-interactive Agg backend (no display needed, no
 window opened).  The file type follows the name: ``.png`` or ``.svg``.  Each series is
 drawn as one line whose SVG id is ``series-N`` (N counting from 1, in the order of the
-policies), so a drawing can be checked without reading pixels.
+policies), so a drawing can be checked without reading pixels; ``fleet_figure`` hands
+back the fleet's figure itself, for reading its artists.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ __all__ = [
     "check_plot",
     "envelope_series",
     "envelope_title",
+    "fleet_figure",
+    "last_active",
     "plot_envelope",
     "plot_fleet",
 ]
@@ -69,6 +72,116 @@ def _save(fig: Any, plt: Any, path: Path) -> None:
         plt.close(fig)
 
 
+#: Colours of the three kinds of request in a fleet panel, and of the total line.
+SERVED_COLOUR = "#4c9a6a"
+REFUSED_COLOUR = "#e0703a"
+DOWN_COLOUR = "#8c6bb1"
+TOTAL_COLOUR = "0.15"
+
+
+def last_active(per_second: Sequence[int]) -> int:
+    """The last second in which a request was sent (-1 when none was)."""
+    for k in range(len(per_second) - 1, -1, -1):
+        if per_second[k]:
+            return k
+    return -1
+
+
+def time_limit(per_second: Sequence[int]) -> float:
+    """Where a panel's time axis ends: just after the last second with a request, plus a
+    margin of 5% (at least 1 s)."""
+    stop = last_active(per_second) + 1
+    return stop + max(1.0, 0.05 * stop)
+
+
+def fleet_figure(
+    results: Sequence[FleetResult],
+    *,
+    title: str = "",
+    capacity: int | None = None,
+    outage: tuple[float, float] | None = None,
+) -> Any:
+    """The figure ``plot_fleet`` saves (a matplotlib ``Figure``; close it with
+    ``matplotlib.pyplot.close`` when done): one panel per policy, stacked one above the
+    other, all on the same requests-per-second scale.
+
+    In panel N, the requests sent each second are stacked by what the server did with them:
+    served (SVG id ``served-N``), refused for being over capacity (``refused-N``), and
+    when there is an outage, arrived while it was down (``down-N``); a dark step line
+    (``series-N``) is their total.  The ``capacity`` is a dashed line (``capacity-N``),
+    the ``outage`` a shaded span (``outage-N``).  Each panel's time axis ends shortly after
+    that policy's last request (its own end, not the horizon nor the other panels'), and
+    its title says when that was.
+    """
+    plt = _pyplot()
+    n = max(1, len(results))
+    fig, axes = plt.subplots(
+        n, 1, figsize=(9, 1.2 + 2.4 * n), sharey=True, squeeze=False, layout="constrained"
+    )
+    for i, (ax, r) in enumerate(zip(axes[:, 0], results, strict=False), 1):
+        _fleet_panel(ax, r, i, capacity, outage)
+    top = max((max(r.per_second, default=0) for r in results), default=0)
+    axes[0, 0].set_ylim(0, max(top, capacity or 0, 1) * 1.08)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
+    axes[-1, 0].set_xlabel("time (s)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _fleet_panel(
+    ax: Any,
+    r: FleetResult,
+    i: int,
+    capacity: int | None,
+    outage: tuple[float, float] | None,
+) -> None:
+    if outage is not None:
+        span = ax.axvspan(outage[0], outage[1], color="0.9", label="server down", zorder=0)
+        span.set_gid(f"outage-{i}")
+    # Second k is drawn from k to k + 1: the last value repeated closes the last step.
+    xs = list(range(len(r.per_second) + 1))
+    served = list(r.served_per_second)
+    kinds = [("served", served, SERVED_COLOUR, "served")]
+    kinds.append(("refused", list(r.refused_per_second), REFUSED_COLOUR, "refused (over capacity)"))
+    if outage is not None:
+        kinds.append(("down", list(r.down_per_second), DOWN_COLOUR, "arrived while down"))
+    bottom = [0] * len(served)
+    for gid, values, colour, label in kinds:
+        top = [b + v for b, v in zip(bottom, values, strict=True)]
+        fill = ax.fill_between(
+            xs, bottom + bottom[-1:], top + top[-1:], step="post", color=colour,
+            alpha=0.75, linewidth=0, label=label,
+        )  # fmt: skip
+        fill.set_gid(f"{gid}-{i}")
+        bottom = top
+    total = list(r.per_second)
+    (line,) = ax.step(
+        xs, total + total[-1:], where="post", color=TOTAL_COLOUR, linewidth=0.8, label="sent"
+    )
+    line.set_gid(f"series-{i}")
+    if capacity is not None:
+        cap = ax.axhline(capacity, color="0.3", linestyle="--", linewidth=1, label="capacity")
+        cap.set_gid(f"capacity-{i}")
+    last = last_active(r.per_second)
+    ax.set_xlim(0, time_limit(r.per_second))
+    ended = f"last request in second {last}" if last >= 0 else "no request"
+    ax.set_title(f"{_panel_label(r.policy, i)}  ({ended})", fontsize="small", loc="left")
+    ax.set_ylabel("requests/s")
+    ax.grid(True, alpha=0.3)
+
+
+def _panel_label(text: str, index: int) -> str:
+    """``PN: POLICY``, wrapped on two lines at most (then cut, saying how much)."""
+    import textwrap
+
+    lines = textwrap.wrap(f"P{index}: {text or '(empty policy)'}", 110, break_on_hyphens=False)
+    if len(lines) <= 2:
+        return "\n".join(lines)
+    return "\n".join(lines[:2]) + f" ... ({len(' '.join(lines[2:]))} more characters)"
+
+
 def plot_fleet(
     results: Sequence[FleetResult],
     path: str,
@@ -77,29 +190,10 @@ def plot_fleet(
     capacity: int | None = None,
     outage: tuple[float, float] | None = None,
 ) -> Path:
-    """Draw requests per second over time, one line per policy, into ``path``; the
-    server's ``capacity`` as a dashed line (SVG id ``capacity``) and the ``outage`` as a
-    shaded span (SVG id ``outage``)."""
+    """Draw ``fleet_figure(results, ...)`` into ``path`` (``.png`` or ``.svg``)."""
     out = check_path(path)
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    if outage is not None:
-        span = ax.axvspan(outage[0], outage[1], color="0.85", label="server down")
-        span.set_gid("outage")
-    if capacity is not None:
-        cap = ax.axhline(capacity, color="0.4", linestyle="--", linewidth=1, label="capacity")
-        cap.set_gid("capacity")
-    for i, r in enumerate(results, 1):
-        xs = list(range(len(r.per_second)))
-        (line,) = ax.step(xs, list(r.per_second), where="post", label=_label(r.policy, i))
-        line.set_gid(f"series-{i}")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("requests per second")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize="small", loc="upper right")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig = fleet_figure(results, title=title, capacity=capacity, outage=outage)
     _save(fig, plt, out)
     return out
 

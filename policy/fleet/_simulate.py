@@ -77,7 +77,11 @@ class FleetResult:
     clients finished their work before the horizon.  ``makespan`` is the time (seconds
     from the start) at which the last client finished, ``p50``/``p99`` the clients'
     completion times (``inf`` for a client that did not finish).  ``per_second`` is the
-    number of requests sent in each second of the run.
+    number of requests sent in each second of the run; ``refused_per_second`` how many of
+    them the server refused for being over capacity (429, or ``fail``) and
+    ``down_per_second`` how many reached it while it was down (the outage), so the
+    requests it served in second ``k`` are ``served_per_second[k]`` = ``per_second[k] -
+    refused_per_second[k] - down_per_second[k]``.
     """
 
     policy: str
@@ -98,11 +102,26 @@ class FleetResult:
     recover: float | None = None
     #: Calls the circuit breaker failed fast (nothing sent).
     failed_fast: int = 0
+    #: Of ``per_second``: the requests refused for being over capacity, each second.
+    refused_per_second: tuple[int, ...] = attrs.field(default=(), repr=False)
+    #: Of ``per_second``: the requests that reached the server while it was down.
+    down_per_second: tuple[int, ...] = attrs.field(default=(), repr=False)
+
+    @property
+    def served_per_second(self) -> tuple[int, ...]:
+        """The requests the server answered ``200``, each second of ``per_second``."""
+        return tuple(
+            n - r - d
+            for n, r, d in zip(
+                self.per_second, self.refused_per_second, self.down_per_second, strict=True
+            )
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able summary (``inf`` as ``None``), without the per-second series."""
         d = attrs.asdict(self)
-        d["per_second"] = list(self.per_second)
+        for key in ("per_second", "refused_per_second", "down_per_second"):
+            d[key] = list(d[key])
         for key in ("makespan", "p50", "p99", "recover"):
             if d[key] is not None and math.isinf(d[key]):
                 d[key] = None
@@ -204,6 +223,8 @@ def _run(
     finished = [math.inf] * clients
     served_again = [math.inf] * clients  # first success after the outage
     per_second = [0] * (math.ceil(horizon) + 1)
+    refused_ps = [0] * len(per_second)  # of per_second: over capacity
+    down_ps = [0] * len(per_second)  # of per_second: reached the server while down
     requests = rejected = gave_up = calls = while_down = failed_fast = 0
     hold_seen = 0.0
     seq = 0
@@ -271,15 +292,17 @@ def _run(
                 if trace is not None:
                     trace.append(("send", now, seq, 0.0))
                 requests += 1
-                second = int(now - T0)
-                if second < len(per_second):
-                    per_second[second] += 1
+                second = min(int(now - T0), len(per_second) - 1)
+                per_second[second] += 1
                 arrives = now + latency
-                if server.down(arrives):
-                    while_down += 1
                 response = server.outcome(arrives)
                 if type(response) is not Response or response.status != 200:
                     rejected += 1
+                    if server.down(arrives):
+                        while_down += 1
+                        down_ps[second] += 1
+                    else:
+                        refused_ps[second] += 1
                 pending[i] = response
                 heapq.heappush(events, (now + 2 * latency, seq, i))
                 seq += 1
@@ -314,6 +337,7 @@ def _run(
         # every client that still had work when the server came back, served again
         waiting = [served_again[k] for k in range(clients) if finished[k] >= outage[1]]
         recover = max(waiting) - back if waiting else 0.0
+    shown = math.ceil(min(ranked[-1], horizon)) + 1
     return FleetResult(
         policy=str(p),
         clients=clients,
@@ -325,7 +349,9 @@ def _run(
         makespan=ranked[-1],
         p50=_percentile(ranked, 0.50),
         p99=_percentile(ranked, 0.99),
-        per_second=tuple(per_second[: math.ceil(min(ranked[-1], horizon)) + 1]),
+        per_second=tuple(per_second[:shown]),
+        refused_per_second=tuple(refused_ps[:shown]),
+        down_per_second=tuple(down_ps[:shown]),
         while_down=while_down,
         recover=recover,
         failed_fast=failed_fast,
