@@ -47,7 +47,7 @@ from urllib3.util import Retry  # noqa: E402
 import policy  # noqa: E402
 import transport  # noqa: E402
 from policy.fleet._simulate import simulate_fleet  # noqa: E402
-from policy.loop._loop import start_recording, stop_recording  # noqa: E402
+from policy.loop import start_recording, stop_recording  # noqa: E402
 
 BEGIN, END = "<!-- fleet -->", "<!-- /fleet -->"
 PACED = "429:headers(x-ratelimit-*,1000) pace=on"

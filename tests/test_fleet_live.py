@@ -17,7 +17,7 @@ from limited_server import LimitedServer
 
 import policy
 import transport
-from policy.loop._loop import start_recording, stop_recording
+from policy.loop import start_recording, stop_recording
 
 
 @pytest.fixture

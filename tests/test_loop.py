@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import policy
-from policy.loop._loop import Call, Done, Send, Wait, start_recording, stop_recording
+from policy.loop import Call, Done, Send, Wait, start_recording, stop_recording
 from policy.loop._state import (
     BLIND_WAIT,
     FLOOR,

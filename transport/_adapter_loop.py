@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import policy
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable

@@ -51,7 +51,7 @@ from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 import policy
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable

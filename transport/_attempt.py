@@ -22,7 +22,7 @@ from urllib3.util import Retry as _Urllib3Retry
 from urllib3.util import Timeout as _Timeout
 
 import policy
-from policy.loop._loop import Call, Done, Wait
+from policy.loop import Call, Done, Wait
 
 from ._guard import Watch as _Watch
 from ._guard import hook_pool as _hook_pool

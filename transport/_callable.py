@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import policy
-from policy.loop._loop import Attempt, Call, Done, Wait, _fleet, as_policy
+from policy.loop import Attempt, Call, Done, Wait, as_policy, fleet_settings
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, exception_types, required_callable
@@ -96,7 +96,7 @@ class Settings:
         self.cache = {}
         t = self.p.timeout_ms
         self.timeout = t / 1000 if t is not None else _INF
-        pace, budget = _fleet(self.p)
+        pace, budget = fleet_settings(self.p)
         self.lazy = not pace and budget is None
         if not self.lazy and self.state is None:
             # One state for every call of the decorated function, as an adapter keeps

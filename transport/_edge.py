@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import policy
-from policy.loop._loop import Attempt, Call
+from policy.loop import Attempt, Call
 
 __all__ = [
     "MAX_BODY",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import policy
-from policy.loop._loop import Call
+from policy.loop import Call
 
 from ._edge import REDIRECTS, downgrade, pass_hop, redirect_hop, usable_status
 from ._httpx_lib import Lib

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import policy
-from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import State
 
 from ._callable import Settings, check_keywords, give_up

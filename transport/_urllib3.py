@@ -38,7 +38,7 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import RequestHistory, Retry
 
 import policy
-from policy.loop._loop import Attempt, Call, Done, as_policy
+from policy.loop import Attempt, Call, Done, as_policy
 
 from ._check import callable_or_none, required_callable
 from ._exceptions import _builtin_outcome, _urllib3_outcome

@@ -203,7 +203,7 @@ def _run(
     adaptive: bool,
     trace: list[tuple[str, float, int, float]] | None,
 ) -> FleetResult:
-    from ..loop._loop import Call, Done, Send, Wait
+    from ..loop import Call, Done, Send, Wait
     from ..loop._state import LocalState
 
     capacity, fail, outage, headers, refuse = server_args

@@ -13,7 +13,7 @@ and hands this floor ``now``).  ``transport``'s Redis state implements the same
 """
 
 from ._attempt import Attempt, Done, Send, Wait, as_policy, label_of
-from ._loop import Call
+from ._loop import Call, fleet_settings
 from ._observe import start_recording, stop_recording
 from ._state import LocalState, State, origin_of
 
@@ -26,6 +26,7 @@ __all__ = [
     "State",
     "Wait",
     "as_policy",
+    "fleet_settings",
     "label_of",
     "origin_of",
     "start_recording",

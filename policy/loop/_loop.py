@@ -41,22 +41,12 @@ import policy
 
 from ..evaluate._evaluate import compiled_of
 from ..language._cost import check_cost
-from ._attempt import Attempt, Done, Outcome, Send, Wait, as_policy, label_of
+from ._attempt import Attempt, Done, Outcome, Send, Wait, label_of
 from ._logline import log_fields, wait_reason
-from ._observe import record, recorders, start_recording, stop_recording, trace_retry
+from ._observe import record, recorders, trace_retry
 from ._state import WINDOW, LocalState, State
 
-__all__ = [
-    "Attempt",
-    "Call",
-    "Done",
-    "Send",
-    "Wait",
-    "as_policy",
-    "label_of",
-    "start_recording",
-    "stop_recording",
-]
+__all__ = ["Call", "fleet_settings"]
 
 log = logging.getLogger("policy")
 
@@ -78,7 +68,7 @@ _ConnectFailure: Final = policy.ConnectFailure
 _fleet_cache: dict[int, tuple[policy.Policy, bool, Any]] = {}
 
 
-def _fleet(p: policy.Policy) -> tuple[bool, Any]:
+def fleet_settings(p: policy.Policy) -> tuple[bool, Any]:
     hit = _fleet_cache.get(id(p))
     if hit is not None and hit[0] is p:
         return hit[1], hit[2]
@@ -153,7 +143,7 @@ class Call:
         self._timeout = timeout
         self._origin = origin
         self._display = display
-        pace, budget = _fleet(p) if origin is not None else (False, None)
+        pace, budget = fleet_settings(p) if origin is not None else (False, None)
         if (pace or budget is not None) and state is None:
             state = LocalState()
         self._state = state
