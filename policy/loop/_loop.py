@@ -43,6 +43,7 @@ import policy
 from ..evaluate._evaluate import compiled_of
 from ._attempt import Attempt, Done, Outcome, Send, Wait, as_policy, label_of
 from ._observe import record, recorders, start_recording, stop_recording, trace_retry
+from ._resilience import after_guard, guard_of, step_for
 from ._state import WINDOW, LocalState, State
 
 __all__ = [
@@ -115,6 +116,7 @@ class Call:
         "_pace",
         "_policy",
         "_rand",
+        "_res",
         "_send",
         "_sent",
         "_skipped",
@@ -149,7 +151,8 @@ class Call:
         self._origin = origin
         self._display = display
         pace, budget = _fleet(p) if origin is not None else (False, None)
-        if (pace or budget is not None) and state is None:
+        self._res = guard_of(p) if origin is not None else None  # breaker=, pace=adaptive
+        if (pace or budget is not None or self._res) and state is None:
             state = LocalState()
         self._state = state
         self._pace = pace
@@ -222,29 +225,22 @@ class Call:
         """What to do before the next attempt: send it (with its timeout), wait, or stop."""
         now += self._skipped
         first = self._sent == 0 and self._budget is not None
-        if self._pace or first:
+        res = self._res
+        if res is not None and res.ready:  # a token or probe already taken: send now
+            res.ready = False
+        elif self._pace or first or res:
             # One State call: wait out a hold, spend the quota, count a first attempt.
             verdict = self._state.before(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
                 now,
                 pace=self._pace,
                 first=first,
+                **(res.before_kw if res else {}),
             )
-            if verdict is not None and verdict[1] > now:
-                why, until = verdict
-                if until > self._deadline_at:
-                    if why == "hold":
-                        reason = (
-                            f"the server asked to hold {self.display or self._origin} for "
-                            f"{until - now:.3g}s more; the deadline would pass"
-                        )
-                    else:
-                        reason = (
-                            f"the server's quota for {self.display or self._origin} is spent "
-                            f"for {until - now:.3g}s more; the deadline would pass"
-                        )
-                    return self._finish(self.attempts[-1] if self.attempts else None, reason)
-                return self._wait(until - now, None)
+            if verdict is not None:  # wait, or stop (see _resilience.step_for)
+                step = step_for(self, verdict[0], verdict[1], now)
+                if step is not None:
+                    return step
         self._sent += 1
         left = self._deadline_at - now
         limit = self._timeout if self._timeout < left else left
@@ -271,11 +267,14 @@ class Call:
         # One State call: record the hold and quota, read the hold, spend a retry.
         retry = type(d) is _Retry and (replayable or type(outcome) is _ConnectFailure)
         held, granted, requests = None, True, 0
+        res = self._res
         if (
             hold is not None
             or quota is not None
             or (retry and (self._pace or self._budget is not None))
+            or res
         ):
+            kw = res.after_kw(outcome) if res else {}
             held, granted, requests = self._state.after(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
                 now,
@@ -284,7 +283,10 @@ class Call:
                 retry=retry,
                 budget=self._budget,
                 deadline=self._deadline_at if self._pace else _INF,
+                **kw,
             )
+            if res:
+                after_guard(self, kw)
         number = len(self.attempts) + 1
         if type(d) is _Retry:
             if not replayable and type(outcome) is not _ConnectFailure:
