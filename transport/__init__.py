@@ -1,6 +1,7 @@
 """The transport for retry-policy: the only package that sends, sleeps and reads the clock.
 
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
+* ``CircuitOpenError`` -- a call the circuit breaker (``breaker=``) failed fast;
 * ``attempts_of(response)`` -- the attempts behind a ``RetryingPool`` response, typed;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
@@ -42,6 +43,7 @@ from ._background import (  # noqa: E402
     StoreError,
     compose_policy,
 )
+from ._circuit import CircuitOpenError  # noqa: E402
 from ._default import background_fetch, background_fetch_response, default_fetcher  # noqa: E402
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool, attempts_of  # noqa: E402
 from ._redact import HeaderValueError, Redacted, install_log_filter, mask_url  # noqa: E402
@@ -98,6 +100,7 @@ __all__ = [
     "AsyncRetryTransport",
     "Attempt",
     "BackgroundFetcher",
+    "CircuitOpenError",
     "FetchError",
     "FetcherClosed",
     "HeaderValueError",

@@ -34,6 +34,7 @@ from typing import Any, Final, TypeVar
 
 import policy
 from policy.loop._loop import Attempt, Call, Done, Wait, _fleet, as_policy
+from policy.loop._resilience import guard_of
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, exception_types, required_callable
@@ -97,7 +98,7 @@ class _Settings:
         t = self.p.timeout_ms
         self.timeout = t / 1000 if t is not None else _INF
         pace, budget = _fleet(self.p)
-        self.lazy = not pace and budget is None
+        self.lazy = not pace and budget is None and guard_of(self.p) is None
         if not self.lazy and self.state is None:
             # One state for every call of the decorated function, as an adapter keeps
             # one for every request through it: its budget counts all the calls' first
@@ -279,7 +280,7 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                 now = offset + clock()
                 continue
             if type(step) is Done:
-                raise TimeoutError(f"{s.display} not called: {step.reason}")
+                raise not_called(s, call, step.reason)
         try:
             value = fn(*args, **kwargs)
         except Exception as e:
@@ -327,7 +328,7 @@ async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: An
                 await sleep(step.seconds)
             continue
         if type(step) is Done:
-            raise TimeoutError(f"{s.display} not called: {step.reason}")
+            raise not_called(s, call, step.reason)
         bound: asyncio.Timeout | None = None
         try:
             if bounded:
@@ -356,3 +357,12 @@ async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: An
             wait = after.seconds
         if wait > 0:
             await sleep(wait)
+
+
+def not_called(s: _Settings, call: Call, reason: str) -> Exception:
+    """The error of a call that gave up before calling: ``CircuitOpenError`` when an open
+    circuit ended it, else ``TimeoutError``."""
+    from ._circuit import circuit_error
+
+    found = circuit_error(call, s.method, s.display, reason)
+    return found if found is not None else TimeoutError(f"{s.display} not called: {reason}")

@@ -132,6 +132,14 @@ class _Base:
         )
 
     def _not_sent(self, request: Any, call: Call, reason: str) -> BaseException:
+        from ._circuit import circuit_error
+
+        found = circuit_error(
+            call, request.method, _masked(request.url), reason, self._lib.ConnectError
+        )
+        if found is not None:
+            found.request = request  # type: ignore[attr-defined]
+            return _give_up(found, call, reason)
         error = self._lib.ConnectError("not sent: " + reason, request=request)
         return _give_up(error, call, reason)
 

@@ -37,6 +37,7 @@ from policy.loop._loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._circuit import circuit_error
 from ._exceptions import _requests_outcome
 from ._redact import mask_url
 
@@ -143,7 +144,10 @@ class RetryAdapter(HTTPAdapter):
                     sleep(step.seconds)
                 continue
             if type(step) is Done:
-                err = requests.ConnectionError(f"not sent: {step.reason}", request=request)
+                err = circuit_error(
+                    call, call.method, mask_url(url), step.reason, requests.ConnectionError
+                ) or requests.ConnectionError(f"not sent: {step.reason}", request=request)
+                err.request = request  # type: ignore[union-attr]
                 raise _give_up(err, call, step.reason)
             limit = step.timeout  # type: ignore[union-attr]
             error: Exception | None = None
