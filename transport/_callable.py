@@ -299,10 +299,10 @@ def _run(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                 raise
             wait = after.seconds
         else:
-            if result is None:
-                return value
-            outcome = result(value)
+            outcome = result(value) if result is not None else None
             if outcome is None:
+                if call is not None and call._res is not None:  # the breaker hears of it
+                    call.after(_SUCCESS, offset + clock())
                 return value
             if call is None:
                 call = s.call(start)
@@ -350,6 +350,8 @@ async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: An
         else:
             outcome = result(value) if result is not None else None
             if outcome is None:
+                if call._res is not None:  # the breaker and the bucket hear of it
+                    call.after(_SUCCESS, offset + clock())
                 return value
             after = call.after(outcome, offset + clock())
             if isinstance(after, Done):
@@ -357,6 +359,10 @@ async def _run_async(s: _Settings, fn: Callable[..., Any], args: Any, kwargs: An
             wait = after.seconds
         if wait > 0:
             await sleep(wait)
+
+
+#: What a call that returned stands for, for the breaker: a success.
+_SUCCESS: Final = policy.Response(200, ())
 
 
 def not_called(s: _Settings, call: Call, reason: str) -> Exception:
