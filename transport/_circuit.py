@@ -16,7 +16,7 @@ from typing import Any
 from policy.loop import Attempt
 from policy.loop._resilience import circuit_of
 
-from ._pool import RetryError
+from ._pool import CIRCUIT_ERROR, RetryError
 
 __all__ = ["CircuitOpenError", "circuit_error"]
 
@@ -96,3 +96,6 @@ def circuit_error(
         return None
     origin, retry_after = found
     return _rebuild(base, method, url, tuple(call.attempts), reason, origin, retry_after)
+
+
+CIRCUIT_ERROR[:] = [circuit_error]

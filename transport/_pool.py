@@ -287,10 +287,13 @@ def abort(pool: RetryingPool, error: BaseException) -> None:
     pool._sender.abort(error)
 
 
+#: ``_circuit.circuit_error``, set when that module is imported (it subclasses RetryError,
+#: so this module cannot import it).
+CIRCUIT_ERROR: list[Callable[..., RetryError | None]] = []
+
+
 def not_sent(call: Call, method: str, url: str, reason: str) -> RetryError:
     """The error of a call that gave up before sending: ``CircuitOpenError`` when an open
     circuit ended it, else ``RetryError``."""
-    from ._circuit import circuit_error
-
-    found = circuit_error(call, method, url, reason)
+    found = CIRCUIT_ERROR[0](call, method, url, reason) if CIRCUIT_ERROR else None
     return found if found is not None else RetryError(method, url, tuple(call.attempts), reason)
