@@ -10,8 +10,9 @@ and hands this floor ``now``).  ``transport``'s Redis state implements the same
 ``_loop`` the driver (``Call``, ``Call.resume``), ``_observe`` test mode and tracing,
 ``_state`` the shared state, ``_breaker`` / ``_adaptive`` the pure circuit breaker and
 adaptive bucket and ``_resilience`` / ``_guard`` how the loop and ``LocalState`` use them
-(``add_breaker_listener``: told of every change of a circuit's phase); ``start_recording`` / ``stop_recording`` are what
-``transport.testing()`` switches test mode with.
+(``add_breaker_listener``: told of every change of a circuit's phase);
+``start_recording`` / ``stop_recording`` are what ``transport.testing()`` switches test
+mode with.
 """
 
 from ._attempt import Attempt, Done, Send, Wait, as_policy, label_of
