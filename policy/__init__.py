@@ -38,6 +38,7 @@ from .language._policy import Policy
 from .language._policy import bind_engine as _bind_engine
 from .language._settings import (
     AttemptsSetting,
+    BreakerSetting,
     BudgetSetting,
     DeadlineSetting,
     MethodsSetting,
@@ -135,6 +136,7 @@ __all__ = [
     "AttemptState",
     "AttemptsSetting",
     "Backoff",
+    "BreakerSetting",
     "BudgetSetting",
     "ConnectFailure",
     "ConnectionReset",

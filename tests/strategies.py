@@ -25,6 +25,7 @@ from policy import (
     AllErrors,
     AttemptsSetting,
     Backoff,
+    BreakerSetting,
     BudgetSetting,
     DeadlineSetting,
     Headers,
@@ -175,6 +176,12 @@ _KEYWORDS = [
     "backof",
     "nevr",
     "a*b*",
+    "breaker",
+    "pace",
+    "adaptive",
+    "open",
+    "probes",
+    "on",
 ]
 
 _WORDS = st.one_of(
@@ -408,6 +415,29 @@ def budget_percents() -> st.SearchStrategy[Fraction]:
     return st.integers(0, 1_000_000).map(lambda n: Fraction(n, 1000))
 
 
+_ADAPTIVE = st.just(PaceSetting(True, adaptive=True))
+
+
+@functools.cache
+def breaker_settings() -> st.SearchStrategy[BreakerSetting]:
+    """Valid ``breaker=`` settings: N in a row (no window, no min) or a ratio."""
+    opens = durations_ms(1, MAX_DURATION_MS)
+    probes = st.one_of(st.just(1), st.integers(1, 1000))
+    count = st.builds(
+        BreakerSetting, st.integers(1, 1_000_000), st.just(False), open_ms=opens, probes=probes
+    )
+    ratio = st.builds(
+        BreakerSetting,
+        st.integers(1, 100),
+        st.just(True),
+        window_ms=st.one_of(st.just(30_000), durations_ms(1000, MAX_DURATION_MS)),
+        open_ms=st.one_of(st.just(30_000), opens),
+        min=st.one_of(st.just(20), st.integers(1, 1_000_000)),
+        probes=probes,
+    )
+    return st.one_of(count, ratio)
+
+
 @functools.cache
 def settings_items() -> st.SearchStrategy[list[object]]:
     """Each setting at most once, each a valid value."""
@@ -416,9 +446,10 @@ def settings_items() -> st.SearchStrategy[list[object]]:
         st.one_of(st.none(), st.builds(DeadlineSetting, durations_ms(1, MAX_DURATION_MS))),
         st.one_of(st.none(), st.builds(AttemptsSetting, st.integers(1, 1_000_000))),
         st.one_of(st.none(), st.builds(MethodsSetting, _METHODS)),
-        st.one_of(st.none(), st.builds(PaceSetting, st.booleans())),
+        st.one_of(st.none(), st.builds(PaceSetting, st.booleans()), _ADAPTIVE),
         st.one_of(st.none(), st.builds(BudgetSetting, budget_percents())),
         st.one_of(st.none(), st.builds(SseSetting, st.booleans())),
+        st.one_of(st.none(), breaker_settings()),
     ).map(lambda t: [s for s in t if s is not None])
 
 

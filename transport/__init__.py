@@ -2,6 +2,7 @@
 
 * ``RetryingPool(policy)`` -- send requests through urllib3, retried as the policy says;
 * ``attempts_of(obj)`` -- the attempts behind any adapter's response or exception, typed;
+* ``CircuitOpenError`` -- a call the circuit breaker (``breaker=``) failed fast;
 * ``PolicyRetry(policy)`` -- a ``urllib3.util.Retry`` for ``PoolManager`` and ``requests``;
 * ``RetryAdapter(policy)`` -- a ``requests`` ``HTTPAdapter`` running the whole attempt loop
   (pacing, budgets, deadline, per-attempt timeout), imported on first use;
@@ -45,6 +46,7 @@ from ._background import (  # noqa: E402
     StoreError,
     compose_policy,
 )
+from ._circuit import CircuitOpenError  # noqa: E402
 from ._default import background_fetch, background_fetch_response, default_fetcher  # noqa: E402
 from ._history import attempts_of  # noqa: E402
 from ._pool import DEFAULT_TIMEOUT, Attempt, RetryError, RetryingPool  # noqa: E402
@@ -110,6 +112,7 @@ __all__ = [
     "AttemptBlock",
     "Attempts",
     "BackgroundFetcher",
+    "CircuitOpenError",
     "CostRequest",
     "FetchError",
     "FetcherClosed",

@@ -16,6 +16,7 @@ from policy.loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._circuit import circuit_error
 from ._costs import CostFn, check_cost_fn, cost_of
 from ._exceptions import requests_outcome
 from ._redact import mask_url
@@ -117,7 +118,10 @@ class AdapterLoop:
                     sleep(step.seconds)
                 continue
             if type(step) is Done:
-                err = lib.ConnectionError(f"not sent: {step.reason}", request=request)
+                err: Any = circuit_error(
+                    call, call.method, mask_url(url), step.reason, lib.ConnectionError
+                ) or lib.ConnectionError(f"not sent: {step.reason}", request=request)
+                err.request = request
                 raise _give_up(err, call, step.reason)
             limit = step.timeout  # type: ignore[union-attr]
             error: Exception | None = None

@@ -55,6 +55,7 @@ from policy.loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, positive_seconds, required_callable
+from ._circuit import circuit_error
 from ._costs import CostFn, check_cost_fn, cost_of
 from ._edge import MAX_BODY, REDIRECTS, downgrade, pass_hop, redirect_hop, too_big, usable_status
 from ._redact import mask_url
@@ -166,7 +167,13 @@ class _Middleware:
                     await sleep(step.seconds)
                 continue
             if type(step) is Done:
-                err = aiohttp.ClientConnectionError(f"not sent: {step.reason}")
+                err = circuit_error(
+                    call,
+                    request.method,
+                    mask_url(str(url)),
+                    step.reason,
+                    aiohttp.ClientConnectionError,
+                ) or aiohttp.ClientConnectionError(f"not sent: {step.reason}")
                 _give_up(err, call, step.reason)
                 raise err
             response: aiohttp.ClientResponse | None = None

@@ -33,10 +33,11 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import policy
-from policy.loop import Attempt, Call, Done, Wait, as_policy, fleet_settings
+from policy.loop import Attempt, Call, Done, Wait, as_policy, fleet_settings, guard_of
 from policy.loop._state import LocalState, State
 
 from ._check import callable_or_none, exception_types, required_callable
+from ._circuit import not_called
 from ._exceptions import outcome_from_exception, response_from_exception
 
 __all__ = ["Settings", "check_keywords", "give_up", "outcome_from_exception", "retrying"]
@@ -97,7 +98,7 @@ class Settings:
         t = self.p.timeout_ms
         self.timeout = t / 1000 if t is not None else _INF
         pace, budget = fleet_settings(self.p)
-        self.lazy = not pace and budget is None
+        self.lazy = not pace and budget is None and guard_of(self.p) is None
         if not self.lazy and self.state is None:
             # One state for every call of the decorated function, as an adapter keeps
             # one for every request through it: its budget counts all the calls' first
@@ -309,7 +310,7 @@ def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                 now = offset + clock()
                 continue
             if type(step) is Done:
-                raise TimeoutError(f"{s.display} not called: {step.reason}")
+                raise not_called(call, s.method, s.display, step.reason)
         try:
             value = fn(*args, **kwargs)
         except Exception as e:
@@ -328,10 +329,10 @@ def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                 raise
             wait = after.seconds
         else:
-            if result is None:
-                return value
-            outcome = result(value)
+            outcome = result(value) if result is not None else None
             if outcome is None:
+                if call is not None and call._res is not None:  # the breaker hears of it
+                    call.after(_SUCCESS, offset + clock())
                 return value
             if call is None:
                 call = s.call(start)
@@ -357,7 +358,7 @@ async def _run_async(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any
                 await sleep(step.seconds)
             continue
         if type(step) is Done:
-            raise TimeoutError(f"{s.display} not called: {step.reason}")
+            raise not_called(call, s.method, s.display, step.reason)
         bound: asyncio.Timeout | None = None
         try:
             if bounded:
@@ -379,6 +380,8 @@ async def _run_async(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any
         else:
             outcome = result(value) if result is not None else None
             if outcome is None:
+                if call._res is not None:  # the breaker and the bucket hear of it
+                    call.after(_SUCCESS, offset + clock())
                 return value
             after = call.after(outcome, offset + clock())
             if isinstance(after, Done):
@@ -386,3 +389,7 @@ async def _run_async(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any
             wait = after.seconds
         if wait > 0:
             await sleep(wait)
+
+
+#: What a call that returned stands for, for the breaker: a success.
+_SUCCESS: Final = policy.Response(200, ())

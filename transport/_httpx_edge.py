@@ -57,3 +57,15 @@ def give_up(exc: BaseException, call: Call, reason: str) -> BaseException:
     exc.add_note(f"retry policy: {reason}")
     exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
     return exc
+
+
+def not_sent(lib: Lib, request: Any, url: str, call: Call, reason: str) -> BaseException:
+    """The error for a request the loop stopped before sending: ``CircuitOpenError`` (also
+    the library's ``ConnectError``) when an open circuit stopped it, else ``ConnectError``."""
+    from ._circuit import circuit_error
+
+    found = circuit_error(call, request.method, url, reason, lib.ConnectError)
+    if found is not None:
+        found.request = request  # type: ignore[attr-defined]
+        return give_up(found, call, reason)
+    return give_up(lib.ConnectError("not sent: " + reason, request=request), call, reason)

@@ -43,6 +43,7 @@ from ._edge import MAX_BODY
 from ._httpx_edge import broken as _broken
 from ._httpx_edge import give_up as _give_up
 from ._httpx_edge import hop as _hop
+from ._httpx_edge import not_sent
 from ._httpx_edge import outcome_of_response as _outcome_of_response
 from ._httpx_lib import HEAD_END, Lib, watch
 from ._redact import mask_url
@@ -141,8 +142,7 @@ class _Base:
         )
 
     def _not_sent(self, request: Any, call: Call, reason: str) -> BaseException:
-        error = self._lib.ConnectError("not sent: " + reason, request=request)
-        return _give_up(error, call, reason)
+        return not_sent(self._lib, request, _masked(request.url), call, reason)
 
 
 def _masked(url: Any) -> str:

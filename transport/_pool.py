@@ -239,8 +239,8 @@ class RetryingPool:
                 if step.seconds > 0:
                     sleep(step.seconds)
                 continue
-            if type(step) is Done:  # gave up before sending (a pacing hold)
-                raise RetryError(method, mask_url(url), tuple(call.attempts), step.reason)
+            if type(step) is Done:  # gave up before sending (a pacing hold, an open circuit)
+                raise not_sent(call, method, mask_url(url), step.reason)
             resp: urllib3.BaseHTTPResponse | None
             try:
                 resp = send_attempt(
@@ -294,3 +294,15 @@ def abort(pool: RetryingPool, error: BaseException) -> None:
     any phase of an attempt returns at once (``BackgroundFetcher.close()``).
     """
     pool._sender.abort(error)
+
+
+#: ``_circuit.circuit_error``, set when that module is imported (it subclasses RetryError,
+#: so this module cannot import it).
+CIRCUIT_ERROR: list[Callable[..., RetryError | None]] = []
+
+
+def not_sent(call: Call, method: str, url: str, reason: str) -> RetryError:
+    """The error of a call that gave up before sending: ``CircuitOpenError`` when an open
+    circuit ended it, else ``RetryError``."""
+    found = CIRCUIT_ERROR[0](call, method, url, reason) if CIRCUIT_ERROR else None
+    return found if found is not None else RetryError(method, url, tuple(call.attempts), reason)

@@ -62,9 +62,11 @@ from typing import Any, Final
 
 import redis
 
+from policy.loop._breaker import BreakerConfig
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
+from ._redis_guard import guard_before
 from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
 from ._redis_wire import MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
 
@@ -143,7 +145,11 @@ class RedisState:
         pace: bool,
         first: bool,
         cost: Mapping[str, float] | None = None,
+        breaker: BreakerConfig | None = None,
+        adaptive: bool = False,
     ) -> Verdict:
+        if breaker is not None or adaptive:
+            return guard_before(self, origin, now, pace, first, cost, breaker, adaptive)
         if pace:
             local = self._local.hold_until(origin, now)  # mirrored: learnt in an outage
             if local is not None:
@@ -187,7 +193,10 @@ class RedisState:
         budget: float | None = None,
         floor: int = FLOOR,
         deadline: float = _INF,
+        **guard: Any,
     ) -> After:
+        if guard:  # the breaker and the adaptive bucket (see _redis_guard)
+            self._local.after(origin, now, **guard)
         quotas = tuple(q for q in quotas if q[2] > now)
         if hold is not None and hold <= now:
             hold = None

@@ -119,7 +119,14 @@ def fast_raw(text: str) -> list[Any] | None:
                     pos = m.end()
                     if not text.startswith(",", pos):
                         break
-                items.append(RawSetting(first, values))
+                if text.startswith("/", pos):
+                    found = _options(text, pos, one)
+                    if found is None:
+                        return None
+                    options, pos = found
+                    items.append(RawSetting(first, values, options))
+                else:
+                    items.append(RawSetting(first, values))
             else:
                 rule = _rule(text, pos, first, one)
                 if rule is None:
@@ -133,6 +140,27 @@ def fast_raw(text: str) -> list[Any] | None:
             return None
         pos = m.end()
     return items
+
+
+def _options(text: str, pos: int, one: bool) -> tuple[list[Any], int] | None:
+    """The "/"-parts of a setting's value from the '/' at ``pos`` (``/1m/open=10s``):
+    ``(name or None, value)`` each, and where they end; None if not well formed."""
+    options: list[Any] = []
+    while text.startswith("/", pos):
+        m: Any = _SVALUE.match(text, pos + 1)
+        if m is None:
+            return None
+        value = _tok(text, m.lastgroup, pos + 1, m.end(), one)
+        pos = m.end()
+        if m.lastgroup == "WORD" and text.startswith("=", pos):
+            m = _SVALUE.match(text, pos + 1)
+            if m is None:
+                return None
+            options.append((value, _tok(text, m.lastgroup, pos + 1, m.end(), one)))
+            pos = m.end()
+        else:
+            options.append((None, value))
+    return options, pos
 
 
 def _rule(text: str, pos: int, first: Any, one: bool) -> tuple[RawRule, int] | None:

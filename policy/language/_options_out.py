@@ -31,10 +31,11 @@ from ._ast import (
     StatusCode,
     StatusRange,
 )
-from ._render import percent, render_matcher
+from ._render import percent, render_item, render_matcher
 from ._seed import DEFAULT_LIMIT, FORMAT_OUT, Problems, key_path
 from ._settings import (
     AttemptsSetting,
+    BreakerSetting,
     BudgetSetting,
     DeadlineSetting,
     Item,
@@ -84,7 +85,12 @@ def to_options(
         elif isinstance(item, AttemptsSetting):
             problems.add(f"attempts={item.count if source else ''}{source} has no seed option")
         elif isinstance(item, PaceSetting) and item.on:
-            problems.add(f"pace=on{source} has no seed option (the seed does not pace requests)")
+            word = "pace=adaptive" if item.adaptive else "pace=on"
+            problems.add(f"{word}{source} has no seed option (the seed does not pace requests)")
+        elif isinstance(item, BreakerSetting):
+            problems.add(
+                f"{render_item(item)} has no seed option (the seed has no circuit breaker)"
+            )
         elif isinstance(item, SseSetting) and item.on:
             problems.add(
                 f"sse=on{source} has no seed option (the seed does not read event streams)"

@@ -98,8 +98,17 @@ def _transformer() -> Any:
         def keyword(self, children: list[Token]) -> RawArg:
             return RawArg("kw", children[0], children[2], None)
 
-        def setting(self, children: list[Token]) -> RawSetting:
-            return RawSetting(children[0], children[1:])
+        def setting(self, children: list[Any]) -> RawSetting:
+            values = [c for c in children[1:] if type(c) is not tuple]
+            options = [c for c in children[1:] if type(c) is tuple]
+            return (
+                RawSetting(children[0], values, options)
+                if options
+                else RawSetting(children[0], values)
+            )
+
+        def setting_option(self, children: list[Token]) -> tuple[Token | None, Token]:
+            return (children[0], children[1]) if len(children) == 2 else (None, children[0])
 
         def preset(self, children: list[Token]) -> RawPreset:
             return RawPreset(children[0])

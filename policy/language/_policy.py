@@ -23,6 +23,7 @@ from ._settings import (
     KINDS,
     SETTING_TYPES,
     AttemptsSetting,
+    BreakerSetting,
     BudgetSetting,
     DeadlineSetting,
     Item,
@@ -208,9 +209,23 @@ class Policy:
 
     @property
     def pace(self) -> bool:
-        """Whether pre-emptive pacing is on (``pace=on``; off by default)."""
+        """Whether pre-emptive pacing is on (``pace=on`` or ``pace=adaptive``; off by
+        default)."""
         s = self._setting(PaceSetting)
         return s is not None and bool(s.on)
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether adaptive pacing is on (``pace=adaptive``: pacing, plus a client-side
+        rate limiter learnt from throttling)."""
+        s = self._setting(PaceSetting)
+        return s is not None and bool(s.adaptive)
+
+    @property
+    def breaker(self) -> BreakerSetting | None:
+        """The circuit breaker (``breaker=5``, ``breaker=50%/1m``), or ``None``."""
+        s: BreakerSetting | None = self._setting(BreakerSetting)
+        return s
 
     @property
     def sse(self) -> bool:

@@ -51,6 +51,8 @@ class RawRule(NamedTuple):
 class RawSetting(NamedTuple):
     name: Token
     values: list[Token]
+    #: The "/"-parts after the value (``breaker=50%/1m/open=10s``): (name or None, value).
+    options: list[tuple[Token | None, Token]] = []  # noqa: RUF012 (never mutated)
 
 
 class RawPreset(NamedTuple):

@@ -31,8 +31,10 @@ from ._ast import (
     StatusRange,
     Strategy,
 )
+from ._breaker_setting import BREAKER_DEFAULTS
 from ._settings import (
     AttemptsSetting,
+    BreakerSetting,
     BudgetSetting,
     DeadlineSetting,
     Item,
@@ -191,12 +193,29 @@ def render_item(item: Item) -> str:
     if isinstance(item, MethodsSetting):
         return "methods=*" if item.methods is None else "methods=" + ",".join(item.methods)
     if isinstance(item, PaceSetting):
-        return "pace=on" if item.on else "pace=off"
+        return "pace=adaptive" if item.adaptive else "pace=on" if item.on else "pace=off"
     if isinstance(item, BudgetSetting):
         return f"budget={percent(item.percent)}"
     if isinstance(item, SseSetting):
         return "sse=on" if item.on else "sse=off"
+    if isinstance(item, BreakerSetting):
+        return render_breaker(item)
     raise TypeError(f"not an item: {item!r}")  # pragma: no cover
+
+
+def render_breaker(b: BreakerSetting) -> str:
+    """``breaker=50%/1m/open=10s``: the first part, then the options that differ from
+    their defaults in the order window, open, min, probes."""
+    parts = [f"breaker={b.threshold}%" if b.ratio else f"breaker={b.threshold}"]
+    if b.window_ms != BREAKER_DEFAULTS["window_ms"]:
+        parts.append(duration(b.window_ms))
+    if b.open_ms != BREAKER_DEFAULTS["open_ms"]:
+        parts.append(f"open={duration(b.open_ms)}")
+    if b.min != BREAKER_DEFAULTS["min"]:
+        parts.append(f"min={b.min}")
+    if b.probes != BREAKER_DEFAULTS["probes"]:
+        parts.append(f"probes={b.probes}")
+    return "/".join(parts)
 
 
 def render(items: Iterable[Item]) -> str:

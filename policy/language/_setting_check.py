@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ._ast import MAX_LIMIT, TIMEOUT_MAX_MS, TIMEOUT_MIN_MS, Span
+from ._breaker_check import read_breaker, read_pace, refuse_options
 from ._raw import RawSetting, did_you_mean, fmt_ms, span_of
 from ._settings import (
     AttemptsSetting,
@@ -13,7 +14,6 @@ from ._settings import (
     DeadlineSetting,
     Item,
     MethodsSetting,
-    PaceSetting,
     SseSetting,
     TimeoutSetting,
 )
@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["METHOD", "SETTING_NAMES", "read_setting"]
 
-SETTING_NAMES = ("timeout", "deadline", "attempts", "methods", "pace", "budget", "sse")
+SETTING_NAMES = (
+    "timeout",
+    "deadline",
+    "attempts",
+    "methods",
+    "pace",
+    "budget",
+    "sse",
+    "breaker",
+)
 PACE_VALUES = {"on": True, "off": False}
 METHOD = re.compile(r"[A-Z]+\Z")
 
@@ -49,7 +58,12 @@ def read_setting(self: ValueReader, raw: RawSetting, seen: dict[str, Token]) -> 
         self.bad(raw.name, f"setting {name} given twice (first at column {seen[name].column})")
         return None
     seen[name] = raw.name
-    span = span_of(raw.name, raw.values[-1])
+    end = raw.options[-1][1] if raw.options else raw.values[-1]
+    span = span_of(raw.name, end)
+    if name == "breaker":
+        return read_breaker(self, raw, span)
+    if refuse_options(self, raw, name):
+        return None
     if name != "methods" and len(raw.values) > 1:
         self.bad(raw.values[1], f"{name} takes one value", syntax=True)
         return None
@@ -74,8 +88,7 @@ def read_setting(self: ValueReader, raw: RawSetting, seen: dict[str, Token]) -> 
         n = self.integer(tok, "attempts", 1, MAX_LIMIT)
         return None if n is None else AttemptsSetting(n, span=span)
     if name == "pace":
-        on = self.choice(tok, PACE_VALUES, "pace value")
-        return None if on is None else PaceSetting(on, span=span)
+        return read_pace(self, tok, span)
     if name == "sse":
         return read_sse(self, tok, span)
     if name == "budget":

@@ -30,10 +30,12 @@ from ._ast import (
     to_fraction,
     to_tuple,
 )
+from ._breaker_setting import BreakerSetting
 
 __all__ = [
     "MAX_BUDGET_PERCENT",
     "AttemptsSetting",
+    "BreakerSetting",
     "BudgetSetting",
     "DeadlineSetting",
     "Item",
@@ -97,6 +99,14 @@ class PaceSetting:
 
     on: bool = attrs.field(validator=attrs.validators.instance_of(bool))
     span: Span | None = span_field()
+    #: ``pace=adaptive``: pacing on, plus the adaptive client-side rate limiter.
+    adaptive: bool = attrs.field(
+        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.adaptive and not self.on:
+            raise ValueError("pace=adaptive is pacing on: on must be True")
 
 
 @attrs.frozen
@@ -136,6 +146,7 @@ Setting: TypeAlias = (
     | PaceSetting
     | BudgetSetting
     | SseSetting
+    | BreakerSetting
 )
 SETTING_TYPES = (
     TimeoutSetting,
@@ -145,6 +156,7 @@ SETTING_TYPES = (
     PaceSetting,
     BudgetSetting,
     SseSetting,
+    BreakerSetting,
 )
 
 

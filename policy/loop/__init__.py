@@ -8,13 +8,17 @@ and hands this floor ``now``).  ``transport``'s Redis state implements the same
 
 ``_attempt`` holds the records and steps (``Attempt``, ``Send``, ``Wait``, ``Done``),
 ``_loop`` the driver (``Call``, ``Call.resume``), ``_observe`` test mode and tracing,
-``_state`` the shared state; ``start_recording`` / ``stop_recording`` are what
-``transport.testing()`` switches test mode with.
+``_state`` the shared state, ``_breaker`` / ``_adaptive`` the pure circuit breaker and
+adaptive bucket and ``_resilience`` / ``_guard`` how the loop and ``LocalState`` use them
+(``add_breaker_listener``: told of every change of a circuit's phase);
+``start_recording`` / ``stop_recording`` are what ``transport.testing()`` switches test
+mode with.
 """
 
-from ._attempt import Attempt, Done, Send, Wait, as_policy, label_of
-from ._loop import Call, fleet_settings
+from ._attempt import Attempt, Done, Send, Wait, as_policy, fleet_settings, label_of
+from ._loop import Call
 from ._observe import start_recording, stop_recording
+from ._resilience import add_breaker_listener, circuit_of, guard_of, remove_breaker_listener
 from ._state import LocalState, State, origin_of
 
 __all__ = [
@@ -25,10 +29,14 @@ __all__ = [
     "Send",
     "State",
     "Wait",
+    "add_breaker_listener",
     "as_policy",
+    "circuit_of",
     "fleet_settings",
+    "guard_of",
     "label_of",
     "origin_of",
+    "remove_breaker_listener",
     "start_recording",
     "stop_recording",
 ]

@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 import policy
 
-__all__ = ["Attempt", "Done", "Outcome", "Send", "Wait", "as_policy", "label_of"]
+__all__ = ["Attempt", "Done", "Outcome", "Send", "Wait", "as_policy", "fleet_settings", "label_of"]
 
 Outcome: TypeAlias = Any  # policy.Outcome (Response, Timeout, ConnectFailure, ...)
 
@@ -185,3 +185,19 @@ class Done:
 
     def __repr__(self) -> str:
         return f"Done(gave_up={self.gave_up!r}, reason={self.reason!r})"
+
+
+#: Per policy (by identity): (policy, pace, budget), so a call does not re-read settings.
+_fleet_cache: dict[int, tuple[policy.Policy, bool, Any]] = {}
+
+
+def fleet_settings(p: policy.Policy) -> tuple[bool, Any]:
+    """``(pace on?, budget ratio or None)`` of ``p``, cached per policy object."""
+    hit = _fleet_cache.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1], hit[2]
+    if len(_fleet_cache) >= 256:
+        _fleet_cache.clear()
+    pace, budget = bool(p.pace), p.budget
+    _fleet_cache[id(p)] = (p, pace, budget)
+    return pace, budget

@@ -41,12 +41,13 @@ import policy
 
 from ..evaluate._evaluate import compiled_of
 from ..language._cost import check_cost
-from ._attempt import Attempt, Done, Outcome, Send, Wait, label_of
-from ._logline import log_fields, wait_reason
+from ._attempt import Attempt, Done, Outcome, Send, Wait, fleet_settings, label_of
+from ._logline import log_fields
 from ._observe import record, recorders, trace_retry
+from ._resilience import after_guard, guard_of, step_for
 from ._state import WINDOW, LocalState, State
 
-__all__ = ["Call", "fleet_settings"]
+__all__ = ["Call"]
 
 log = logging.getLogger("policy")
 
@@ -63,20 +64,6 @@ _ConnectFailure: Final = policy.ConnectFailure
 
 
 # -- the driver ---------------------------------------------------------------------------
-
-#: Per policy (by identity): (policy, pace, budget), so a call does not re-read settings.
-_fleet_cache: dict[int, tuple[policy.Policy, bool, Any]] = {}
-
-
-def fleet_settings(p: policy.Policy) -> tuple[bool, Any]:
-    hit = _fleet_cache.get(id(p))
-    if hit is not None and hit[0] is p:
-        return hit[1], hit[2]
-    if len(_fleet_cache) >= 256:
-        _fleet_cache.clear()
-    pace, budget = bool(p.pace), p.budget
-    _fleet_cache[id(p)] = (p, pace, budget)
-    return pace, budget
 
 
 # -- the Call ---------------------------------------------------------------------------
@@ -109,6 +96,7 @@ class Call:
         "_pace",
         "_policy",
         "_rand",
+        "_res",
         "_send",
         "_sent",
         "_skipped",
@@ -144,7 +132,8 @@ class Call:
         self._origin = origin
         self._display = display
         pace, budget = fleet_settings(p) if origin is not None else (False, None)
-        if (pace or budget is not None) and state is None:
+        self._res = guard_of(p) if origin is not None else None  # breaker=, pace=adaptive
+        if (pace or budget is not None or self._res) and state is None:
             state = LocalState()
         self._state = state
         self._pace = pace
@@ -232,7 +221,10 @@ class Call:
             self._skipped += self._held_to - now
             now = self._held_to
         first = self._sent == 0 and self._budget is not None
-        if self._pace or first:
+        res = self._res
+        if res is not None and res.ready:  # a token or probe already taken: send now
+            res.ready = False
+        elif self._pace or first or res:
             # One State call: wait out a hold, spend the quota, count a first attempt.
             verdict = self._state.before(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
@@ -240,14 +232,12 @@ class Call:
                 pace=self._pace,
                 first=first,
                 cost=self._costs,
+                **(res.before_kw if res else {}),
             )
-            if verdict is not None and verdict[1] > now:
-                why, until = verdict
-                if until > self._deadline_at:
-                    reason = wait_reason(why, self.display or self._origin, until - now)
-                    return self._finish(self.attempts[-1] if self.attempts else None, reason)
-                self._held_to = until
-                return self._wait(until - now, None)
+            if verdict is not None:  # wait, or stop (see _resilience.step_for)
+                step = step_for(self, verdict[0], verdict[1], now)
+                if step is not None:
+                    return step
         self._sent += 1
         left = self._deadline_at - now
         limit = self._timeout if self._timeout < left else left
@@ -285,7 +275,14 @@ class Call:
         # One State call: record the hold and quota, read the hold, spend a retry.
         retry = type(d) is _Retry and (replayable or type(outcome) is _ConnectFailure)
         held, granted, requests = None, True, 0
-        if hold is not None or quotas or (retry and (self._pace or self._budget is not None)):
+        res = self._res
+        if (
+            hold is not None
+            or quotas
+            or (retry and (self._pace or self._budget is not None))
+            or res
+        ):
+            kw = res.after_kw(outcome) if res else {}
             held, granted, requests = self._state.after(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
                 now,
@@ -295,7 +292,10 @@ class Call:
                 retry=retry,
                 budget=self._budget,
                 deadline=self._deadline_at if self._pace else _INF,
+                **kw,
             )
+            if res:
+                after_guard(self, kw)
         number = len(self.attempts) + 1
         if type(d) is _Retry:
             if not replayable and type(outcome) is not _ConnectFailure:

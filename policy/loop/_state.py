@@ -27,8 +27,9 @@ answers each in one round trip:
   ``(held, granted, requests)``: the hold in force (``None``: none), whether the retry
   may go, and the first attempts counted in the window (for the give-up reason).
 
-Callers skip a call with nothing to do.  The features to come (a circuit breaker, an
-adaptive token bucket, token costs) travel in the same two calls: never a third.
+Callers skip a call with nothing to do.  The circuit breaker (``before(..., breaker=)``;
+``after(..., breaker=, failed=, probe=, changes=)``) and the adaptive bucket (``adaptive=``,
+``throttled=``) travel in the same two calls, never a third: see ``_resilience``.
 
 A quota ("``N`` left until ``T``", one per family; ``""`` is the request count, the only
 one the policy reports today).  Answers arrive out of order and while other requests are
@@ -62,10 +63,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Protocol, TypeAlias, runtime_checkable
-from urllib.parse import urlsplit
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from ..language._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
+from ._breaker import BreakerConfig
+from ._guard import guard_admit, guard_go, guard_record
+from ._origin import origin_of
 
 __all__ = [
     "BLIND_WAIT",
@@ -106,36 +109,15 @@ BLIND_WAIT: float = 0.05
 MAX_QUOTA: int = 2**31 - 1
 
 _INF = float("inf")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 #: ``before``'s answer: ``None`` (go ahead) or ``(why, until)``, ``why`` one of ``"hold"``
-#: (the origin is held) and ``"quota"`` (a quota has too little left); reserved for the
-#: features to come: ``"open"`` (circuit breaker) and ``"rate"`` (adaptive bucket).
+#: (the origin is held), ``"quota"`` (a quota has too little left), and for the breaker and
+#: the bucket ``"open"``, ``"busy"``, ``"probe"``, ``"half-open"``, ``"rate"`` (``_resilience``).
 Verdict: TypeAlias = "tuple[str, float] | None"
 #: ``after``'s answer: ``(held, granted, requests)`` (see the module doc).
 After: TypeAlias = "tuple[float | None, bool, int]"
 _NOTHING: After = (None, True, 0)
 _ONE: Mapping[str, float] = {"": 1}
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host:port`` of an absolute URL, lower case, default port filled in.
-
-    >>> origin_of("HTTPS://API.Example.com/v1?q=1")
-    'https://api.example.com:443'
-    """
-    u = urlsplit(url)
-    scheme = u.scheme.lower()
-    host = (u.hostname or "").lower()
-    try:
-        port = u.port
-    except ValueError:
-        port = None
-    if port is None:
-        port = _DEFAULT_PORTS.get(scheme, 0)
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
 
 
 @runtime_checkable
@@ -150,6 +132,8 @@ class State(Protocol):
         pace: bool,
         first: bool,
         cost: Mapping[str, float] | None = None,
+        breaker: BreakerConfig | None = None,
+        adaptive: bool = False,
     ) -> Verdict: ...
 
     def after(
@@ -164,6 +148,7 @@ class State(Protocol):
         budget: float | None = None,
         floor: int = FLOOR,
         deadline: float = _INF,
+        **guard: Any,
     ) -> After: ...
 
 
@@ -183,9 +168,11 @@ class _Quota:
 
 
 class _Origin:
-    __slots__ = ("firsts", "hold", "quotas", "retries")
+    __slots__ = ("bucket", "circuit", "firsts", "hold", "quotas", "retries")
 
     def __init__(self) -> None:
+        self.circuit: Any = None  # the breaker's state (``_guard``), None: closed, unused
+        self.bucket: Any = None  # the adaptive bucket's state, None: not created
         self.hold = 0.0
         self.quotas: dict[str, _Quota] = {}  # per family ("": the request count)
         self.firsts: deque[float] = deque()  # times of first attempts, sorted
@@ -223,9 +210,16 @@ class LocalState:
         pace: bool,
         first: bool,
         cost: Mapping[str, float] | None = None,
+        breaker: BreakerConfig | None = None,
+        adaptive: bool = False,
     ) -> Verdict:
         with self._lock:
             o = self._get(origin)
+            admitted = None
+            if breaker is not None:  # an open circuit refuses before anything is spent
+                admitted = guard_admit(o, breaker, now)
+                if admitted[2] is not None:
+                    return admitted[2]
             if pace:
                 if o.hold > now:
                     return ("hold", o.hold)
@@ -235,6 +229,9 @@ class LocalState:
             if first:
                 _trim(o.firsts, now)
                 _add(o.firsts, now)
+            if admitted is not None or adaptive:
+                go: Verdict = guard_go(o, admitted, adaptive, now)
+                return go
         return None
 
     def after(
@@ -249,9 +246,12 @@ class LocalState:
         budget: float | None = None,
         floor: int = FLOOR,
         deadline: float = _INF,
+        **guard: Any,
     ) -> After:
         with self._lock:
             o = self._get(origin)
+            if guard:
+                guard_record(o, now, **guard)
             if hold is not None and hold > now and hold > o.hold:
                 o.hold = hold
             for family, remaining, until in quotas:

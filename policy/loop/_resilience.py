@@ -1,0 +1,245 @@
+"""The circuit breaker and the adaptive limiter in the attempt loop (``breaker=``,
+``pace=adaptive``): what ``Call`` does with the ``State``'s verdicts, and the reports of a
+breaker's changes of phase.
+
+``Call.before`` asks the shared ``State`` (one call per attempt, as for pacing holds and
+budgets); the state consults the origin's breaker and adaptive bucket and answers, besides
+``None`` (go) and the pacing verdicts ``("hold", until)`` / ``("quota", until)``:
+
+* ``("open", until)`` -- the circuit is open until ``until`` (then half-open).  A first
+  attempt fails fast (nothing is sent: the shells raise ``transport.CircuitOpenError``);
+  a retry waits for half-open when the deadline allows, else gives up naming the origin
+  and the time.
+* ``("busy", until)`` -- half-open, every probe out: wait (a little at a time) for the
+  probes' answers while the deadline allows, else fail fast.
+* ``("probe", at)`` / ``("half-open", at)`` -- this request is a probe (``half-open``: the
+  first of a round, the circuit just left ``open``); send it at ``at``.
+* ``("rate", at)`` -- the adaptive bucket's token is taken: send at ``at``.
+
+The request is then sent without asking the state again (what had to be counted and
+spent was).  ``Call.after`` records the answer: a failure (5xx, ``timeout``, ``connect``,
+``reset``, ``error``) or a success for the breaker, a throttle (429, 503) or not for the
+bucket; the phase it moved the breaker to (``open``, ``closed``) comes back and is
+reported.
+
+Reports of a change of phase (``closed → open → half-open → closed``): a log line on the
+``policy`` logger (WARNING when a circuit opens, INFO otherwise) with the structured
+fields ``breaker_origin``, ``breaker_from``, ``breaker_to``; a ``circuit`` event on the
+current OpenTelemetry span; and every listener added with ``add_breaker_listener``
+(``transport.prometheus_hooks`` adds a counter).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+import policy
+
+from ._adaptive import is_throttle
+from ._attempt import Attempt, Done, Wait
+from ._breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, config_of, is_failure
+from ._logline import wait_reason
+from ._observe import _current_span
+
+
+class Call(Protocol):
+    """What this module reads of a ``_loop.Call`` (not imported: the loop imports this)."""
+
+    _deadline_at: float
+    _held_to: float
+    _sent: int
+    _origin: str | None
+    _res: Any
+    _on_giveup: Callable[[Attempt], object] | None
+    attempts: list[Attempt]
+
+    @property
+    def display(self) -> str: ...
+
+    def _finish(self, attempt: Attempt | None, reason: str) -> Done: ...
+
+    def _wait(self, seconds: float, attempt: Attempt | None) -> Wait: ...
+
+
+__all__ = [
+    "BUSY_POLL",
+    "Guard",
+    "add_breaker_listener",
+    "after_guard",
+    "circuit_of",
+    "guard_of",
+    "remove_breaker_listener",
+    "report_change",
+    "resilience_of",
+    "step_for",
+]
+
+log = logging.getLogger("policy")
+
+#: While the probes are out, a call looks again this often (seconds).
+BUSY_POLL: Final = 0.05
+
+#: Per policy (by identity): (policy, breaker config, adaptive).
+_cache: dict[int, tuple[Any, BreakerConfig | None, bool]] = {}
+
+BreakerListener = Callable[[str, str, str], object]
+_listeners: list[BreakerListener] = []
+
+
+def resilience_of(p: policy.Policy) -> tuple[BreakerConfig | None, bool]:
+    """The policy's breaker (as the pure breaker's config) and ``pace=adaptive``."""
+    hit = _cache.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1], hit[2]
+    if len(_cache) >= 256:
+        _cache.clear()
+    setting = p.breaker
+    config = None if setting is None else config_of(setting)
+    adaptive = bool(p.adaptive)
+    _cache[id(p)] = (p, config, adaptive)
+    return config, adaptive
+
+
+def add_breaker_listener(listener: BreakerListener) -> None:
+    """Call ``listener(origin, old, new)`` on every change of a circuit's phase seen by
+    this process (``"closed"``, ``"open"``, ``"half-open"``)."""
+    _listeners.append(listener)
+
+
+def remove_breaker_listener(listener: BreakerListener) -> None:
+    """Stop calling ``listener``."""
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def report_change(origin: str, old: str, new: str) -> None:
+    """Report a change of phase: log line, OpenTelemetry event, listeners."""
+    level = logging.WARNING if new == OPEN else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "circuit for %s: %s -> %s",
+            origin,
+            old,
+            new,
+            extra={"breaker_origin": origin, "breaker_from": old, "breaker_to": new},
+        )
+    span = _current_span()
+    if span is not None and span.is_recording():
+        span.add_event(
+            "circuit", {"circuit.origin": origin, "circuit.from": old, "circuit.to": new}
+        )
+    for listener in tuple(_listeners):
+        listener(origin, old, new)
+
+
+class Guard:
+    """One call's breaker and bucket: the policy's config, whether the request about to go
+    is a probe, whether its token (or probe) is already taken, and the circuit that
+    ended the call (``(origin, seconds until half-open)``, read by the shells)."""
+
+    __slots__ = ("adaptive", "before_kw", "breaker", "circuit", "probe", "ready")
+
+    def __init__(self, breaker: BreakerConfig | None, adaptive: bool) -> None:
+        self.breaker = breaker
+        self.adaptive = adaptive
+        self.before_kw: dict[str, Any] = {"breaker": breaker, "adaptive": adaptive}
+        self.probe = False
+        self.ready = False
+        self.circuit: tuple[str, float] | None = None
+
+    def after_kw(self, outcome: Any) -> dict[str, Any]:
+        """``State.after``'s arguments: the answer's verdicts (``changes`` collects the
+        phases the answer moved the breaker to)."""
+        return {
+            "breaker": self.breaker,
+            "failed": self.breaker is not None and is_failure(outcome),
+            "probe": self.probe,
+            "adaptive": self.adaptive,
+            "throttled": self.adaptive and is_throttle(outcome),
+            "changes": [],
+        }
+
+
+def guard_of(p: policy.Policy) -> Guard | None:
+    """A call's ``Guard`` when the policy has ``breaker=`` or ``pace=adaptive``."""
+    breaker, adaptive = resilience_of(p)
+    return Guard(breaker, adaptive) if breaker is not None or adaptive else None
+
+
+def circuit_of(call: Call) -> tuple[str, float] | None:
+    """``(origin, seconds until half-open)`` when an open circuit ended ``call``."""
+    res: Guard | None = call._res
+    return None if res is None else res.circuit
+
+
+def after_guard(call: Call, kw: dict[str, Any]) -> None:
+    """Report the changes of phase the answer caused; the probe, if it was one, is over."""
+    res: Any = call._res
+    for new in kw["changes"]:
+        old = HALF_OPEN if res.probe or new == CLOSED else CLOSED
+        report_change(call._origin or "", old, new)
+    res.probe = False
+
+
+def _when(t: float, now: float) -> str:
+    """``12:00:31 (in 30s)``: a wall-clock time, and how far from ``now`` it is."""
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(t)) + f" (in {t - now:.3g}s)"
+
+
+def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | None:
+    """What ``call`` does on the state's verdict ``(why, until)`` (``None``: send now):
+    a pacing hold or quota, a breaker's or the adaptive bucket's."""
+    if why == "hold" or why == "quota":
+        if until <= now:
+            return None
+        if until > call._deadline_at:
+            reason = wait_reason(why, call.display or call._origin, until - now)
+            return call._finish(call.attempts[-1] if call.attempts else None, reason)
+        call._held_to = until  # a recording sleep still moves the call's time on
+        return call._wait(until - now, None)
+    res: Any = call._res
+    if why == "probe" or why == "half-open":
+        res.probe = True
+        if why == "half-open":
+            report_change(call._origin or "", OPEN, HALF_OPEN)
+        why = "rate"
+    if why == "rate":
+        if until <= now:
+            return None
+        if until > call._deadline_at:
+            return call._finish(
+                call.attempts[-1] if call.attempts else None,
+                f"the adaptive rate limit for {call.display or call._origin} holds the "
+                f"request {until - now:.3g}s; the deadline would pass",
+            )
+        res.ready = True
+        return call._wait(until - now, None)
+    origin = call._origin or ""
+    if why == "open":
+        if call._sent > 0 and until <= call._deadline_at:
+            return call._wait(until - now, None)  # a retry waits for half-open
+        return _fail_fast(
+            call, origin, until, now, f"circuit open for {origin} until {_when(until, now)}"
+        )
+    # busy: half-open with the probes out; their answers decide
+    if now + BUSY_POLL <= call._deadline_at:
+        return call._wait(min(BUSY_POLL, max(until - now, 0.001)), None)
+    return _fail_fast(
+        call, origin, until, now, f"circuit half-open for {origin}: the probes' answers are due"
+    )
+
+
+def _fail_fast(call: Call, origin: str, until: float, now: float, reason: str) -> Done:
+    """Give up without sending: the shells raise ``CircuitOpenError`` from ``circuit``."""
+    call._res.circuit = (origin, max(until - now, 0.0))
+    last = call.attempts[-1] if call.attempts else None
+    done = call._finish(last, reason)
+    if last is None and call._on_giveup is not None:
+        # nothing was sent: on_giveup is told with an attempt numbered 0, outcome connect
+        call._on_giveup(Attempt(0, policy.ConnectFailure(), None, reason, None))
+    return done
