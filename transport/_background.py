@@ -42,6 +42,7 @@ import policy
 from policy.loop import Attempt, LocalState, State
 
 from ._check import callable_or_none, positive_int
+from ._costs import CostFn, check_cost_fn
 from ._fetch import (
     FetchError,
     compose_policy,
@@ -98,7 +99,9 @@ class BackgroundFetcher:
     own ``idempotency_key=`` overrides it).  ``state`` holds the pacing holds and retry
     budgets (``pace=on``, ``budget=``) shared by every fetch of this fetcher (a
     ``LocalState`` of its own by default); ``on_retry``/``on_giveup`` see every fetch's
-    attempts, and ``rand`` draws the jitter.
+    attempts, and ``rand`` draws the jitter.  ``cost``: ``fn(request) -> {"tokens":
+    900}``, the units a fetch spends per rate-limit family, given a ``CostRequest``
+    (method, masked url, headers, body) as ``RetryingPool`` gives it.
     """
 
     def __init__(
@@ -112,8 +115,10 @@ class BackgroundFetcher:
         on_retry: Callable[[Attempt], object] | None = None,
         on_giveup: Callable[[Attempt], object] | None = None,
         state: State | None = None,
+        cost: CostFn | None = None,
     ) -> None:
         positive_int("max_workers", max_workers)
+        self._cost = check_cost_fn(cost)
         self._rand = callable_or_none("rand", rand)
         self._on_retry = callable_or_none("on_retry", on_retry)
         self._on_giveup = callable_or_none("on_giveup", on_giveup)
@@ -331,6 +336,7 @@ class BackgroundFetcher:
             on_retry=self._on_retry,
             on_giveup=self._on_giveup,
             state=self._state,
+            cost=self._cost,
         )
         masked = mask_url(url)
         with self._lock:

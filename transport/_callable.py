@@ -29,16 +29,17 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import policy
 from policy.loop import Attempt, Call, Done, Wait, as_policy, fleet_settings, guard_of
 from policy.loop._state import LocalState, State
 
-from ._check import callable_or_none, exception_types, required_callable
 from ._circuit import not_called
+from ._costs import ArgsCost, args_cost
 from ._exceptions import outcome_from_exception, response_from_exception
+from ._keywords import check_keywords, give_up
 
 __all__ = ["Settings", "check_keywords", "give_up", "outcome_from_exception", "retrying"]
 
@@ -57,6 +58,7 @@ class Settings:
         "cache",
         "classifier",
         "clock",
+        "cost",
         "display",
         "lazy",
         "method",
@@ -76,6 +78,7 @@ class Settings:
     p: policy.Policy
     on: tuple[type[BaseException], ...]
     classifier: Callable[[BaseException], policy.Outcome | None] | None
+    cost: ArgsCost | None
     result: Callable[[Any], policy.Outcome | None] | None
     method: str
     sleep: Callable[[float], Any]
@@ -92,6 +95,7 @@ class Settings:
     lazy: bool
 
     def __init__(self, **kw: Any) -> None:
+        self.cost = None
         for k, v in kw.items():
             setattr(self, k, v)
         self.cache = {}
@@ -105,7 +109,7 @@ class Settings:
             # attempts and retries, and a hold one call learns holds the others.
             self.state = LocalState()
 
-    def call(self, now: float | None = None) -> Call:
+    def call(self, now: float | None = None, cost: Mapping[str, float] | None = None) -> Call:
         return Call(
             self.p,
             method=self.method,
@@ -117,7 +121,12 @@ class Settings:
             rand=self.rand,
             on_retry=self.on_retry,
             on_giveup=self.on_giveup,
+            cost=cost,
         )
+
+    def cost_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, float] | None:
+        """This call's cost (``cost=``), ``None`` without one."""
+        return None if self.cost is None else self.cost(args, kwargs)
 
     def classify(self, exc: BaseException) -> policy.Outcome | None:
         """The outcome of ``exc``; remembered per class when the class alone decides it."""
@@ -169,6 +178,7 @@ def retrying(
     on_retry: Hook | None = None,
     on_giveup: Hook | None = None,
     state: State | None = None,
+    cost: Mapping[str, float] | Callable[..., Mapping[str, float] | None] | None = None,
 ) -> Callable[[_F], _F]:
     """Retry a function, sync or async, as a policy says: ``@retrying("error:backoff(3)", on=...)``.
 
@@ -194,9 +204,13 @@ def retrying(
 
     With ``pace=on`` or a ``budget=``, every call of the decorated function shares one
     ``state`` (a new ``LocalState`` unless one is given): the budget counts all its
-    calls, and a hold one call learns holds the others.
+    calls, and a hold one call learns holds the others.  ``cost``: what one call spends
+    per rate-limit family (``{"tokens": 900}``), or ``fn(*args, **kwargs)`` giving it
+    from the call's arguments; ``pace=on`` learns the quota from the responses the
+    policy sees (an exception's response, or ``result=`` returning a ``Response``).
     """
     p = as_policy(policy)
+    cost_fn = args_cost(cost)
     on_types = check_keywords(
         p,
         on=on,
@@ -230,6 +244,7 @@ def retrying(
             state=state,
             origin=f"call:{display}",
             display=display,
+            cost=cost_fn,
         )
         if is_async:
 
@@ -250,57 +265,14 @@ def retrying(
     return decorate
 
 
-def check_keywords(
-    p: policy.Policy,
-    *,
-    on: object,
-    classify: object,
-    result: object,
-    method: object,
-    sleep: object,
-    clock: object,
-    rand: object,
-    on_retry: object,
-    on_giveup: object,
-) -> tuple[type[BaseException], ...]:
-    """``retrying``'s and ``attempts``' keywords checked at once (a ``TypeError`` or
-    ``ValueError`` now, not at the first call); the ``on=`` classes as a tuple."""
-    on_types = exception_types("on", on)
-    if on_types and not _has_error_rule(p):
-        names = ", ".join(t.__name__ for t in on_types)
-        raise ValueError(
-            f"on=({names}) can never be retried: the policy {str(p)!r} has no 'error' rule "
-            "(the exceptions listed in on= are the 'error' outcome); add one, e.g. "
-            "'error:backoff(3,100ms..1s,jitter)'"
-        )
-    callable_or_none("classify", classify)
-    callable_or_none("result", result)
-    callable_or_none("sleep", sleep)
-    required_callable("clock", clock)
-    callable_or_none("rand", rand)
-    callable_or_none("on_retry", on_retry)
-    callable_or_none("on_giveup", on_giveup)
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a str such as 'GET' (got {type(method).__name__})")
-    return on_types
-
-
-def _has_error_rule(p: policy.Policy) -> bool:
-    return any(isinstance(m, policy.OnError) for r in p.rules for m in r.matchers)
-
-
-def give_up(exc: BaseException, call: Call, reason: str) -> None:
-    exc.add_note(f"retry policy: {reason}")
-    exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
-
-
 def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
     cache = s.cache
     start = now = offset + clock()
+    cost = s.cost_of(args, kwargs)
     # Without pacing or a budget, nothing needs the call before a first failure: a call
     # that succeeds at once costs one function call more (no Call, no state).
-    call = None if s.lazy else s.call(start)
+    call = None if s.lazy else s.call(start, cost)
     while True:
         if call is not None:
             step = call.before(now)
@@ -320,7 +292,7 @@ def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
             if outcome is None:
                 raise
             if call is None:
-                call = s.call(start)
+                call = s.call(start, cost)
                 call.before(start)  # the attempt just made
             now = offset + clock()
             after = call.after(outcome, now)
@@ -335,7 +307,7 @@ def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
                     call.after(_SUCCESS, offset + clock())
                 return value
             if call is None:
-                call = s.call(start)
+                call = s.call(start, cost)
                 call.before(start)
             now = offset + clock()
             after = call.after(outcome, now)
@@ -348,7 +320,7 @@ def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
 
 
 async def _run_async(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    call = s.call()
+    call = s.call(cost=s.cost_of(args, kwargs))
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
     bounded = s.p.timeout_ms is not None or s.p.deadline_ms is not None
     while True:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final
 
@@ -43,7 +43,9 @@ import policy
 from policy.loop import Attempt, Call, Done, Wait, as_policy
 from policy.loop._state import State
 
-from ._callable import Settings, check_keywords, give_up
+from ._callable import Settings
+from ._costs import fixed_cost
+from ._keywords import check_keywords, give_up
 
 __all__ = ["AttemptBlock", "Attempts", "attempts"]
 
@@ -131,10 +133,11 @@ class Attempts:
     ``transport.attempts_of(loop)`` reads the history of the latest one.
     """
 
-    __slots__ = ("_call", "_last", "_s")
+    __slots__ = ("_call", "_cost", "_last", "_s")
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cost: Mapping[str, float] | None = None) -> None:
         self._s = settings
+        self._cost = cost
         self._call: Call | None = None
         self._last: BaseException | None = None
 
@@ -203,7 +206,7 @@ class Attempts:
 
     def _start(self) -> Call:
         self._last = None
-        self._call = call = self._s.call()
+        self._call = call = self._s.call(cost=self._cost)
         return call
 
     def _not_sent(self, call: Call, reason: str) -> None:
@@ -266,6 +269,7 @@ def attempts(
     on_retry: Hook | None = None,
     on_giveup: Hook | None = None,
     state: State | None = None,
+    cost: Mapping[str, float] | None = None,
 ) -> Attempts:
     """Retry a block of code as a policy says: ``for attempt in attempts(p): with attempt:``.
 
@@ -274,7 +278,9 @@ def attempts(
     ``name`` is how log lines name the block (and what pacing holds are kept per).
     ``sleep`` defaults to ``time.sleep`` in a ``for`` loop and ``asyncio.sleep`` in an
     ``async for`` loop (then it must return an awaitable).  With ``pace=on`` or a
-    ``budget=``, pass one ``state`` to every loop that should share them.
+    ``budget=``, pass one ``state`` to every loop that should share them.  ``cost``:
+    what one loop spends per rate-limit family (``{"tokens": 900}``); ``pace=on`` learns
+    the quota from the outcomes the block sets (``attempt.outcome = policy.Response(...)``).
     """
     p = as_policy(policy)
     on_types = check_keywords(
@@ -291,6 +297,7 @@ def attempts(
     )
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str (got {name!r})")
+    fixed = fixed_cost(cost)
     return Attempts(
         Settings(
             p=p,
@@ -307,5 +314,6 @@ def attempts(
             state=state,
             origin=f"call:{name}",
             display=name,
-        )
+        ),
+        fixed,
     )

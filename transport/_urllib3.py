@@ -86,6 +86,8 @@ class PolicyRetry(Retry):
         _call: Call | None = None,
         **kwargs: Any,
     ) -> None:
+        if "cost" in kwargs:
+            _refuse_cost()
         kwargs.setdefault("allowed_methods", None)
         super().__init__(
             total=total,
@@ -240,4 +242,14 @@ def _refuse_fleet(p: policy.Policy) -> None:
         "has failed, so it can neither hold nor count first attempts. Use "
         "transport.RetryingPool (urllib3), RetryTransport (httpx), aiohttp_middleware or "
         "retrying for them, or leave them out of the policy given to PolicyRetry."
+    )
+
+
+def _refuse_cost() -> None:
+    """``cost=`` needs pacing, and a urllib3 ``Retry`` cannot hold a request: refuse it."""
+    raise TypeError(
+        "PolicyRetry cannot apply cost=: urllib3 asks a Retry only after a request has "
+        "failed, shows it neither the request's body nor a way to hold it back, so a "
+        "cost could never be counted or paced. Use transport.RetryAdapter (requests), "
+        "transport.RetryingPool (urllib3), RetryTransport (httpx) or aiohttp_middleware."
     )
