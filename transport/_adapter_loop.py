@@ -20,6 +20,7 @@ from ._circuit import circuit_error
 from ._costs import CostFn, check_cost_fn, cost_of
 from ._exceptions import requests_outcome
 from ._redact import mask_url
+from ._sse_requests import PrefixedRaw, read_ahead, wants_read_ahead
 
 __all__ = ["AdapterLoop"]
 
@@ -137,6 +138,8 @@ class AdapterLoop:
                 raw = response.raw
                 headers = raw.headers if raw is not None else response.headers
                 outcome = policy.Response(response.status_code, headers)
+                if wants_read_ahead(self.policy, response):  # sse=on
+                    outcome, error = read_ahead(lib, request, response, outcome, limit)
             after = call.after(outcome, offset + clock(), replayable=replayable)
             if type(after) is Wait:
                 if response is not None:
@@ -152,7 +155,11 @@ class AdapterLoop:
 
 
 def _discard(response: Any, lib: Any) -> None:
-    """Read a retried response's body (keep-alive reuses the connection) and close it."""
+    """Read a retried response's body (keep-alive reuses the connection) and close it; an
+    event stream read ahead is closed unread (it may never end)."""
+    if isinstance(response.raw, PrefixedRaw):
+        response.close()
+        return
     try:
         _ = response.content
     except lib.RequestException:

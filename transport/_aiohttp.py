@@ -59,6 +59,7 @@ from ._circuit import circuit_error
 from ._costs import CostFn, check_cost_fn, cost_of
 from ._edge import MAX_BODY, REDIRECTS, downgrade, pass_hop, redirect_hop, too_big, usable_status
 from ._redact import mask_url
+from ._sse_aiohttp import read_ahead as sse_read_ahead
 
 __all__ = ["aiohttp_middleware", "aiohttp_outcome"]
 
@@ -183,7 +184,8 @@ class _Middleware:
                     response = await handler(request)
                     if _hop(self.policy, call, request, response):
                         return response
-                    if read_body and usable_status(response.status):
+                    ahead = await sse_read_ahead(self.policy, response)  # sse=on
+                    if ahead is None and read_body and usable_status(response.status):
                         await _read(call, response)
             except (aiohttp.ClientError, TimeoutError) as e:
                 if response is not None:
@@ -207,7 +209,7 @@ class _Middleware:
             else:
                 status = response.status
                 if usable_status(status):
-                    outcome = policy.Response(status, response.headers)  # line by line
+                    outcome = policy.Response(ahead or status, response.headers)
                 else:  # a broken response, as urllib3 sees it
                     outcome = policy.ConnectionReset()
                 replayable = not getattr(request.body, "consumed", False)

@@ -247,7 +247,7 @@ class SyncShell(_Base):
                     raise hop
                 outcome = _outcome_of_response(response)
                 if type(outcome) is policy.Response and wants_read_ahead(p, response):
-                    outcome = read_ahead(response, lib, end, outcome)  # sse=on
+                    outcome, error = read_ahead(response, lib, end, outcome, request)  # sse=on
             finally:
                 if token is not None:
                     HEAD_END.reset(token)
@@ -365,7 +365,7 @@ class AsyncShell(_Base):
                     raise hop
                 outcome = _outcome_of_response(response)
                 if type(outcome) is policy.Response and wants_read_ahead(p, response):
-                    outcome = await read_ahead_async(response, lib, end, outcome)  # sse=on
+                    outcome, error = await read_ahead_async(response, lib, end, outcome, request)
             after = call.after(outcome, offset + clock(), replayable=replayable)
             if type(after) is Wait:
                 if response is not None:
