@@ -31,6 +31,9 @@ parse, a status outside 100-599
 anything else                                  raised at once, never retried
 =============================================  ============
 
+With ``sse=on`` a 2xx ``text/event-stream`` is read ahead to its first content or error
+event instead of read whole (an error event is decided as its status; the response's
+``content`` yields the bytes read ahead, then the rest).
 A redirect hop the policy has no rule for is the hop's accepted answer (never a give-up);
 a redirect from https to http is refused; a body read here stops at 64 MiB (decoded).
 """

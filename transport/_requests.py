@@ -17,7 +17,8 @@ request's ``timeout=`` (a number or a ``(connect, read)`` pair) is kept, each pa
 to the attempt's limit (the policy's ``timeout=``, else the adapter's ``timeout=``,
 shrunk to the deadline); like urllib3, they bound each socket operation.  A retried
 response's body is read and closed before the wait (keep-alive); the response handed
-back is the caller's, with the attempts on ``transport.attempts_of(response)``.  Giving up on an
+back is the caller's, with the attempts on ``transport.attempts_of(response)``; with
+``sse=on`` an event stream is read ahead to its first event (``_sse_requests``).  Giving up on an
 error re-raises requests' own exception with the policy's reason as a note.
 """
 
