@@ -39,6 +39,7 @@ the circuit opened), change nothing.
 
 from __future__ import annotations
 
+import math
 from typing import Final, NamedTuple
 
 __all__ = [
@@ -203,7 +204,7 @@ def _record_ratio(
 ) -> tuple[BreakerState, str | None]:
     """Count one attempt in the current bucket (a late report, older than the newest
     bucket, counts in the newest) and open when the window's failures reach the ratio."""
-    b = int(now // (config.window / BUCKETS))
+    b = math.floor(now / (config.window / BUCKETS))  # as Redis' Lua computes it
     newest = state.bucket
     if b <= newest and not failed:  # the common case: one more success, same bucket
         slot = newest % BUCKETS
