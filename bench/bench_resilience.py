@@ -67,8 +67,9 @@ def _rows(prefix: str, n: int, make: Callable[[], Any]) -> dict[str, float]:
 
 
 def main(n: int = N, n_redis: int = N_REDIS) -> dict[str, float]:
-    import transport
     from redis_server import RedisServer
+
+    import transport
 
     out = _rows("LocalState", n, LocalState)
     with RedisServer() as rs:

@@ -209,7 +209,7 @@ def _record_ratio(
     if b <= newest and not failed:  # the common case: one more success, same bucket
         slot = newest % BUCKETS
         t = state.total
-        total_t = t[:slot] + (t[slot] + 1,) + t[slot + 1 :]
+        total_t = (*t[:slot], t[slot] + 1, *t[slot + 1 :])
         return _new(BreakerState, (CLOSED, 0, 0.0, 0, 0, newest, state.fails, total_t)), None
     fails, total = list(state.fails), list(state.total)
     if b > newest:
