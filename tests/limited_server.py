@@ -20,7 +20,7 @@ __all__ = ["LimitedServer"]
 class LimitedServer:
     """Flask-Limiter at ``limit`` on one route, fixed window, headers on; a context manager."""
 
-    def __init__(self, limit: str = "5 per second") -> None:
+    def __init__(self, limit: str = "5 per second", *, headers: bool = True) -> None:
         from flask import Flask
         from flask_limiter import Limiter
         from werkzeug.serving import make_server
@@ -28,7 +28,7 @@ class LimitedServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         logging.getLogger("flask-limiter").setLevel(logging.ERROR)
         app = Flask("limited")
-        app.config["RATELIMIT_HEADERS_ENABLED"] = True
+        app.config["RATELIMIT_HEADERS_ENABLED"] = headers  # off: bare 429s, no quota told
         app.config["RATELIMIT_STRATEGY"] = "fixed-window"
         self.counts: collections.Counter[int] = collections.Counter()
         self._lock = threading.Lock()

@@ -133,3 +133,25 @@ def test_testing_keeps_deadlines(http_server: LoopbackServer) -> None:
     assert r.status == 503
     assert waits == [40.0]
     assert "deadline" in r.attempts[-1].reason  # type: ignore[attr-defined]
+
+
+def test_prometheus_counts_circuit_changes(http_server: LoopbackServer) -> None:
+    """A breaker that opens, goes half-open and closes again is counted per origin and
+    phase entered, in a real registry."""
+    registry = CollectorRegistry()
+    hooks = transport.prometheus_hooks(registry)
+    bad = http_server.route("/cb", Reply(503), Reply(503), Reply(200), cycle=False)
+    origin = bad.split("/cb")[0]
+    with transport.RetryingPool("5xx:backoff(1,1ms) breaker=2/open=200ms", **hooks) as rp:
+        assert rp.request("GET", bad).status == 503  # two failed attempts: open
+        with pytest.raises(transport.CircuitOpenError):
+            rp.request("GET", bad)
+        time.sleep(0.25)
+        assert rp.request("GET", bad).status == 200  # the probe passes: closed
+
+    def count(state: str) -> float | None:
+        return registry.get_sample_value(
+            "retry_policy_circuit_changes_total", {"origin": origin, "state": state}
+        )
+
+    assert (count("open"), count("half-open"), count("closed")) == (1, 1, 1)

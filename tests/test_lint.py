@@ -48,10 +48,13 @@ TRIGGERS = [
     ("W110", "5xx:backoff(3,0ms..1s,x1.5,jitter)", "backoff(3,0ms..1s,x1.5,jitter)"),
     ("W111", "5xx:backoff(3,jitter)", "5xx"),
     ("W111", "429:headers() 500-504,timeout:backoff(2,jitter)", "500-504"),
+    ("W112", "5xx:backoff(3,jitter) breaker=3", "breaker=3"),
+    ("W112", "timeout:backoff(2,jitter) attempts=3 breaker=3/open=10s", "breaker=3/open=10s"),
     ("I201", "5xx:never", "5xx:never"),
     ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
     ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
     ("I205", "@openai 5xx:backoff(3,1s,jitter)", "5xx:backoff(3,1s,jitter)"),
+    ("I206", "5xx:backoff(2,1s,jitter) budget=20% breaker=50%", "breaker=50%"),
 ]
 
 # (code, a policy close to the trigger that must not raise it)
@@ -89,6 +92,12 @@ CLEAN = [
     ("W111", "5xx:backoff(3,jitter) methods=GET,PUT"),
     ("W111", "429,408:backoff(3,jitter)"),
     ("W111", "5xx:never"),
+    ("W112", "5xx:backoff(3,jitter) breaker=5"),
+    ("W112", "5xx:backoff(9,jitter) attempts=3 breaker=4"),
+    ("W112", "5xx:backoff(3,jitter) breaker=50%"),
+    ("W112", "429:headers() breaker=2"),
+    ("I206", "5xx:backoff(2,1s,jitter) breaker=50%"),
+    ("I206", "5xx:backoff(2,1s,jitter) budget=20%"),
 ]
 
 

@@ -82,3 +82,43 @@ def test_at_most_two_commands_per_attempt() -> None:
     # 503 then 200: check + record (a retry to grant) for the 503, the check for the 200.
     assert counts["flaky"][1] == 20
     assert counts["flaky"][0]["evalsha"] == 30
+
+
+def test_breaker_and_adaptive_travel_inside_the_two_commands() -> None:
+    """``breaker=`` and ``pace=adaptive`` add no command: the check before sending asks
+    the shared breaker and takes the bucket's token, the record tells them the answer --
+    at most two EVALSHA per attempt, nothing else -- and the breaker is in Redis."""
+    policy_text = "5xx:backoff(2,1ms) pace=adaptive budget=20% breaker=50%"
+    with RedisServer() as rs, LoopbackServer() as server:
+        plain = server.route("/plain", Reply(200, body=b"ok"))
+        flaky = server.route("/flaky", Reply(503), Reply(200, body=b"ok"), cycle=True)
+        admin = redis.Redis.from_url(rs.url)
+        prefix = f"c{uuid.uuid4().hex[:6]}:"
+        state = transport.RedisState(rs.url, prefix=prefix, timeout=0.5)
+        try:
+            with transport.RetryingPool(policy_text, state=state) as pool:
+                pool.request("GET", flaky)  # both scripts are loaded here
+                state._wire.flush()
+                counts = {}
+                for name, url, n in (("plain", plain, 20), ("flaky", flaky, 10)):
+                    admin.config_resetstat()
+                    before = len(server.requests)
+                    for _ in range(n):
+                        assert pool.request("GET", url).status == 200
+                    state._wire.flush()
+                    counts[name] = (_sent(admin), len(server.requests) - before)
+            assert state.shared
+            fields = set()
+            for key in admin.scan_iter(match=prefix + "*"):
+                if admin.type(key) == b"hash":
+                    fields |= {f.decode() for f in admin.hkeys(key)}
+        finally:
+            state.close()
+            admin.close()
+    for name, (sent, attempts) in counts.items():
+        assert set(sent) == {"evalsha"}, (name, sent)
+        assert sent["evalsha"] <= 2 * attempts, (name, sent, attempts)
+    # every answer is recorded (the breaker counts successes too): two per attempt
+    assert counts["plain"][0]["evalsha"] == 2 * counts["plain"][1] == 40
+    assert counts["flaky"][1] == 20 and counts["flaky"][0]["evalsha"] == 40
+    assert any(f.startswith("cb:") for f in fields) and "ab:r" in fields, fields

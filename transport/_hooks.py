@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypedDict
 
-from policy.loop import Attempt, start_recording, stop_recording
+from policy.loop import Attempt, add_breaker_listener, start_recording, stop_recording
 
 __all__ = ["Hooks", "prometheus_hooks", "testing"]
 
@@ -52,7 +52,12 @@ def prometheus_hooks(registry: Any = None) -> Hooks:
 
     * ``retry_policy_retries_total{rule, outcome}`` -- retries granted;
     * ``retry_policy_giveups_total{rule, outcome}`` -- calls that gave up;
-    * ``retry_policy_wait_seconds`` -- a histogram of the waits before retries.
+    * ``retry_policy_wait_seconds`` -- a histogram of the waits before retries;
+    * ``retry_policy_circuit_changes_total{origin, state}`` -- changes of a circuit
+      breaker's phase (``breaker=``) seen by this process, by origin and the phase entered
+      (``open``, ``half-open``, ``closed``).  Counted from the first ``prometheus_hooks``
+      call with the registry on, for every adapter of the process (a circuit is the
+      origin's, not one adapter's).
 
     ``rule`` is the deciding rule in canonical form (``none`` when no rule matched),
     ``outcome`` the status code or ``timeout``/``connect``/``reset``/``error``.  Calling
@@ -84,6 +89,18 @@ def prometheus_hooks(registry: Any = None) -> Hooks:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, float("inf")),
             registry=reg,
         )
+
+        changes = Counter(
+            "retry_policy_circuit_changes",
+            "Changes of a circuit breaker's phase, by origin and the phase entered",
+            ("origin", "state"),
+            registry=reg,
+        )
+
+        def on_change(origin: str, old: str, new: str) -> None:
+            changes.labels(origin, new).inc()
+
+        add_breaker_listener(on_change)
 
         def on_retry(attempt: Attempt) -> None:
             retries.labels(attempt.rule or "none", attempt.label).inc()

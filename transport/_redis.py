@@ -66,7 +66,7 @@ from policy.loop._breaker import BreakerConfig
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
-from ._redis_guard import guard_before
+from ._redis_guard import after_args, before_args, read_before
 from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
 from ._redis_wire import MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
 
@@ -148,30 +148,37 @@ class RedisState:
         breaker: BreakerConfig | None = None,
         adaptive: bool = False,
     ) -> Verdict:
-        if breaker is not None or adaptive:
-            return guard_before(self, origin, now, pace, first, cost, breaker, adaptive)
-        if pace:
+        guarded = breaker is not None or adaptive  # the breaker's verdict comes first
+        if pace and not guarded:
             local = self._local.hold_until(origin, now)  # mirrored: learnt in an outage
             if local is not None:
                 return ("hold", local)
-        elif not first:
+        elif not first and not guarded:
             return None
         args: list[Any] = [repr(now), "1" if pace else "0", "1" if first else "0"]
         args += (self._member(now), repr(now - WINDOW)) if first else ("", "")
-        args += ("", "")  # breaker, adaptive: reserved
+        args += before_args(breaker, adaptive) if guarded else ("", "")
         args += _ONE if not cost else cost_tail(cost)
         # Without pacing there is no verdict to wait for; with it, none while the last
         # answer left room enough (see the module doc): the check is sent, not waited for.
-        mode = (self._wire.trusted(origin, now, cost) if pace else SEND) if self._defer else WAIT
+        # A breaker's or a bucket's verdict is always waited for.
+        if guarded or not self._defer:
+            mode = WAIT
+        else:
+            mode = self._wire.trusted(origin, now, cost) if pace else SEND
         got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
-            return self._local.before(origin, now, pace=pace, first=first, cost=cost)
+            return self._local.before(
+                origin, now, pace=pace, first=first, cost=cost, breaker=breaker, adaptive=adaptive
+            )
         if not got:
             return None
         try:
             why = got[0]
             if why in (b"", ""):
-                return None
+                return read_before(got, now) if guarded else None
+            if why in (b"o", "o", b"b", "b"):
+                return read_before(got, now)
             if why in (b"w", "w"):
                 return ("quota", now + BLIND_WAIT)
             until = float(got[1])
@@ -195,12 +202,10 @@ class RedisState:
         deadline: float = _INF,
         **guard: Any,
     ) -> After:
-        if guard:  # the breaker and the adaptive bucket (see _redis_guard)
-            self._local.after(origin, now, **guard)
         quotas = tuple(q for q in quotas if q[2] > now)
         if hold is not None and hold <= now:
             hold = None
-        if hold is None and not quotas and not retry:
+        if hold is None and not quotas and not retry and not guard:
             return _NO
         if hold is not None or quotas:  # mirrored, so an outage keeps what was learnt
             self._local.after(origin, now, hold=hold, quotas=quotas, cost=cost)
@@ -219,7 +224,7 @@ class RedisState:
             args += (self._member(now), repr(now - WINDOW))
         else:
             args += ("", "")
-        args += ("", "")  # breaker outcome, adaptive throttle: reserved
+        args += after_args(guard) if guard else ("", "")  # the breaker's, the bucket's
         for family, remaining, until in quotas:
             c = cost.get(family, 1) if cost else 1
             args += (
@@ -230,17 +235,17 @@ class RedisState:
             )
         # A hold or a retry waits for Redis' answer; a quota alone is sent (with the check
         # this thread carries) and not waited for: its answer is read once it has arrived.
-        mode = WAIT if retry or hold is not None or not self._defer else SEND
+        # A breaker's record is waited for too: its answer says whether the phase moved.
+        breaker = guard.get("breaker") is not None
+        mode = WAIT if retry or hold is not None or breaker or not self._defer else SEND
         got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.after(
-                origin,
-                now,
-                retry=retry,
-                budget=budget,
-                floor=floor,
-                deadline=deadline,
+                origin, now, retry=retry, budget=budget, floor=floor, deadline=deadline, **guard
             )
+        changes = guard.get("changes")
+        if breaker and changes is not None and got and len(got) > 5 and got[5]:
+            changes.append(got[5].decode() if type(got[5]) is bytes else str(got[5]))
         if not retry:
             return _NO
         try:

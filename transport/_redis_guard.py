@@ -1,38 +1,306 @@
-"""``RedisState``'s circuit breaker and adaptive bucket (``breaker=``, ``pace=adaptive``).
+"""``RedisState``'s circuit breaker and adaptive bucket (``breaker=``, ``pace=adaptive``),
+shared by every process through the origin's Redis hash.
 
-For now they are kept in the process's own ``LocalState`` (the one ``RedisState`` falls
-back on): pacing holds, quotas and budgets are shared through Redis as before, and then
-the origin's breaker and bucket of this process decide.  The hash fields reserved for
-sharing them (``cb:*``, ``ab:*``, see ``_redis_lua``) are not written yet.
+They travel in the two scripts every attempt already runs (``_redis_lua``): ``BEFORE``
+asks the origin's breaker first (an open circuit refuses before anything is spent),
+then pacing and the budget's count, then commits the admission and takes the bucket's
+token; ``AFTER`` records the answer in the breaker (answering the phase it moved to)
+and in the bucket.  ``LUA`` below is the part of the scripts that does it: the pure
+functions of ``policy.loop._breaker`` (``admit``, ``record``) and
+``policy.loop._adaptive`` (``acquire``, ``record``) written again in Lua, the same
+floating-point operations in the same order, so a fleet sharing Redis gets exactly the
+verdicts and waits one ``LocalState`` would give (the tests run random sequences through
+both).  Times travel as the strings Python wrote and come back with 17 digits: exact.
+
+Fields (in the origin's hash; see ``_redis_lua``): a breaker's under ``cb:<config>:``
+(``<config>`` is ``threshold/ratio/window/open/min/probes``, so two policies with
+different breakers on one origin do not mix, as in ``LocalState``): ``p`` phase, ``n``
+failures in a row, ``u`` until, ``s`` probes sent, ``ok`` probes passed, ``b`` newest
+bucket, ``f`` / ``t`` the ratio window's failures and attempts per bucket
+(comma-separated).  The bucket's under ``ab:``: ``e`` on, ``r`` fill rate, ``mc`` max
+capacity, ``c`` tokens, ``lf`` last refill, ``m`` measured rate, ``lb`` its bucket,
+``n`` answers since, ``w`` CUBIC's ``w_max``, ``k`` its ``K``, ``lt`` last throttle.
+The hash lives at least ``until + window + open`` past a breaker's write and
+``BUCKET_TTL`` past a bucket's.
+
+When Redis does not answer, the process's own ``LocalState`` decides (the fallback of
+every ``RedisState`` call): the breaker and bucket then start from scratch there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from policy.loop._breaker import BreakerConfig
 from policy.loop._state import Verdict
 
-__all__ = ["guard_before"]
+__all__ = ["BUCKET_TTL_MS", "LUA", "after_args", "before_args", "config_arg", "read_before"]
+
+#: A bucket's fields outlive its last write by this much (ms).
+BUCKET_TTL_MS: Final = 600_000
+
+LUA: Final = """
+local function cb_cfg(s)
+  local v = {}
+  for x in string.gmatch(s, '[^/]+') do v[#v + 1] = x end
+  return {th = tonumber(v[1]), ratio = v[2] == '1', win = tonumber(v[3]),
+    open = tonumber(v[4]), min = tonumber(v[5]), probes = tonumber(v[6]), key = 'cb:'..s..':'}
+end
+local function cb_zeros(cfg)
+  local z = {}
+  if cfg.ratio then for i = 1, 10 do z[i] = 0 end end
+  return z
+end
+local function cb_start(cfg)
+  return {p = 'closed', n = 0, u = 0, s = 0, ok = 0, b = 0, f = cb_zeros(cfg), t = cb_zeros(cfg)}
+end
+local function cb_ints(s)
+  local t = {}
+  for x in string.gmatch(s, '[^,]+') do t[#t + 1] = tonumber(x) end
+  return t
+end
+local function cb_load(cfg)
+  local k = cfg.key
+  local v = redis.call('HMGET', KEYS[1], k..'p', k..'n', k..'u', k..'s', k..'ok', k..'b',
+    k..'f', k..'t')
+  local p = v[1]
+  if p ~= 'closed' and p ~= 'open' and p ~= 'half-open' then return cb_start(cfg) end
+  local st = {p = p, n = tonumber(v[2] or ''), u = tonumber(v[3] or ''),
+    s = tonumber(v[4] or ''), ok = tonumber(v[5] or ''), b = tonumber(v[6] or ''),
+    f = cb_ints(v[7] or ''), t = cb_ints(v[8] or '')}
+  local size = 0
+  if cfg.ratio then size = 10 end
+  if not (st.n and st.u and st.s and st.ok and st.b) or #st.f ~= size or #st.t ~= size then
+    return cb_start(cfg)
+  end
+  return st
+end
+local function cb_save(cfg, st, now)
+  local k = cfg.key
+  redis.call('HSET', KEYS[1], k..'p', st.p, k..'n', st.n, k..'u', str(st.u), k..'s', st.s,
+    k..'ok', st.ok, k..'b', str(st.b), k..'f', table.concat(st.f, ','),
+    k..'t', table.concat(st.t, ','))
+  ttl(math.floor((math.max(st.u - now, 0) + cfg.win + cfg.open) * 1000) + GRACE_MS)
+end
+local function cb_opened(cfg, now)
+  return {p = 'open', n = 0, u = now + cfg.open, s = 0, ok = 0, b = 0,
+    f = cb_zeros(cfg), t = cb_zeros(cfg)}
+end
+local function cb_half(cfg, st, now)
+  return {p = 'half-open', n = 0, u = now + cfg.open, s = 1, ok = 0, b = 0, f = st.f, t = st.t}
+end
+local function cb_admit(cfg, st, now)
+  if st.p == 'closed' then return nil, 'send', 0 end
+  if st.p == 'open' then
+    if now < st.u then return nil, 'open', st.u - now end
+    return cb_half(cfg, st, now), 'probe', 0
+  end
+  if st.s < cfg.probes then st.s = st.s + 1; return st, 'probe', 0 end
+  if now >= st.u then return cb_half(cfg, st, now), 'probe', 0 end
+  return nil, 'busy', st.u - now
+end
+local function cb_record(cfg, st, failed, now, probe)
+  if st.p == 'closed' then
+    if not cfg.ratio then
+      if not failed then
+        if st.n == 0 then return nil, nil end
+        return cb_start(cfg), nil
+      end
+      local n = st.n + 1
+      if n >= cfg.th then return cb_opened(cfg, now), 'open' end
+      st.n = n
+      return st, nil
+    end
+    local b = math.floor(now / (cfg.win / 10))
+    local newest = st.b
+    if b > newest then
+      if b - newest >= 10 then
+        st.f, st.t = cb_zeros(cfg), cb_zeros(cfg)
+      else
+        for k = newest + 1, b do st.f[k % 10 + 1] = 0; st.t[k % 10 + 1] = 0 end
+      end
+      newest = b
+    end
+    st.b = newest
+    local slot = newest % 10 + 1
+    st.t[slot] = st.t[slot] + 1
+    if failed then
+      st.f[slot] = st.f[slot] + 1
+      local n, nf = 0, 0
+      for i = 1, 10 do n = n + st.t[i]; nf = nf + st.f[i] end
+      if n >= cfg.min and nf * 100 >= cfg.th * n then return cb_opened(cfg, now), 'open' end
+    end
+    return st, nil
+  end
+  if st.p == 'open' or not probe then return nil, nil end
+  if failed then return cb_opened(cfg, now), 'open' end
+  local passed = st.ok + 1
+  if passed >= cfg.probes then return cb_start(cfg), 'closed' end
+  st.ok = passed
+  return st, nil
+end
+local AB = {'ab:e', 'ab:r', 'ab:mc', 'ab:c', 'ab:lf', 'ab:m', 'ab:lb', 'ab:n', 'ab:w', 'ab:k',
+  'ab:lt'}
+local function ab_start(now)
+  return {e = false, r = 1.0, mc = 1.0, c = 0.0, lf = now, m = 0.0, lb = math.floor(now),
+    n = 0, w = 0.0, k = 0.0, lt = now}
+end
+local function ab_load(now)
+  local v = redis.call('HMGET', KEYS[1], unpack(AB))
+  local x = {}
+  for i = 2, 11 do
+    x[i] = tonumber(v[i] or '')
+    if x[i] == nil then return ab_start(now), true end
+  end
+  if v[1] ~= '1' and v[1] ~= '0' then return ab_start(now), true end
+  return {e = v[1] == '1', r = x[2], mc = x[3], c = x[4], lf = x[5], m = x[6], lb = x[7],
+    n = x[8], w = x[9], k = x[10], lt = x[11]}, false
+end
+local function ab_save(s)
+  local e = '0'
+  if s.e then e = '1' end
+  redis.call('HSET', KEYS[1], 'ab:e', e, 'ab:r', str(s.r), 'ab:mc', str(s.mc), 'ab:c', str(s.c),
+    'ab:lf', str(s.lf), 'ab:m', str(s.m), 'ab:lb', str(s.lb), 'ab:n', s.n, 'ab:w', str(s.w),
+    'ab:k', str(s.k), 'ab:lt', str(s.lt))
+  ttl(BUCKET_TTL_MS)
+end
+local function ab_refill(s, now)
+  if now <= s.lf then return s.c end
+  return math.min(s.mc, s.c + (now - s.lf) * s.r)
+end
+local function ab_acquire(now)
+  local s, fresh = ab_load(now)
+  if not s.e then
+    if fresh then ab_save(s) end
+    return 0
+  end
+  local tokens = ab_refill(s, now)
+  local wait = 0
+  if tokens < 1 then wait = (1 - tokens) / s.r end
+  s.c = tokens - 1
+  if now > s.lf then s.lf = now end
+  ab_save(s)
+  return wait
+end
+local function ab_record(throttled, now)
+  local s = ab_load(now)
+  local m, lb, cnt = s.m, s.lb, s.n + 1
+  local bucket = math.floor(now * 2.0) / 2.0
+  if bucket > lb then
+    m = ((cnt / (bucket - lb)) * 0.8) + (m * (1 - 0.8))
+    cnt, lb = 0, bucket
+  end
+  local w, k, lt, e = s.w, s.k, s.lt, s.e
+  local rate
+  if not throttled then
+    rate = 0.4 * ((now - lt) - k) ^ 3 + w
+  else
+    if e then w = math.min(m, s.r) else w = m end
+    k = ((w * (1 - 0.7)) / 0.4) ^ (1 / 3.0)
+    lt, rate, e = now, w * 0.7, true
+  end
+  local value = math.min(rate, 2.0 * m)
+  local tokens = ab_refill(s, now)
+  local mc = 1.0
+  if value >= 1 then mc = value end
+  local lf = s.lf
+  if now > lf then lf = now end
+  ab_save({e = e, r = math.max(value, 0.5), mc = mc, c = math.min(tokens, mc), lf = lf, m = m,
+    lb = lb, n = cnt, w = w, k = k, lt = lt})
+end
+local function guard_admit(A, now)
+  if A[6] == '' then return nil end
+  local cfg = cb_cfg(A[6])
+  local st = cb_load(cfg)
+  local was = st.p
+  local new, verdict, wait = cb_admit(cfg, st, now)
+  if verdict == 'open' then return {'o', str(now + wait)} end
+  if verdict == 'busy' then return {'b', str(now + wait)} end
+  local kind = ''
+  if verdict == 'probe' then
+    kind = 'p'
+    if was == 'open' then kind = 'x' end
+  end
+  return {cfg, new, kind}
+end
+local function guard_go(A, go, admitted, now)
+  local kind = ''
+  if admitted then
+    if admitted[2] then cb_save(admitted[1], admitted[2], now) end
+    kind = admitted[3]
+  end
+  local at = now
+  if A[7] ~= '' then at = now + ab_acquire(now) end
+  if not go then go = {'', '', ''} end
+  go[4], go[5] = kind, str(at)
+  return go
+end
+local function guard_record(now, breaker, throttled)
+  local change = ''
+  if breaker ~= '' then
+    local cfg = cb_cfg(string.sub(breaker, 4))
+    local new, ch = cb_record(cfg, cb_load(cfg), string.sub(breaker, 1, 1) == '1', now,
+      string.sub(breaker, 2, 2) == '1')
+    if new then cb_save(cfg, new, now) end
+    if ch then change = ch end
+  end
+  if throttled ~= '' then ab_record(throttled == '1', now) end
+  return change
+end
+"""
+
+_configs: dict[BreakerConfig, str] = {}
 
 
-def guard_before(
-    state: Any,
-    origin: str,
-    now: float,
-    pace: bool,
-    first: bool,
-    cost: Mapping[str, float] | None,
-    breaker: BreakerConfig | None,
-    adaptive: bool,
-) -> Verdict:
-    """The shared verdict (holds, quotas, the budget's count); when it lets the request
-    go, this process's breaker and bucket."""
-    verdict: Verdict = state.before(origin, now, pace=pace, first=first, cost=cost)
-    if verdict is not None:
-        return verdict
-    local: Verdict = state._local.before(
-        origin, now, pace=False, first=False, breaker=breaker, adaptive=adaptive
-    )
-    return local
+def config_arg(config: BreakerConfig) -> str:
+    """A breaker's config as the scripts read it (``threshold/ratio/window/open/min/probes``)."""
+    got = _configs.get(config)
+    if got is None:
+        if len(_configs) >= 256:
+            _configs.clear()
+        got = _configs[config] = (
+            f"{config.threshold}/{int(config.ratio)}/{config.window!r}/{config.open!r}/"
+            f"{config.min}/{config.probes}"
+        )
+    return got
+
+
+def before_args(breaker: BreakerConfig | None, adaptive: bool) -> tuple[str, str]:
+    """``BEFORE``'s breaker and adaptive slots."""
+    return ("" if breaker is None else config_arg(breaker), "1" if adaptive else "")
+
+
+def after_args(guard: Mapping[str, Any]) -> tuple[str, str]:
+    """``AFTER``'s breaker slot (``<failed><probe>|<config>``) and throttle slot."""
+    breaker = guard.get("breaker")
+    slot = ""
+    if breaker is not None:
+        failed = "1" if guard.get("failed") else "0"
+        probe = "1" if guard.get("probe") else "0"
+        slot = f"{failed}{probe}|{config_arg(breaker)}"
+    throttle = ""
+    if guard.get("adaptive"):
+        throttle = "1" if guard.get("throttled") else "0"
+    return slot, throttle
+
+
+def _text(x: Any) -> str:
+    return x.decode() if type(x) is bytes else str(x)
+
+
+def read_before(got: Any, now: float) -> Verdict:
+    """The verdict of ``BEFORE``'s answer when a breaker or the bucket was asked: a
+    refusal (``{"o"|"b", until}``), or go ahead with the probe's kind and the token's
+    time (``{"", room, till, kind, at}``); a pacing verdict is read by the caller."""
+    why = _text(got[0])
+    if why == "o":
+        return ("open", float(got[1]))
+    if why == "b":
+        return ("busy", float(got[1]))
+    kind, at = _text(got[3]), float(got[4])
+    if kind == "p":
+        return ("probe", at)
+    if kind == "x":
+        return ("half-open", at)
+    return ("rate", at) if at > now else None

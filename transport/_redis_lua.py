@@ -3,9 +3,10 @@ and how they are sent (``run_script``: ``NOSCRIPT`` loads and runs again, once).
 
 Every attempt costs at most two Redis commands for everything the fleet shares -- the
 check before sending (``BEFORE``) and the record when the answer arrives (``AFTER``, sent
-at once so other processes see a 429's hold immediately).  The features still to come
-(per-family costs, a circuit breaker, an adaptive token bucket) extend these two scripts
--- more fields, more ARGV slots -- and never add a command.  The scripts mirror
+at once so other processes see a 429's hold immediately).  Per-family costs, the circuit
+breaker and the adaptive token bucket live in these two scripts -- more fields, more ARGV
+slots -- and never add a command (the breaker's and the bucket's Lua is in
+``_redis_guard``).  The scripts mirror
 ``policy.loop._state.LocalState`` step for step (the differential tests run any sequence
 of calls through both and compare the answers).
 
@@ -25,41 +26,42 @@ The hash's fields:
   quota was known and since when;
 * ``F`` -- reserved: the field prefixes of the families recorded other than ``""``,
   space-separated (costs: so ``BEFORE`` spends every family it knows of);
-* ``cb:st``, ``cb:n``, ``cb:ok``, ``cb:bad``, ``cb:until``, ``cb:probes`` -- reserved for
-  the circuit breaker: closed/open/half-open, failures in a row, the window's counts (a
-  ratio breaker adds ``KEYS[4]``, ``<prefix>{<origin>}:outcomes``, a sorted set), the
-  time it stays open until, the probes in flight;
-* ``ab:on``, ``ab:rate``, ``ab:cap``, ``ab:tokens``, ``ab:last``, ``ab:mrate``,
-  ``ab:mts``, ``ab:cnt``, ``ab:wmax``, ``ab:tthr`` -- reserved for the adaptive bucket
-  (botocore's fill rate, capacity, current tokens, last refill, measured rate and its
-  bucket time and count, CUBIC's last max rate and last throttle time).
+* ``cb:<config>:*`` -- a circuit breaker (phase, failures in a row, until, probes, the
+  ratio window's buckets; ``_redis_guard`` lists them); ``ab:*`` -- the adaptive bucket
+  (fill rate, capacity, tokens, last refill, measured rate, CUBIC's state).
 
 The hash expires on its own a second after the latest of: its hold, its quotas' resets
 plus ``IN_FLIGHT``, its blind runs plus ``IN_FLIGHT`` (each write lengthens, never
 shortens, its TTL); each sorted set a second after its newest entry leaves the window.
 
 ``BEFORE``: ``ARGV`` = now, pace (``1``/``0``), first (``1``/``0``), a unique member for
-the firsts set, now − WINDOW (the window's edge), breaker (reserved: ``""`` = none),
-adaptive (reserved: ``""`` = off), then the cost tail: (field prefix, cost) pairs, the
-request family ``""`` always first.  Answers ``false`` without pacing (the first
-attempt is counted); with pacing ``{"", room, till}`` (go ahead: the costs are spent and
-the first attempt counted; ``room``: the fewest units a family named in the tail has left
-after this request, ``MAX_QUOTA`` when none is limited; ``till``: when that room stops
-being what it is -- the earliest live reset, or a reset's end of ``IN_FLIGHT``; ``""``:
-never), ``{"h", until}`` (held), ``{"q", reset}`` (a quota has too little left) or
-``{"w"}`` (the herd at a reset: wait BLIND_WAIT); reserved: ``{"o", until}`` (breaker
-open), ``{"r", seconds}`` (the adaptive bucket is empty).  Times go back as the strings
-Python wrote, so they compare exactly.  ``RedisState`` keeps ``room`` and ``till`` to
-decide whether the next check must be waited for (see ``_redis``).
+the firsts set, now − WINDOW (the window's edge), breaker (``""`` = none, else
+``threshold/ratio/window/open/min/probes``), adaptive (``""`` = off, ``1``), then the
+cost tail: (field prefix, cost) pairs, the request family ``""`` always first. Answers
+``false`` without pacing (the first attempt is counted); with pacing ``{"", room,
+till}`` (go ahead: the costs are spent and the first attempt counted; ``room``: the
+fewest units a family named in the tail has left after this request, ``MAX_QUOTA`` when
+none is limited; ``till``: when that room stops being what it is -- the earliest live
+reset, or a reset's end of ``IN_FLIGHT``; ``""``: never), ``{"h", until}`` (held),
+``{"q", reset}`` (a quota has too little left) or ``{"w"}`` (the herd at a reset: wait
+BLIND_WAIT); with a breaker or the bucket, first ``{"o", until}`` (open) or ``{"b",
+until}`` (half-open, the probes out) before anything is spent, and a go ahead is ``{"",
+room, till, kind, at}`` (``kind``: ``"p"`` a probe, ``"x"`` the first probe since open,
+``""`` none; ``at``: when the bucket's token lets the request go; ``room``/``till``
+``""`` without pacing). Times go back as the strings Python wrote, so they compare
+exactly. ``RedisState`` keeps ``room`` and ``till`` to decide whether the next check
+must be waited for (see ``_redis``).
 
 ``AFTER``: ``ARGV`` = now, hold (``""`` = none), hold TTL in ms, retry (``1``/``0``),
 budget ratio (``""`` = none), floor, deadline (``""`` = none), a unique member for the
-retries set, now − WINDOW, outcome (reserved for the breaker: ``""``), throttled
-(reserved for the adaptive bucket: ``""``), then the quota tail: (field prefix,
-remaining, reset, cost) quadruples.  Answers ``{held, granted, requests, room, till}``:
+retries set, now − WINDOW, the breaker's record (``""`` = none, else
+``<failed><probe>|<config>``, flags ``1``/``0``), throttled (``""`` = no bucket, ``1``,
+``0``), then the quota tail: (field prefix,
+remaining, reset, cost) quadruples.  Answers ``{held, granted, requests, room, till, change}``:
 the hold in force (``""`` = none), ``1``/``0`` (``1`` when no retry was asked), the first
 attempts in the window (``0`` without a budget), and, when the tail recorded a quota, the
-fewest units its families have left and their earliest reset (``""``, ``""`` otherwise).
+fewest units its families have left and their earliest reset (``""``, ``""`` otherwise),
+and the phase the breaker's record moved it to (``"open"``, ``"closed"``, ``""``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ from typing import Any, Final
 from redis.exceptions import NoScriptError
 
 from policy.loop._state import IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, WINDOW
+
+from ._redis_guard import BUCKET_TTL_MS, LUA
 
 __all__ = [
     "AFTER",
@@ -92,6 +96,8 @@ WINDOW_MS: Final = int(WINDOW * 1000) + GRACE_MS
 # The constants the scripts are written with (their names in the texts below).
 _CONSTANTS = {
     "BLIND_MS": str(int(IN_FLIGHT * 1000) + GRACE_MS),
+    "BUCKET_TTL_MS": str(BUCKET_TTL_MS),
+    "GRACE_MS": str(GRACE_MS),
     "IN_FLIGHT": repr(IN_FLIGHT),
     "MAX_QUOTA": str(MAX_QUOTA),
     "NEW_WINDOW": repr(NEW_WINDOW),
@@ -99,18 +105,23 @@ _CONSTANTS = {
 }
 
 # ttl: lengthen (never shorten) KEYS[1]'s TTL to at least `ms`; num: a stored number.
-_TTL = """
+_TTL = (
+    """
 local function ttl(ms)
   if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
 end
 local function num(x, default) return tonumber(x or '') or default end
 local function str(x) return string.format('%.17g', x) end
 """
+    + LUA
+)
 
 _BEFORE = (
     _TTL
     + """
 local now = tonumber(ARGV[1])
+local admitted = guard_admit(ARGV, now)
+if admitted and type(admitted[1]) == 'string' then return admitted end
 local go = false
 if ARGV[2] == '1' then
   local h = redis.call('HGET', KEYS[1], 'h')
@@ -166,6 +177,7 @@ if ARGV[3] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], WINDOW_MS)
 end
+if ARGV[6] ~= '' or ARGV[7] ~= '' then go = guard_go(ARGV, go, admitted, now) end
 return go
 """
 )
@@ -174,6 +186,7 @@ _AFTER = (
     _TTL
     + """
 local now = tonumber(ARGV[1])
+local change = guard_record(now, ARGV[10], ARGV[11])
 local hs = redis.call('HGET', KEYS[1], 'h')
 local h = tonumber(hs or '')
 if ARGV[2] ~= '' then
@@ -219,9 +232,11 @@ local held = ''
 if h ~= nil and h > now then held = hs end
 local tail = room and str(room) or ''
 local tills = till and str(till) or ''
-if ARGV[4] ~= '1' then return {held, 1, 0, tail, tills} end
-if held ~= '' and ARGV[7] ~= '' and h > tonumber(ARGV[7]) then return {held, 0, 0, tail, tills} end
-if ARGV[5] == '' then return {held, 1, 0, tail, tills} end
+if ARGV[4] ~= '1' then return {held, 1, 0, tail, tills, change} end
+if held ~= '' and ARGV[7] ~= '' and h > tonumber(ARGV[7]) then
+  return {held, 0, 0, tail, tills, change}
+end
+if ARGV[5] == '' then return {held, 1, 0, tail, tills, change} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
 local requests = redis.call('ZCARD', KEYS[2])
@@ -229,9 +244,9 @@ local spent = redis.call('ZCARD', KEYS[3])
 if spent + 1 <= tonumber(ARGV[5]) * requests + tonumber(ARGV[6]) + 1e-9 then
   redis.call('ZADD', KEYS[3], ARGV[1], ARGV[8])
   redis.call('PEXPIRE', KEYS[3], WINDOW_MS)
-  return {held, 1, requests, tail, tills}
+  return {held, 1, requests, tail, tills, change}
 end
-return {held, 0, requests, tail, tills}
+return {held, 0, requests, tail, tills, change}
 """
 )
 

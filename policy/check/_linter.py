@@ -41,6 +41,7 @@ from ..language._settings import (
     TimeoutSetting,
 )
 from ..language._words import budget_text, pace_text, seconds_text, statuses_text
+from ._resilience import resilience
 from ._rules import (
     ERROR_STATUSES,
     LIMIT_WARN,
@@ -119,6 +120,7 @@ class Linter:
         self.timing()
         self.fleet()
         self.preset_caps()
+        resilience(self)
         rank = {"error": 0, "warning": 1, "info": 2}
         self.out.sort(key=lambda d: (rank[d.severity], d.line, d.column, d.code))
         return self.out

@@ -53,11 +53,13 @@ RULES: dict[str, tuple[Severity, str]] = {
     "W109": ("warning", "jitter on a fixed delay (min = max): it cannot spread the retries"),
     "W110": ("warning", "a backoff with min 0 and a factor: every wait is 0s"),
     "W111": ("warning", "a status rule retries every method: a POST may run twice"),
+    "W112": ("warning", "breaker=N that one call's own retries can trip"),
     "I201": ("info", "the worst-case total wait and request count"),
     "I202": ("info", "a rule only partly effective: a narrower preset rule still decides"),
     "I203": ("info", "what the retry budget means in requests"),
     "I204": ("info", "pace=on without a headers strategy: pacing reads the default headers"),
     "I205": ("info", "a preset's attempts= caps a written rule's limit"),
+    "I206": ("info", "how breaker= and budget= compose"),
 }
 
 #: Statuses that do not heal by waiting (SPEC §4, W103), with their reason phrases.

@@ -39,6 +39,7 @@ the circuit opened), change nothing.
 
 from __future__ import annotations
 
+import math
 from typing import Final, NamedTuple
 
 __all__ = [
@@ -111,6 +112,7 @@ class BreakerState(NamedTuple):
 
 
 _ZEROS: Final = (0,) * BUCKETS
+_new = tuple.__new__  # a BreakerState from a tuple, without the keyword handling
 _COUNT_CLOSED: Final = BreakerState(CLOSED, 0, 0.0, 0, 0, 0, (), ())
 _RATIO_CLOSED: Final = BreakerState(CLOSED, 0, 0.0, 0, 0, 0, _ZEROS, _ZEROS)
 
@@ -161,7 +163,6 @@ def record(
     state: BreakerState,
     failed: bool,
     now: float,
-    *,
     probe: bool = False,
 ) -> tuple[BreakerState, str | None]:
     """Record an attempt's answer (``failed``: see ``is_failure``).  ``(new state,
@@ -203,13 +204,13 @@ def _record_ratio(
 ) -> tuple[BreakerState, str | None]:
     """Count one attempt in the current bucket (a late report, older than the newest
     bucket, counts in the newest) and open when the window's failures reach the ratio."""
-    b = int(now // (config.window / BUCKETS))
+    b = math.floor(now / (config.window / BUCKETS))  # as Redis' Lua computes it
     newest = state.bucket
     if b <= newest and not failed:  # the common case: one more success, same bucket
         slot = newest % BUCKETS
         t = state.total
         total_t = (*t[:slot], t[slot] + 1, *t[slot + 1 :])
-        return BreakerState(CLOSED, 0, 0.0, 0, 0, newest, state.fails, total_t), None
+        return _new(BreakerState, (CLOSED, 0, 0.0, 0, 0, newest, state.fails, total_t)), None
     fails, total = list(state.fails), list(state.total)
     if b > newest:
         if b - newest >= BUCKETS:

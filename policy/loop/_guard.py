@@ -15,25 +15,23 @@ from typing import Any
 from ._adaptive import acquire as _acquire
 from ._adaptive import record as _record_bucket
 from ._adaptive import start as _start_bucket
-from ._breaker import OPEN, PROBE, SEND, BreakerConfig, BreakerState, admit, record, start
+from ._breaker import CLOSED, OPEN, PROBE, BreakerConfig, BreakerState, admit, record, start
 
-__all__ = ["guard_admit", "guard_go", "guard_record"]
+__all__ = ["guard_admit", "guard_go", "guard_record", "record_answer"]
 
 Admitted = tuple[BreakerConfig, BreakerState, "tuple[str, float] | None", "str | None"]
 
 
-def guard_admit(o: Any, config: BreakerConfig, now: float) -> Admitted:
-    """``(config, new state, refusal, kind)``: ``refusal`` is ``("open", until)`` or
-    ``("busy", until)`` (nothing to commit), else ``None`` and ``kind`` says whether the
-    request is a probe (``"probe"``, ``"half-open"``: the first since the circuit was
-    open) or not (``None``)."""
+def guard_admit(o: Any, config: BreakerConfig, now: float) -> Admitted | None:
+    """``None`` when the circuit is closed (send; nothing to commit), else ``(config, new
+    state, refusal, kind)``: ``refusal`` is ``("open", until)`` or ``("busy", until)``
+    (nothing to commit), else ``None`` and ``kind`` says whether the request is a probe
+    (``"probe"``, ``"half-open"``: the first since the circuit was open)."""
     states = o.circuit
     state = states.get(config) if states is not None else None
-    if state is None:
-        state = start(config)
+    if state is None or state.phase == CLOSED:
+        return None  # admit(closed) sends and changes nothing
     new, verdict, wait = admit(config, state, now)
-    if verdict == SEND:
-        return config, new, None, None
     if verdict == PROBE:
         kind = "half-open" if state.phase == OPEN else "probe"
         return config, new, None, kind
@@ -86,3 +84,41 @@ def guard_record(
     if adaptive:
         bucket = o.bucket if o.bucket is not None else _start_bucket(now)
         o.bucket = _record_bucket(bucket, throttled, now)
+
+
+def record_answer(
+    local: Any,
+    origin: str,
+    now: float,
+    breaker: BreakerConfig | None,
+    failed: bool,
+    probe: bool,
+    adaptive: bool,
+    throttled: bool,
+) -> str | None:
+    """``LocalState.after`` with only an answer to record for the breaker and the bucket:
+    the phase it moved the breaker to, else ``None``.  A success that changes nothing (a
+    ``breaker=N`` closed with no failure counted, no bucket) reads the state without its
+    lock -- one dictionary read, no write: it takes its place before any record racing
+    it -- and everything else is ``guard_record`` under the lock."""
+    if breaker is not None and not failed and not adaptive and not breaker.ratio:
+        o = local._origins.get(origin)
+        states = o.circuit if o is not None else None
+        state = states.get(breaker) if states is not None else None
+        if state is None or (state.phase == CLOSED and state.streak == 0):
+            return None
+    change = None
+    with local._lock:
+        o = local._origins.get(origin) or local._get(origin)
+        if breaker is not None:
+            states = o.circuit
+            if states is None:
+                states = o.circuit = {}
+            state = states.get(breaker) or start(breaker)
+            new, change = record(breaker, state, failed, now, probe)
+            if new is not state:
+                states[breaker] = new
+        if adaptive:
+            bucket = o.bucket if o.bucket is not None else _start_bucket(now)
+            o.bucket = _record_bucket(bucket, throttled, now)
+    return change

@@ -276,13 +276,11 @@ class Call:
         retry = type(d) is _Retry and (replayable or type(outcome) is _ConnectFailure)
         held, granted, requests = None, True, 0
         res = self._res
-        if (
-            hold is not None
-            or quotas
-            or (retry and (self._pace or self._budget is not None))
-            or res
-        ):
-            kw = res.after_kw(outcome) if res else {}
+        shared = hold is not None or quotas or (retry and (self._pace or self._budget is not None))
+        if res is not None and not shared:
+            res.record(self, outcome, now)  # the breaker's and the bucket's answer alone
+        elif shared:
+            kw = res.after_kw(outcome) if res else {}  # (with the rest: one State call)
             held, granted, requests = self._state.after(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
                 now,

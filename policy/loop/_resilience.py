@@ -40,8 +40,10 @@ import policy
 from ._adaptive import is_throttle
 from ._attempt import Attempt, Done, Wait
 from ._breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, config_of, is_failure
+from ._guard import record_answer
 from ._logline import wait_reason
 from ._observe import _current_span
+from ._state import LocalState
 
 
 class Call(Protocol):
@@ -52,6 +54,7 @@ class Call(Protocol):
     _sent: int
     _origin: str | None
     _res: Any
+    _state: Any
     _on_giveup: Callable[[Attempt], object] | None
     attempts: list[Attempt]
 
@@ -83,6 +86,9 @@ BUSY_POLL: Final = 0.05
 
 #: Per policy (by identity): (policy, breaker config, adaptive).
 _cache: dict[int, tuple[Any, BreakerConfig | None, bool]] = {}
+
+#: ``State.before``'s keyword arguments, per (breaker, adaptive).
+_before_kws: dict[tuple[BreakerConfig | None, bool], dict[str, Any]] = {}
 
 BreakerListener = Callable[[str, str, str], object]
 _listeners: list[BreakerListener] = []
@@ -145,7 +151,12 @@ class Guard:
     def __init__(self, breaker: BreakerConfig | None, adaptive: bool) -> None:
         self.breaker = breaker
         self.adaptive = adaptive
-        self.before_kw: dict[str, Any] = {"breaker": breaker, "adaptive": adaptive}
+        kw = _before_kws.get((breaker, adaptive))
+        if kw is None:  # shared by every call of these settings (never changed)
+            if len(_before_kws) >= 256:
+                _before_kws.clear()
+            kw = _before_kws[(breaker, adaptive)] = {"breaker": breaker, "adaptive": adaptive}
+        self.before_kw: dict[str, Any] = kw
         self.probe = False
         self.ready = False
         self.circuit: tuple[str, float] | None = None
@@ -161,6 +172,34 @@ class Guard:
             "throttled": self.adaptive and is_throttle(outcome),
             "changes": [],
         }
+
+    def record(self, call: Call, outcome: Any, now: float) -> None:
+        """Record an answer that has nothing else to share (no hold, quota or retry):
+        with a ``LocalState``, directly (``_guard.record_answer``: positional, without
+        the lock when nothing changes); with another state, its ``after``."""
+        state = call._state
+        origin = call._origin or ""
+        if type(state) is LocalState:
+            breaker = self.breaker
+            change = record_answer(
+                state,
+                origin,
+                now,
+                breaker,
+                breaker is not None and is_failure(outcome),
+                self.probe,
+                self.adaptive,
+                self.adaptive and is_throttle(outcome),
+            )
+            if change is not None:
+                report_change(
+                    origin, HALF_OPEN if self.probe or change == CLOSED else CLOSED, change
+                )
+            self.probe = False
+            return
+        kw = self.after_kw(outcome)
+        state.after(origin, now, **kw)
+        after_guard(call, kw)
 
 
 def guard_of(p: policy.Policy) -> Guard | None:

@@ -218,7 +218,7 @@ class LocalState:
             admitted = None
             if breaker is not None:  # an open circuit refuses before anything is spent
                 admitted = guard_admit(o, breaker, now)
-                if admitted[2] is not None:
+                if admitted is not None and admitted[2] is not None:
                     return admitted[2]
             if pace:
                 if o.hold > now:

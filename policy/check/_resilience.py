@@ -1,0 +1,73 @@
+"""Lint checks of the resilience settings (``breaker=``, with ``budget=``): W112, I206."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..language._ast import StatusClass, StatusCode, StatusRange
+from ..language._render import duration, render_matcher
+from ..language._settings import BudgetSetting
+from ._rules import outcome_key
+
+__all__ = ["resilience"]
+
+
+def _fails(m: Any) -> bool:
+    """Whether matcher ``m`` matches an outcome the breaker counts as failed."""
+    if outcome_key(m) is not None:
+        return True
+    if isinstance(m, StatusCode):
+        return m.code >= 500
+    if isinstance(m, StatusClass):
+        return m.digit == 5
+    return isinstance(m, StatusRange) and m.high >= 500
+
+
+def resilience(linter: Any) -> None:
+    """W112: ``breaker=N`` that one call's own retries can trip; I206: how ``breaker=``
+    and ``budget=`` compose."""
+    p = linter.policy
+    breaker = p.breaker
+    if breaker is None:
+        return
+    name = f"breaker={breaker.threshold}{'%' if breaker.ratio else ''}"
+    open_text = duration(breaker.open_ms)
+    if not breaker.ratio:
+        most, worst = 0, ""
+        for origin in linter.origins:
+            rule = origin.rule
+            matched = [m for m in rule.matchers if _fails(m)]
+            if not matched:
+                continue
+            requests = 1 + sum(getattr(s, "limit", 0) for s in rule.strategies)
+            if p.attempts is not None:
+                requests = min(requests, p.attempts)
+            if requests > most:
+                most, worst = requests, ",".join(render_matcher(m) for m in matched)
+        if most >= breaker.threshold:
+            linter.add(
+                "W112",
+                f"{name} opens after {breaker.threshold} failed attempts in a row, and one "
+                f"call can make {most} on {worst}: a single request that keeps failing (a "
+                f"payload the server chokes on, one slow query) opens the circuit for every "
+                f"call to the origin for {open_text}; make it larger than one call's attempts "
+                f"(breaker={2 * most}) or a ratio (breaker=50%)",
+                breaker.span,
+            )
+    budget = next((i for i in p.items if isinstance(i, BudgetSetting)), None)
+    if budget is not None:
+        percent = f"{float(budget.percent):g}%"
+        trips = (
+            f"{breaker.threshold} attempts in a row fail"
+            if not breaker.ratio
+            else f"{breaker.threshold}% of the attempts fail"
+        )
+        linter.add(
+            "I206",
+            f"{name} with budget={percent}: while the circuit is closed the budget caps the "
+            f"retries at {percent} of the first attempts (plus 10); when {trips} the circuit "
+            f"opens and nothing is sent to the origin, first attempts nor retries, for "
+            f"{open_text}; retries the budget refuses are not attempts: they neither trip "
+            "nor heal the breaker",
+            breaker.span,
+        )
