@@ -85,11 +85,11 @@ def test_a_hold_is_seen_by_another_state_and_only_grows(
     now = time.time()
     assert b.hold_until(ORIGIN, now) is None
     a.hold(ORIGIN, now + 5, now)
-    assert b.hold_until(ORIGIN, now) == pytest.approx(now + 5)
+    assert b.hold_until(ORIGIN, now) == pytest.approx(now + 5, rel=0, abs=1e-6)
     b.hold(ORIGIN, now + 2, now)  # earlier: ignored
-    assert a.hold_until(ORIGIN, now) == pytest.approx(now + 5)
+    assert a.hold_until(ORIGIN, now) == pytest.approx(now + 5, rel=0, abs=1e-6)
     b.hold(ORIGIN, now + 7, now)  # later: extends
-    assert a.hold_until(ORIGIN, now) == pytest.approx(now + 7)
+    assert a.hold_until(ORIGIN, now) == pytest.approx(now + 7, rel=0, abs=1e-6)
     assert a.hold_until(ORIGIN, now + 8) is None  # over
     assert a.hold_until("http://other:80", now) is None
     assert a.shared and b.shared
@@ -175,12 +175,12 @@ def test_redis_state_answers_as_a_local_state(redis_server: RedisServer, ops: li
                 want = local.before(origin, now, pace=pace, first=first)
                 assert (got is None) == (want is None), (got, want)
                 if got is not None and want is not None:
-                    assert got[0] == want[0] and got[1] == pytest.approx(want[1])
+                    assert got[0] == want[0] and got[1] == pytest.approx(want[1], rel=0, abs=1e-6)
             elif op == "until":
                 got_h, want_h = s.hold_until(origin, now), local.hold_until(origin, now)
                 assert (got_h is None) == (want_h is None)
                 if got_h is not None:
-                    assert got_h == pytest.approx(want_h)
+                    assert got_h == pytest.approx(want_h, rel=0, abs=1e-6)
             else:
                 kw = {
                     "hold": None if hold is None else now + hold,
@@ -195,7 +195,7 @@ def test_redis_state_answers_as_a_local_state(redis_server: RedisServer, ops: li
                 assert (g_granted, g_n) == (w_granted, w_n)
                 assert (g_held is None) == (w_held is None)
                 if g_held is not None:
-                    assert g_held == pytest.approx(w_held)
+                    assert g_held == pytest.approx(w_held, rel=0, abs=1e-6)
         assert all(s.shared for s in states)
     finally:
         for s in states:
@@ -275,10 +275,10 @@ def test_a_quota_is_spent_once_across_states(redis_server: RedisServer) -> None:
         _set_quota(b, ORIGIN, 7, now + 5, now)  # same window, more left: the lower count stays
         got = [_take(s, ORIGIN, now + 0.1) for s in (a, b, b, a, b)]
         assert got[:3] == [None, None, None]
-        assert got[3:] == [pytest.approx(now + 5)] * 2
+        assert got[3:] == [pytest.approx(now + 5, rel=0, abs=1e-6)] * 2
         _set_quota(b, ORIGIN, 1, now + 6, now + 1)  # a later reset: a new window
         assert _take(a, ORIGIN, now + 1.1) is None
-        assert _take(b, ORIGIN, now + 1.1) == pytest.approx(now + 6)
+        assert _take(b, ORIGIN, now + 1.1) == pytest.approx(now + 6, rel=0, abs=1e-6)
         assert _take(a, ORIGIN, now + 6.0) is None  # reset passed: forgotten
         assert a.shared and b.shared
     finally:
@@ -296,7 +296,7 @@ def test_the_herd_at_a_reset_is_held_across_states(redis_server: RedisServer) ->
         _set_quota(a, ORIGIN, 4, now + 1, now)
         got = [_take(s, ORIGIN, now + 1.0) for s in (a, b, a, b, a, b, a)]
         assert got[:5] == [None] * 5
-        assert got[5:] == [pytest.approx(now + 1.0 + BLIND_WAIT)] * 2
+        assert got[5:] == [pytest.approx(now + 1.0 + BLIND_WAIT, rel=0, abs=1e-6)] * 2
         assert a.shared and b.shared
     finally:
         a.close()

@@ -56,12 +56,12 @@ def test_a_hold_set_elsewhere_stops_trusted_checks_within_the_bound(
         # Within the bound the check may go on trust (its answer, a hold, is read later).
         a.before(ORIGIN, now + TRUST_SECONDS / 2, pace=True, first=True)
         verdict = a.before(ORIGIN, now + TRUST_SECONDS * 1.01, pace=True, first=True)
-        assert verdict == ("hold", pytest.approx(now + 30))
+        assert verdict == ("hold", pytest.approx(now + 30, rel=0, abs=1e-6))
         # And from then on every check sees it.
         for i in range(5):
             assert a.before(ORIGIN, now + 0.2 + i / 1000, pace=True, first=False) == (
                 "hold",
-                pytest.approx(now + 30),
+                pytest.approx(now + 30, rel=0, abs=1e-6),
             )
         assert a.shared and b.shared
     finally:
@@ -178,7 +178,7 @@ def test_a_carried_check_goes_with_the_record() -> None:
             assert float(client.hget(key, "a") or 0) == min(answered + 1, sent)
             assert s.before(ORIGIN, now + 0.03, pace=True, first=True) == (
                 "hold",
-                pytest.approx(now + 30),
+                pytest.approx(now + 30, rel=0, abs=1e-6),
             )
             assert s.shared
         finally:
