@@ -69,6 +69,8 @@ SHOWN: dict[tuple[str, str], set[str]] = {
     # records of what a benchmark or a hostile-server test ran
     ("benchmarks.md", "5xx:backoff(3,1s..4s,x2,jitter) budget=20%"): {"W111"},
     ("benchmarks.md", "5xx:backoff(3,1s..4s,x2,jitter)"): {"W111"},
+    # the adaptive bench's policy mirrors urllib3's Retry(total=50) on a header-less server
+    ("benchmarks.md", "429:backoff(50,100ms..5s,x2,jitter) pace=adaptive"): {"W104", "W107"},
     ("reliability.md", "timeout:backoff(1000,50ms)"): {"W108", "W101", "W107"},
     # what Istio retries by default, read back from a route: reset for every method
     ("runtimes.md", "connect,reset:backoff(3,25ms..250ms,x2,jitter)"): {"W108"},
