@@ -14,10 +14,6 @@ and the floors are enforced:
 * ``transport`` may import the pure floors, never ``policy.cli`` or ``policy.fleet``;
 * no import cycle among the modules (lazy and ``TYPE_CHECKING`` imports included);
 * every module is at most 400 lines, and every folder's ``__init__.py`` has a docstring.
-
-Modules that break a rule today because their floor is being split elsewhere are listed
-below, each as ``xfail(strict=True)``: the mark fails the suite as soon as the module is
-fixed, so the list only ever shrinks.
 """
 
 from __future__ import annotations
@@ -33,16 +29,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("policy", "transport")
 MAX_LINES = 400
-
-SPLITTING = "main session splitting"
-#: Modules over 400 lines whose floor is being split by the main session.
-SPLITTING_SIZE: frozenset[str] = frozenset()
-#: Modules over 400 lines that another helper is rewriting (the httpx2 adapters, Redis).
-REWRITING = "another helper rewriting it (httpx2 adapters, Redis state)"
-REWRITING_SIZE: frozenset[str] = frozenset()
-#: Modules whose imports break a floor rule today, in the floors being split.
-SPLITTING_IMPORTS: frozenset[str] = frozenset()
-#: The modules of the import cycles that remain, all in the floors being split.
 
 #: Floor -> the floors of ``policy`` it may import (its own included).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -210,33 +196,14 @@ def cycles() -> list[list[str]]:
     return found
 
 
-def _params(names: list[str], marked: frozenset[str], reason: str) -> list[object]:
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=reason)) if n in marked else n
-        for n in names
-    ]
-
-
-def _size_params() -> list[object]:
-    out: list[object] = []
-    for n in sorted(modules()):
-        if n in SPLITTING_SIZE:
-            out.append(pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=SPLITTING)))
-        elif n in REWRITING_SIZE:
-            out.append(pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=REWRITING)))
-        else:
-            out.append(n)
-    return out
-
-
-@pytest.mark.parametrize("module", _params(sorted(modules()), SPLITTING_IMPORTS, SPLITTING))
+@pytest.mark.parametrize("module", sorted(modules()))
 def test_imports_point_down(module: str) -> None:
     """Each module imports only from its own floor and the floors below it."""
     problems = violations(module)
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("module", _size_params())
+@pytest.mark.parametrize("module", sorted(modules()))
 def test_module_is_at_most_400_lines(module: str) -> None:
     lines = len(modules()[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{modules()[module].relative_to(ROOT)}: {lines} lines"
