@@ -1,13 +1,8 @@
 """The retry transports for ``httpx2``: ``httpx2.Client(transport=RetryTransport(p))``.
 
 ``RetryTransport`` and ``AsyncRetryTransport`` subclass ``httpx2.BaseTransport`` /
-``httpx2.AsyncBaseTransport``; importing this module imports httpx2 (and nothing else of the
-transports).  Each attempt goes to the inner transport (``httpx2.HTTPTransport()`` /
-``httpx2.AsyncHTTPTransport()`` by default); what happened becomes a ``policy`` outcome:
-a response is ``Response(status, headers)``; ``ConnectError``, ``ConnectTimeout`` are
-``connect``; ``ReadTimeout``, ``WriteTimeout``, ``PoolTimeout`` and the attempt's own
-bound are ``timeout``; ``RemoteProtocolError``, ``ReadError``, ``WriteError`` are
-``reset``; anything else is raised at once, never retried.
+``httpx2.AsyncBaseTransport``; importing this module imports httpx2.  The one shell behind
+both libraries is described in ``transport.httpx``: outcomes, timeouts and hooks are the same.
 """
 
 from __future__ import annotations
@@ -32,28 +27,14 @@ def httpx2_outcome(exc: BaseException) -> policy.Outcome | None:
 class RetryTransport(SyncShell, httpx2.BaseTransport):
     """A ``httpx2`` transport that retries as a policy says: ``httpx2.Client(transport=...)``.
 
-    ``transport``: the inner transport (default ``httpx2.HTTPTransport()``; closed with this
-    one).  ``timeout``: the per-attempt limit (seconds) when the policy has no
-    ``timeout=``; by default none, so the request's own timeouts apply, shrunk to the
-    deadline.  The limit bounds the whole head (status line, headers, interim responses)
-    and the retried bodies this transport reads; the body it hands back is the caller's.
-    ``sleep``/``clock``/``rand``, ``on_retry``/``on_giveup`` and ``state`` are as for
-    every adapter.  A request's ``extensions["retry_policy"]`` overrides the policy for
-    that request (a string, a ``Policy``, or ``None``: no retries).  The attempts are
-    on ``transport.attempts_of(response)`` (or of the raised exception); giving up on
-    an error re-raises httpx2's own exception with the policy's reason added as a note.
+    The same keywords and behaviour as ``transport.httpx.RetryTransport``, with httpx2's
+    exceptions and ``httpx2.HTTPTransport()`` as the default inner transport.
     """
 
     _lib = _LIB
 
 
 class AsyncRetryTransport(AsyncShell, httpx2.AsyncBaseTransport):
-    """An async ``httpx2`` transport that retries as a policy says:
-    ``httpx2.AsyncClient(transport=...)``.
-
-    As ``RetryTransport``, with ``httpx2.AsyncHTTPTransport()`` as the default inner
-    transport and an awaitable ``sleep`` (default ``asyncio.sleep``).  The head of each
-    attempt runs under ``asyncio.timeout_at`` of the attempt's limit.
-    """
+    """The async twin of ``RetryTransport``, as ``transport.httpx.AsyncRetryTransport``."""
 
     _lib = _LIB

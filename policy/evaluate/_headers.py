@@ -1,39 +1,9 @@
-"""Parsers for the values of rate-limit and retry headers (SPEC §2.4).
+"""The rate-limit and retry header readers, in one place for the evaluator (SPEC §2.4).
 
-Servers say how long to wait in a dozen dialects: RFC 9110 ``Retry-After`` (seconds or an
-HTTP-date, in three historical spellings), epoch seconds (GitHub, X), fractional epochs
-(Discord), relative seconds under the very same header name (Reddit), milliseconds
-(Azure), Go-style durations (OpenAI's ``6m0s``), RFC 3339 timestamps (Anthropic) and the
-IETF ``RateLimit`` structured field.  Every function here turns one header *value* into
-a number of seconds, or ``None``.
-
-Why malformed means absent: a header is advice from a server we do not control, and a
-retry layer that raises on a strange value turns a recoverable 429 into a crash in the
-caller.  So nothing here raises, whatever string it is given, and nothing returns NaN,
-infinity or a negative number: a value we cannot read with confidence is treated as if
-the server had not sent it, and the policy falls back to its other rules (a chain falls
-through to e.g. ``backoff``).
-
-Why enormous is not malformed: ``Retry-After: 99999999999999999999999``, a date in year
-9999 or an epoch reset centuries away are well-formed values that say "stay away".  Read
-as absent, they would turn into a quick fallback retry -- the opposite of what the server
-asked.  So every well-formed value gives its wait, however long (always a finite float:
-a value has at most ``MAX_VALUE_LEN`` characters), and the policy's ``max``/``over``
-decide what a wait that long means (give up, by default).  Only non-numbers (``nan``,
-``inf``, ``1e309``, signs, garbage) count as absent.
-
-The parsers are strict about shape and tolerant about the usual harmless variations
-(surrounding spaces and tabs, letter case of month names, a decimal point in seconds).
-They are deliberately not built on ``float()`` alone (which accepts ``"nan"``,
-``"infinity"``, ``"1_000"``, ``"1e309"`` and non-ASCII digits), nor on
-``email.utils``/``time.strptime`` (locale-dependent month names, two-digit-year rules of
-their own, costly for a per-decision call).  There is no clock and no I/O: every absolute
-time is measured against a ``reference`` (epoch seconds) passed in by the caller.  Values
-longer than ``MAX_VALUE_LEN`` characters are rejected before any parsing, so the work per
-call is bounded whatever the input; every regular expression is linear (no nested
-quantifiers over overlapping alternatives).  Dates, durations and ``RateLimit`` fields are
-memoised in small LRU caches keyed by the text (a server repeats its values, and the
-evaluator reads them on every decision); the functions stay pure.
+The value parsers live by kind -- numbers and durations in ``_header_values``, dates in
+``_dates``, the IETF ``RateLimit`` field in ``_ratelimit_field`` (whose docstrings say why
+malformed means absent and enormous is not malformed); this module gathers them and reads
+a response's header families.  Nothing here raises, reads a clock or does I/O.
 """
 
 from __future__ import annotations
