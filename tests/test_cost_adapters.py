@@ -37,7 +37,7 @@ BODY = {
 }
 DATA = json.dumps(BODY).encode()
 TOKENS = 200  # what the fake counts for BODY: 400 / 4 + 100
-PER_WINDOW, WINDOW = 4, 0.5  # calls' worth of tokens per window
+PER_WINDOW, WINDOW = 4, 1.0  # calls' worth of tokens per window
 THREADS, CALLS = 3, 4  # 12 calls: three windows at least
 HEADERS = {"content-type": "application/json"}
 
