@@ -59,8 +59,9 @@ def main() -> dict[str, Any]:
         closed = s.getsockname()[1]
     out: dict[str, Any] = {}
     p = "5xx:backoff(3,100ms..1s,x2) connect:backoff(2,10ms)"
+    cost = {"requests": 1.0}  # the shared constructor takes cost= (as requests' adapter does)
     with transport.testing() as waits, niquests.Session() as session:
-        session.mount("http://", transport.niquests.RetryAdapter(p))
+        session.mount("http://", transport.niquests.RetryAdapter(p, cost=lambda r: cost))
         r = session.get(base + "/flaky", timeout=5)
         labels = [a.label for a in transport.attempts_of(r)]
         out["flaky"] = [r.status_code, r.text, labels, list(waits)]

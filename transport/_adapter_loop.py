@@ -25,6 +25,7 @@ from ._sse_requests import PrefixedRaw, read_ahead, wants_read_ahead
 __all__ = ["AdapterLoop"]
 
 Hook = Callable[[Attempt], object]
+_Policy = policy.Policy
 _INF: Final = float("inf")
 _PORTS: Final = {"http": 80, "https": 443}
 
@@ -172,3 +173,42 @@ def _give_up(exc: BaseException, call: Call, reason: str) -> BaseException:
     exc.add_note(f"retry policy: {reason}")
     exc.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
     return exc
+
+
+class LoopAdapter:
+    """The constructor of ``RetryAdapter`` for requests and for niquests, written once: the
+    adapter's own keywords build its ``AdapterLoop``; the rest go to the library's
+    ``HTTPAdapter`` (which comes after this class in the adapter's bases), never retrying
+    on its own (``max_retries=0``)."""
+
+    _loop: AdapterLoop
+    policy: _Policy
+
+    def __init__(
+        self,
+        policy: _Policy | str,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] | None = None,
+        on_retry: Hook | None = None,
+        on_giveup: Hook | None = None,
+        state: State | None = None,
+        timeout: float | None = None,
+        cost: CostFn | None = None,
+        **adapter: Any,
+    ) -> None:
+        adapter.pop("max_retries", None)
+        super().__init__(max_retries=0, **adapter)  # type: ignore[call-arg]
+        self._loop = AdapterLoop(
+            policy,
+            sleep=sleep,
+            clock=clock,
+            rand=rand,
+            on_retry=on_retry,
+            on_giveup=on_giveup,
+            state=state,
+            timeout=timeout,
+            cost=cost,
+        )
+        self.policy = self._loop.policy

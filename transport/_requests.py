@@ -24,25 +24,22 @@ error re-raises requests' own exception with the policy's reason as a note.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-import policy
-from policy.loop import Attempt, State
+from policy.loop import Attempt
 
-from ._adapter_loop import AdapterLoop
-from ._costs import CostFn
+from ._adapter_loop import LoopAdapter
 
 __all__ = ["RetryAdapter"]
 
 Hook = Callable[[Attempt], object]
 
 
-class RetryAdapter(HTTPAdapter):
+class RetryAdapter(LoopAdapter, HTTPAdapter):
     """A ``requests`` adapter that retries as a policy says: ``session.mount(prefix, ...)``.
 
     ``policy``: a policy string or ``Policy``.  ``timeout``: the per-attempt limit
@@ -51,35 +48,6 @@ class RetryAdapter(HTTPAdapter):
     ``on_retry``/``on_giveup`` and ``state`` are as for every adapter; other keywords go
     to ``HTTPAdapter`` (``pool_connections``, ``pool_maxsize``, ``pool_block``).
     """
-
-    def __init__(
-        self,
-        policy: policy.Policy | str,
-        *,
-        sleep: Callable[[float], object] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] | None = None,
-        on_retry: Hook | None = None,
-        on_giveup: Hook | None = None,
-        state: State | None = None,
-        timeout: float | None = None,
-        cost: CostFn | None = None,
-        **adapter: Any,
-    ) -> None:
-        adapter.pop("max_retries", None)
-        super().__init__(max_retries=0, **adapter)
-        self._loop = AdapterLoop(
-            policy,
-            sleep=sleep,
-            clock=clock,
-            rand=rand,
-            on_retry=on_retry,
-            on_giveup=on_giveup,
-            state=state,
-            timeout=timeout,
-            cost=cost,
-        )
-        self.policy = self._loop.policy
 
     def send(
         self,
