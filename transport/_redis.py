@@ -183,7 +183,9 @@ class RedisState:
                 return ("quota", now + BLIND_WAIT)
             until = float(got[1])
         except (TypeError, ValueError, IndexError):
-            return self._local.before(origin, now, pace=pace, first=first, cost=cost)
+            return self._local.before(
+                origin, now, pace=pace, first=first, cost=cost, breaker=breaker, adaptive=adaptive
+            )
         if until <= now:
             return None
         return ("hold" if why in (b"h", "h") else "quota", until)
@@ -257,7 +259,7 @@ class RedisState:
             return (held, bool(int(granted)), int(requests))
         except (TypeError, ValueError):
             return self._local.after(
-                origin, now, retry=retry, budget=budget, floor=floor, deadline=deadline
+                origin, now, retry=retry, budget=budget, floor=floor, deadline=deadline, **guard
             )
 
     # -- single steps ------------------------------------------------------------------
