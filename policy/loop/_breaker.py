@@ -53,10 +53,12 @@ __all__ = [
     "BreakerConfig",
     "BreakerState",
     "admit",
+    "bucket_of",
     "config_of",
     "from_fields",
     "is_failure",
     "record",
+    "record_successes",
     "start",
     "to_fields",
 ]
@@ -190,6 +192,16 @@ def record(
     return state._replace(passed=passed), None
 
 
+def record_successes(
+    config: BreakerConfig, state: BreakerState, n: int, now: float
+) -> BreakerState:
+    """``n`` successes of a ``breaker=P%`` at ``now``, at once: the state ``n`` calls of
+    ``record(config, state, False, now)`` give, with ``state`` closed (successes never
+    move a closed breaker).  ``LocalState`` tallies the successes of one bucket and
+    records them here when something else must read the window (a failure, a new bucket)."""
+    return _record_ratio(config, state, False, now, n)[0]
+
+
 def _half_open(config: BreakerConfig, state: BreakerState, now: float) -> BreakerState:
     return BreakerState(HALF_OPEN, 0, now + config.open, 1, 0, 0, state.fails, state.total)
 
@@ -200,16 +212,16 @@ def _opened(config: BreakerConfig, state: BreakerState, now: float) -> BreakerSt
 
 
 def _record_ratio(
-    config: BreakerConfig, state: BreakerState, failed: bool, now: float
+    config: BreakerConfig, state: BreakerState, failed: bool, now: float, n: int = 1
 ) -> tuple[BreakerState, str | None]:
-    """Count one attempt in the current bucket (a late report, older than the newest
+    """Count ``n`` attempts in the current bucket (a late report, older than the newest
     bucket, counts in the newest) and open when the window's failures reach the ratio."""
-    b = math.floor(now / (config.window / BUCKETS))  # as Redis' Lua computes it
+    b = bucket_of(config, now)
     newest = state.bucket
-    if b <= newest and not failed:  # the common case: one more success, same bucket
+    if b <= newest and not failed:  # the common case: more successes, same bucket
         slot = newest % BUCKETS
         t = state.total
-        total_t = (*t[:slot], t[slot] + 1, *t[slot + 1 :])
+        total_t = (*t[:slot], t[slot] + n, *t[slot + 1 :])
         return _new(BreakerState, (CLOSED, 0, 0.0, 0, 0, newest, state.fails, total_t)), None
     fails, total = list(state.fails), list(state.total)
     if b > newest:
@@ -220,13 +232,18 @@ def _record_ratio(
                 fails[k % BUCKETS] = total[k % BUCKETS] = 0
         newest = b
     slot = newest % BUCKETS
-    total[slot] += 1
+    total[slot] += n
     if failed:
         fails[slot] += 1
         n = sum(total)
         if n >= config.min and sum(fails) * 100 >= config.threshold * n:
             return _opened(config, state, now), OPEN
     return BreakerState(CLOSED, 0, 0.0, 0, 0, newest, tuple(fails), tuple(total)), None
+
+
+def bucket_of(config: BreakerConfig, now: float) -> int:
+    """The index of the ratio window's bucket ``now`` falls in (as Redis' Lua computes it)."""
+    return math.floor(now / (config.window / BUCKETS))
 
 
 def to_fields(state: BreakerState) -> dict[str, str]:

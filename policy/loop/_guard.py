@@ -3,23 +3,91 @@ pure functions of ``_breaker`` and ``_adaptive`` applied under the state's lock.
 
 ``guard_admit`` asks the origin's breaker before anything else is spent (an open circuit
 refuses at once); ``guard_go`` commits the admission and takes the bucket's token once
-pacing and budgets let the request go; ``guard_record`` records an answer.  The verdicts
-are those ``_resilience.step_for`` reads (see ``_resilience``).  A breaker's state is
-kept per config, so two policies with different breakers on one origin do not mix.
+pacing and budgets let the request go; ``guard_record`` and ``record_answer`` record an
+answer.  The verdicts are those ``_resilience.step_for`` reads (see ``_resilience``).
+
+A breaker's state is kept per origin and per config (two policies with different
+breakers on one origin do not mix), in a ``Circuit``: the pure state, and the successes
+of a closed ``breaker=P%`` *tallied* since -- a count and the window's bucket they fall
+in.  Recording each success in the pure state rebuilds its window; the tally is one
+addition, and it is recorded in one step (``_breaker.record_successes``) when something
+must read the window: a failure, a success in a newer bucket.  Successes never move a
+closed breaker, so the states are exactly those of recording every answer in turn (a
+property test drives both).  A success that changes nothing for a ``breaker=N`` (closed,
+no failure counted) is a read without the lock.
 """
 
 from __future__ import annotations
 
+from math import floor
 from typing import Any
 
 from ._adaptive import acquire as _acquire
 from ._adaptive import record as _record_bucket
 from ._adaptive import start as _start_bucket
-from ._breaker import CLOSED, OPEN, PROBE, BreakerConfig, BreakerState, admit, record, start
+from ._breaker import (
+    BUCKETS,
+    CLOSED,
+    OPEN,
+    PROBE,
+    BreakerConfig,
+    BreakerState,
+    admit,
+    bucket_of,
+    record,
+    record_successes,
+    start,
+)
 
-__all__ = ["guard_admit", "guard_go", "guard_record", "record_answer"]
+__all__ = ["Circuit", "guard_admit", "guard_go", "guard_record", "record_answer"]
 
 Admitted = tuple[BreakerConfig, BreakerState, "tuple[str, float] | None", "str | None"]
+
+
+class Circuit:
+    """One origin's breaker of one config: ``state`` (``_breaker.BreakerState``) and the
+    successes tallied since (closed, ``breaker=P%``): ``n`` of them, counted in bucket
+    ``b``; the first at ``t``.  (``floor(now / step)`` is ``bucket_of(config, now)``.)
+    A tally is only kept while closed: whatever moves the breaker records it first."""
+
+    __slots__ = ("b", "n", "state", "step", "t")
+
+    def __init__(self, config: BreakerConfig) -> None:
+        self.state = start(config)
+        self.step = config.window / BUCKETS  # a bucket's seconds (``bucket_of``)
+        self.n = 0
+        self.b = 0
+        self.t = 0.0
+
+    def current(self, config: BreakerConfig) -> BreakerState:
+        """The state with the tallied successes recorded in it."""
+        if self.n:
+            self.state = record_successes(config, self.state, self.n, self.t)
+            self.n = 0
+        return self.state
+
+    def success(self, config: BreakerConfig, now: float) -> None:
+        """Tally a success of a closed ``breaker=P%`` (a late one, older than the
+        newest bucket, counts in the newest, as ``record`` counts it)."""
+        if self.n and bucket_of(config, now) <= self.b:
+            self.n += 1
+            return
+        state = self.current(config)  # a newer bucket: the tally so far goes in first
+        b = bucket_of(config, now)
+        self.b = b if b > state.bucket else state.bucket
+        self.n = 1
+        self.t = now
+
+
+def _circuit(o: Any, config: BreakerConfig) -> Circuit:
+    """The origin's ``Circuit`` for ``config`` (created closed)."""
+    circuits = o.circuit
+    if circuits is None:
+        circuits = o.circuit = {}
+    c: Circuit | None = circuits.get(config)
+    if c is None:
+        c = circuits[config] = Circuit(config)
+    return c
 
 
 def guard_admit(o: Any, config: BreakerConfig, now: float) -> Admitted | None:
@@ -27,10 +95,11 @@ def guard_admit(o: Any, config: BreakerConfig, now: float) -> Admitted | None:
     state, refusal, kind)``: ``refusal`` is ``("open", until)`` or ``("busy", until)``
     (nothing to commit), else ``None`` and ``kind`` says whether the request is a probe
     (``"probe"``, ``"half-open"``: the first since the circuit was open)."""
-    states = o.circuit
-    state = states.get(config) if states is not None else None
-    if state is None or state.phase == CLOSED:
-        return None  # admit(closed) sends and changes nothing
+    circuits = o.circuit
+    c = circuits.get(config) if circuits is not None else None
+    if c is None or c.state.phase == CLOSED:
+        return None  # admit(closed) sends and changes nothing (a tally is only closed)
+    state = c.state
     new, verdict, wait = admit(config, state, now)
     if verdict == PROBE:
         kind = "half-open" if state.phase == OPEN else "probe"
@@ -44,9 +113,7 @@ def guard_go(o: Any, admitted: Admitted | None, adaptive: bool, now: float) -> A
     kind = None
     if admitted is not None:
         config, new, _, kind = admitted
-        if o.circuit is None:
-            o.circuit = {}
-        o.circuit[config] = new
+        _circuit(o, config).state = new
     if adaptive:
         bucket = o.bucket if o.bucket is not None else _start_bucket(now)
         o.bucket, wait = _acquire(bucket, now)
@@ -54,6 +121,17 @@ def guard_go(o: Any, admitted: Admitted | None, adaptive: bool, now: float) -> A
     if kind is not None:
         return (kind, go)
     return ("rate", go) if go > now else None
+
+
+def _record(o: Any, config: BreakerConfig, failed: bool, probe: bool, now: float) -> str | None:
+    """Record an answer in the origin's breaker: the phase it moved to, else ``None``."""
+    c = _circuit(o, config)
+    if not failed and config.ratio and c.state.phase == CLOSED:
+        c.success(config, now)
+        return None
+    new, change = record(config, c.current(config), failed, now, probe)
+    c.state = new
+    return change
 
 
 def guard_record(
@@ -70,15 +148,7 @@ def guard_record(
     """Record an answer: the breaker's (``changes`` gets the phase it moved to) and the
     bucket's."""
     if breaker is not None:
-        states = o.circuit
-        if states is None:
-            states = o.circuit = {}
-        state = states.get(breaker)
-        if state is None:
-            state = start(breaker)
-        new, change = record(breaker, state, failed, now, probe=probe)
-        if new is not state:
-            states[breaker] = new
+        change = _record(o, breaker, failed, probe, now)
         if change is not None and changes is not None:
             changes.append(change)
     if adaptive:
@@ -100,24 +170,28 @@ def record_answer(
     the phase it moved the breaker to, else ``None``.  A success that changes nothing (a
     ``breaker=N`` closed with no failure counted, no bucket) reads the state without its
     lock -- one dictionary read, no write: it takes its place before any record racing
-    it -- and everything else is ``guard_record`` under the lock."""
+    it -- and everything else is recorded under the lock."""
     if breaker is not None and not failed and not adaptive and not breaker.ratio:
         o = local._origins.get(origin)
-        states = o.circuit if o is not None else None
-        state = states.get(breaker) if states is not None else None
-        if state is None or (state.phase == CLOSED and state.streak == 0):
+        circuits = o.circuit if o is not None else None
+        c = circuits.get(breaker) if circuits is not None else None
+        if c is None:
+            return None
+        state = c.state
+        if state.phase == CLOSED and state.streak == 0:
             return None
     change = None
     with local._lock:
         o = local._origins.get(origin) or local._get(origin)
+        if breaker is not None and not failed and not adaptive and breaker.ratio:
+            # the common case, in one piece: one more success in the tally's bucket
+            circuits = o.circuit
+            c = circuits.get(breaker) if circuits is not None else None
+            if c is not None and c.n and floor(now / c.step) <= c.b:  # a tally: closed
+                c.n += 1
+                return None
         if breaker is not None:
-            states = o.circuit
-            if states is None:
-                states = o.circuit = {}
-            state = states.get(breaker) or start(breaker)
-            new, change = record(breaker, state, failed, now, probe)
-            if new is not state:
-                states[breaker] = new
+            change = _record(o, breaker, failed, probe, now)
         if adaptive:
             bucket = o.bucket if o.bucket is not None else _start_bucket(now)
             o.bucket = _record_bucket(bucket, throttled, now)

@@ -63,9 +63,6 @@ _GiveUp: Final = policy.GiveUp
 _ConnectFailure: Final = policy.ConnectFailure
 
 
-# -- the driver ---------------------------------------------------------------------------
-
-
 # -- the Call ---------------------------------------------------------------------------
 
 
@@ -84,6 +81,7 @@ class Call:
 
     __slots__ = (
         "_budget",
+        "_circuit",
         "_cost",
         "_costs",
         "_deadline_at",
@@ -95,7 +93,9 @@ class Call:
         "_origin",
         "_pace",
         "_policy",
+        "_probe",
         "_rand",
+        "_ready",
         "_res",
         "_send",
         "_sent",
@@ -133,6 +133,8 @@ class Call:
         self._display = display
         pace, budget = fleet_settings(p) if origin is not None else (False, None)
         self._res = guard_of(p) if origin is not None else None  # breaker=, pace=adaptive
+        self._probe = self._ready = False  # this attempt is a probe; its token is taken
+        self._circuit: tuple[str, float] | None = None  # the circuit that failed it fast
         if (pace or budget is not None or self._res) and state is None:
             state = LocalState()
         self._state = state
@@ -222,18 +224,24 @@ class Call:
             now = self._held_to
         first = self._sent == 0 and self._budget is not None
         res = self._res
-        if res is not None and res.ready:  # a token or probe already taken: send now
-            res.ready = False
+        if self._ready:  # a token or probe already taken: send now
+            self._ready = False
         elif self._pace or first or res:
             # One State call: wait out a hold, spend the quota, count a first attempt.
-            verdict = self._state.before(  # type: ignore[union-attr]
-                self._origin,  # type: ignore[arg-type]
-                now,
-                pace=self._pace,
-                first=first,
-                cost=self._costs,
-                **(res.before_kw if res else {}),
-            )
+            state: Any = self._state
+            origin: Any = self._origin
+            if res is None:
+                verdict = state.before(origin, now, pace=self._pace, first=first, cost=self._costs)
+            else:  # and ask the breaker, take the bucket's token
+                verdict = state.before(
+                    origin,
+                    now,
+                    pace=self._pace,
+                    first=first,
+                    cost=self._costs,
+                    breaker=res.breaker,
+                    adaptive=res.adaptive,
+                )
             if verdict is not None:  # wait, or stop (see _resilience.step_for)
                 step = step_for(self, verdict[0], verdict[1], now)
                 if step is not None:
@@ -280,7 +288,7 @@ class Call:
         if res is not None and not shared:
             res.record(self, outcome, now)  # the breaker's and the bucket's answer alone
         elif shared:
-            kw = res.after_kw(outcome) if res else {}  # (with the rest: one State call)
+            kw = res.after_kw(self, outcome) if res else {}  # (with the rest: one State call)
             held, granted, requests = self._state.after(  # type: ignore[union-attr]
                 self._origin,  # type: ignore[arg-type]
                 now,
@@ -301,9 +309,7 @@ class Call:
                     f"{label_of(outcome)}: the request body was a stream, already sent; "
                     "it cannot be replayed, so it is not retried"
                 )
-                attempt = Attempt(number, outcome, None, reason, d.rule)
-                self.attempts.append(attempt)
-                return self._finish(attempt, reason)
+                return self._stop(number, outcome, reason, d.rule)
             # A hold (this answer's, or one another call set) that ends past the
             # deadline: no retry can be sent in time, so give up now, on this
             # outcome, rather than wait and give up with nothing to return.
@@ -313,18 +319,14 @@ class Call:
                     f"{self.display or self._origin} for {held - now:.3g}s; "
                     "the deadline would pass"
                 )
-                attempt = Attempt(number, outcome, None, reason, d.rule)
-                self.attempts.append(attempt)
-                return self._finish(attempt, reason)
+                return self._stop(number, outcome, reason, d.rule)
             if self._budget is not None and not granted:
                 pct = f"{self._budget * 100:.4g}%"
                 reason = (
                     f"retry budget exhausted: {pct} of {requests} requests "
                     f"in the last {WINDOW:.0f}s"
                 )
-                attempt = Attempt(number, outcome, None, reason, d.rule)
-                self.attempts.append(attempt)
-                return self._finish(attempt, reason)
+                return self._stop(number, outcome, reason, d.rule)
             delay = d.delay
             attempt = Attempt(number, outcome, delay, d, d.rule)
             self.attempts.append(attempt)
@@ -346,6 +348,12 @@ class Call:
         return Done(False, "accepted", attempt)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _stop(self, number: int, outcome: Outcome, reason: str, rule: Any) -> Done:
+        """Give up on a retry the policy granted (a budget, a hold, a stream)."""
+        attempt = Attempt(number, outcome, None, reason, rule)
+        self.attempts.append(attempt)
+        return self._finish(attempt, reason)
 
     def _wait(self, seconds: float, attempt: Attempt | None) -> Wait:
         if recorders and record(seconds):

@@ -54,6 +54,9 @@ class Call(Protocol):
     _sent: int
     _origin: str | None
     _res: Any
+    _probe: bool
+    _ready: bool
+    _circuit: tuple[str, float] | None
     _state: Any
     _on_giveup: Callable[[Attempt], object] | None
     attempts: list[Attempt]
@@ -75,37 +78,36 @@ __all__ = [
     "guard_of",
     "remove_breaker_listener",
     "report_change",
-    "resilience_of",
     "step_for",
 ]
 
 log = logging.getLogger("policy")
+_Response: Final = policy.Response
 
 #: While the probes are out, a call looks again this often (seconds).
 BUSY_POLL: Final = 0.05
 
-#: Per policy (by identity): (policy, breaker config, adaptive).
-_cache: dict[int, tuple[Any, BreakerConfig | None, bool]] = {}
-
-#: ``State.before``'s keyword arguments, per (breaker, adaptive).
-_before_kws: dict[tuple[BreakerConfig | None, bool], dict[str, Any]] = {}
+#: Per policy (by identity): (policy, its guard).
+_cache: dict[int, tuple[Any, Guard | None]] = {}
 
 BreakerListener = Callable[[str, str, str], object]
 _listeners: list[BreakerListener] = []
 
 
-def resilience_of(p: policy.Policy) -> tuple[BreakerConfig | None, bool]:
-    """The policy's breaker (as the pure breaker's config) and ``pace=adaptive``."""
+def guard_of(p: policy.Policy) -> Guard | None:
+    """The policy's ``Guard`` when it has ``breaker=`` or ``pace=adaptive`` (one per
+    policy, kept: a call asks on every construction)."""
     hit = _cache.get(id(p))
     if hit is not None and hit[0] is p:
-        return hit[1], hit[2]
+        return hit[1]
     if len(_cache) >= 256:
         _cache.clear()
     setting = p.breaker
     config = None if setting is None else config_of(setting)
     adaptive = bool(p.adaptive)
-    _cache[id(p)] = (p, config, adaptive)
-    return config, adaptive
+    guard = Guard(config, adaptive) if config is not None or adaptive else None
+    _cache[id(p)] = (p, guard)
+    return guard
 
 
 def add_breaker_listener(listener: BreakerListener) -> None:
@@ -142,32 +144,23 @@ def report_change(origin: str, old: str, new: str) -> None:
 
 
 class Guard:
-    """One call's breaker and bucket: the policy's config, whether the request about to go
-    is a probe, whether its token (or probe) is already taken, and the circuit that
-    ended the call (``(origin, seconds until half-open)``, read by the shells)."""
+    """A policy's breaker and bucket: its breaker's config (``None``: none) and whether it
+    paces adaptively.  What one call adds (whether the request about to go is a probe,
+    whether its token is already taken, the circuit that ended it) is the call's own."""
 
-    __slots__ = ("adaptive", "before_kw", "breaker", "circuit", "probe", "ready")
+    __slots__ = ("adaptive", "breaker")
 
     def __init__(self, breaker: BreakerConfig | None, adaptive: bool) -> None:
         self.breaker = breaker
         self.adaptive = adaptive
-        kw = _before_kws.get((breaker, adaptive))
-        if kw is None:  # shared by every call of these settings (never changed)
-            if len(_before_kws) >= 256:
-                _before_kws.clear()
-            kw = _before_kws[(breaker, adaptive)] = {"breaker": breaker, "adaptive": adaptive}
-        self.before_kw: dict[str, Any] = kw
-        self.probe = False
-        self.ready = False
-        self.circuit: tuple[str, float] | None = None
 
-    def after_kw(self, outcome: Any) -> dict[str, Any]:
+    def after_kw(self, call: Call, outcome: Any) -> dict[str, Any]:
         """``State.after``'s arguments: the answer's verdicts (``changes`` collects the
         phases the answer moved the breaker to)."""
         return {
             "breaker": self.breaker,
             "failed": self.breaker is not None and is_failure(outcome),
-            "probe": self.probe,
+            "probe": call._probe,
             "adaptive": self.adaptive,
             "throttled": self.adaptive and is_throttle(outcome),
             "changes": [],
@@ -186,41 +179,34 @@ class Guard:
                 origin,
                 now,
                 breaker,
-                breaker is not None and is_failure(outcome),
-                self.probe,
+                breaker is not None
+                and (outcome.status >= 500 if type(outcome) is _Response else is_failure(outcome)),
+                call._probe,
                 self.adaptive,
                 self.adaptive and is_throttle(outcome),
             )
             if change is not None:
                 report_change(
-                    origin, HALF_OPEN if self.probe or change == CLOSED else CLOSED, change
+                    origin, HALF_OPEN if call._probe or change == CLOSED else CLOSED, change
                 )
-            self.probe = False
+            call._probe = False
             return
-        kw = self.after_kw(outcome)
+        kw = self.after_kw(call, outcome)
         state.after(origin, now, **kw)
         after_guard(call, kw)
 
 
-def guard_of(p: policy.Policy) -> Guard | None:
-    """A call's ``Guard`` when the policy has ``breaker=`` or ``pace=adaptive``."""
-    breaker, adaptive = resilience_of(p)
-    return Guard(breaker, adaptive) if breaker is not None or adaptive else None
-
-
 def circuit_of(call: Call) -> tuple[str, float] | None:
     """``(origin, seconds until half-open)`` when an open circuit ended ``call``."""
-    res: Guard | None = call._res
-    return None if res is None else res.circuit
+    return call._circuit
 
 
 def after_guard(call: Call, kw: dict[str, Any]) -> None:
     """Report the changes of phase the answer caused; the probe, if it was one, is over."""
-    res: Any = call._res
     for new in kw["changes"]:
-        old = HALF_OPEN if res.probe or new == CLOSED else CLOSED
+        old = HALF_OPEN if call._probe or new == CLOSED else CLOSED
         report_change(call._origin or "", old, new)
-    res.probe = False
+    call._probe = False
 
 
 def _when(t: float, now: float) -> str:
@@ -241,9 +227,8 @@ def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | No
             return call._finish(call.attempts[-1] if call.attempts else None, reason)
         call._held_to = until  # a recording sleep still moves the call's time on
         return call._wait(until - now, None)
-    res: Any = call._res
     if why == "probe" or why == "half-open":
-        res.probe = True
+        call._probe = True
         if why == "half-open":
             report_change(call._origin or "", OPEN, HALF_OPEN)
         why = "rate"
@@ -256,7 +241,7 @@ def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | No
                 f"the adaptive rate limit for {call.display or call._origin} holds the "
                 f"request {until - now:.3g}s; the deadline would pass",
             )
-        res.ready = True
+        call._ready = True
         return call._wait(until - now, None)
     origin = call._origin or ""
     if why == "open":
@@ -275,7 +260,7 @@ def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | No
 
 def _fail_fast(call: Call, origin: str, until: float, now: float, reason: str) -> Done:
     """Give up without sending: the shells raise ``CircuitOpenError`` from ``circuit``."""
-    call._res.circuit = (origin, max(until - now, 0.0))
+    call._circuit = (origin, max(until - now, 0.0))
     last = call.attempts[-1] if call.attempts else None
     done = call._finish(last, reason)
     if last is None and call._on_giveup is not None:

@@ -216,7 +216,7 @@ class LocalState:
         with self._lock:
             o = self._get(origin)
             admitted = None
-            if breaker is not None:  # an open circuit refuses before anything is spent
+            if breaker is not None and o.circuit is not None:  # an open circuit refuses first
                 admitted = guard_admit(o, breaker, now)
                 if admitted is not None and admitted[2] is not None:
                     return admitted[2]
