@@ -126,5 +126,6 @@ def test_local_state_records_as_the_pure_functions(cfg: BreakerConfig, steps: An
         if circuits is not None and cfg in circuits:
             c = circuits[cfg]  # read without recording the tally (that would empty it)
             assert (record_successes(cfg, c.state, c.n, c.t) if c.n else c.state) == pure
+            assert circuits.tripped == (pure.phase != CLOSED)  # before asks only then
         else:
             assert pure == start(cfg)

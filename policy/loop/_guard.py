@@ -39,7 +39,7 @@ from ._breaker import (
     start,
 )
 
-__all__ = ["Circuit", "guard_admit", "guard_go", "guard_record", "record_answer"]
+__all__ = ["Circuit", "Circuits", "guard_admit", "guard_go", "guard_record", "record_answer"]
 
 Admitted = tuple[BreakerConfig, BreakerState, "tuple[str, float] | None", "str | None"]
 
@@ -79,11 +79,34 @@ class Circuit:
         self.t = now
 
 
+class Circuits(dict[BreakerConfig, Circuit]):
+    """One origin's circuits, per config, and how many of them are not closed
+    (``tripped``: while none is, ``LocalState.before`` has nothing to ask them)."""
+
+    __slots__ = ("tripped",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tripped = 0
+
+    def move(self, c: Circuit, new: BreakerState) -> None:
+        """Set ``c``'s state to ``new``, counting the circuits not closed."""
+        was, now = c.state.phase != CLOSED, new.phase != CLOSED
+        if was != now:
+            self.tripped += 1 if now else -1
+        c.state = new
+
+
+def _circuits(o: Any) -> Circuits:
+    circuits: Circuits | None = o.circuit
+    if circuits is None:
+        circuits = o.circuit = Circuits()
+    return circuits
+
+
 def _circuit(o: Any, config: BreakerConfig) -> Circuit:
     """The origin's ``Circuit`` for ``config`` (created closed)."""
-    circuits = o.circuit
-    if circuits is None:
-        circuits = o.circuit = {}
+    circuits = _circuits(o)
     c: Circuit | None = circuits.get(config)
     if c is None:
         c = circuits[config] = Circuit(config)
@@ -113,7 +136,7 @@ def guard_go(o: Any, admitted: Admitted | None, adaptive: bool, now: float) -> A
     kind = None
     if admitted is not None:
         config, new, _, kind = admitted
-        _circuit(o, config).state = new
+        _circuits(o).move(_circuit(o, config), new)
     if adaptive:
         bucket = o.bucket if o.bucket is not None else _start_bucket(now)
         o.bucket, wait = _acquire(bucket, now)
@@ -130,7 +153,7 @@ def _record(o: Any, config: BreakerConfig, failed: bool, probe: bool, now: float
         c.success(config, now)
         return None
     new, change = record(config, c.current(config), failed, now, probe)
-    c.state = new
+    o.circuit.move(c, new)
     return change
 
 

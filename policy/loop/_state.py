@@ -171,7 +171,7 @@ class _Origin:
     __slots__ = ("bucket", "circuit", "firsts", "hold", "quotas", "retries")
 
     def __init__(self) -> None:
-        self.circuit: Any = None  # the breaker's state (``_guard``), None: closed, unused
+        self.circuit: Any = None  # ``_guard.Circuits`` (None: no breaker used yet)
         self.bucket: Any = None  # the adaptive bucket's state, None: not created
         self.hold = 0.0
         self.quotas: dict[str, _Quota] = {}  # per family ("": the request count)
@@ -216,7 +216,7 @@ class LocalState:
         with self._lock:
             o = self._get(origin)
             admitted = None
-            if breaker is not None and o.circuit is not None:  # an open circuit refuses first
+            if breaker is not None and o.circuit is not None and o.circuit.tripped:
                 admitted = guard_admit(o, breaker, now)
                 if admitted is not None and admitted[2] is not None:
                     return admitted[2]
