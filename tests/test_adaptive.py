@@ -123,7 +123,7 @@ def test_same_rates_and_waits_as_botocore(
         clock.t = now
         limiter.on_sending_request(request=None)
         their_wait = clock.t - now
-        state, wait = acquire(state, now)
+        state, wait = take(state, now)
         assert math.isclose(wait, their_wait, rel_tol=1e-9, abs_tol=1e-9)
         now += wait + latency
         clock.t = now
@@ -145,10 +145,11 @@ def test_bounds_hold(t0: float, events: list[tuple[float, float, bool]]) -> None
     now = t0
     for gap, latency, throttled in events:
         now += gap
-        state, wait = acquire(state, now)
+        state, wait = take(state, now)
         assert wait >= 0
         if not state.enabled:
             assert wait == 0
+        assert 0 <= state.capacity <= state.max_capacity  # nothing is ever owed
         now += wait + latency
         state = record(state, throttled, now)
         assert state.fill_rate >= 0.5
@@ -158,15 +159,49 @@ def test_bounds_hold(t0: float, events: list[tuple[float, float, bool]]) -> None
         assert from_fields(to_fields(state), now) == state
 
 
-def test_callers_sharing_a_state_queue_behind_one_another() -> None:
-    """Reserving tokens: three callers at one instant wait 1, 2 and 3 token-times."""
+def take(state: Any, now: float) -> tuple[Any, float]:
+    """A caller's loop: ``acquire``, wait what it says, ``acquire`` again, until a token
+    is taken; the state and the whole wait (botocore's loop under its lock)."""
+    total = 0.0
+    for _ in range(100):
+        state, wait = acquire(state, now + total)
+        if not wait:
+            return state, total
+        total += wait
+    raise AssertionError("no token after 100 waits")
+
+
+def test_callers_sharing_a_state_compete_for_each_token_and_owe_nothing() -> None:
+    """Three callers at one instant: none takes a token, each is told the wait until the
+    next one; the first to ask again then takes it, the others wait again.  A caller that
+    gives up instead leaves nothing owed."""
     s = record(start(100.0), True, 100.0)  # throttled at once: on, at the 0.5/s floor
     assert s.enabled and s.fill_rate == 0.5
     waits = []
     for _ in range(3):
         s, w = acquire(s, 100.0)
         waits.append(w)
-    assert waits == [2.0, 4.0, 6.0]
+    assert waits == [2.0, 2.0, 2.0] and s.capacity == 0.0
+    s, w = acquire(s, 102.0)
+    assert w == 0.0 and s.capacity == 0.0
+    s, w = acquire(s, 102.0)
+    assert w == 2.0
+    # a thousand callers that gave up rather than wait: the next one waits one token
+    for _ in range(1000):
+        s, _ = acquire(s, 102.5)
+    assert acquire(s, 102.5)[1] == 1.5
+
+
+def test_a_rate_that_grows_shortens_the_waits_of_those_asking_again() -> None:
+    """Waits are not fixed when asked: after the rate grows, asking again waits less."""
+    s = record(start(0.0), True, 0.0)
+    s, w = acquire(s, 0.0)
+    assert w == 2.0
+    for k in range(1, 400):  # a stretch of successes: CUBIC grows the rate back
+        s = record(s, False, k * 0.01)
+    assert s.fill_rate > 0.5
+    s2, w2 = acquire(s, 4.0)
+    assert w2 < 2.0 or s2.capacity < s.capacity
 
 
 def test_off_until_the_first_throttle() -> None:

@@ -34,6 +34,7 @@ from policy.loop._breaker import (
     from_fields,
     is_failure,
     record,
+    release,
     start,
     to_fields,
 )
@@ -69,23 +70,32 @@ class Model:
         self.phase, self.until, self.log, self.newest = OPEN, now + self.cfg.open, [], -1
         return OPEN
 
-    def _new_round(self, now: float) -> str:
-        self.phase, self.sent, self.passed, self.until = HALF_OPEN, 1, 0, now + self.cfg.open
+    def _new_round(self, now: float, lease: float) -> str:
+        self.phase, self.sent, self.passed = HALF_OPEN, 1, 0
+        self.until = now + max(self.cfg.open, lease)
         return PROBE
 
-    def admit(self, now: float) -> tuple[str, float]:
+    def admit(self, now: float, lease: float = 0.0) -> tuple[str, float]:
+        """A probe's answer is due ``max(open, lease)`` after it goes; the round's
+        probes count as lost when the last of them is past due."""
         if self.phase == CLOSED:
             return SEND, 0.0
         if self.phase == OPEN:
             if now < self.until:
                 return OPEN, self.until - now
-            return self._new_round(now), 0.0
+            return self._new_round(now, lease), 0.0
         if self.sent < self.cfg.probes:
             self.sent += 1
+            self.until = max(self.until, now + max(self.cfg.open, lease))
             return PROBE, 0.0
         if now >= self.until:
-            return self._new_round(now), 0.0
+            return self._new_round(now, lease), 0.0
         return BUSY, self.until - now
+
+    def release(self) -> None:
+        """A probe with no answer gives its place back."""
+        if self.phase == HALF_OPEN and self.sent > self.passed:
+            self.sent -= 1
 
     def record(self, failed: bool, now: float, probe: bool) -> str | None:
         cfg = self.cfg
@@ -95,8 +105,8 @@ class Model:
             self.log.append((self.newest, failed))
             if not cfg.ratio:
                 return self._open(now) if self.streak() >= cfg.threshold else None
-            w = self.window()
-            if failed and len(w) >= cfg.min and sum(w) * 100 >= cfg.threshold * len(w):
+            w = self.window()  # checked after every answer, a success too
+            if len(w) >= cfg.min and sum(w) * 100 >= cfg.threshold * len(w):
                 return self._open(now)
             return None
         if self.phase == OPEN or not probe:
@@ -128,33 +138,42 @@ ratio_configs = st.builds(
     min=st.integers(1, 12),
     probes=st.integers(1, 3),
 )
-#: (seconds later, admit a request / answer the oldest one in flight, failed)
+#: (seconds later, admit a request / answer the oldest one in flight / the oldest one
+#: in flight ends without an answer, failed, the request's lease)
 ops = st.lists(
     st.tuples(
         st.sampled_from([0.0, 0.125, 0.25, 1.0, 2.5, 7.0, 31.0]),
+        st.sampled_from(["admit", "answer", "admit", "answer", "release"]),
         st.booleans(),
-        st.booleans(),
+        st.sampled_from([0.0, 0.0, 0.3, 5.0, 60.0]),
     ),
     max_size=120,
 )
 
 
-def drive(cfg: BreakerConfig, steps: list[tuple[float, bool, bool]]) -> Iterator[Any]:
+def drive(cfg: BreakerConfig, steps: list[tuple[float, str, bool, float]]) -> Iterator[Any]:
     """Run the steps through the implementation and the model side by side."""
     model, state = Model(cfg), start(cfg)
-    now, flight = 1000.0, []  # requests let through, oldest first: was it a probe?
-    for dt, is_admit, failed in steps:
+    now = 1000.0
+    flight: list[tuple[bool, float]] = []  # let through, oldest first: (a probe?, due)
+    for dt, action, failed, lease in steps:
         now += dt
-        if is_admit:
-            state, verdict, wait = admit(cfg, state, now)
-            expected, expected_wait = model.admit(now)
+        if action == "admit":
+            state, verdict, wait = admit(cfg, state, now, lease)
+            expected, expected_wait = model.admit(now, lease)
             assert verdict == expected and wait == pytest.approx(expected_wait)
             if verdict in (SEND, PROBE):
-                flight.append(verdict == PROBE)
+                flight.append((verdict == PROBE, now + max(cfg.open, lease)))
             else:
                 assert wait > 0
+            # never more probes out than ``probes``, until they are past due
+            assert sum(1 for p, due in flight if p and due > now) <= cfg.probes
+        elif action == "release":
+            if flight and flight.pop(0)[0]:
+                state = release(cfg, state)
+                model.release()
         else:
-            probe = flight.pop(0) if flight else False  # else: a late, unadmitted answer
+            probe = flight.pop(0)[0] if flight else False  # else: a late, unadmitted answer
             state, change = record(cfg, state, failed, now, probe=probe)
             assert change == model.record(failed, now, probe)
         assert state.phase == model.phase
@@ -187,9 +206,9 @@ def test_invariants(cfg: BreakerConfig, steps: Any) -> None:
     the state survives its flat (Redis hash) form."""
     for state, _, now in drive(cfg, steps):
         if state.phase == HALF_OPEN:
-            assert 1 <= state.sent <= cfg.probes and state.passed < cfg.probes
+            assert 0 <= state.sent <= cfg.probes and state.passed < cfg.probes
         if state.phase != CLOSED:
-            assert state.until - now <= cfg.open
+            assert state.until - now <= max(cfg.open, 60.0)
         fields = to_fields(state)
         assert all(isinstance(v, str) for v in fields.values())
         assert from_fields(cfg, fields) == state
@@ -354,3 +373,55 @@ def test_a_damaged_store_gives_a_closed_breaker() -> None:
     assert from_fields(cfg, {**fields, "until": "soon"}) == start(cfg)
     assert from_fields(cfg, {}) == start(cfg)
     assert isinstance(from_fields(cfg, fields), BreakerState)
+
+
+def test_ratio_opens_on_the_answer_that_reaches_the_minimum_a_success_too() -> None:
+    """19 failures, then a success: 95 % of 20 attempts failed; the success opens it."""
+    cfg = BreakerConfig(50, ratio=True)
+    s = start(cfg)
+    for k in range(19):
+        s, change = record(cfg, s, True, 10.0 + k * 0.1)
+        assert change is None
+    s, change = record(cfg, s, False, 12.0)
+    assert (change, s.phase) == (OPEN, OPEN)
+    # min=2: a failure, then a success: half of two attempts
+    cfg2 = BreakerConfig(50, ratio=True, min=2)
+    s, _ = record(cfg2, start(cfg2), True, 1.0)
+    assert record(cfg2, s, False, 1.1)[1] == OPEN
+
+
+def test_ratio_opens_when_old_successes_leave_the_window() -> None:
+    """Successes that leave the window can leave a share of failures over the ratio: the
+    next answer, a success, finds it."""
+    cfg = BreakerConfig(50, ratio=True, window=10.0, min=4)
+    s = start(cfg)
+    for k in range(20):  # successes at 0..1.9 s
+        s, _ = record(cfg, s, False, k * 0.1)
+    for k in range(4):  # failures at 8.0..8.3 s: 4 of 24
+        s, change = record(cfg, s, True, 8.0 + k * 0.1)
+        assert change is None
+    s, change = record(cfg, s, False, 11.0)  # the successes' bucket left: 4 of 5 failed
+    assert change == OPEN
+
+
+def test_a_slow_probe_is_not_lost_before_its_lease() -> None:
+    """``open=300ms`` and a probe that may take 1 s: the others wait for its answer."""
+    cfg = BreakerConfig(1, open=0.3)
+    s, _ = record(cfg, start(cfg), True, 0.0)
+    s, verdict, _ = admit(cfg, s, 0.3, lease=1.0)
+    assert verdict == PROBE
+    for t in (0.6, 0.9, 1.2):
+        assert admit(cfg, s, t)[1] == BUSY
+    s, verdict, _ = admit(cfg, s, 1.3)  # past due: counted lost, a new round
+    assert verdict == PROBE
+
+
+def test_a_probe_without_an_answer_gives_its_place_back() -> None:
+    cfg = BreakerConfig(1, open=10.0)
+    s, _ = record(cfg, start(cfg), True, 0.0)
+    s, verdict, _ = admit(cfg, s, 10.0)
+    assert verdict == PROBE and admit(cfg, s, 10.5)[1] == BUSY
+    s = release(cfg, s)
+    s, verdict, _ = admit(cfg, s, 10.5)
+    assert verdict == PROBE
+    assert release(cfg, start(cfg)) == start(cfg)  # nothing to give back when closed

@@ -3,10 +3,10 @@ when the window must be read: the states and phase changes are exactly those of 
 every answer in turn with the pure functions.
 
 Two pieces of evidence: ``record_successes(n)`` equals ``n`` successive ``record``s from
-any state the breaker can reach while closed; and random sequences of admissions and
-answers (late answers included, through both of ``LocalState``'s recording paths: the
-answer alone, and the answer with a hold) give the same verdicts, changes and states as
-the pure ``admit`` / ``record`` applied in the same order.
+any state the breaker can reach while closed (opening it where one of them would); and
+random sequences of admissions (with leases), answers (late ones included, through both
+of ``LocalState``'s recording paths: the answer alone, and with a hold) and released
+probes give the same verdicts, changes and states as the pure functions in that order.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from policy.loop._breaker import (
     admit,
     record,
     record_successes,
+    release,
     start,
 )
 from policy.loop._guard import record_answer
@@ -48,14 +49,16 @@ count_configs = st.builds(
     probes=st.integers(1, 3),
 )
 
-#: (seconds later, admit / answer, failed, how late the answer is, answered with a hold)
+#: (seconds later, admit / answer / release, failed, how late the answer is, answered
+#: with a hold, the request's lease)
 ops = st.lists(
     st.tuples(
         st.sampled_from([0.0, 0.0, 0.001, 0.01, 0.1, 0.25, 1.0, 2.5, 7.0, 31.0]),
-        st.sampled_from([True, False, False]),
+        st.sampled_from(["admit", "answer", "answer", "release"]),
         st.sampled_from([False, False, False, True]),
         st.sampled_from([0.0, 0.0, 0.0, 0.05, 0.4, 3.0]),
         st.sampled_from([False, False, True]),
+        st.sampled_from([0.0, 0.0, 1.0, 40.0]),
     ),
     min_size=10,
     max_size=150,
@@ -82,9 +85,8 @@ def test_record_successes_is_n_records(
             state = start(cfg)  # only closed states are tallied
     at = now + dt
     one_by_one = state
-    for _ in range(n):
-        one_by_one, change = record(cfg, one_by_one, False, at)
-        assert change is None
+    for _ in range(n):  # (one of them may open it: the window reaches ``min``, or rolls)
+        one_by_one, _ = record(cfg, one_by_one, False, at)
     assert record_successes(cfg, state, n, at) == one_by_one
 
 
@@ -94,11 +96,11 @@ def test_local_state_records_as_the_pure_functions(cfg: BreakerConfig, steps: An
     local, origin = LocalState(), "http://a:80"
     pure = start(cfg)
     now, flight = 1000.0, []  # requests let through: was it a probe?
-    for dt, is_admit, failed, late, with_hold in steps:
+    for dt, action, failed, late, with_hold, lease in steps:
         now += dt
-        if is_admit:
-            pure, verdict, wait = admit(cfg, pure, now)
-            got = local.before(origin, now, pace=False, first=False, breaker=cfg)
+        if action == "admit":
+            pure, verdict, wait = admit(cfg, pure, now, lease)
+            got = local.before(origin, now, pace=False, first=False, breaker=cfg, lease=lease)
             if verdict == SEND:
                 assert got is None
             elif verdict == PROBE:
@@ -107,6 +109,10 @@ def test_local_state_records_as_the_pure_functions(cfg: BreakerConfig, steps: An
                 assert got == (verdict, now + wait)
             if verdict in (SEND, PROBE):
                 flight.append(verdict == PROBE)
+        elif action == "release":
+            if flight and flight.pop(0):
+                pure = release(cfg, pure)
+                local.after(origin, now, breaker=cfg, released=True)
         else:
             probe = flight.pop(0) if flight else False
             at = now - late

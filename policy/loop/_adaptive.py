@@ -18,12 +18,16 @@ This is the arithmetic of the AWS SDKs' *adaptive* retry mode, as pure functions
   it holds at most ``max(1, rate)`` tokens.  Each request takes one token, waiting
   ``(1 − tokens) / fill rate`` when there is less than one.
 
-``acquire`` reserves: the token is taken at once and the bucket may go negative, so
-callers sharing one state (threads, or processes through a Redis hash) queue behind one
-another instead of all waking at the same instant.  One caller at a time, the waits and
-rates are exactly those of botocore's limiter (tests compare the two on random event
-sequences).  The state is an immutable named tuple of numbers (``to_fields`` /
-``from_fields`` for a Redis hash).
+``acquire`` takes a token when there is one, and otherwise says how long until there is
+one *without* reserving it: the caller waits that long and asks again, as botocore's
+limiter loops under its lock (wait, refill, check).  Nothing is owed for a request that
+is never sent (a call that gives up rather than wait past its deadline), so the bucket
+never goes below zero, and a caller that asks again sees the rate in force *then*: when
+the rate grows back after an outage, the waits shrink with it.  Callers sharing one state
+(threads, or processes through a Redis hash) compete for each token as botocore's
+threads do.  The waits and rates are exactly those of botocore's limiter (tests compare
+the two on random event sequences).  The state is an immutable named tuple of numbers
+(``to_fields`` / ``from_fields`` for a Redis hash).
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ class AdaptiveState(NamedTuple):
     """One origin's limiter.
 
     ``enabled``: a throttle has been seen (the bucket is in force).  Token bucket:
-    ``fill_rate`` (tokens per second), ``max_capacity``, ``capacity`` (may be negative:
-    reserved by waiting callers), ``last_fill`` (when it was last refilled).  Send-rate
+    ``fill_rate`` (tokens per second), ``max_capacity``, ``capacity`` (the tokens,
+    ``0 <= capacity <= max_capacity``), ``last_fill`` (when it was last refilled).  Send-rate
     clock: ``measured`` (requests per second), ``last_bucket`` (start of the last closed
     bucket), ``answers`` (answers since).  CUBIC: ``w_max``, ``k``, ``last_fail``.
     """
@@ -93,15 +97,19 @@ def acquire(state: AdaptiveState, now: float) -> tuple[AdaptiveState, float]:
     """Take a token for a request about to be sent: ``(new state, seconds to wait)``.
 
     Off (no throttle yet): no wait, nothing changes.  Otherwise the bucket is refilled
-    to ``now`` and one token taken; with fewer than one there, the wait is
-    ``(1 − tokens) / fill rate`` and the token is reserved (the bucket goes below zero).
+    to ``now``; with a token there it is taken (wait 0), else nothing is taken and the
+    wait is ``(1 − tokens) / fill rate``: wait, then ``acquire`` again (another caller
+    may have taken the token meanwhile, or the rate changed).
     """
     if not state.enabled:
         return state, 0.0
     tokens = _refill(state, now)
-    wait = 0.0 if tokens >= 1 else (1 - tokens) / state.fill_rate
     last = now if now > state.last_fill else state.last_fill
-    return state._replace(capacity=tokens - 1, last_fill=last), wait
+    wait = 0.0 if tokens >= 1 else (1 - tokens) / state.fill_rate
+    if now + wait > now:
+        return state._replace(capacity=tokens, last_fill=last), wait
+    # (a wait too short to move a float clock: the token is there, and nothing is owed)
+    return state._replace(capacity=tokens - 1 if tokens >= 1 else 0.0, last_fill=last), 0.0
 
 
 def record(state: AdaptiveState, throttled: bool, now: float) -> AdaptiveState:

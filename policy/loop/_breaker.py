@@ -27,12 +27,19 @@ Two ways to trip:
   steps (``BUCKETS``): attempts are counted in buckets of ``window / 10`` seconds and
   the window is the current bucket and the nine before it (so it covers between 90 %
   and 100 % of ``window``).  That keeps the state a fixed size whatever the traffic.
+  The condition is checked after every answer recorded, a success included: a success
+  lowers the share of failures, but it may be the answer that brings the window to
+  ``min`` attempts, or the one whose new bucket lets older successes leave the window.
 
 Open: ``admit`` answers ``"open"`` with the seconds until half-open.  Half-open: the
 first ``probes`` admissions are probes; later ones answer ``"busy"`` (wait for the
 probes' answers) with the seconds until the probes count as lost: answers that never
 come (a caller that crashed mid-probe) must not hold the circuit half-open forever, so
-``open`` seconds after half-open began, a new round of probes is let through.  Answers
+a new round of probes is let through once every probe of the round is past its due
+time: ``max(open, lease)`` seconds after it went, ``lease`` being the most the request
+may take (its attempt's timeout, which the caller passes to ``admit``).  A caller whose
+probe ends without an answer (cancelled, or an exception the policy does not know)
+gives its place back with ``release``.  Answers
 recorded while open, and answers of non-probes while half-open (requests sent before
 the circuit opened), change nothing.
 """
@@ -59,6 +66,7 @@ __all__ = [
     "is_failure",
     "record",
     "record_successes",
+    "release",
     "start",
     "to_fields",
 ]
@@ -135,7 +143,7 @@ def is_failure(outcome: object) -> bool:
 
 
 def admit(
-    config: BreakerConfig, state: BreakerState, now: float
+    config: BreakerConfig, state: BreakerState, now: float, lease: float = 0.0
 ) -> tuple[BreakerState, str, float]:
     """May a request go now?  ``(new state, verdict, wait)``.
 
@@ -144,7 +152,9 @@ def admit(
     ``wait`` is the seconds until half-open.  ``"busy"``: half-open with every probe
     out; do not send; the probes' answers decide, and ``wait`` is the most that takes
     (the seconds until the probes count as lost).  An open circuit whose time is up
-    becomes half-open here, and this request is its first probe.
+    becomes half-open here, and this request is its first probe.  ``lease``: the most
+    seconds the request may take; a probe's answer is due ``max(open, lease)`` seconds
+    after it goes.
     """
     phase = state.phase
     if phase == CLOSED:
@@ -152,12 +162,22 @@ def admit(
     if phase == OPEN:
         if now < state.until:
             return state, OPEN, state.until - now
-        return _half_open(config, state, now), PROBE, 0.0
+        return _half_open(config, state, now, lease), PROBE, 0.0
     if state.sent < config.probes:
-        return state._replace(sent=state.sent + 1), PROBE, 0.0
+        due = now + (lease if lease > config.open else config.open)
+        return state._replace(sent=state.sent + 1, until=max(due, state.until)), PROBE, 0.0
     if now >= state.until:  # the probes' answers never came: a new round
-        return _half_open(config, state, now), PROBE, 0.0
+        return _half_open(config, state, now, lease), PROBE, 0.0
     return state, BUSY, state.until - now
+
+
+def release(config: BreakerConfig, state: BreakerState) -> BreakerState:
+    """A probe that ends without an answer (cancelled; an exception the policy does not
+    classify) gives its place back: the next admission is a probe instead of waiting
+    for it.  Anything but a half-open breaker with a probe unanswered is unchanged."""
+    if state.phase != HALF_OPEN or state.sent <= state.passed:
+        return state
+    return state._replace(sent=state.sent - 1)
 
 
 def record(
@@ -195,15 +215,18 @@ def record(
 def record_successes(
     config: BreakerConfig, state: BreakerState, n: int, now: float
 ) -> BreakerState:
-    """``n`` successes of a ``breaker=P%`` at ``now``, at once: the state ``n`` calls of
-    ``record(config, state, False, now)`` give, with ``state`` closed (successes never
-    move a closed breaker).  ``LocalState`` tallies the successes of one bucket and
-    records them here when something else must read the window (a failure, a new bucket)."""
+    """``n`` successes of a closed ``breaker=P%`` at ``now``, at once: the state ``n``
+    calls of ``record(config, state, False, now)`` give (open, if one of them opened it).
+    ``LocalState`` tallies successes that cannot open the circuit and records them here
+    when something must read the window."""
     return _record_ratio(config, state, False, now, n)[0]
 
 
-def _half_open(config: BreakerConfig, state: BreakerState, now: float) -> BreakerState:
-    return BreakerState(HALF_OPEN, 0, now + config.open, 1, 0, 0, state.fails, state.total)
+def _half_open(
+    config: BreakerConfig, state: BreakerState, now: float, lease: float
+) -> BreakerState:
+    due = now + (lease if lease > config.open else config.open)
+    return BreakerState(HALF_OPEN, 0, due, 1, 0, 0, state.fails, state.total)
 
 
 def _opened(config: BreakerConfig, state: BreakerState, now: float) -> BreakerState:
@@ -217,28 +240,33 @@ def _record_ratio(
     """Count ``n`` attempts in the current bucket (a late report, older than the newest
     bucket, counts in the newest) and open when the window's failures reach the ratio."""
     b = bucket_of(config, now)
+    fails, total = state.fails, state.total
     newest = state.bucket
-    if b <= newest and not failed:  # the common case: more successes, same bucket
-        slot = newest % BUCKETS
-        t = state.total
-        total_t = (*t[:slot], t[slot] + n, *t[slot + 1 :])
-        return _new(BreakerState, (CLOSED, 0, 0.0, 0, 0, newest, state.fails, total_t)), None
-    fails, total = list(state.fails), list(state.total)
-    if b > newest:
+    if b > newest:  # a new bucket: the ones that left the window are emptied
         if b - newest >= BUCKETS:
-            fails, total = [0] * BUCKETS, [0] * BUCKETS
+            fails, total = _ZEROS, _ZEROS
         else:
+            f, t = list(fails), list(total)
             for k in range(newest + 1, b + 1):
-                fails[k % BUCKETS] = total[k % BUCKETS] = 0
+                f[k % BUCKETS] = t[k % BUCKETS] = 0
+            fails, total = tuple(f), tuple(t)
         newest = b
     slot = newest % BUCKETS
-    total[slot] += n
     if failed:
-        fails[slot] += 1
-        n = sum(total)
-        if n >= config.min and sum(fails) * 100 >= config.threshold * n:
+        fails = (*fails[:slot], fails[slot] + 1, *fails[slot + 1 :])
+    total = (*total[:slot], total[slot] + n, *total[slot + 1 :])
+    counted, failures = sum(total), sum(fails)
+    if failed:
+        if counted >= config.min and failures * 100 >= config.threshold * counted:
             return _opened(config, state, now), OPEN
-    return BreakerState(CLOSED, 0, 0.0, 0, 0, newest, tuple(fails), tuple(total)), None
+    else:
+        # Successes only lower the share of failures: the first of them that brings the
+        # window to ``min`` attempts (the first of them, if it had that many) decides.
+        before = counted - n
+        k = config.min - before if config.min - before > 1 else 1
+        if k <= n and failures * 100 >= config.threshold * (before + k):
+            return _opened(config, state, now), OPEN
+    return _new(BreakerState, (CLOSED, 0, 0.0, 0, 0, newest, fails, total)), None
 
 
 def bucket_of(config: BreakerConfig, now: float) -> int:

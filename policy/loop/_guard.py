@@ -2,19 +2,22 @@
 pure functions of ``_breaker`` and ``_adaptive`` applied under the state's lock.
 
 ``guard_admit`` asks the origin's breaker before anything else is spent (an open circuit
-refuses at once); ``guard_go`` commits the admission and takes the bucket's token once
+refuses at once); ``guard_token`` asks the bucket for a token (none yet: the caller waits
+and asks again, nothing spent); ``guard_go`` commits the admission and the token once
 pacing and budgets let the request go; ``guard_record`` and ``record_answer`` record an
-answer.  The verdicts are those ``_resilience.step_for`` reads (see ``_resilience``).
+answer; ``guard_release`` gives back the place of a probe that ended without one.  The
+verdicts are those ``_resilience.step_for`` reads (see ``_resilience``).
 
 A breaker's state is kept per origin and per config (two policies with different
 breakers on one origin do not mix), in a ``Circuit``: the pure state, and the successes
-of a closed ``breaker=P%`` *tallied* since -- a count and the window's bucket they fall
-in.  Recording each success in the pure state rebuilds its window; the tally is one
-addition, and it is recorded in one step (``_breaker.record_successes``) when something
-must read the window: a failure, a success in a newer bucket.  Successes never move a
-closed breaker, so the states are exactly those of recording every answer in turn (a
-property test drives both).  A success that changes nothing for a ``breaker=N`` (closed,
-no failure counted) is a read without the lock.
+of a closed ``breaker=P%`` *tallied* since.  Recording each success in the pure state
+rebuilds its window; the tally is one addition.  Only a success that cannot open the
+circuit is tallied -- one in the newest bucket of a window that already holds ``min``
+attempts: a success then only lowers the share of failures -- and the tally is recorded
+in one step (``_breaker.record_successes``) before anything else reads the window.  Any
+other answer is recorded by the pure ``record``, so the states are exactly those of
+recording every answer in turn (a property test drives both).  A success that changes
+nothing for a ``breaker=N`` (closed, no failure counted) is a read without the lock.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from math import floor
 from typing import Any
 
+from ._adaptive import AdaptiveState
 from ._adaptive import acquire as _acquire
 from ._adaptive import record as _record_bucket
 from ._adaptive import start as _start_bucket
@@ -33,30 +37,41 @@ from ._breaker import (
     BreakerConfig,
     BreakerState,
     admit,
-    bucket_of,
     record,
     record_successes,
+    release,
     start,
 )
 
-__all__ = ["Circuit", "Circuits", "guard_admit", "guard_go", "guard_record", "record_answer"]
+__all__ = [
+    "Circuit",
+    "Circuits",
+    "guard_admit",
+    "guard_go",
+    "guard_record",
+    "guard_release",
+    "guard_token",
+    "record_answer",
+]
 
 Admitted = tuple[BreakerConfig, BreakerState, "tuple[str, float] | None", "str | None"]
 
 
 class Circuit:
     """One origin's breaker of one config: ``state`` (``_breaker.BreakerState``) and the
-    successes tallied since (closed, ``breaker=P%``): ``n`` of them, counted in bucket
-    ``b``; the first at ``t``.  (``floor(now / step)`` is ``bucket_of(config, now)``.)
-    A tally is only kept while closed: whatever moves the breaker records it first."""
+    successes tallied since: ``n`` of them, at ``t`` and later.  A success may be
+    tallied while ``floor(now / step) <= b`` (it counts in the newest bucket, ``b``) and
+    ``base + n >= min`` (``base``: the attempts the window held when ``b`` was set);
+    ``b`` is ``-1`` when none may (not closed, not a ratio, or the window changed)."""
 
-    __slots__ = ("b", "n", "state", "step", "t")
+    __slots__ = ("b", "base", "n", "state", "step", "t")
 
     def __init__(self, config: BreakerConfig) -> None:
         self.state = start(config)
         self.step = config.window / BUCKETS  # a bucket's seconds (``bucket_of``)
         self.n = 0
-        self.b = 0
+        self.b = -1
+        self.base = 0
         self.t = 0.0
 
     def current(self, config: BreakerConfig) -> BreakerState:
@@ -65,18 +80,6 @@ class Circuit:
             self.state = record_successes(config, self.state, self.n, self.t)
             self.n = 0
         return self.state
-
-    def success(self, config: BreakerConfig, now: float) -> None:
-        """Tally a success of a closed ``breaker=P%`` (a late one, older than the
-        newest bucket, counts in the newest, as ``record`` counts it)."""
-        if self.n and bucket_of(config, now) <= self.b:
-            self.n += 1
-            return
-        state = self.current(config)  # a newer bucket: the tally so far goes in first
-        b = bucket_of(config, now)
-        self.b = b if b > state.bucket else state.bucket
-        self.n = 1
-        self.t = now
 
 
 class Circuits(dict[BreakerConfig, Circuit]):
@@ -90,11 +93,13 @@ class Circuits(dict[BreakerConfig, Circuit]):
         self.tripped = 0
 
     def move(self, c: Circuit, new: BreakerState) -> None:
-        """Set ``c``'s state to ``new``, counting the circuits not closed."""
+        """Set ``c``'s state to ``new`` (its tally recorded first), counting the circuits
+        not closed; no success is tallied until one is recorded in the new state."""
         was, now = c.state.phase != CLOSED, new.phase != CLOSED
         if was != now:
             self.tripped += 1 if now else -1
         c.state = new
+        c.b = -1
 
 
 def _circuits(o: Any) -> Circuits:
@@ -113,47 +118,59 @@ def _circuit(o: Any, config: BreakerConfig) -> Circuit:
     return c
 
 
-def guard_admit(o: Any, config: BreakerConfig, now: float) -> Admitted | None:
+def guard_admit(o: Any, config: BreakerConfig, now: float, lease: float) -> Admitted | None:
     """``None`` when the circuit is closed (send; nothing to commit), else ``(config, new
     state, refusal, kind)``: ``refusal`` is ``("open", until)`` or ``("busy", until)``
     (nothing to commit), else ``None`` and ``kind`` says whether the request is a probe
-    (``"probe"``, ``"half-open"``: the first since the circuit was open)."""
+    (``"probe"``, ``"half-open"``: the first since the circuit was open).  ``lease``: the
+    most the request may take (a probe's answer is due by then)."""
     circuits = o.circuit
     c = circuits.get(config) if circuits is not None else None
     if c is None or c.state.phase == CLOSED:
         return None  # admit(closed) sends and changes nothing (a tally is only closed)
     state = c.state
-    new, verdict, wait = admit(config, state, now)
+    new, verdict, wait = admit(config, state, now, lease)
     if verdict == PROBE:
         kind = "half-open" if state.phase == OPEN else "probe"
         return config, new, None, kind
     return config, new, (verdict, now + wait), None
 
 
-def guard_go(o: Any, admitted: Admitted | None, adaptive: bool, now: float) -> Any:
-    """Commit the admission, take the bucket's token: the verdict ``before`` answers."""
-    go = now
-    kind = None
-    if admitted is not None:
-        config, new, _, kind = admitted
-        _circuits(o).move(_circuit(o, config), new)
-    if adaptive:
-        bucket = o.bucket if o.bucket is not None else _start_bucket(now)
-        o.bucket, wait = _acquire(bucket, now)
-        go = now + wait
-    if kind is not None:
-        return (kind, go)
-    return ("rate", go) if go > now else None
+def guard_token(o: Any, now: float) -> tuple[AdaptiveState | None, tuple[str, float] | None]:
+    """The bucket's token: ``(new bucket, None)`` to commit with ``guard_go`` when there
+    is one, else ``(None, ("rate", until))``: wait until then and ask again (the bucket
+    is refilled to ``now``; nothing is taken)."""
+    bucket = o.bucket if o.bucket is not None else _start_bucket(now)
+    new, wait = _acquire(bucket, now)
+    if wait:
+        o.bucket = new
+        return None, ("rate", now + wait)
+    return new, None
+
+
+def guard_go(o: Any, admitted: Admitted | None, token: AdaptiveState | None, now: float) -> Any:
+    """Commit the admission and the token: the verdict ``before`` answers."""
+    if token is not None:
+        o.bucket = token
+    if admitted is None:
+        return None
+    config, new, _, kind = admitted
+    _circuits(o).move(_circuit(o, config), new)
+    return (kind, now)
 
 
 def _record(o: Any, config: BreakerConfig, failed: bool, probe: bool, now: float) -> str | None:
     """Record an answer in the origin's breaker: the phase it moved to, else ``None``."""
     c = _circuit(o, config)
-    if not failed and config.ratio and c.state.phase == CLOSED:
-        c.success(config, now)
+    if not failed and floor(now / c.step) <= c.b and c.base + c.n >= config.min:
+        if not c.n:
+            c.t = now
+        c.n += 1  # a success that cannot open the circuit: tallied
         return None
     new, change = record(config, c.current(config), failed, now, probe)
     o.circuit.move(c, new)
+    if config.ratio and new.phase == CLOSED:  # successes in its newest bucket may be tallied
+        c.b, c.base = new.bucket, sum(new.total)
     return change
 
 
@@ -167,9 +184,14 @@ def guard_record(
     adaptive: bool = False,
     throttled: bool = False,
     changes: list[str] | None = None,
+    released: bool = False,
 ) -> None:
     """Record an answer: the breaker's (``changes`` gets the phase it moved to) and the
-    bucket's."""
+    bucket's; ``released``: no answer, a probe's place given back (``guard_release``)."""
+    if released:
+        if breaker is not None:
+            guard_release(o, breaker)
+        return
     if breaker is not None:
         change = _record(o, breaker, failed, probe, now)
         if change is not None and changes is not None:
@@ -177,6 +199,14 @@ def guard_record(
     if adaptive:
         bucket = o.bucket if o.bucket is not None else _start_bucket(now)
         o.bucket = _record_bucket(bucket, throttled, now)
+
+
+def guard_release(o: Any, config: BreakerConfig) -> None:
+    """A probe ended without an answer: its place goes to the next caller."""
+    circuits = o.circuit
+    c = circuits.get(config) if circuits is not None else None
+    if c is not None:
+        circuits.move(c, release(config, c.current(config)))
 
 
 def record_answer(
@@ -206,11 +236,13 @@ def record_answer(
     change = None
     with local._lock:
         o = local._origins.get(origin) or local._get(origin)
-        if breaker is not None and not failed and not adaptive and breaker.ratio:
-            # the common case, in one piece: one more success in the tally's bucket
+        if breaker is not None and not failed and not adaptive:
+            # the common case, in one piece: a success that cannot open the circuit
             circuits = o.circuit
             c = circuits.get(breaker) if circuits is not None else None
-            if c is not None and c.n and floor(now / c.step) <= c.b:  # a tally: closed
+            if c is not None and floor(now / c.step) <= c.b and c.base + c.n >= breaker.min:
+                if not c.n:
+                    c.t = now
                 c.n += 1
                 return None
         if breaker is not None:

@@ -44,7 +44,7 @@ from ..language._cost import check_cost
 from ._attempt import Attempt, Done, Outcome, Send, Wait, fleet_settings, label_of
 from ._logline import log_fields
 from ._observe import record, recorders, trace_retry
-from ._resilience import after_guard, guard_of, step_for
+from ._resilience import abandon, after_guard, guard_of, step_for
 from ._state import WINDOW, LocalState, State
 
 __all__ = ["Call"]
@@ -95,7 +95,6 @@ class Call:
         "_policy",
         "_probe",
         "_rand",
-        "_ready",
         "_res",
         "_send",
         "_sent",
@@ -133,7 +132,7 @@ class Call:
         self._display = display
         pace, budget = fleet_settings(p) if origin is not None else (False, None)
         self._res = guard_of(p) if origin is not None else None  # breaker=, pace=adaptive
-        self._probe = self._ready = False  # this attempt is a probe; its token is taken
+        self._probe = False  # the request about to go (or on the wire) is a probe
         self._circuit: tuple[str, float] | None = None  # the circuit that failed it fast
         if (pace or budget is not None or self._res) and state is None:
             state = LocalState()
@@ -223,16 +222,16 @@ class Call:
             self._skipped += self._held_to - now
             now = self._held_to
         first = self._sent == 0 and self._budget is not None
+        left = self._deadline_at - now
+        limit = max(self._timeout if self._timeout < left else left, _MIN_ATTEMPT)
         res = self._res
-        if self._ready:  # a token or probe already taken: send now
-            self._ready = False
-        elif self._pace or first or res:
+        if self._pace or first or res:
             # One State call: wait out a hold, spend the quota, count a first attempt.
             state: Any = self._state
             origin: Any = self._origin
             if res is None:
                 verdict = state.before(origin, now, pace=self._pace, first=first, cost=self._costs)
-            else:  # and ask the breaker, take the bucket's token
+            else:  # and ask the breaker (a probe's answer is due by ``limit``), the bucket
                 verdict = state.before(
                     origin,
                     now,
@@ -241,20 +240,23 @@ class Call:
                     cost=self._costs,
                     breaker=res.breaker,
                     adaptive=res.adaptive,
+                    lease=limit if limit < _INF else 0.0,
                 )
             if verdict is not None:  # wait, or stop (see _resilience.step_for)
                 step = step_for(self, verdict[0], verdict[1], now)
                 if step is not None:
                     return step
         self._sent += 1
-        left = self._deadline_at - now
-        limit = self._timeout if self._timeout < left else left
-        if limit < _MIN_ATTEMPT:
-            limit = _MIN_ATTEMPT
         send = self._send
         if send is None or send.timeout != limit:
             send = self._send = Send(limit)
         return send
+
+    def abandon(self, now: float) -> None:
+        """The attempt sent ended without an answer (cancelled, an exception the policy
+        does not classify): a circuit's probe gives its place to the next call."""
+        if self._probe:
+            abandon(self, now + self._skipped)
 
     def after(self, outcome: Outcome, now: float, *, replayable: bool = True) -> Wait | Done:
         """What to do after an attempt ended in ``outcome``: wait and retry, or stop.

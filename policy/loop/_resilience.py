@@ -12,15 +12,19 @@ budgets); the state consults the origin's breaker and adaptive bucket and answer
   and the time.
 * ``("busy", until)`` -- half-open, every probe out: wait (a little at a time) for the
   probes' answers while the deadline allows, else fail fast.
-* ``("probe", at)`` / ``("half-open", at)`` -- this request is a probe (``half-open``: the
-  first of a round, the circuit just left ``open``); send it at ``at``.
-* ``("rate", at)`` -- the adaptive bucket's token is taken: send at ``at``.
+* ``("probe", now)`` / ``("half-open", now)`` -- send it: it is a probe (``half-open``:
+  the first of a round, the circuit just left ``open``), its answer due within
+  ``max(open, the attempt's timeout)`` (the ``lease`` the call passes).
+* ``("rate", until)`` -- the adaptive bucket has no token yet: wait until then and ask
+  again (nothing was taken or spent; a call whose deadline comes first gives up, owing
+  nothing).
 
-The request is then sent without asking the state again (what had to be counted and
-spent was).  ``Call.after`` records the answer: a failure (5xx, ``timeout``, ``connect``,
-``reset``, ``error``) or a success for the breaker, a throttle (429, 503) or not for the
-bucket; the phase it moved the breaker to (``open``, ``closed``) comes back and is
-reported.
+``Call.after`` records the answer: a failure (5xx, ``timeout``, ``connect``, ``reset``,
+``error``) or a success for the breaker, a throttle (429, 503) or not for the bucket;
+the phase it moved the breaker to (``open``, ``closed``) comes back and is reported.  A
+probe that ends without an answer (cancelled, an exception the policy does not classify:
+the shells call ``Call.abandon``) gives its place back (``after(..., released=True)``),
+so the calls waiting for the probes need not wait until it is due.
 
 Reports of a change of phase (``closed → open → half-open → closed``): a log line on the
 ``policy`` logger (WARNING when a circuit opens, INFO otherwise) with the structured
@@ -55,7 +59,6 @@ class Call(Protocol):
     _origin: str | None
     _res: Any
     _probe: bool
-    _ready: bool
     _circuit: tuple[str, float] | None
     _state: Any
     _on_giveup: Callable[[Attempt], object] | None
@@ -72,6 +75,7 @@ class Call(Protocol):
 __all__ = [
     "BUSY_POLL",
     "Guard",
+    "abandon",
     "add_breaker_listener",
     "after_guard",
     "circuit_of",
@@ -201,6 +205,14 @@ def circuit_of(call: Call) -> tuple[str, float] | None:
     return call._circuit
 
 
+def abandon(call: Call, now: float) -> None:
+    """The probe ``call`` sent ended without an answer: its place goes to the next call."""
+    call._probe = False
+    res: Guard | None = call._res
+    if res is not None and res.breaker is not None and call._state is not None:
+        call._state.after(call._origin or "", now, breaker=res.breaker, released=True)
+
+
 def after_guard(call: Call, kw: dict[str, Any]) -> None:
     """Report the changes of phase the answer caused; the probe, if it was one, is over."""
     for new in kw["changes"]:
@@ -241,7 +253,7 @@ def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | No
                 f"the adaptive rate limit for {call.display or call._origin} holds the "
                 f"request {until - now:.3g}s; the deadline would pass",
             )
-        call._ready = True
+        call._held_to = until  # then ask again (nothing was taken): a recording sleep too
         return call._wait(until - now, None)
     origin = call._origin or ""
     if why == "open":

@@ -1,14 +1,9 @@
 """Fleet state: the holds, quotas and retry budgets that calls sharing an adapter agree on.
 
-A policy decides for one call; pacing (``pace=on``) and retry budgets (``budget=20%``)
-need to know what *other* calls to the same origin saw and spent.  That knowledge lives
-behind the small ``State`` interface below, so the attempt loop (``_loop.Call``) does
-not care whether it is a dict in this process (``LocalState``, the default: one per
-adapter, shared by every thread and task using that adapter) or a Redis server shared by
-a fleet of processes (``RedisState``).
-
-The interface is two calls per attempt, each atomic on its own, so that a shared store
-answers each in one round trip:
+Pacing (``pace=on``) and retry budgets (``budget=20%``) need to know what *other* calls
+to the same origin saw and spent: a dict in this process (``LocalState``, one per
+adapter, shared by its threads and tasks) or a Redis server shared by a fleet of
+processes (``RedisState``), behind two calls per attempt, each atomic on its own:
 
 * ``before(origin, now, *, pace, first, cost=None)`` -- before sending.  With ``pace``:
   when ``origin`` is held, answer ``("hold", until)``; else spend the request's cost
@@ -27,9 +22,9 @@ answers each in one round trip:
   ``(held, granted, requests)``: the hold in force (``None``: none), whether the retry
   may go, and the first attempts counted in the window (for the give-up reason).
 
-Callers skip a call with nothing to do.  The circuit breaker (``before(..., breaker=)``;
-``after(..., breaker=, failed=, probe=, changes=)``) and the adaptive bucket (``adaptive=``,
-``throttled=``) travel in the same two calls, never a third: see ``_resilience``.
+Callers skip a call with nothing to do.  The circuit breaker (``before(..., breaker=,
+lease=)``; ``after(..., breaker=, failed=, probe=, changes=, released=)``) and the adaptive
+bucket (``adaptive=``, ``throttled=``) travel in the same two calls: see ``_resilience``.
 
 A quota ("``N`` left until ``T``", one per family; ``""`` is the request count, the only
 one the policy reports today).  Answers arrive out of order and while other requests are
@@ -51,11 +46,10 @@ plus the request that report answered: ``limit``), and within ``IN_FLIGHT`` seco
 after a reset it lets only that many units go before the new count is known; the
 others wait ``BLIND_WAIT`` seconds at a time until the first answers tell it.
 
-An origin is ``scheme://host:port`` (``origin_of(url)``).  Times are wall-clock seconds
-(what the evaluator's ``now`` is).  Implementations must be thread-safe, never raise
-into the caller, never block for long (a shared store falls back to local state).
-``LocalState`` also offers single steps (``hold_until``, ``hold``, ``record_request``,
-``spend_retry``, ``set_quota``, ``take``) for tests, the simulator and custom states.
+An origin is ``scheme://host:port`` (``origin_of(url)``); times are wall-clock seconds.
+Implementations are thread-safe, never raise, never block for long (a shared store falls
+back to local state).  ``LocalState`` also offers single steps (``hold_until``, ``hold``,
+``record_request``, ``spend_retry``, ``set_quota``, ``take``) for tests and the simulator.
 """
 
 from __future__ import annotations
@@ -67,7 +61,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from ..language._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
 from ._breaker import BreakerConfig
-from ._guard import guard_admit, guard_go, guard_record
+from ._guard import guard_admit, guard_go, guard_record, guard_token
 from ._origin import origin_of
 
 __all__ = [
@@ -134,6 +128,7 @@ class State(Protocol):
         cost: Mapping[str, float] | None = None,
         breaker: BreakerConfig | None = None,
         adaptive: bool = False,
+        lease: float = 0.0,
     ) -> Verdict: ...
 
     def after(
@@ -212,25 +207,30 @@ class LocalState:
         cost: Mapping[str, float] | None = None,
         breaker: BreakerConfig | None = None,
         adaptive: bool = False,
+        lease: float = 0.0,
     ) -> Verdict:
         with self._lock:
             o = self._get(origin)
-            admitted = None
+            admitted = token = None
             if breaker is not None and o.circuit is not None and o.circuit.tripped:
-                admitted = guard_admit(o, breaker, now)
+                admitted = guard_admit(o, breaker, now, lease)  # open: refused, nothing spent
                 if admitted is not None and admitted[2] is not None:
                     return admitted[2]
-            if pace:
-                if o.hold > now:
-                    return ("hold", o.hold)
-                wait = _take(o, now, cost or _ONE)
+            if pace and o.hold > now:
+                return ("hold", o.hold)
+            if adaptive:  # no token yet: wait for one, nothing spent
+                token, wait = guard_token(o, now)
                 if wait is not None:
-                    return ("quota", wait)
+                    return wait
+            if pace:
+                until = _take(o, now, cost or _ONE)
+                if until is not None:
+                    return ("quota", until)
             if first:
                 _trim(o.firsts, now)
                 _add(o.firsts, now)
-            if admitted is not None or adaptive:
-                go: Verdict = guard_go(o, admitted, adaptive, now)
+            if admitted is not None or token is not None:
+                go: Verdict = guard_go(o, admitted, token, now)
                 return go
         return None
 
