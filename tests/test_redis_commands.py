@@ -122,3 +122,47 @@ def test_breaker_and_adaptive_travel_inside_the_two_commands() -> None:
     assert counts["plain"][0]["evalsha"] == 2 * counts["plain"][1] == 40
     assert counts["flaky"][1] == 20 and counts["flaky"][0]["evalsha"] == 40
     assert any(f.startswith("cb:") for f in fields) and "ab:r" in fields, fields
+
+
+def test_a_breaker_told_closed_stays_within_two_commands() -> None:
+    """``breaker=5`` with the breaker's verdict taken on trust (its last answer said
+    "closed"): still at most two EVALSHA per attempt and nothing else -- a 200's check
+    goes with its record, a 503's record is waited for -- and every failure and success
+    still reaches the breaker in Redis."""
+    policy_text = "5xx:backoff(2,1ms) budget=20% breaker=5"
+    with RedisServer() as rs, LoopbackServer() as server:
+        plain = server.route("/plain", Reply(200, body=b"ok"))
+        flaky = server.route("/flaky", Reply(503), Reply(200, body=b"ok"), cycle=True)
+        admin = redis.Redis.from_url(rs.url)
+        prefix = f"c{uuid.uuid4().hex[:6]}:"
+        state = transport.RedisState(rs.url, prefix=prefix, timeout=0.5)
+        try:
+            with transport.RetryingPool(policy_text, state=state) as pool:
+                pool.request("GET", flaky)  # the scripts are loaded here
+                pool.request("GET", plain)
+                state._wire.flush()
+                counts = {}
+                for name, url, n in (("plain", plain, 20), ("flaky", flaky, 10)):
+                    admin.config_resetstat()
+                    before = len(server.requests)
+                    for _ in range(n):
+                        assert pool.request("GET", url).status == 200
+                    state._wire.flush()
+                    counts[name] = (_sent(admin), len(server.requests) - before)
+            assert state.shared
+            streak = {
+                k: v
+                for key in admin.scan_iter(match=prefix + "*")
+                if admin.type(key) == b"hash"
+                for k, v in admin.hgetall(key).items()
+                if k.startswith(b"cb:") and k.endswith(b":n")
+            }
+        finally:
+            state.close()
+            admin.close()
+    for name, (sent, attempts) in counts.items():
+        assert set(sent) == {"evalsha"}, (name, sent)
+        assert sent["evalsha"] <= 2 * attempts, (name, sent, attempts)
+    assert counts["plain"][1] == 20 and counts["flaky"][1] == 20
+    # the last answer, a 200, reset the failures in a row: the records all reached Redis
+    assert list(streak.values()) == [b"0"], streak

@@ -32,8 +32,24 @@ of it within ``TRUST_SECONDS`` of one of this process's answers (a carried check
 is seen by the fleet with its record, so it is not "in flight" for the others): with
 fewer than that left every check is waited for.  A check without pacing (a first attempt
 counted for a budget) has no verdict and is never waited for; a record (``after``) is
-waited for only when it carries a hold or asks for a retry.  ``_defer = False`` (the
-tests comparing the scripts with ``LocalState``) waits for every answer.
+waited for only when it carries a hold, asks for a retry, or records a breaker's failure
+or probe.  ``_defer = False`` (the tests comparing the scripts with ``LocalState``) waits
+for every answer.
+
+The circuit breaker and the adaptive bucket likewise.  Every answer to a call that asked
+them tells the breaker's phase and whether the bucket is on; while the last one (younger
+than ``TRUST_SECONDS``) said "closed" (and, with ``pace=adaptive``, "off"), their verdict
+is known -- admit on a closed breaker sends and changes nothing, a bucket that is off
+lets the request go at once -- so the check asks Redis only what pacing and the budget
+need (nothing at all without them), carried to go with the attempt's record.  A record
+of a success that was no probe cannot move the phase, nor can a bucket's: it is sent, not
+waited for, and its answer is learnt when read (a circuit another process opened: the
+next check is waited for).  A failure's record and a probe's are waited for: the change
+of phase they cause is reported at once.  The staleness bound: a circuit another process
+opens at time T stops this process's requests by T + ``TRUST_SECONDS`` at the latest
+(usually one round trip, as soon as an answer tells it); the requests this process sends
+meanwhile are recorded as non-probes, which change nothing while the circuit is open or
+half-open.  A bucket another process turns on paces this one within the same bound.
 
 Every Redis call is bounded: the client's connect and read timeouts are at most 50 ms
 and redis-py's own retries are off.  When Redis does not answer (down, slow, refusing
@@ -66,9 +82,9 @@ from policy.loop._breaker import BreakerConfig
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
-from ._redis_guard import after_args, before_args, read_before
+from ._redis_guard import after_args, config_arg, read_before
 from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
-from ._redis_wire import MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
+from ._redis_wire import CARRY, MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
 
 __all__ = ["DEFAULT_PREFIX", "MAX_CALL_SECONDS", "RedisState", "bounded_client"]
 
@@ -149,6 +165,15 @@ class RedisState:
         adaptive: bool = False,
     ) -> Verdict:
         guarded = breaker is not None or adaptive  # the breaker's verdict comes first
+        config = "" if breaker is None else config_arg(breaker)
+        if guarded and self._defer:
+            if not pace and not first and self._run(self._wire.peek) is _FAILED:
+                return self._local.before(
+                    origin, now, pace=pace, first=first, breaker=breaker, adaptive=adaptive
+                )
+            # Known: a closed breaker admits and changes nothing, a bucket that is off
+            # lets the request go at once -- ask Redis the rest, as if unguarded.
+            guarded = not self._wire.guard_known(origin, config, adaptive, now)
         if pace and not guarded:
             local = self._local.hold_until(origin, now)  # mirrored: learnt in an outage
             if local is not None:
@@ -157,15 +182,17 @@ class RedisState:
             return None
         args: list[Any] = [repr(now), "1" if pace else "0", "1" if first else "0"]
         args += (self._member(now), repr(now - WINDOW)) if first else ("", "")
-        args += before_args(breaker, adaptive) if guarded else ("", "")
+        args += (config, "1" if adaptive else "") if guarded else ("", "")
         args += _ONE if not cost else cost_tail(cost)
         # Without pacing there is no verdict to wait for; with it, none while the last
         # answer left room enough (see the module doc): the check is sent, not waited for.
-        # A breaker's or a bucket's verdict is always waited for.
+        # A breaker's or a bucket's verdict is waited for unless known (above).
         if guarded or not self._defer:
             mode = WAIT
         else:
             mode = self._wire.trusted(origin, now, cost) if pace else SEND
+            if mode == SEND and (breaker is not None or adaptive):
+                mode = CARRY  # a breaker's or bucket's record follows: one write for both
         got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.before(
@@ -237,9 +264,11 @@ class RedisState:
             )
         # A hold or a retry waits for Redis' answer; a quota alone is sent (with the check
         # this thread carries) and not waited for: its answer is read once it has arrived.
-        # A breaker's record is waited for too: its answer says whether the phase moved.
+        # A breaker's record of a failure or a probe is waited for too: its answer says
+        # whether the phase moved.  A non-probe success never moves it (nor a bucket's).
         breaker = guard.get("breaker") is not None
-        mode = WAIT if retry or hold is not None or breaker or not self._defer else SEND
+        told = breaker and (guard.get("failed") or guard.get("probe"))
+        mode = WAIT if retry or hold is not None or told or not self._defer else SEND
         got = self._run(self._wire.eval, AFTER, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.after(

@@ -35,7 +35,7 @@ from typing import Any, Final
 from policy.loop._breaker import BreakerConfig
 from policy.loop._state import Verdict
 
-__all__ = ["BUCKET_TTL_MS", "LUA", "after_args", "before_args", "config_arg", "read_before"]
+__all__ = ["BUCKET_TTL_MS", "LUA", "after_args", "config_arg", "read_before"]
 
 #: A bucket's fields outlive its last write by this much (ms).
 BUCKET_TTL_MS: Final = 600_000
@@ -173,7 +173,7 @@ local function ab_acquire(now)
   local s, fresh = ab_load(now)
   if not s.e then
     if fresh then ab_save(s) end
-    return 0
+    return 0, '0'
   end
   local tokens = ab_refill(s, now)
   local wait = 0
@@ -181,7 +181,7 @@ local function ab_acquire(now)
   s.c = tokens - 1
   if now > s.lf then s.lf = now end
   ab_save(s)
-  return wait
+  return wait, '1'
 end
 local function ab_record(throttled, now)
   local s = ab_load(now)
@@ -208,6 +208,8 @@ local function ab_record(throttled, now)
   if now > lf then lf = now end
   ab_save({e = e, r = math.max(value, 0.5), mc = mc, c = math.min(tokens, mc), lf = lf, m = m,
     lb = lb, n = cnt, w = w, k = k, lt = lt})
+  if e then return '1' end
+  return '0'
 end
 local function guard_admit(A, now)
   if A[6] == '' then return nil end
@@ -215,38 +217,54 @@ local function guard_admit(A, now)
   local st = cb_load(cfg)
   local was = st.p
   local new, verdict, wait = cb_admit(cfg, st, now)
-  if verdict == 'open' then return {'o', str(now + wait)} end
-  if verdict == 'busy' then return {'b', str(now + wait)} end
+  if verdict == 'open' then return {'o', str(now + wait), '', '', '', 'open', ''} end
+  if verdict == 'busy' then return {'b', str(now + wait), '', '', '', 'half-open', ''} end
   local kind = ''
   if verdict == 'probe' then
     kind = 'p'
     if was == 'open' then kind = 'x' end
   end
-  return {cfg, new, kind}
+  return {cfg, new, kind, was}
+end
+local function guard_told(A, r, admitted)
+  if A[6] == '' and A[7] == '' then return r end
+  for i = #r + 1, 5 do r[i] = '' end
+  r[6], r[7] = '', ''
+  if admitted then r[6] = admitted[4] end
+  return r
 end
 local function guard_go(A, go, admitted, now)
-  local kind = ''
+  local kind, phase, on = '', '', ''
   if admitted then
-    if admitted[2] then cb_save(admitted[1], admitted[2], now) end
+    phase = admitted[4]
+    if admitted[2] then
+      cb_save(admitted[1], admitted[2], now)
+      phase = admitted[2].p
+    end
     kind = admitted[3]
   end
-  local at = now
-  if A[7] ~= '' then at = now + ab_acquire(now) end
+  local at, wait = now, 0
+  if A[7] ~= '' then
+    wait, on = ab_acquire(now)
+    at = now + wait
+  end
   if not go then go = {'', '', ''} end
-  go[4], go[5] = kind, str(at)
+  go[4], go[5], go[6], go[7] = kind, str(at), phase, on
   return go
 end
 local function guard_record(now, breaker, throttled)
-  local change = ''
+  local change, phase, on = '', '', ''
   if breaker ~= '' then
     local cfg = cb_cfg(string.sub(breaker, 4))
-    local new, ch = cb_record(cfg, cb_load(cfg), string.sub(breaker, 1, 1) == '1', now,
+    local st = cb_load(cfg)
+    local new, ch = cb_record(cfg, st, string.sub(breaker, 1, 1) == '1', now,
       string.sub(breaker, 2, 2) == '1')
     if new then cb_save(cfg, new, now) end
     if ch then change = ch end
+    phase = (new or st).p
   end
-  if throttled ~= '' then ab_record(throttled == '1', now) end
-  return change
+  if throttled ~= '' then on = ab_record(throttled == '1', now) end
+  return change, phase, on
 end
 """
 
@@ -264,11 +282,6 @@ def config_arg(config: BreakerConfig) -> str:
             f"{config.min}/{config.probes}"
         )
     return got
-
-
-def before_args(breaker: BreakerConfig | None, adaptive: bool) -> tuple[str, str]:
-    """``BEFORE``'s breaker and adaptive slots."""
-    return ("" if breaker is None else config_arg(breaker), "1" if adaptive else "")
 
 
 def after_args(guard: Mapping[str, Any]) -> tuple[str, str]:

@@ -48,20 +48,27 @@ BLIND_WAIT); with a breaker or the bucket, first ``{"o", until}`` (open) or ``{"
 until}`` (half-open, the probes out) before anything is spent, and a go ahead is ``{"",
 room, till, kind, at}`` (``kind``: ``"p"`` a probe, ``"x"`` the first probe since open,
 ``""`` none; ``at``: when the bucket's token lets the request go; ``room``/``till``
-``""`` without pacing). Times go back as the strings Python wrote, so they compare
-exactly. ``RedisState`` keeps ``room`` and ``till`` to decide whether the next check
-must be waited for (see ``_redis``).
+``""`` without pacing).  With a breaker or the bucket every answer is seven long: the
+sixth is the breaker's phase once the script ran (``"closed"``, ``"open"``,
+``"half-open"``; ``""``: no breaker), the seventh whether the bucket is on (``"1"``,
+``"0"``; ``""``: not asked), the slots between filled with ``""``. Times go back as the
+strings Python wrote, so they compare exactly. ``RedisState`` keeps ``room`` and
+``till``, the phase and the bucket's flag to decide whether the next check must be
+waited for (see ``_redis``).
 
 ``AFTER``: ``ARGV`` = now, hold (``""`` = none), hold TTL in ms, retry (``1``/``0``),
 budget ratio (``""`` = none), floor, deadline (``""`` = none), a unique member for the
 retries set, now − WINDOW, the breaker's record (``""`` = none, else
 ``<failed><probe>|<config>``, flags ``1``/``0``), throttled (``""`` = no bucket, ``1``,
 ``0``), then the quota tail: (field prefix,
-remaining, reset, cost) quadruples.  Answers ``{held, granted, requests, room, till, change}``:
+remaining, reset, cost) quadruples.  Answers ``{held, granted, requests, room, till, change,
+phase, on}``:
 the hold in force (``""`` = none), ``1``/``0`` (``1`` when no retry was asked), the first
 attempts in the window (``0`` without a budget), and, when the tail recorded a quota, the
 fewest units its families have left and their earliest reset (``""``, ``""`` otherwise),
-and the phase the breaker's record moved it to (``"open"``, ``"closed"``, ``""``).
+the phase the breaker's record moved it to (``"open"``, ``"closed"``, ``""``: none), and,
+as ``BEFORE`` tells them, the breaker's phase and whether the bucket is on after the record
+(``""``: no breaker, no bucket).
 """
 
 from __future__ import annotations
@@ -125,7 +132,7 @@ if admitted and type(admitted[1]) == 'string' then return admitted end
 local go = false
 if ARGV[2] == '1' then
   local h = redis.call('HGET', KEYS[1], 'h')
-  if h and tonumber(h) > now then return {'h', h} end
+  if h and tonumber(h) > now then return guard_told(ARGV, {'h', h}, admitted) end
   local plans, wait, blind, room, till = {}, nil, false, nil, nil
   for i = 8, #ARGV, 2 do
     local f, c = ARGV[i], tonumber(ARGV[i + 1])
@@ -158,8 +165,8 @@ if ARGV[2] == '1' then
     if r ~= nil and (room == nil or r < room) then room = r end
     if t ~= nil and (till == nil or t < till) then till = t end
   end
-  if wait ~= nil then return {'q', wait} end
-  if blind then return {'w'} end
+  if wait ~= nil then return guard_told(ARGV, {'q', wait}, admitted) end
+  if blind then return guard_told(ARGV, {'w'}, admitted) end
   local touched = false
   for _, p in ipairs(plans) do
     if p[4] then
@@ -186,7 +193,7 @@ _AFTER = (
     _TTL
     + """
 local now = tonumber(ARGV[1])
-local change = guard_record(now, ARGV[10], ARGV[11])
+local change, phase, on = guard_record(now, ARGV[10], ARGV[11])
 local hs = redis.call('HGET', KEYS[1], 'h')
 local h = tonumber(hs or '')
 if ARGV[2] ~= '' then
@@ -232,11 +239,11 @@ local held = ''
 if h ~= nil and h > now then held = hs end
 local tail = room and str(room) or ''
 local tills = till and str(till) or ''
-if ARGV[4] ~= '1' then return {held, 1, 0, tail, tills, change} end
+if ARGV[4] ~= '1' then return {held, 1, 0, tail, tills, change, phase, on} end
 if held ~= '' and ARGV[7] ~= '' and h > tonumber(ARGV[7]) then
-  return {held, 0, 0, tail, tills, change}
+  return {held, 0, 0, tail, tills, change, phase, on}
 end
-if ARGV[5] == '' then return {held, 1, 0, tail, tills, change} end
+if ARGV[5] == '' then return {held, 1, 0, tail, tills, change, phase, on} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
 local requests = redis.call('ZCARD', KEYS[2])
@@ -244,9 +251,9 @@ local spent = redis.call('ZCARD', KEYS[3])
 if spent + 1 <= tonumber(ARGV[5]) * requests + tonumber(ARGV[6]) + 1e-9 then
   redis.call('ZADD', KEYS[3], ARGV[1], ARGV[8])
   redis.call('PEXPIRE', KEYS[3], WINDOW_MS)
-  return {held, 1, requests, tail, tills, change}
+  return {held, 1, requests, tail, tills, change, phase, on}
 end
-return {held, 0, requests, tail, tills, change}
+return {held, 0, requests, tail, tills, change, phase, on}
 """
 )
 

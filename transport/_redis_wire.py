@@ -17,6 +17,12 @@ without waiting: while the knowledge is younger than ``TRUST_SECONDS`` and befor
 reset, while at least ``TRUST_ROOM`` units stay after the request (counted down here as
 requests go).  An answer to a call made before the one the knowledge came from never
 overwrites it, so a refusal cannot be undone by an older "go ahead".
+
+The same for a circuit breaker and the adaptive bucket: an answer to a call that asked
+them tells the breaker's phase once the script ran (per origin and breaker config) and
+whether the origin's bucket is on.  ``guard_known`` then tells whether their verdict on
+the next check is known -- a closed breaker admits and changes nothing, a bucket that is
+off lets the request go at once -- while that answer is younger than ``TRUST_SECONDS``.
 """
 
 from __future__ import annotations
@@ -63,6 +69,11 @@ CARRY: Final = 2
 
 _INF: Final = float("inf")
 
+_CLOSED: Final = (b"closed", "closed")
+_OFF: Final = (b"0", "0")
+#: At most this many (origin, breaker) and origins are remembered (then forgotten at once).
+_MAX_KNOWN: Final = 4096
+
 #: A command on the wire whose answer is not read yet: script, keys, args, origin, now.
 _Pending: TypeAlias = "tuple[Script, tuple[str, str, str], list[Any], str, float]"
 
@@ -105,17 +116,56 @@ class Wire:
     """One connection per thread to ``client``'s server, commands pipelined, and per
     origin what the last answer told: ``[when, valid until, room left, records due]``
     (the last: ``1.0`` when the last answer learnt was a record's, of a quota: the
-    origin's answers bring records)."""
+    origin's answers bring records); per origin and breaker config ``(when, closed)``,
+    per origin ``(when, bucket off)``.  ``waited`` counts the answers waited for."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self._mine = threading.local()
         self.known: dict[str, list[float]] = {}
+        self.phases: dict[tuple[str, str], tuple[float, bool]] = {}
+        self.buckets: dict[str, tuple[float, bool]] = {}
+        self.waited = 0
         self._lock = threading.Lock()
 
     def forget(self) -> None:
         """Forget what the answers told (Redis failed: nothing is known any more)."""
         self.known.clear()
+        self.phases.clear()
+        self.buckets.clear()
+
+    def guard_known(self, origin: str, config: str, adaptive: bool, now: float) -> bool:
+        """Whether the breaker ``config`` (``""``: none) and, with ``adaptive``, the bucket
+        of ``origin`` let the next request go, as answers younger than ``TRUST_SECONDS``
+        told: the breaker closed, the bucket off."""
+        if config:
+            k = self.phases.get((origin, config))
+            if k is None or not (k[1] and k[0] <= now < k[0] + TRUST_SECONDS):
+                return False
+        if adaptive:
+            b = self.buckets.get(origin)
+            if b is None or not (b[1] and b[0] <= now < b[0] + TRUST_SECONDS):
+                return False
+        return True
+
+    def _learn_guard(self, origin: str, now: float, config: str, adaptive: bool, got: Any) -> None:
+        """Keep the breaker's phase and the bucket's flag an answer told (``got``: its
+        phase and flag; ``None``: not told, so not to be trusted)."""
+        phase, on = got if got is not None else (None, None)
+        with self._lock:
+            if config:
+                key = (origin, config)
+                k = self.phases.get(key)
+                if k is None or now >= k[0]:
+                    if len(self.phases) >= _MAX_KNOWN:
+                        self.phases.clear()
+                    self.phases[key] = (now, phase in _CLOSED)
+            if adaptive:
+                b = self.buckets.get(origin)
+                if b is None or now >= b[0]:
+                    if len(self.buckets) >= _MAX_KNOWN:
+                        self.buckets.clear()
+                    self.buckets[origin] = (now, on in _OFF)
 
     def trusted(self, origin: str, now: float, cost: Mapping[str, float] | None) -> int:
         """How to send a check of ``origin``: ``WAIT`` for its answer, unless the last
@@ -133,15 +183,28 @@ class Wire:
             k[2] -= c
         return CARRY if k[3] else SEND
 
-    def learn(self, script: Script, origin: str, now: float, got: Any) -> None:
+    def learn(self, script: Script, origin: str, now: float, got: Any, args: list[Any]) -> None:
         """Keep what an answer tells about the room ``origin`` has (``trusted`` reads it);
-        a hold, a quota spent or the herd at a reset: the next check is waited for.  An
-        answer to a call made before the one the knowledge came from is not learnt."""
-        if not got:
-            return
+        a hold, a quota spent or the herd at a reset: the next check is waited for.  The
+        breaker's phase and the bucket's flag likewise (``guard_known``), when the call
+        (``args``) asked them.  An answer to a call made before the one the knowledge came
+        from is not learnt."""
         if script is BOTH:  # a check and the record it went with: their two answers
-            self.learn(BEFORE, origin, now, got[0])
-            self.learn(AFTER, origin, now, got[1])
+            n = int(args[0])
+            self.learn(BEFORE, origin, now, got[0] if got else None, args[1 : n + 1])
+            self.learn(AFTER, origin, now, got[1] if got else None, args[n + 1 :])
+            return
+        try:
+            if script is BEFORE:
+                if args[5] or args[6]:
+                    told = (got[5], got[6]) if got and len(got) > 6 else None
+                    self._learn_guard(origin, now, args[5], bool(args[6]), told)
+            elif args[9] or args[10]:
+                told = (got[6], got[7]) if got and len(got) > 7 else None
+                self._learn_guard(origin, now, args[9][3:], bool(args[10]), told)
+        except (TypeError, IndexError):
+            pass
+        if not got:
             return
         known = [now, 0.0, 0.0, 0.0]  # not to be trusted
         try:
@@ -195,40 +258,60 @@ class Wire:
             mine.carried = None
         try:
             pending: deque[_Pending] = mine.pending
-            carried: tuple[bytes, _Pending] | None = mine.carried
+            carried: _Pending | None = mine.carried
             if carried is not None and mode != CARRY:
                 mine.carried = None
             if mode == WAIT:
                 if carried is not None:
-                    conn.send_packed_command((carried[0],), False)
-                    pending.append(carried[1])
+                    conn.send_packed_command((packed(*carried[:3]),), False)
+                    pending.append(carried)
                 self._read(conn, pending, len(pending))
                 got = run_script(conn, script, keys, args)
-                self.learn(script, origin, now, got)
+                self.waited += 1
+                self.learn(script, origin, now, got, args)
                 return got
-            data = packed(script, keys, args)
             entry = (script, keys, args, origin, now)
             if mode == CARRY and carried is None:
-                mine.carried = (data, entry)  # the answers are looked at with the next write
+                mine.carried = entry  # packed, and the answers looked at, with the next write
                 return None
             while pending and (len(pending) >= PIPELINED or conn.can_read(0)):
                 self._read(conn, pending, 1)
-            if carried is not None:
+            if carried is None:
+                data = packed(script, keys, args)
+            else:
                 mine.carried = None
-                check = carried[1]
-                if script is AFTER and check[0] is BEFORE and check[1] == keys:
+                if script is AFTER and carried[0] is BEFORE and carried[1] == keys:
                     # The attempt's check and its record: one script runs both.
-                    args = [len(check[2]), *check[2], *args]
+                    args = [len(carried[2]), *carried[2], *args]
                     data = packed(BOTH, keys, args)
                     entry = (BOTH, keys, args, origin, now)
                 else:
-                    data = carried[0] + data
-                    pending.append(check)
+                    data = packed(*carried[:3]) + packed(script, keys, args)
+                    pending.append(carried)
             conn.send_packed_command((data,), False)
             pending.append(entry)
             return None
         except redis.ResponseError:
             raise  # an error answer (out of memory...): the connection itself is fine
+        except BaseException:
+            mine.conn = None
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+                self._client.connection_pool.release(conn)
+            raise
+
+    def peek(self) -> None:
+        """Read the answers to this thread's commands that have arrived, waiting for none
+        (what they tell is learnt).  May raise, as ``eval``."""
+        mine = self._mine
+        conn = getattr(mine, "conn", None)
+        if conn is None or not mine.pending:
+            return
+        try:
+            while mine.pending and conn.can_read(0):
+                self._read(conn, mine.pending, 1)
+        except redis.ResponseError:
+            raise
         except BaseException:
             mine.conn = None
             with contextlib.suppress(Exception):
@@ -245,9 +328,9 @@ class Wire:
             return
         try:
             if mine.carried is not None:
-                data, entry = mine.carried
+                entry = mine.carried
                 mine.carried = None
-                conn.send_packed_command((data,), False)
+                conn.send_packed_command((packed(*entry[:3]),), False)
                 mine.pending.append(entry)
             self._read(conn, mine.pending, len(mine.pending))
         except redis.ResponseError:
@@ -269,7 +352,7 @@ class Wire:
             count -= 1
             entry = pending.popleft()
             try:
-                self.learn(entry[0], entry[3], entry[4], conn.read_response())
+                self.learn(entry[0], entry[3], entry[4], conn.read_response(), entry[2])
             except NoScriptError:
                 redo.append(entry)
             except redis.ResponseError as e:
@@ -277,6 +360,6 @@ class Wire:
                     raise
                 error = error or e
         for script, keys, args, origin, now in redo:
-            self.learn(script, origin, now, run_script(conn, script, keys, args))
+            self.learn(script, origin, now, run_script(conn, script, keys, args), args)
         if error is not None:
             raise error
