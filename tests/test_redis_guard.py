@@ -137,7 +137,8 @@ def test_one_process_opens_the_circuit_for_another(redis_server: RedisServer) ->
 
 def test_one_bucket_for_the_fleet(redis_server: RedisServer) -> None:
     """A throttle seen by one process turns the origin's adaptive bucket on for the other,
-    and their requests queue behind one another in one bucket."""
+    and both take their tokens from one bucket: a token taken by one is not there for the
+    other, who waits for the next (and nothing is reserved: both are told the same wait)."""
     a, b = _states(redis_server.url)
     now = time.time()
     try:
@@ -149,7 +150,11 @@ def test_one_bucket_for_the_fleet(redis_server: RedisServer) -> None:
         for s in (a, b, a, b):
             v = s.before(ORIGIN, now + 0.6, pace=False, first=False, adaptive=True)
             waits.append(0.0 if v is None else v[1] - (now + 0.6))
-        assert waits[1:] == sorted(waits[1:]) and waits[-1] > waits[1] > 0
+        assert waits[1] > 0 and waits[1:] == [waits[1]] * 3
+        t = now + 0.6 + waits[1]
+        assert b.before(ORIGIN, t, pace=False, first=False, adaptive=True) is None  # b's
+        v = a.before(ORIGIN, t, pace=False, first=False, adaptive=True)
+        assert v is not None and v[0] == "rate" and v[1] > t  # ...so a waits for the next
     finally:
         a.close()
         b.close()

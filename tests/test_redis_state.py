@@ -175,7 +175,14 @@ def test_redis_state_answers_as_a_local_state(redis_server: RedisServer, ops: li
                 want = local.before(origin, now, pace=pace, first=first)
                 assert (got is None) == (want is None), (got, want)
                 if got is not None and want is not None:
-                    assert got[0] == want[0] and got[1] == pytest.approx(want[1], rel=0, abs=1e-6)
+                    assert got[0] == want[0], (got, want)
+                    if want[0] == "hold" and got[1] < want[1] - 1e-6:
+                        # a state answers a hold it mirrored itself without asking Redis,
+                        # which may know a later end (another state's): once the shorter
+                        # one is over, the next check asks Redis and gets the later one
+                        assert s._local.hold_until(origin, now) == got[1]
+                    else:
+                        assert got[1] == pytest.approx(want[1], rel=0, abs=1e-6)
             elif op == "until":
                 got_h, want_h = s.hold_until(origin, now), local.hold_until(origin, now)
                 assert (got_h is None) == (want_h is None)

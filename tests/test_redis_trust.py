@@ -215,7 +215,7 @@ def test_one_script_for_check_and_record_is_the_two_in_a_row(
         for i, (dt, pace, first, hold, retry, ratio, quota) in enumerate(pairs):
             now += dt
             b = [repr(now), "1" if pace else "0", "1" if first else "0", f"f{i}"]
-            b += [repr(now - WINDOW), "", "", "", "1"]
+            b += [repr(now - WINDOW), "", "", "", "", "1"]  # no breaker, bucket, lease
             a = [repr(now)]
             a += ("", 0) if hold is None else (repr(now + hold), int(hold * 1000) + GRACE_MS)
             a += ["1" if retry else "0"]

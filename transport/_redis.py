@@ -82,7 +82,7 @@ from policy.loop._breaker import BreakerConfig
 from policy.loop._state import BLIND_WAIT, FLOOR, MAX_QUOTA, WINDOW, After, LocalState, Verdict
 
 from ._redact import mask_text, mask_url
-from ._redis_guard import after_args, config_arg, read_before
+from ._redis_guard import after_args, config_arg, read_before, reported
 from ._redis_lua import AFTER, BEFORE, GRACE_MS, cost_tail
 from ._redis_wire import CARRY, MAX_CALL_SECONDS, SEND, WAIT, Wire, bounded_client
 
@@ -149,6 +149,7 @@ class RedisState:
         self._seq = itertools.count()
         self._keys: dict[str, tuple[str, str, str]] = {}
         self._wire = Wire(self._client)
+        self._wire.on_change = reported  # a success read late may have opened a circuit
         self._defer = True  # checks and records not waited for when they may (module doc)
 
     # -- the State interface -----------------------------------------------------------
@@ -163,14 +164,16 @@ class RedisState:
         cost: Mapping[str, float] | None = None,
         breaker: BreakerConfig | None = None,
         adaptive: bool = False,
+        lease: float = 0.0,
     ) -> Verdict:
         guarded = breaker is not None or adaptive  # the breaker's verdict comes first
         config = "" if breaker is None else config_arg(breaker)
         if guarded and self._defer:
             if not pace and not first and self._run(self._wire.peek) is _FAILED:
                 return self._local.before(
-                    origin, now, pace=pace, first=first, breaker=breaker, adaptive=adaptive
-                )
+                    origin, now, pace=pace, first=first, breaker=breaker, adaptive=adaptive,
+                    lease=lease,
+                )  # fmt: skip
             # Known: a closed breaker admits and changes nothing, a bucket that is off
             # lets the request go at once -- ask Redis the rest, as if unguarded.
             guarded = not self._wire.guard_known(origin, config, adaptive, now)
@@ -182,7 +185,7 @@ class RedisState:
             return None
         args: list[Any] = [repr(now), "1" if pace else "0", "1" if first else "0"]
         args += (self._member(now), repr(now - WINDOW)) if first else ("", "")
-        args += (config, "1" if adaptive else "") if guarded else ("", "")
+        args += (config, "1" if adaptive else "", repr(lease)) if guarded else ("", "", "")
         args += _ONE if not cost else cost_tail(cost)
         # Without pacing there is no verdict to wait for; with it, none while the last
         # answer left room enough (see the module doc): the check is sent, not waited for.
@@ -196,23 +199,25 @@ class RedisState:
         got = self._run(self._wire.eval, BEFORE, self._keys_of(origin), args, mode, origin, now)
         if got is _FAILED:
             return self._local.before(
-                origin, now, pace=pace, first=first, cost=cost, breaker=breaker, adaptive=adaptive
-            )
+                origin, now, pace=pace, first=first, cost=cost, breaker=breaker,
+                adaptive=adaptive, lease=lease,
+            )  # fmt: skip
         if not got:
             return None
         try:
             why = got[0]
             if why in (b"", ""):
                 return read_before(got, now) if guarded else None
-            if why in (b"o", "o", b"b", "b"):
+            if why in (b"o", "o", b"b", "b", b"r", "r"):
                 return read_before(got, now)
             if why in (b"w", "w"):
                 return ("quota", now + BLIND_WAIT)
             until = float(got[1])
         except (TypeError, ValueError, IndexError):
             return self._local.before(
-                origin, now, pace=pace, first=first, cost=cost, breaker=breaker, adaptive=adaptive
-            )
+                origin, now, pace=pace, first=first, cost=cost, breaker=breaker,
+                adaptive=adaptive, lease=lease,
+            )  # fmt: skip
         if until <= now:
             return None
         return ("hold" if why in (b"h", "h") else "quota", until)

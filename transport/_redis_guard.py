@@ -32,10 +32,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from policy.loop._breaker import BreakerConfig
+from policy.loop._breaker import CLOSED, BreakerConfig
+from policy.loop._resilience import report_change
 from policy.loop._state import Verdict
 
-__all__ = ["BUCKET_TTL_MS", "LUA", "after_args", "config_arg", "read_before"]
+__all__ = ["BUCKET_TTL_MS", "LUA", "after_args", "config_arg", "read_before", "reported"]
 
 #: A bucket's fields outlive its last write by this much (ms).
 BUCKET_TTL_MS: Final = 600_000
@@ -87,18 +88,33 @@ local function cb_opened(cfg, now)
   return {p = 'open', n = 0, u = now + cfg.open, s = 0, ok = 0, b = 0,
     f = cb_zeros(cfg), t = cb_zeros(cfg)}
 end
-local function cb_half(cfg, st, now)
-  return {p = 'half-open', n = 0, u = now + cfg.open, s = 1, ok = 0, b = 0, f = st.f, t = st.t}
+local function cb_due(cfg, now, lease)
+  if lease > cfg.open then return now + lease end
+  return now + cfg.open
 end
-local function cb_admit(cfg, st, now)
+local function cb_half(cfg, st, now, lease)
+  return {p = 'half-open', n = 0, u = cb_due(cfg, now, lease), s = 1, ok = 0, b = 0, f = st.f,
+    t = st.t}
+end
+local function cb_admit(cfg, st, now, lease)
   if st.p == 'closed' then return nil, 'send', 0 end
   if st.p == 'open' then
     if now < st.u then return nil, 'open', st.u - now end
-    return cb_half(cfg, st, now), 'probe', 0
+    return cb_half(cfg, st, now, lease), 'probe', 0
   end
-  if st.s < cfg.probes then st.s = st.s + 1; return st, 'probe', 0 end
-  if now >= st.u then return cb_half(cfg, st, now), 'probe', 0 end
+  if st.s < cfg.probes then
+    st.s = st.s + 1
+    local due = cb_due(cfg, now, lease)
+    if due > st.u then st.u = due end
+    return st, 'probe', 0
+  end
+  if now >= st.u then return cb_half(cfg, st, now, lease), 'probe', 0 end
   return nil, 'busy', st.u - now
+end
+local function cb_release(cfg, st)
+  if st.p ~= 'half-open' or st.s <= st.ok then return nil end
+  st.s = st.s - 1
+  return st
 end
 local function cb_record(cfg, st, failed, now, probe)
   if st.p == 'closed' then
@@ -125,12 +141,10 @@ local function cb_record(cfg, st, failed, now, probe)
     st.b = newest
     local slot = newest % 10 + 1
     st.t[slot] = st.t[slot] + 1
-    if failed then
-      st.f[slot] = st.f[slot] + 1
-      local n, nf = 0, 0
-      for i = 1, 10 do n = n + st.t[i]; nf = nf + st.f[i] end
-      if n >= cfg.min and nf * 100 >= cfg.th * n then return cb_opened(cfg, now), 'open' end
-    end
+    if failed then st.f[slot] = st.f[slot] + 1 end
+    local n, nf = 0, 0
+    for i = 1, 10 do n = n + st.t[i]; nf = nf + st.f[i] end
+    if n >= cfg.min and nf * 100 >= cfg.th * n then return cb_opened(cfg, now), 'open' end
     return st, nil
   end
   if st.p == 'open' or not probe then return nil, nil end
@@ -169,19 +183,23 @@ local function ab_refill(s, now)
   if now <= s.lf then return s.c end
   return math.min(s.mc, s.c + (now - s.lf) * s.r)
 end
-local function ab_acquire(now)
+local function ab_token(now)
   local s, fresh = ab_load(now)
   if not s.e then
     if fresh then ab_save(s) end
-    return 0, '0'
+    return nil, 0
   end
   local tokens = ab_refill(s, now)
   local wait = 0
   if tokens < 1 then wait = (1 - tokens) / s.r end
-  s.c = tokens - 1
   if now > s.lf then s.lf = now end
-  ab_save(s)
-  return wait, '1'
+  if now + wait > now then
+    s.c = tokens
+    ab_save(s)
+    return nil, wait
+  end
+  if tokens >= 1 then s.c = tokens - 1 else s.c = 0.0 end
+  return s, 0
 end
 local function ab_record(throttled, now)
   local s = ab_load(now)
@@ -216,7 +234,7 @@ local function guard_admit(A, now)
   local cfg = cb_cfg(A[6])
   local st = cb_load(cfg)
   local was = st.p
-  local new, verdict, wait = cb_admit(cfg, st, now)
+  local new, verdict, wait = cb_admit(cfg, st, now, tonumber(A[8]) or 0)
   if verdict == 'open' then return {'o', str(now + wait), '', '', '', 'open', ''} end
   if verdict == 'busy' then return {'b', str(now + wait), '', '', '', 'half-open', ''} end
   local kind = ''
@@ -233,7 +251,13 @@ local function guard_told(A, r, admitted)
   if admitted then r[6] = admitted[4] end
   return r
 end
-local function guard_go(A, go, admitted, now)
+local function guard_token(A, now)
+  if A[7] == '' then return nil, nil end
+  local token, wait = ab_token(now)
+  if wait > 0 then return nil, str(now + wait) end
+  return token, nil
+end
+local function guard_go(A, go, admitted, token, now)
   local kind, phase, on = '', '', ''
   if admitted then
     phase = admitted[4]
@@ -243,13 +267,12 @@ local function guard_go(A, go, admitted, now)
     end
     kind = admitted[3]
   end
-  local at, wait = now, 0
   if A[7] ~= '' then
-    wait, on = ab_acquire(now)
-    at = now + wait
+    on = '0'
+    if token then ab_save(token); on = '1' end
   end
   if not go then go = {'', '', ''} end
-  go[4], go[5], go[6], go[7] = kind, str(at), phase, on
+  go[4], go[5], go[6], go[7] = kind, str(now), phase, on
   return go
 end
 local function guard_record(now, breaker, throttled)
@@ -257,8 +280,13 @@ local function guard_record(now, breaker, throttled)
   if breaker ~= '' then
     local cfg = cb_cfg(string.sub(breaker, 4))
     local st = cb_load(cfg)
-    local new, ch = cb_record(cfg, st, string.sub(breaker, 1, 1) == '1', now,
-      string.sub(breaker, 2, 2) == '1')
+    local new, ch
+    if string.sub(breaker, 1, 1) == 'r' then
+      new = cb_release(cfg, st)
+    else
+      new, ch = cb_record(cfg, st, string.sub(breaker, 1, 1) == '1', now,
+        string.sub(breaker, 2, 2) == '1')
+    end
     if new then cb_save(cfg, new, now) end
     if ch then change = ch end
     phase = (new or st).p
@@ -288,6 +316,8 @@ def after_args(guard: Mapping[str, Any]) -> tuple[str, str]:
     """``AFTER``'s breaker slot (``<failed><probe>|<config>``) and throttle slot."""
     breaker = guard.get("breaker")
     slot = ""
+    if breaker is not None and guard.get("released"):
+        return f"r0|{config_arg(breaker)}", ""  # a probe without an answer: its place back
     if breaker is not None:
         failed = "1" if guard.get("failed") else "0"
         probe = "1" if guard.get("probe") else "0"
@@ -307,6 +337,8 @@ def read_before(got: Any, now: float) -> Verdict:
     refusal (``{"o"|"b", until}``), or go ahead with the probe's kind and the token's
     time (``{"", room, till, kind, at}``); a pacing verdict is read by the caller."""
     why = _text(got[0])
+    if why == "r":
+        return ("rate", float(got[1]))
     if why == "o":
         return ("open", float(got[1]))
     if why == "b":
@@ -317,3 +349,9 @@ def read_before(got: Any, now: float) -> Verdict:
     if kind == "x":
         return ("half-open", at)
     return ("rate", at) if at > now else None
+
+
+def reported(origin: str, new: str) -> None:
+    """A change of phase found in an answer nobody waited for -- a success's record, which
+    can only open a ``breaker=P%`` (``closed -> open``) -- reported as any other."""
+    report_change(origin, CLOSED, new)

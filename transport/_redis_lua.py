@@ -36,30 +36,33 @@ shortens, its TTL); each sorted set a second after its newest entry leaves the w
 
 ``BEFORE``: ``ARGV`` = now, pace (``1``/``0``), first (``1``/``0``), a unique member for
 the firsts set, now − WINDOW (the window's edge), breaker (``""`` = none, else
-``threshold/ratio/window/open/min/probes``), adaptive (``""`` = off, ``1``), then the
-cost tail: (field prefix, cost) pairs, the request family ``""`` always first. Answers
-``false`` without pacing (the first attempt is counted); with pacing ``{"", room,
-till}`` (go ahead: the costs are spent and the first attempt counted; ``room``: the
-fewest units a family named in the tail has left after this request, ``MAX_QUOTA`` when
-none is limited; ``till``: when that room stops being what it is -- the earliest live
-reset, or a reset's end of ``IN_FLIGHT``; ``""``: never), ``{"h", until}`` (held),
-``{"q", reset}`` (a quota has too little left) or ``{"w"}`` (the herd at a reset: wait
-BLIND_WAIT); with a breaker or the bucket, first ``{"o", until}`` (open) or ``{"b",
-until}`` (half-open, the probes out) before anything is spent, and a go ahead is ``{"",
+``threshold/ratio/window/open/min/probes``), adaptive (``""`` = off, ``1``), the lease
+(the most seconds the request may take: a probe's answer is due ``max(open, lease)``
+after it goes; ``""`` without a breaker), then the cost tail: (field prefix, cost)
+pairs, the request family ``""`` always first. Answers ``false`` without pacing (the
+first attempt is counted); with pacing ``{"", room, till}`` (go ahead: the costs are
+spent and the first attempt counted; ``room``: the fewest units a family named in the
+tail has left after this request, ``MAX_QUOTA`` when none is limited; ``till``: when
+that room stops being what it is -- the earliest live reset, or a reset's end of
+``IN_FLIGHT``; ``""``: never), ``{"h", until}`` (held), ``{"q", reset}`` (a quota has
+too little left) or ``{"w"}`` (the herd at a reset: wait BLIND_WAIT); with a breaker or
+the bucket, first ``{"o", until}`` (open) or ``{"b", until}`` (half-open, the probes
+out) before anything is spent, ``{"r", until}`` (the bucket has no token until then:
+nothing is taken or spent; after a hold, before the quotas), and a go ahead is ``{"",
 room, till, kind, at}`` (``kind``: ``"p"`` a probe, ``"x"`` the first probe since open,
-``""`` none; ``at``: when the bucket's token lets the request go; ``room``/``till``
-``""`` without pacing).  With a breaker or the bucket every answer is seven long: the
-sixth is the breaker's phase once the script ran (``"closed"``, ``"open"``,
-``"half-open"``; ``""``: no breaker), the seventh whether the bucket is on (``"1"``,
-``"0"``; ``""``: not asked), the slots between filled with ``""``. Times go back as the
-strings Python wrote, so they compare exactly. ``RedisState`` keeps ``room`` and
-``till``, the phase and the bucket's flag to decide whether the next check must be
-waited for (see ``_redis``).
+``""`` none; ``at``: now, the token taken; ``room``/``till`` ``""`` without pacing).
+With a breaker or the bucket every answer is seven long: the sixth is the breaker's
+phase once the script ran (``"closed"``, ``"open"``, ``"half-open"``; ``""``: no
+breaker), the seventh whether the bucket is on (``"1"``, ``"0"``; ``""``: not asked),
+the slots between filled with ``""``. Times go back as the strings Python wrote, so they
+compare exactly. ``RedisState`` keeps ``room`` and ``till``, the phase and the bucket's
+flag to decide whether the next check must be waited for (see ``_redis``).
 
 ``AFTER``: ``ARGV`` = now, hold (``""`` = none), hold TTL in ms, retry (``1``/``0``),
 budget ratio (``""`` = none), floor, deadline (``""`` = none), a unique member for the
 retries set, now − WINDOW, the breaker's record (``""`` = none, else
-``<failed><probe>|<config>``, flags ``1``/``0``), throttled (``""`` = no bucket, ``1``,
+``<failed><probe>|<config>``, flags ``1``/``0``; ``r0|<config>``: a probe that ended
+without an answer gives its place back), throttled (``""`` = no bucket, ``1``,
 ``0``), then the quota tail: (field prefix,
 remaining, reset, cost) quadruples.  Answers ``{held, granted, requests, room, till, change,
 phase, on}``:
@@ -129,12 +132,16 @@ _BEFORE = (
 local now = tonumber(ARGV[1])
 local admitted = guard_admit(ARGV, now)
 if admitted and type(admitted[1]) == 'string' then return admitted end
-local go = false
 if ARGV[2] == '1' then
   local h = redis.call('HGET', KEYS[1], 'h')
   if h and tonumber(h) > now then return guard_told(ARGV, {'h', h}, admitted) end
+end
+local token, rate = guard_token(ARGV, now)
+if rate then return guard_told(ARGV, {'r', rate}, admitted) end
+local go = false
+if ARGV[2] == '1' then
   local plans, wait, blind, room, till = {}, nil, false, nil, nil
-  for i = 8, #ARGV, 2 do
+  for i = 9, #ARGV, 2 do
     local f, c = ARGV[i], tonumber(ARGV[i + 1])
     local v = redis.call('HMGET', KEYS[1], f..'u', f..'lo', f..'s', f..'a', f..'b', f..'bs', f..'L')
     local u = tonumber(v[1] or '')
@@ -184,7 +191,7 @@ if ARGV[3] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], WINDOW_MS)
 end
-if ARGV[6] ~= '' or ARGV[7] ~= '' then go = guard_go(ARGV, go, admitted, now) end
+if ARGV[6] ~= '' or ARGV[7] ~= '' then go = guard_go(ARGV, go, admitted, token, now) end
 return go
 """
 )

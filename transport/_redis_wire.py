@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
 import redis
@@ -127,6 +127,9 @@ class Wire:
         self.buckets: dict[str, tuple[float, bool]] = {}
         self.waited = 0
         self._lock = threading.Lock()
+        #: Told ``(origin, new phase)`` when an answer read later (not waited for) says a
+        #: record moved a breaker: a success can open a ``breaker=P%`` (``RedisState``).
+        self.on_change: Callable[[str, str], object] | None = None
 
     def forget(self) -> None:
         """Forget what the answers told (Redis failed: nothing is known any more)."""
@@ -352,7 +355,9 @@ class Wire:
             count -= 1
             entry = pending.popleft()
             try:
-                self.learn(entry[0], entry[3], entry[4], conn.read_response(), entry[2])
+                got = conn.read_response()
+                self.learn(entry[0], entry[3], entry[4], got, entry[2])
+                self._changed(entry[0], entry[3], got)
             except NoScriptError:
                 redo.append(entry)
             except redis.ResponseError as e:
@@ -360,6 +365,19 @@ class Wire:
                     raise
                 error = error or e
         for script, keys, args, origin, now in redo:
-            self.learn(script, origin, now, run_script(conn, script, keys, args), args)
+            got = run_script(conn, script, keys, args)
+            self.learn(script, origin, now, got, args)
+            self._changed(script, origin, got)
         if error is not None:
             raise error
+
+    def _changed(self, script: Script, origin: str, got: Any) -> None:
+        """Tell ``on_change`` of a change of phase in a record's answer read late."""
+        try:
+            if script is BOTH:
+                script, got = AFTER, got[1]
+            if script is AFTER and self.on_change is not None and len(got) > 5 and got[5]:
+                change = got[5]
+                self.on_change(origin, change.decode() if type(change) is bytes else str(change))
+        except (TypeError, IndexError):
+            pass
