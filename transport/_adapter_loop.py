@@ -113,46 +113,52 @@ class AdapterLoop:
             cost=cost_of(self._cost, request),
         )
         replayable = _replayable(request)
-        while True:
-            step = call.before(offset + clock())
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    sleep(step.seconds)
-                continue
-            if type(step) is Done:
-                err: Any = circuit_error(
-                    call, call.method, mask_url(url), step.reason, lib.ConnectionError
-                ) or lib.ConnectionError(f"not sent: {step.reason}", request=request)
-                err.request = request
-                raise _give_up(err, call, step.reason)
-            limit = step.timeout  # type: ignore[union-attr]
-            error: Exception | None = None
-            response: Any = None
-            try:
-                response = send(request, stream=stream, timeout=_shrink(timeout, limit), **kwargs)
-            except lib.RequestException as e:
-                outcome = requests_outcome(e, lib)
-                if outcome is None:
-                    raise
-                error = e
-            else:
-                raw = response.raw
-                headers = raw.headers if raw is not None else response.headers
-                outcome = policy.Response(response.status_code, headers)
-                if wants_read_ahead(self.policy, response):  # sse=on
-                    outcome, error = read_ahead(lib, request, response, outcome, limit)
-            after = call.after(outcome, offset + clock(), replayable=replayable)
-            if type(after) is Wait:
-                if response is not None:
-                    _discard(response, lib)
-                if after.seconds > 0:
-                    sleep(after.seconds)
-                continue
-            if error is not None:
-                raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
-            assert response is not None
-            response.retry_attempts = tuple(call.attempts)
-            return response
+        try:
+            while True:
+                step = call.before(offset + clock())
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        sleep(step.seconds)
+                    continue
+                if type(step) is Done:
+                    err: Any = circuit_error(
+                        call, call.method, mask_url(url), step.reason, lib.ConnectionError
+                    ) or lib.ConnectionError(f"not sent: {step.reason}", request=request)
+                    err.request = request
+                    raise _give_up(err, call, step.reason)
+                limit = step.timeout  # type: ignore[union-attr]
+                error: Exception | None = None
+                response: Any = None
+                try:
+                    response = send(
+                        request, stream=stream, timeout=_shrink(timeout, limit), **kwargs
+                    )
+                except lib.RequestException as e:
+                    outcome = requests_outcome(e, lib)
+                    if outcome is None:
+                        raise
+                    error = e
+                else:
+                    raw = response.raw
+                    headers = raw.headers if raw is not None else response.headers
+                    outcome = policy.Response(response.status_code, headers)
+                    if wants_read_ahead(self.policy, response):  # sse=on
+                        outcome, error = read_ahead(lib, request, response, outcome, limit)
+                after = call.after(outcome, offset + clock(), replayable=replayable)
+                if type(after) is Wait:
+                    if response is not None:
+                        _discard(response, lib)
+                    if after.seconds > 0:
+                        sleep(after.seconds)
+                    continue
+                if error is not None:
+                    raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
+                assert response is not None
+                response.retry_attempts = tuple(call.attempts)
+                return response
+        except BaseException:
+            call.abandon(offset + clock())  # a probe without an answer: its place back
+            raise
 
 
 def _discard(response: Any, lib: Any) -> None:

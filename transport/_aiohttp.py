@@ -164,80 +164,86 @@ class _Middleware:
             on_giveup=self._on_giveup,
             cost=cost_of(self._cost, request),
         )
-        while True:
-            step = call.before(offset + clock())
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    await sleep(step.seconds)
-                continue
-            if type(step) is Done:
-                err = circuit_error(
-                    call,
-                    request.method,
-                    mask_url(str(url)),
-                    step.reason,
-                    aiohttp.ClientConnectionError,
-                ) or aiohttp.ClientConnectionError(f"not sent: {step.reason}")
-                _give_up(err, call, step.reason)
-                raise err
-            response: aiohttp.ClientResponse | None = None
-            limit = step.timeout  # type: ignore[union-attr]
-            try:
-                async with asyncio.timeout(None if limit == _INF else limit):
-                    response = await handler(request)
-                    if _hop(self.policy, call, request, response):
+        try:
+            while True:
+                step = call.before(offset + clock())
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        await sleep(step.seconds)
+                    continue
+                if type(step) is Done:
+                    err = circuit_error(
+                        call,
+                        request.method,
+                        mask_url(str(url)),
+                        step.reason,
+                        aiohttp.ClientConnectionError,
+                    ) or aiohttp.ClientConnectionError(f"not sent: {step.reason}")
+                    _give_up(err, call, step.reason)
+                    raise err
+                response: aiohttp.ClientResponse | None = None
+                limit = step.timeout  # type: ignore[union-attr]
+                try:
+                    async with asyncio.timeout(None if limit == _INF else limit):
+                        response = await handler(request)
+                        if _hop(self.policy, call, request, response, offset + clock()):
+                            return response
+                        ahead = await sse_read_ahead(self.policy, response)  # sse=on
+                        if ahead is None and read_body and usable_status(response.status):
+                            await _read(call, response, offset + clock())
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    if response is not None:
+                        response.close()  # broken or cut short: never back into the pool
+                    outcome = aiohttp_outcome(e)
+                    if outcome is None or getattr(e, "retry_attempts", None) is not None:
+                        _mask_error(e)
+                        raise
+                    body = request.body
+                    replayable = not getattr(body, "consumed", False)
+                    after = call.after(outcome, offset + clock(), replayable=replayable)
+                    if type(after) is Done:
+                        _give_up(e, call, after.reason)
+                        _mask_error(e)
+                        if traces is not None and isinstance(
+                            e, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError
+                        ):
+                            _GAVE_UP.set((traces, e))
+                        raise
+                    wait = after.seconds  # type: ignore[union-attr]
+                else:
+                    status = response.status
+                    if usable_status(status):
+                        outcome = policy.Response(ahead or status, response.headers)
+                    else:  # a broken response, as urllib3 sees it
+                        outcome = policy.ConnectionReset()
+                    replayable = not getattr(request.body, "consumed", False)
+                    after = call.after(outcome, offset + clock(), replayable=replayable)
+                    if type(after) is Done:
+                        if type(outcome) is not policy.Response:
+                            response.close()
+                            bad = _bad_status(response)
+                            _give_up(bad, call, after.reason)
+                            raise bad
+                        response.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
                         return response
-                    ahead = await sse_read_ahead(self.policy, response)  # sse=on
-                    if ahead is None and read_body and usable_status(response.status):
-                        await _read(call, response)
-            except (aiohttp.ClientError, TimeoutError) as e:
-                if response is not None:
-                    response.close()  # broken or cut short: never back into the pool
-                outcome = aiohttp_outcome(e)
-                if outcome is None or getattr(e, "retry_attempts", None) is not None:
-                    _mask_error(e)
-                    raise
-                body = request.body
-                replayable = not getattr(body, "consumed", False)
-                after = call.after(outcome, offset + clock(), replayable=replayable)
-                if type(after) is Done:
-                    _give_up(e, call, after.reason)
-                    _mask_error(e)
-                    if traces is not None and isinstance(
-                        e, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError
-                    ):
-                        _GAVE_UP.set((traces, e))
-                    raise
-                wait = after.seconds  # type: ignore[union-attr]
-            else:
-                status = response.status
-                if usable_status(status):
-                    outcome = policy.Response(ahead or status, response.headers)
-                else:  # a broken response, as urllib3 sees it
-                    outcome = policy.ConnectionReset()
-                replayable = not getattr(request.body, "consumed", False)
-                after = call.after(outcome, offset + clock(), replayable=replayable)
-                if type(after) is Done:
-                    if type(outcome) is not policy.Response:
-                        response.close()
-                        bad = _bad_status(response)
-                        _give_up(bad, call, after.reason)
-                        raise bad
-                    response.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
-                    return response
-                if not read_body or type(outcome) is not policy.Response:
-                    await _drain(response, None if limit == _INF else limit)
-                response.release()
-                wait = after.seconds  # type: ignore[union-attr]
-            if wait > 0:
-                await sleep(wait)
+                    if not read_body or type(outcome) is not policy.Response:
+                        await _drain(response, None if limit == _INF else limit)
+                    response.release()
+                    wait = after.seconds  # type: ignore[union-attr]
+                if wait > 0:
+                    await sleep(wait)
+        except BaseException:
+            call.abandon(offset + clock())  # a probe without an answer: its place back
+            raise
 
 
 def _masked(url: object) -> str:
     return mask_url(str(url))
 
 
-def _hop(p: policy.Policy, call: Call, request: Any, response: aiohttp.ClientResponse) -> bool:
+def _hop(
+    p: policy.Policy, call: Call, request: Any, response: aiohttp.ClientResponse, now: float
+) -> bool:
     """A redirect hop the session follows: True (accepted, no give-up); one from https
     to http is refused (``InvalidUrlRedirectClientError``)."""
     status = response.status
@@ -246,19 +252,19 @@ def _hop(p: policy.Policy, call: Call, request: Any, response: aiohttp.ClientRes
     location = response.headers.get("Location")
     if downgrade(request.url.scheme, location):
         reason = "refused a redirect from https to http"
-        pass_hop(call, policy.Response(status, response.headers), reason)
+        pass_hop(call, policy.Response(status, response.headers), now, reason)
         response.close()
         err = aiohttp.InvalidUrlRedirectClientError(mask_url(location or ""), reason)
         _give_up(err, call, reason)
         raise err
     if not redirect_hop(p, status, location):
         return False
-    pass_hop(call, policy.Response(status, response.headers))
+    pass_hop(call, policy.Response(status, response.headers), now)
     response.retry_attempts = tuple(call.attempts)  # type: ignore[attr-defined]
     return True
 
 
-async def _read(call: Call, response: aiohttp.ClientResponse) -> None:
+async def _read(call: Call, response: aiohttp.ClientResponse, now: float) -> None:
     """Read the body, at most ``MAX_BODY`` decoded bytes: past it the call ends (the
     connection is closed), as ``RetryingPool`` ends it."""
     length = response.content_length
@@ -271,7 +277,7 @@ async def _read(call: Call, response: aiohttp.ClientResponse) -> None:
         size += len(chunk)
         reason = too_big(size)
         if reason is not None:
-            pass_hop(call, policy.Response(response.status, response.headers), reason)
+            pass_hop(call, policy.Response(response.status, response.headers), now, reason)
             response.close()
             err = aiohttp.ClientPayloadError(reason)
             _give_up(err, call, reason)

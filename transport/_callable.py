@@ -273,94 +273,103 @@ def _run(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     # Without pacing or a budget, nothing needs the call before a first failure: a call
     # that succeeds at once costs one function call more (no Call, no state).
     call = None if s.lazy else s.call(start, cost)
-    while True:
-        if call is not None:
-            step = call.before(now)
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    sleep(step.seconds)
+    try:
+        while True:
+            if call is not None:
+                step = call.before(now)
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        sleep(step.seconds)
+                    now = offset + clock()
+                    continue
+                if type(step) is Done:
+                    raise not_called(call, s.method, s.display, step.reason)
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as e:
+                outcome = cache.get(type(e), _UNKNOWN)
+                if outcome is _UNKNOWN:
+                    outcome = classify(e)
+                if outcome is None:
+                    raise
+                if call is None:
+                    call = s.call(start, cost)
+                    call.before(start)  # the attempt just made
                 now = offset + clock()
-                continue
-            if type(step) is Done:
-                raise not_called(call, s.method, s.display, step.reason)
-        try:
-            value = fn(*args, **kwargs)
-        except Exception as e:
-            outcome = cache.get(type(e), _UNKNOWN)
-            if outcome is _UNKNOWN:
-                outcome = classify(e)
-            if outcome is None:
-                raise
-            if call is None:
-                call = s.call(start, cost)
-                call.before(start)  # the attempt just made
-            now = offset + clock()
-            after = call.after(outcome, now)
-            if isinstance(after, Done):
-                give_up(e, call, after.reason)
-                raise
-            wait = after.seconds
-        else:
-            outcome = result(value) if result is not None else None
-            if outcome is None:
-                if call is not None and call._res is not None:  # the breaker hears of it
-                    call.after(_SUCCESS, offset + clock())
-                return value
-            if call is None:
-                call = s.call(start, cost)
-                call.before(start)
-            now = offset + clock()
-            after = call.after(outcome, now)
-            if isinstance(after, Done):
-                return value
-            wait = after.seconds
-        if wait > 0:
-            sleep(wait)
-            now = offset + clock()
+                after = call.after(outcome, now)
+                if isinstance(after, Done):
+                    give_up(e, call, after.reason)
+                    raise
+                wait = after.seconds
+            else:
+                outcome = result(value) if result is not None else None
+                if outcome is None:
+                    if call is not None and call._res is not None:  # the breaker hears of it
+                        call.after(_SUCCESS, offset + clock())
+                    return value
+                if call is None:
+                    call = s.call(start, cost)
+                    call.before(start)
+                now = offset + clock()
+                after = call.after(outcome, now)
+                if isinstance(after, Done):
+                    return value
+                wait = after.seconds
+            if wait > 0:
+                sleep(wait)
+                now = offset + clock()
+    except BaseException:
+        if call is not None:  # a probe that ends without an answer gives its place back
+            call.abandon(offset + clock())
+        raise
 
 
 async def _run_async(s: Settings, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     call = s.call(cost=s.cost_of(args, kwargs))
     clock, offset, sleep, classify, result = s.clock, s.offset, s.sleep, s.classify, s.result
     bounded = s.p.timeout_ms is not None or s.p.deadline_ms is not None
-    while True:
-        step = call.before(offset + clock())
-        if type(step) is Wait:
-            if step.seconds > 0:
-                await sleep(step.seconds)
-            continue
-        if type(step) is Done:
-            raise not_called(call, s.method, s.display, step.reason)
-        bound: asyncio.Timeout | None = None
-        try:
-            if bounded:
-                async with asyncio.timeout(step.timeout) as bound:  # type: ignore[union-attr]
+    try:
+        while True:
+            step = call.before(offset + clock())
+            if type(step) is Wait:
+                if step.seconds > 0:
+                    await sleep(step.seconds)
+                continue
+            if type(step) is Done:
+                raise not_called(call, s.method, s.display, step.reason)
+            bound: asyncio.Timeout | None = None
+            try:
+                if bounded:
+                    async with asyncio.timeout(step.timeout) as bound:  # type: ignore[union-attr]
+                        value = await fn(*args, **kwargs)
+                else:
                     value = await fn(*args, **kwargs)
+            except Exception as e:
+                # the attempt's own bound fired: a timeout, whatever on= lists
+                expired = bound is not None and bound.expired() and isinstance(e, TimeoutError)
+                outcome = policy.Timeout() if expired else classify(e)
+                if outcome is None:
+                    raise
+                after = call.after(outcome, offset + clock())
+                if isinstance(after, Done):
+                    give_up(e, call, after.reason)
+                    raise
+                wait = after.seconds
             else:
-                value = await fn(*args, **kwargs)
-        except Exception as e:
-            # the attempt's own bound fired: a timeout, whatever on= lists
-            expired = bound is not None and bound.expired() and isinstance(e, TimeoutError)
-            outcome = policy.Timeout() if expired else classify(e)
-            if outcome is None:
-                raise
-            after = call.after(outcome, offset + clock())
-            if isinstance(after, Done):
-                give_up(e, call, after.reason)
-                raise
-            wait = after.seconds
-        else:
-            outcome = result(value) if result is not None else None
-            if outcome is None:
-                if call._res is not None:  # the breaker and the bucket hear of it
-                    call.after(_SUCCESS, offset + clock())
-                return value
-            after = call.after(outcome, offset + clock())
-            if isinstance(after, Done):
-                return value
-            wait = after.seconds
-        if wait > 0:
-            await sleep(wait)
+                outcome = result(value) if result is not None else None
+                if outcome is None:
+                    if call._res is not None:  # the breaker and the bucket hear of it
+                        call.after(_SUCCESS, offset + clock())
+                    return value
+                after = call.after(outcome, offset + clock())
+                if isinstance(after, Done):
+                    return value
+                wait = after.seconds
+            if wait > 0:
+                await sleep(wait)
+    except BaseException:
+        call.abandon(offset + clock())  # a probe without an answer: its place back
+        raise
 
 
 #: What a call that returned stands for, for the breaker: a success.

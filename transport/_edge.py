@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import policy
-from policy.loop import Attempt, Call
+from policy.loop import Attempt, Call, heard
 
 __all__ = [
     "MAX_BODY",
@@ -50,10 +50,12 @@ def redirect_hop(p: policy.Policy, status: int, location: str | None) -> bool:
     return not p.schedule(policy.Response(status, ()))
 
 
-def pass_hop(call: Call, outcome: Any, reason: str = "redirect") -> None:
+def pass_hop(call: Call, outcome: Any, now: float, reason: str = "redirect") -> None:
     """Record the call's last attempt without asking the policy (no log, no hook): a
-    redirect hop, or an answer the adapter refused (``reason``)."""
+    redirect hop, or an answer the adapter refused (``reason``).  The breaker and the
+    bucket hear of it (``now``: the shell's clock)."""
     call.attempts.append(Attempt(len(call.attempts) + 1, outcome, None, reason, None))
+    heard(call, outcome, now)
 
 
 def downgrade(scheme: str, location: str | None) -> bool:

@@ -5,20 +5,26 @@ library's ``RemoteProtocolError``); a redirect hop the policy has no rule for is
 the client as the call's accepted answer (never a give-up); a redirect from https to
 http is refused with the library's ``UnsupportedProtocol``; and every exception a shell
 raises carries the policy's reason as a note and the attempts as ``retry_attempts``.
+A retried response's body is read (``discard`` / ``adiscard``), at most ``MAX_BODY``
+bytes within the attempt's time, so its connection goes back to the pool.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Final
 
 import policy
 from policy.loop import Call
 
-from ._edge import REDIRECTS, downgrade, pass_hop, redirect_hop, usable_status
-from ._httpx_lib import Lib
+from ._edge import MAX_BODY, REDIRECTS, downgrade, pass_hop, redirect_hop, usable_status
+from ._httpx_lib import HEAD_END, Lib
 from ._mask import mask_url
 
-__all__ = ["broken", "give_up", "hop", "outcome_of_response"]
+__all__ = ["adiscard", "broken", "discard", "give_up", "hop", "outcome_of_response"]
+
+_INF: Final = float("inf")
 
 
 def outcome_of_response(response: Any) -> policy.Outcome:
@@ -28,7 +34,7 @@ def outcome_of_response(response: Any) -> policy.Outcome:
     return policy.Response(status, response.headers.multi_items())
 
 
-def hop(lib: Lib, p: policy.Policy, call: Call, request: Any, response: Any) -> Any:
+def hop(lib: Lib, p: policy.Policy, call: Call, request: Any, response: Any, now: float) -> Any:
     """A redirect hop: True when the client takes it (the call's accepted answer), the
     error to raise for one from https to http (refused), else False."""
     status = response.status_code
@@ -37,11 +43,11 @@ def hop(lib: Lib, p: policy.Policy, call: Call, request: Any, response: Any) -> 
     location = response.headers.get("location")
     if downgrade(request.url.scheme, location):
         reason = f"refused a redirect from https to http ({mask_url(location or '')})"
-        pass_hop(call, outcome_of_response(response), reason)
+        pass_hop(call, outcome_of_response(response), now, reason)
         return give_up(lib.http.UnsupportedProtocol(reason, request=request), call, reason)
     if not redirect_hop(p, status, location):
         return False
-    pass_hop(call, outcome_of_response(response))
+    pass_hop(call, outcome_of_response(response), now)
     response.extensions["retry_attempts"] = tuple(call.attempts)
     return True
 
@@ -69,3 +75,36 @@ def not_sent(lib: Lib, request: Any, url: str, call: Call, reason: str) -> BaseE
         found.request = request  # type: ignore[attr-defined]
         return give_up(found, call, reason)
     return give_up(lib.ConnectError("not sent: " + reason, request=request), call, reason)
+
+
+def discard(response: Any, end: float, lib: Lib) -> None:
+    """Read a retried response's body (so its connection is reused) and close it; at
+    most ``MAX_BODY`` bytes (past it the connection is closed, not drained)."""
+    token = HEAD_END.set(end) if end != _INF else None
+    size = 0
+    try:
+        for chunk in response.stream:
+            size += len(chunk)
+            if size > MAX_BODY or time.monotonic() > end:
+                break
+    except lib.TransportError:
+        pass
+    finally:
+        if token is not None:
+            HEAD_END.reset(token)
+        response.close()
+
+
+async def adiscard(response: Any, end: float | None, lib: Lib) -> None:
+    """Read a retried response's body within the attempt's time, then close it."""
+    size = 0
+    try:
+        async with asyncio.timeout_at(end):
+            async for chunk in response.stream:
+                size += len(chunk)
+                if size > MAX_BODY:
+                    break
+    except (lib.TransportError, TimeoutError):
+        pass
+    finally:
+        await response.aclose()

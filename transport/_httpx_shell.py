@@ -39,11 +39,10 @@ from policy.loop import Attempt, Call, Done, LocalState, State, Wait, as_policy
 
 from ._check import callable_or_none, positive_seconds, required_callable
 from ._costs import CostFn, check_cost_fn, cost_of
-from ._edge import MAX_BODY
+from ._httpx_edge import adiscard, discard, not_sent
 from ._httpx_edge import broken as _broken
 from ._httpx_edge import give_up as _give_up
 from ._httpx_edge import hop as _hop
-from ._httpx_edge import not_sent
 from ._httpx_edge import outcome_of_response as _outcome_of_response
 from ._httpx_lib import HEAD_END, Lib, watch
 from ._redact import mask_url
@@ -215,77 +214,63 @@ class SyncShell(_Base):
         replayable = isinstance(request.stream, lib.replayable)
         keys = _BUT_READ if self._watched else _ALL
         last_limit = -1.0
-        while True:
-            step = call.before(offset + clock())
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    sleep(step.seconds)
-                continue
-            if type(step) is Done:  # gave up before sending (a pacing hold)
-                raise self._not_sent(request, call, step.reason)
-            limit = step.timeout  # type: ignore[union-attr]
-            if limit != last_limit:
-                request.extensions["timeout"] = _shrink(timeouts, limit, keys)
-                last_limit = limit
-            end = time.monotonic() + limit
-            error: Exception | None = None
-            response: Any = None
-            token = HEAD_END.set(end) if limit != _INF else None
-            try:
-                response = inner.handle_request(request)
-            except lib.TransportError as e:
-                outcome = lib.outcome(e)
-                if outcome is None:
-                    raise
-                error = e
-            else:
-                hop = _hop(lib, p, call, request, response)
-                if hop is True:
-                    return response
-                if hop is not False:
+        try:
+            while True:
+                step = call.before(offset + clock())
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        sleep(step.seconds)
+                    continue
+                if type(step) is Done:  # gave up before sending (a pacing hold)
+                    raise self._not_sent(request, call, step.reason)
+                limit = step.timeout  # type: ignore[union-attr]
+                if limit != last_limit:
+                    request.extensions["timeout"] = _shrink(timeouts, limit, keys)
+                    last_limit = limit
+                end = time.monotonic() + limit
+                error: Exception | None = None
+                response: Any = None
+                token = HEAD_END.set(end) if limit != _INF else None
+                try:
+                    response = inner.handle_request(request)
+                except lib.TransportError as e:
+                    outcome = lib.outcome(e)
+                    if outcome is None:
+                        raise
+                    error = e
+                else:
+                    hop = _hop(lib, p, call, request, response, offset + clock())
+                    if hop is True:
+                        return response
+                    if hop is not False:
+                        response.close()
+                        raise hop
+                    outcome = _outcome_of_response(response)
+                    if type(outcome) is policy.Response and wants_read_ahead(p, response):
+                        outcome, error = read_ahead(response, lib, end, outcome, request)  # sse=on
+                finally:
+                    if token is not None:
+                        HEAD_END.reset(token)
+                after = call.after(outcome, offset + clock(), replayable=replayable)
+                if type(after) is Wait:
+                    if response is not None:
+                        discard(response, end, lib)
+                    if after.seconds > 0:
+                        sleep(after.seconds)
+                    continue
+                if error is None and type(outcome) is not policy.Response:
                     response.close()
-                    raise hop
-                outcome = _outcome_of_response(response)
-                if type(outcome) is policy.Response and wants_read_ahead(p, response):
-                    outcome, error = read_ahead(response, lib, end, outcome, request)  # sse=on
-            finally:
-                if token is not None:
-                    HEAD_END.reset(token)
-            after = call.after(outcome, offset + clock(), replayable=replayable)
-            if type(after) is Wait:
-                if response is not None:
-                    _discard(response, end, lib)
-                if after.seconds > 0:
-                    sleep(after.seconds)
-                continue
-            if error is None and type(outcome) is not policy.Response:
-                response.close()
-                error = _broken(lib, request, response)
-            if error is not None:
-                raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
-            response.extensions["retry_attempts"] = tuple(call.attempts)
-            return response
+                    error = _broken(lib, request, response)
+                if error is not None:
+                    raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
+                response.extensions["retry_attempts"] = tuple(call.attempts)
+                return response
+        except BaseException:
+            call.abandon(offset + clock())  # a probe without an answer: its place back
+            raise
 
     def close(self) -> None:
         self.transport.close()
-
-
-def _discard(response: Any, end: float, lib: Lib) -> None:
-    """Read a retried response's body (so its connection is reused) and close it; at
-    most ``MAX_BODY`` bytes (past it the connection is closed, not drained)."""
-    token = HEAD_END.set(end) if end != _INF else None
-    size = 0
-    try:
-        for chunk in response.stream:
-            size += len(chunk)
-            if size > MAX_BODY or time.monotonic() > end:
-                break
-    except lib.TransportError:
-        pass
-    finally:
-        if token is not None:
-            HEAD_END.reset(token)
-        response.close()
 
 
 class AsyncShell(_Base):
@@ -330,71 +315,62 @@ class AsyncShell(_Base):
         replayable = isinstance(request.stream, lib.replayable)
         loop = asyncio.get_running_loop()
         last_limit = -1.0
-        while True:
-            step = call.before(offset + clock())
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    await sleep(step.seconds)
-                continue
-            if type(step) is Done:
-                raise self._not_sent(request, call, step.reason)
-            limit = step.timeout  # type: ignore[union-attr]
-            if limit != last_limit:
-                request.extensions["timeout"] = _shrink(timeouts, limit, _BUT_READ)
-                last_limit = limit
-            end = loop.time() + limit if limit != _INF else None
-            error: Exception | None = None
-            response: Any = None
-            try:
-                async with asyncio.timeout_at(end):
-                    response = await inner.handle_async_request(request)
-            except lib.TransportError as e:
-                outcome = lib.outcome(e)
-                if outcome is None:
-                    raise
-                error = e
-            except TimeoutError:
-                outcome = policy.Timeout()
-                error = lib.timed_out(request, limit, "headers")
-            else:
-                hop = _hop(lib, p, call, request, response)
-                if hop is True:
-                    return response
-                if hop is not False:
+        try:
+            while True:
+                step = call.before(offset + clock())
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        await sleep(step.seconds)
+                    continue
+                if type(step) is Done:
+                    raise self._not_sent(request, call, step.reason)
+                limit = step.timeout  # type: ignore[union-attr]
+                if limit != last_limit:
+                    request.extensions["timeout"] = _shrink(timeouts, limit, _BUT_READ)
+                    last_limit = limit
+                end = loop.time() + limit if limit != _INF else None
+                error: Exception | None = None
+                response: Any = None
+                try:
+                    async with asyncio.timeout_at(end):
+                        response = await inner.handle_async_request(request)
+                except lib.TransportError as e:
+                    outcome = lib.outcome(e)
+                    if outcome is None:
+                        raise
+                    error = e
+                except TimeoutError:
+                    outcome = policy.Timeout()
+                    error = lib.timed_out(request, limit, "headers")
+                else:
+                    hop = _hop(lib, p, call, request, response, offset + clock())
+                    if hop is True:
+                        return response
+                    if hop is not False:
+                        await response.aclose()
+                        raise hop
+                    outcome = _outcome_of_response(response)
+                    if type(outcome) is policy.Response and wants_read_ahead(p, response):
+                        outcome, error = await read_ahead_async(
+                            response, lib, end, outcome, request
+                        )
+                after = call.after(outcome, offset + clock(), replayable=replayable)
+                if type(after) is Wait:
+                    if response is not None:
+                        await adiscard(response, end, lib)
+                    if after.seconds > 0:
+                        await sleep(after.seconds)
+                    continue
+                if error is None and type(outcome) is not policy.Response:
                     await response.aclose()
-                    raise hop
-                outcome = _outcome_of_response(response)
-                if type(outcome) is policy.Response and wants_read_ahead(p, response):
-                    outcome, error = await read_ahead_async(response, lib, end, outcome, request)
-            after = call.after(outcome, offset + clock(), replayable=replayable)
-            if type(after) is Wait:
-                if response is not None:
-                    await _adiscard(response, end, lib)
-                if after.seconds > 0:
-                    await sleep(after.seconds)
-                continue
-            if error is None and type(outcome) is not policy.Response:
-                await response.aclose()
-                error = _broken(lib, request, response)
-            if error is not None:
-                raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
-            response.extensions["retry_attempts"] = tuple(call.attempts)
-            return response
+                    error = _broken(lib, request, response)
+                if error is not None:
+                    raise _give_up(error, call, after.reason)  # type: ignore[union-attr]
+                response.extensions["retry_attempts"] = tuple(call.attempts)
+                return response
+        except BaseException:
+            call.abandon(offset + clock())  # a probe without an answer: its place back
+            raise
 
     async def aclose(self) -> None:
         await self.transport.aclose()
-
-
-async def _adiscard(response: Any, end: float | None, lib: Lib) -> None:
-    """Read a retried response's body within the attempt's time, then close it."""
-    size = 0
-    try:
-        async with asyncio.timeout_at(end):
-            async for chunk in response.stream:
-                size += len(chunk)
-                if size > MAX_BODY:
-                    break
-    except (lib.TransportError, TimeoutError):
-        pass
-    finally:
-        await response.aclose()

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import policy
-from policy.loop import Attempt, Call, Done, Wait, as_policy
+from policy.loop import Attempt, Call, Done, Wait, as_policy, heard
 from policy.loop._state import State
 
 from ._callable import Settings
@@ -50,6 +50,7 @@ from ._keywords import check_keywords, give_up
 __all__ = ["AttemptBlock", "Attempts", "attempts"]
 
 _INF: Final = float("inf")
+_SUCCESS: Final = policy.Response(200, ())  # a block that ended without an outcome
 
 Hook = Callable[[Attempt], object]
 
@@ -235,15 +236,18 @@ class Attempts:
         if exc is None:
             outcome = block.outcome
             if outcome is None:
-                block._done = True  # the block succeeded
+                block._done = True  # the block succeeded: the breaker hears of it
+                heard(call, _SUCCESS, s.offset + s.clock())
                 return False
         elif not isinstance(exc, Exception):
             block._done = True  # KeyboardInterrupt, CancelledError...: never retried
+            call.abandon(s.offset + s.clock())  # (a probe without an answer)
             return False
         else:
             outcome = known if known is not None else s.classify(exc)
             if outcome is None:
                 block._done = True  # nothing classifies it: it propagates at once
+                call.abandon(s.offset + s.clock())
                 return False
         after = call.after(outcome, s.offset + s.clock())
         if isinstance(after, Done):

@@ -233,47 +233,53 @@ class RetryingPool:
         sender = self._sender
         cp = sender.pool_for(target)
         sleep = self._sleep
-        while True:
-            step = call.before(wall + clock())
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    sleep(step.seconds)
-                continue
-            if type(step) is Done:  # gave up before sending (a pacing hold, an open circuit)
-                raise not_sent(call, method, mask_url(url), step.reason)
-            resp: urllib3.BaseHTTPResponse | None
-            try:
-                resp = send_attempt(
-                    sender,
-                    cp,
-                    target,
-                    url,
-                    method,
-                    data,
-                    send_headers,
-                    secret,
-                    step.timeout,  # type: ignore[union-attr]
-                )
-            except AttemptFailed as f:
-                outcome: Outcome = f.outcome
-                resp = None
-            except CallEnded as e:
-                n = len(call.attempts) + 1
-                call.attempts.append(Attempt(n, e.outcome, None, e.reason, None))
-                raise RetryError(method, mask_url(url), tuple(call.attempts), e.reason) from None
-            else:
-                outcome = response_outcome(resp.status, resp.headers)
-            sent_by = getattr(resp, SENT_BY, None)
-            step = after_response(call, outcome, wall + clock(), sent_by)
-            if type(step) is Wait:
-                if step.seconds > 0:
-                    sleep(step.seconds)
-                continue
-            if resp is None:
-                reason = step.reason if step.gave_up else "failed"  # type: ignore[union-attr]
-                raise RetryError(method, mask_url(url), tuple(call.attempts), reason)
-            resp.attempts = tuple(call.attempts)  # type: ignore[attr-defined]
-            return resp
+        try:
+            while True:
+                step = call.before(wall + clock())
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        sleep(step.seconds)
+                    continue
+                if type(step) is Done:  # gave up before sending (a pacing hold, an open circuit)
+                    raise not_sent(call, method, mask_url(url), step.reason)
+                resp: urllib3.BaseHTTPResponse | None
+                try:
+                    resp = send_attempt(
+                        sender,
+                        cp,
+                        target,
+                        url,
+                        method,
+                        data,
+                        send_headers,
+                        secret,
+                        step.timeout,  # type: ignore[union-attr]
+                    )
+                except AttemptFailed as f:
+                    outcome: Outcome = f.outcome
+                    resp = None
+                except CallEnded as e:
+                    n = len(call.attempts) + 1
+                    call.attempts.append(Attempt(n, e.outcome, None, e.reason, None))
+                    raise RetryError(
+                        method, mask_url(url), tuple(call.attempts), e.reason
+                    ) from None
+                else:
+                    outcome = response_outcome(resp.status, resp.headers)
+                sent_by = getattr(resp, SENT_BY, None)
+                step = after_response(call, outcome, wall + clock(), sent_by)
+                if type(step) is Wait:
+                    if step.seconds > 0:
+                        sleep(step.seconds)
+                    continue
+                if resp is None:
+                    reason = step.reason if step.gave_up else "failed"  # type: ignore[union-attr]
+                    raise RetryError(method, mask_url(url), tuple(call.attempts), reason)
+                resp.attempts = tuple(call.attempts)  # type: ignore[attr-defined]
+                return resp
+        except BaseException:
+            call.abandon(wall + clock())  # a probe without an answer: its place back
+            raise
 
     def close(self) -> None:
         """Close the connections (of a pool this object created)."""

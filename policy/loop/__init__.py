@@ -18,7 +18,13 @@ mode with.
 from ._attempt import Attempt, Done, Send, Wait, as_policy, fleet_settings, label_of
 from ._loop import Call
 from ._observe import start_recording, stop_recording
-from ._resilience import add_breaker_listener, circuit_of, guard_of, remove_breaker_listener
+from ._resilience import (
+    add_breaker_listener,
+    circuit_of,
+    guard_of,
+    heard,
+    remove_breaker_listener,
+)
 from ._state import LocalState, State, origin_of
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "circuit_of",
     "fleet_settings",
     "guard_of",
+    "heard",
     "label_of",
     "origin_of",
     "remove_breaker_listener",

@@ -59,6 +59,7 @@ class Call(Protocol):
     _origin: str | None
     _res: Any
     _probe: bool
+    _skipped: float
     _circuit: tuple[str, float] | None
     _state: Any
     _on_giveup: Callable[[Attempt], object] | None
@@ -80,6 +81,7 @@ __all__ = [
     "after_guard",
     "circuit_of",
     "guard_of",
+    "heard",
     "remove_breaker_listener",
     "report_change",
     "step_for",
@@ -203,6 +205,15 @@ class Guard:
 def circuit_of(call: Call) -> tuple[str, float] | None:
     """``(origin, seconds until half-open)`` when an open circuit ended ``call``."""
     return call._circuit
+
+
+def heard(call: Call, outcome: Any, now: float) -> None:
+    """An answer the loop is not asked to decide on -- a redirect the client follows, a
+    success the shell saw without an outcome -- still reaches the breaker and the bucket
+    (a probe's answer among them); ``now`` is the shell's clock."""
+    res: Guard | None = call._res
+    if res is not None:
+        res.record(call, outcome, now + call._skipped)
 
 
 def abandon(call: Call, now: float) -> None:
