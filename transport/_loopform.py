@@ -44,6 +44,7 @@ from policy.loop import Attempt, Call, Done, Wait, as_policy, heard
 from policy.loop._state import State
 
 from ._callable import Settings
+from ._circuit import circuit_error
 from ._costs import fixed_cost
 from ._keywords import check_keywords, give_up
 
@@ -211,9 +212,14 @@ class Attempts:
         return call
 
     def _not_sent(self, call: Call, reason: str) -> None:
-        """``before`` gave up (a hold or quota past the deadline): re-raise the last
-        exception, end normally after an outcome, or say no attempt could be made."""
+        """``before`` gave up: an open circuit raises ``CircuitOpenError``; a hold or
+        quota past the deadline re-raises the last exception, ends normally after an
+        outcome, or says no attempt could be made."""
         last = self._last
+        found = circuit_error(call, call.method, self._s.display, reason)
+        if found is not None:
+            give_up(found, call, reason)
+            raise found from last
         if last is not None:
             give_up(last, call, reason)
             raise last
