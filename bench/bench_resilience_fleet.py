@@ -41,7 +41,6 @@ from urllib3.util import Retry  # noqa: E402
 import policy  # noqa: E402
 import transport  # noqa: E402
 from policy.fleet._simulate import simulate_fleet  # noqa: E402
-from policy.loop._breaker import BreakerConfig  # noqa: E402
 
 ADAPTIVE = "429:backoff(50,100ms..5s,x2,jitter) pace=adaptive"
 OUTAGE = "5xx,connect:backoff(10,500ms..5s,x2,jitter) 429:headers()|backoff(10,jitter) pace=on"
@@ -134,10 +133,11 @@ def bench_adaptive(rounds: int = 3, per: int = 25) -> dict[str, Any]:
 
 def bench_outage(clients: int = 100, work: int = 100) -> dict[str, Any]:
     p = policy.parse(OUTAGE)
+    b = policy.parse(OUTAGE + " breaker=5/open=30s")
     out: dict[str, Any] = {}
     for refuse in (False, True):
         plain, guarded = simulate_fleet(
-            [p, p],
+            [p, b],
             clients=clients,
             capacity=100,
             work=work,
@@ -145,7 +145,6 @@ def bench_outage(clients: int = 100, work: int = 100) -> dict[str, Any]:
             outage=(60.0, 120.0),
             refuse=refuse,
             seed=1,
-            breakers=[None, BreakerConfig(5, open=30.0)],
         )
         out["refused" if refuse else "503"] = {
             "while down, no breaker": plain.while_down,

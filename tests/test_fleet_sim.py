@@ -250,19 +250,17 @@ def test_a_shared_breaker_spares_the_server_while_it_is_down() -> None:
     """100 clients, server down 60 s of 300: with ``breaker=5`` shared by the fleet, the
     requests sent while down are at most a tenth of those without it, and every client
     that still had work is served again within ``open`` + 2 s of the server's return."""
-    from policy.loop._breaker import BreakerConfig
-
     p = policy.parse(OUTAGE_POLICY)
+    b = policy.parse(OUTAGE_POLICY + " breaker=5/open=30s")
     for refuse in (False, True):
         plain, guarded = simulate_fleet(
-            [p, p],
+            [p, b],
             clients=100,
             capacity=100,
             work=100,
             horizon=300,
             outage=(60.0, 120.0),
             refuse=refuse,
-            breakers=[None, BreakerConfig(5, open=30.0)],
         )
         assert plain.while_down > 1000
         assert guarded.while_down <= plain.while_down / 10
@@ -290,16 +288,13 @@ def test_requests_while_down_are_counted_at_the_server() -> None:
 
 def test_a_half_open_breaker_lets_one_probe_through_at_a_time() -> None:
     """While the circuit is open nothing is sent; after ``open`` one probe goes."""
-    from policy.loop._breaker import BreakerConfig
-
     trace: list[tuple[str, float, int, float]] = []
     (r,) = simulate_fleet(
-        [policy.parse("5xx:backoff(100,1s)")],
+        [policy.parse("5xx:backoff(100,1s) breaker=3/open=10s")],
         clients=20,
         capacity=100,
         horizon=100,
         outage=(0.0, 50.0),
-        breakers=[BreakerConfig(3, open=10.0)],
         trace=trace,
     )
     sends = [t - T0 for kind, t, _, _ in trace if kind == "send"]
@@ -309,12 +304,11 @@ def test_a_half_open_breaker_lets_one_probe_through_at_a_time() -> None:
     assert r.done == 20 and r.failed_fast == 0  # retries wait for half-open
     # with a deadline a call cannot wait that long: the new calls fail fast, unsent
     (r,) = simulate_fleet(
-        [policy.parse("5xx:backoff(100,1s) deadline=5s")],
+        [policy.parse("5xx:backoff(100,1s) deadline=5s breaker=3/open=10s")],
         clients=20,
         capacity=100,
         horizon=100,
         outage=(0.0, 50.0),
-        breakers=[BreakerConfig(3, open=10.0)],
     )
     assert r.failed_fast > 0 and r.while_down <= 20 + 5 and r.done == 20
 
@@ -327,14 +321,14 @@ def test_no_headers_server_and_adaptive_pacing() -> None:
     assert isinstance(Server(1, outage=(0, 1), refuse=True).outcome(T0), policy.ConnectFailure)
     assert not first.headers and second.status == 429 and not second.headers
     p = policy.parse("429:backoff(50,100ms..5s,x2,jitter)")
+    a = policy.parse("429:backoff(50,100ms..5s,x2,jitter) pace=adaptive")
     plain, adaptive = simulate_fleet(
-        [p, p],
+        [p, a],
         clients=100,
         capacity=20,
         work=10,
         horizon=300,
         headers=False,
-        adaptive=[False, True],
     )
     assert plain.done == adaptive.done == 100
     assert adaptive.rejected <= plain.rejected / 3
@@ -381,3 +375,55 @@ def test_the_table_and_plot_show_the_outage(
     data = json.loads(out)
     assert data["headers"] is False and data["results"][0]["recover"] is None
     assert run(capsys, "simulate", OUTAGE_POLICY, "--no-headers")[0] == 2
+
+
+def test_simulated_circuits_are_not_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """The simulator's circuits are virtual: no log line and no listener call for them,
+    while the same breaker in a real call reports (the listener is still added after)."""
+    from policy.loop import add_breaker_listener, remove_breaker_listener
+
+    seen: list[tuple[str, str, str]] = []
+
+    def listen(origin: str, old: str, new: str) -> None:
+        seen.append((origin, old, new))
+
+    add_breaker_listener(listen)
+    try:
+        with caplog.at_level("INFO", logger="policy"):
+            (r,) = simulate_fleet(
+                [policy.parse("5xx:backoff(100,1s) breaker=3/open=10s")],
+                clients=5,
+                capacity=100,
+                horizon=60,
+                outage=(0.0, 30.0),
+            )
+        assert r.while_down > 0 and r.done == 5
+        assert seen == [] and not [x for x in caplog.records if "circuit" in x.getMessage()]
+        from policy.loop._resilience import report_change
+
+        report_change("http://a:1", "closed", "open")
+        assert seen == [("http://a:1", "closed", "open")]
+    finally:
+        remove_breaker_listener(listen)
+
+
+def test_a_call_failed_fast_is_issued_again_when_the_circuit_half_opens() -> None:
+    """New calls the open circuit refuses (nothing sent) come back at ``retry_after``:
+    with a 5 s deadline a call cannot wait the 10 s open span, so the fleet's calls fail
+    fast, and no request reaches the server while the circuit is open."""
+    trace: list[tuple[str, float, int, float]] = []
+    (r,) = simulate_fleet(
+        [policy.parse("5xx:backoff(100,1s) deadline=5s breaker=3/open=10s")],
+        clients=20,
+        capacity=100,
+        horizon=100,
+        outage=(0.0, 50.0),
+        trace=trace,
+    )
+    sends = sorted(t - T0 for kind, t, _, _ in trace if kind == "send")
+    assert r.failed_fast > 20 and r.done == 20 and r.recover is not None and r.recover < 1
+    # the herd at 0 s, then one probe per open span (each answered 503: open again)
+    assert sends[:20] == [0.0] * 20
+    probes = [t for t in sends if 0.0 < t < 50.0]
+    assert [round(t) for t in probes] == [10, 20, 30, 40]
+    assert r.while_down == 20 + len(probes)

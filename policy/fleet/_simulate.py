@@ -21,15 +21,12 @@ behave exactly as they do for threads sharing an adapter (or processes sharing a
 ``RedisState``).  ``Call`` is sans-IO, so virtual time is simply the ``now`` it is handed.
 (``transport`` is imported when a simulation runs, not when ``policy`` is imported.)
 
-Resilience beyond retries.  A policy with ``breaker=`` has every client share one
-circuit breaker (one state, as a fleet sharing Redis does): while it is open a call
-fails fast without sending and the client issues it again when the circuit half-opens
-(the ``retry_after`` a ``CircuitOpenError`` carries); a retry whose wait ends in the
-open span waits for half-open (or gives up, past its deadline); half-open, the calls
-that are not probes wait for the probes' answers.  ``pace=adaptive`` has the clients
-share one adaptive limiter: each request first takes a token (waiting when the bucket
-says so), and every answer tells the limiter whether it was a throttle.  Both run
-through the pure functions of ``policy.loop._breaker`` and ``policy.loop._adaptive``.
+Resilience beyond retries, by the same means: a policy with ``breaker=`` has every
+client share the state's circuit breaker (one origin, as a fleet sharing Redis does) and
+``pace=adaptive`` its adaptive limiter, exactly as the loop runs them.  A call the open
+circuit fails fast (nothing sent: a ``CircuitOpenError`` in a real client) is issued again
+by the application when the error's ``retry_after`` says the circuit half-opens; a retry
+whose wait ends in the open span waits for half-open (or gives up, past its deadline).
 With ``headers=False`` the server's 429s carry no rate-limit header at all.
 
 Time is virtual: a heap of events ordered by (time, sequence number); a request reaches
@@ -50,8 +47,6 @@ import attrs
 
 from ..language._outcomes import ConnectFailure, Response
 from ..language._policy import Policy
-from ..loop import _adaptive, _breaker
-from ..loop._breaker import BreakerConfig
 from ._server import T0, Server
 
 __all__ = ["T0", "FleetResult", "Server", "simulate_fleet"]
@@ -61,9 +56,6 @@ __all__ = ["T0", "FleetResult", "Server", "simulate_fleet"]
 REISSUE_S: Final = 1.0
 REISSUE_MAX_S: Final = 64.0
 _ORIGIN: Final = "http://server.sim:80"
-#: How often a call that found the circuit half-open with its probes out looks again
-#: (the probes' answers take a round trip): in round trips.
-_PROBE_POLL: Final = 2
 
 
 @attrs.frozen
@@ -141,15 +133,13 @@ def simulate_fleet(
     latency: float = 0.005,
     headers: bool = True,
     refuse: bool = False,
-    breakers: Sequence[BreakerConfig | None] | None = None,
-    adaptive: Sequence[bool] | None = None,
     trace: list[tuple[str, float, int, float]] | None = None,
 ) -> list[FleetResult]:
     """Run the fleet once per policy (same seed for each); one ``FleetResult`` per policy.
 
-    ``breakers`` / ``adaptive``, when given, say per policy (in order) which breaker and
-    whether adaptive pacing the fleet shares; otherwise each policy's own ``breaker=``
-    and ``pace=adaptive`` settings say it.
+    A policy's own settings say everything: ``breaker=`` gives the fleet one shared
+    circuit breaker, ``pace=adaptive`` one shared adaptive limiter, as ``budget=`` and
+    ``pace=on`` share a budget and holds.
 
     ``trace``, when given, receives ``("send", t, seq, 0.0)`` for every request sent and
     ``("hold", t, seq, until)`` for every pacing hold the shared state takes on, in
@@ -159,36 +149,13 @@ def simulate_fleet(
         raise ValueError(f"clients must be at least 1 (got {clients})")
     if work < 1:
         raise ValueError(f"work must be at least 1 (got {work})")
-    for given in (breakers, adaptive):
-        if given is not None and len(given) != len(policies):
-            raise ValueError("breakers and adaptive need one entry per policy")
+    from ..loop._resilience import quiet
+
     server_args = (capacity, fail, outage, headers, refuse)
-    return [
-        _run(
-            p,
-            clients,
-            server_args,
-            work,
-            seed,
-            horizon,
-            latency,
-            breakers[k] if breakers is not None else _breaker_of(p),
-            adaptive[k] if adaptive is not None else _adaptive_of(p),
-            trace,
-        )
-        for k, p in enumerate(policies)
-    ]
-
-
-def _breaker_of(p: Policy) -> BreakerConfig | None:
-    """The policy's ``breaker=`` as a config (``None``: no breaker)."""
-    setting = getattr(p, "breaker", None)
-    return None if setting is None else _breaker.config_of(setting)
-
-
-def _adaptive_of(p: Policy) -> bool:
-    """Whether the policy says ``pace=adaptive``."""
-    return bool(getattr(p, "adaptive", False))
+    with quiet():  # the circuits are virtual: no log line, span event or listener call
+        return [
+            _run(p, clients, server_args, work, seed, horizon, latency, trace) for p in policies
+        ]
 
 
 def _run(
@@ -199,25 +166,19 @@ def _run(
     seed: int,
     horizon: float,
     latency: float,
-    bcfg: BreakerConfig | None,
-    adaptive: bool,
     trace: list[tuple[str, float, int, float]] | None,
 ) -> FleetResult:
-    from ..loop import Call, Done, Send, Wait
+    from ..loop import Call, Done, Send, Wait, circuit_of
     from ..loop._state import LocalState
 
     capacity, fail, outage, headers, refuse = server_args
     server = Server(capacity, fail=fail, outage=outage, headers=headers, refuse=refuse)
     state = LocalState()
-    bstate = _breaker.start(bcfg) if bcfg is not None else None
-    astate = _adaptive.start(T0) if adaptive else None
     end = T0 + horizon
     back = T0 + outage[1] if outage is not None else math.inf  # the server is up again
     rands = [random.Random(seed * 1_000_003 + i).random for i in range(clients)]
     live: list[Any] = [None] * clients  # each client's call in progress
     pending: list[Response | ConnectFailure | None] = [None] * clients  # answers on the way
-    ready = [False] * clients  # a token is reserved: send on waking, without asking again
-    probing = [False] * clients  # the request in flight is the breaker's probe
     left = [work] * clients
     streak = [0] * clients  # give-ups in a row
     finished = [math.inf] * clients
@@ -227,7 +188,6 @@ def _run(
     down_ps = [0] * len(per_second)  # of per_second: reached the server while down
     requests = rejected = gave_up = calls = while_down = failed_fast = 0
     hold_seen = 0.0
-    seq = 0
     # Every client starts its first call at T0 (the herd), in client order.
     events: list[tuple[float, int, int]] = [(T0, i, i) for i in range(clients)]
     seq = clients
@@ -237,58 +197,20 @@ def _run(
         if now > end:
             break
         answer = pending[i]
+        step: Any
         if answer is not None:
             pending[i] = None
-            if bstate is not None:
-                assert bcfg is not None
-                failed = _breaker.is_failure(answer)
-                bstate, _ = _breaker.record(bcfg, bstate, failed, now, probe=probing[i])
-                probing[i] = False
-            if astate is not None:
-                astate = _adaptive.record(astate, _adaptive.is_throttle(answer), now)
-            step: Any = live[i].after(answer, now)
+            step = live[i].after(answer, now)
             if trace is not None:
                 until = state.hold_until(_ORIGIN, now)
                 if until is not None and until > hold_seen:
                     hold_seen = until
                     trace.append(("hold", now, seq, until))
         else:
-            if ready[i]:
-                ready[i] = False
-                step = _SEND
-            else:
-                if live[i] is None:
-                    live[i] = Call(p, now=now, origin=_ORIGIN, state=state, rand=rands[i])
-                step = live[i].before(now)
-                if type(step) is Send and astate is not None:
-                    astate, wait = _adaptive.acquire(astate, now)
-                    if wait > 0:
-                        ready[i] = True
-                        heapq.heappush(events, (now + wait, seq, i))
-                        seq += 1
-                        continue
-            if type(step) is Send or step is _SEND:
-                if bstate is not None:
-                    assert bcfg is not None
-                    bstate, verdict, wait = _breaker.admit(bcfg, bstate, now)
-                    if verdict is _breaker.BUSY:  # the probes' answers decide: look again
-                        ready[i] = True
-                        heapq.heappush(events, (now + _PROBE_POLL * 2 * latency, seq, i))
-                        seq += 1
-                        continue
-                    if verdict is _breaker.OPEN:
-                        call = live[i]
-                        if call.attempts and now + wait <= call.deadline_at:
-                            ready[i] = True  # a retry waits for half-open
-                        else:  # fail fast; the application tries again at half-open
-                            failed_fast += 1
-                            live[i] = None
-                            calls += 1
-                            gave_up += 1
-                        heapq.heappush(events, (now + wait, seq, i))
-                        seq += 1
-                        continue
-                    probing[i] = verdict is _breaker.PROBE
+            if live[i] is None:
+                live[i] = Call(p, now=now, origin=_ORIGIN, state=state, rand=rands[i])
+            step = live[i].before(now)
+            if type(step) is Send:
                 if trace is not None:
                     trace.append(("send", now, seq, 0.0))
                 requests += 1
@@ -312,8 +234,17 @@ def _run(
             seq += 1
             continue
         assert type(step) is Done
+        circuit = circuit_of(live[i])
         live[i] = None
         calls += 1
+        if circuit is not None:
+            # Failed fast, nothing sent (CircuitOpenError): the application issues the
+            # call again when its retry_after says the circuit half-opens.
+            failed_fast += 1
+            gave_up += 1
+            heapq.heappush(events, (now + max(circuit[1], _FAST_AGAIN_S), seq, i))
+            seq += 1
+            continue
         if step.gave_up:
             gave_up += 1
             pause = min(REISSUE_S * 2.0 ** streak[i], REISSUE_MAX_S)
@@ -358,8 +289,9 @@ def _run(
     )
 
 
-#: Stands for "send now" when a client wakes with a token (or a breaker verdict) due.
-_SEND: Final = object()
+#: A call failed fast while the probes were out (``retry_after`` 0) is issued again
+#: after this long: the probes' answers take a round trip or two.
+_FAST_AGAIN_S: Final = 0.05
 
 
 def _percentile(ranked: list[float], q: float) -> float:

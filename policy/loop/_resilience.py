@@ -35,8 +35,10 @@ current OpenTelemetry span; and every listener added with ``add_breaker_listener
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, Final, Protocol
 
 import policy
@@ -82,6 +84,7 @@ __all__ = [
     "circuit_of",
     "guard_of",
     "heard",
+    "quiet",
     "remove_breaker_listener",
     "report_change",
     "step_for",
@@ -98,6 +101,8 @@ _cache: dict[int, tuple[Any, Guard | None]] = {}
 
 BreakerListener = Callable[[str, str, str], object]
 _listeners: list[BreakerListener] = []
+#: Set while a simulation runs: its circuits are virtual, so nothing is reported.
+_quiet: ContextVar[bool] = ContextVar("policy_breaker_quiet", default=False)
 
 
 def guard_of(p: policy.Policy) -> Guard | None:
@@ -128,8 +133,21 @@ def remove_breaker_listener(listener: BreakerListener) -> None:
         _listeners.remove(listener)
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No change of phase is reported inside (the simulator's circuits are virtual: a
+    log line, a span event or a Prometheus counter for them would mislead)."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
+
 def report_change(origin: str, old: str, new: str) -> None:
     """Report a change of phase: log line, OpenTelemetry event, listeners."""
+    if _quiet.get():
+        return
     level = logging.WARNING if new == OPEN else logging.INFO
     if log.isEnabledFor(level):
         log.log(
