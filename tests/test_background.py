@@ -264,3 +264,67 @@ def test_module_level_background_fetch(server: LoopbackServer) -> None:
     finally:
         transport.default_fetcher().close()
     assert len(server.requests_to("/m")) == 1
+
+
+def test_an_open_circuit_fails_a_fetch_fast_and_is_not_its_result(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    """breaker=: a fetch the open circuit refuses before sending raises
+    ``CircuitOpenFetchError`` (origin, retry_after; it pickles) and is not kept as the
+    key's result: the same key fetched once the circuit half-opens sends its request.
+    A refusal after attempts were sent is kept, as any failure is, and raises again."""
+    import pickle
+
+    p = "5xx:backoff(2,10ms) breaker=3/open=1s"
+    url = server.route("/down", Reply(503, body=b"down"))
+    with transport.BackgroundFetcher(transport.SqliteStore(tmp_path / "r.db")) as f:
+        with pytest.raises(transport.FetchError) as failed:
+            f.fetch("a", url, retry=p).result(timeout=10)
+        assert failed.value.status == 503 and len(failed.value.attempts) == 3
+        with pytest.raises(transport.CircuitOpenFetchError) as refused:
+            f.fetch("b", url, retry=p).result(timeout=10)
+        e = refused.value
+        assert e.status is None and e.attempts == () and 0 < e.retry_after <= 1.0
+        assert e.origin == url.rsplit("/", 1)[0] and "circuit open" in str(e)
+        assert isinstance(e.__cause__, transport.CircuitOpenError)
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is transport.CircuitOpenFetchError
+        assert (back.origin, back.retry_after, str(back)) == (e.origin, e.retry_after, str(e))
+        assert len(server.requests_to("/down")) == 3  # nothing was sent for "b"
+        assert f.store.get("b") is None  # nor kept
+        server.route("/down", Reply(200, body=b'"up"'))
+        time.sleep(e.retry_after + 0.05)
+        assert f.fetch("b", url, retry=p).result(timeout=10) == "up"  # the probe
+        assert len(server.requests_to("/down")) == 4
+        # a retry whose wait ends in the open span, past its deadline: kept, with the circuit
+        server.route("/down", Reply(503), Reply(503), Reply(503), Reply(503))
+        with pytest.raises(transport.FetchError):
+            f.fetch("c", url, retry="5xx:never breaker=3/open=1s").result(timeout=10)
+        with pytest.raises(transport.FetchError):
+            f.fetch("d", url, retry="5xx:never breaker=3/open=1s").result(timeout=10)
+        q = "5xx:backoff(3,10ms) breaker=3/open=1s deadline=500ms"
+        with pytest.raises(transport.CircuitOpenFetchError) as kept:
+            f.fetch("e", url, retry=q).result(timeout=10)
+        assert len(kept.value.attempts) == 1 and kept.value.retry_after > 0
+        stored = f.store.get("e")
+        assert stored is not None and stored.circuit is not None
+        assert stored.circuit[0] == e.origin
+        with pytest.raises(transport.CircuitOpenFetchError):
+            f.fetch("e", url, retry=q).result(timeout=10)  # raises again, nothing sent
+        assert len(server.requests_to("/down")) == 7
+
+
+def test_a_fetch_error_pickles_with_every_field() -> None:
+    import pickle
+
+    import urllib3
+
+    e = transport.FetchError(503, urllib3.HTTPHeaderDict({"a": "1"}), b"x", (), "ended")
+    back = pickle.loads(pickle.dumps(e))
+    assert (back.status, dict(back.headers), back.body, back.attempts, str(back)) == (
+        503,
+        {"a": "1"},
+        b"x",
+        (),
+        "ended",
+    )

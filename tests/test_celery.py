@@ -618,3 +618,28 @@ def test_an_idempotency_key_goes_with_every_attempt(fleet: Fleet, http: Loopback
     plain = http.route("/plain", Reply(200))
     fleet.fetcher.fetch("plain-" + key, plain).result(timeout=30)
     assert "idempotency-key" not in http.requests_to("/plain")[0].headers
+
+
+def test_workers_share_the_circuit_and_a_refusal_is_not_kept(
+    fleet: Fleet, http: LoopbackServer
+) -> None:
+    """breaker=: the workers' calls share one circuit (the fleet's RedisState): after one
+    fetch's three 503s a fetch of another key is refused without a request
+    (``CircuitOpenFetchError`` with origin and retry_after), and that refusal is not the
+    key's result: fetched again once the circuit half-opens, the key sends its request."""
+    p = "5xx:backoff(2,10ms) breaker=3/open=2s"
+    url = http.route("/down", Reply(503))
+    run = uuid.uuid4().hex[:6]
+    with pytest.raises(transport.FetchError) as failed:
+        fleet.fetcher.fetch(f"a-{run}", url, retry=p).result(timeout=30)
+    assert failed.value.status == 503 and len(failed.value.attempts) == 3
+    with pytest.raises(transport.CircuitOpenFetchError) as refused:
+        fleet.fetcher.fetch(f"b-{run}", url, retry=p).result(timeout=30)
+    e = refused.value
+    assert e.status is None and e.attempts == () and 0 < e.retry_after <= 2.0
+    assert e.origin == url.rsplit("/", 1)[0]
+    assert len(http.requests_to("/down")) == 3
+    http.route("/down", Reply(200, body=b'"up"'))
+    time.sleep(e.retry_after + 0.1)
+    assert fleet.fetcher.fetch(f"b-{run}", url, retry=p).result(timeout=30) == "up"
+    assert len(http.requests_to("/down")) == 4

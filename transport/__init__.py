@@ -37,6 +37,7 @@ from policy.loop import LocalState, State  # noqa: E402
 
 from ._background import (  # noqa: E402
     BackgroundFetcher,
+    CircuitOpenFetchError,
     FetcherClosed,
     FetchError,
     InMemoryStore,
@@ -113,6 +114,7 @@ __all__ = [
     "Attempts",
     "BackgroundFetcher",
     "CircuitOpenError",
+    "CircuitOpenFetchError",
     "CostRequest",
     "FetchError",
     "FetcherClosed",

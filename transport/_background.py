@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -42,9 +43,12 @@ import policy
 from policy.loop import Attempt, LocalState, State
 
 from ._check import callable_or_none, positive_int
+from ._circuit import CircuitOpenError
 from ._costs import CostFn, check_cost_fn
 from ._fetch import (
+    CircuitOpenFetchError,
     FetchError,
+    circuit_fetch_error,
     compose_policy,
     data_of,
     identity,
@@ -73,6 +77,7 @@ from ._workers import Workers, derive
 
 __all__ = [
     "BackgroundFetcher",
+    "CircuitOpenFetchError",
     "FetchError",
     "FetcherClosed",
     "InMemoryStore",
@@ -345,6 +350,17 @@ class BackgroundFetcher:
             if self._closed.is_set():  # closed after this fetch started: close() may not
                 raise FetcherClosed("the fetcher was closed")  # have seen this pool
             resp = rp.request(method, url, headers=headers, body=body, timeout=call_timeout)
+        except CircuitOpenError as e:
+            if not e.attempts:
+                # Refused before anything was sent: not the key's result (fetching it
+                # again sends the request); the caller is told at once.
+                if claimed:
+                    self._unhold(key)
+                raise circuit_fetch_error(e, e.origin, e.retry_after) from e
+            half_open = (e.origin, time.time() + e.retry_after)
+            result = stored_result(
+                ident, method, masked, e.attempts, status=None, reason=e.reason, circuit=half_open
+            )
         except RetryError as e:
             result = stored_result(ident, method, masked, e.attempts, status=None, reason=e.reason)
         except BaseException:

@@ -57,7 +57,7 @@ import redis
 import urllib3
 
 import policy
-from policy.loop import Attempt, Call, Done, State, Wait, origin_of
+from policy.loop import Attempt, Call, Done, State, Wait, circuit_of, origin_of
 
 from ._attempt import DEFAULT_TIMEOUT, Sender, after_response
 from ._celery_keys import BEGIN, KEEP_TRYING, CeleryFetch, FetchKeys, redis_url_of
@@ -306,7 +306,8 @@ class CeleryFetcher:
         now = time.time()
         t = p.timeout_ms
         per_attempt = float(m["timeout"] or (t / 1000 if t is not None else DEFAULT_TIMEOUT))
-        state = keys.state() if (p.pace or p.budget is not None) else None
+        shared = p.pace or p.budget is not None or p.breaker is not None or p.adaptive
+        state = keys.state() if shared else None  # the fleet's: holds, budget, circuit
         origin, rand = origin_of(str(url)), random.random
         if restored is None:
             call = Call(
@@ -332,12 +333,16 @@ class CeleryFetcher:
                 rand=rand,
             )
         step = call.before(now)
-        if type(step) is Wait:  # a pacing hold: come back when it ends (nothing sent)
+        if type(step) is Wait:  # a pacing hold, half-open soon: come back (nothing sent)
             self._send(m, step.seconds)
             return "held"
-        if type(step) is Done:  # the hold would pass the deadline
-            keys.store(name, n, call.attempts, None, b"", step.reason, m["id"], method, masked)
-            return "gave up"
+        if type(step) is Done:  # the hold would pass the deadline, or the circuit is open
+            circuit = circuit_of(call)
+            half_open = None if circuit is None else (circuit[0], now + circuit[1])
+            keys.store(
+                name, n, call.attempts, None, b"", step.reason, m["id"], method, masked, half_open
+            )
+            return "gave up" if circuit is None else "circuit open"
         limit = step.timeout  # type: ignore[union-attr]
         begin = keys.script(BEGIN)
         args = [n, token, repr(now), repr(now + limit + LEASE_GRACE), m["id"], keys.ttl_ms]

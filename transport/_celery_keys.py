@@ -50,7 +50,9 @@ CLAIM = """
 local id = redis.call('HGET', KEYS[1], 'identity')
 if id then
   if id ~= ARGV[1] then return {'mismatch', id} end
-  return {'joined', id}
+  if redis.call('HGET', KEYS[1], 'refused') ~= '1' then return {'joined', id} end
+  -- the circuit breaker refused it before anything was sent: not a result to keep
+  redis.call('DEL', KEYS[1])
 end
 redis.call('HSET', KEYS[1], 'identity', ARGV[1], 'request', ARGV[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
@@ -96,6 +98,7 @@ redis.call('HSET', KEYS[1], 'attempt:' .. ARGV[1], 'done', 'attempts', ARGV[2])
 redis.call('HDEL', KEYS[1], 'answer:' .. ARGV[1], 'answer_body:' .. ARGV[1])
 if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], 'result') == 0 then
   redis.call('HSET', KEYS[1], 'result', ARGV[3], 'body', ARGV[4])
+  if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'refused', '1') end
 end
 if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 1
@@ -231,11 +234,20 @@ class FetchKeys:
         return text(verdict), text(held)
 
     def finish(
-        self, name: str, n: int, attempts: Iterable[Attempt], meta: str, body: bytes
+        self,
+        name: str,
+        n: int,
+        attempts: Iterable[Attempt],
+        meta: str,
+        body: bytes,
+        refused: bool = False,
     ) -> None:
-        """Attempt ``n`` of ``name`` is done: keep the history, and the outcome if final."""
+        """Attempt ``n`` of ``name`` is done: keep the history, and the outcome if final
+        (``refused``: the circuit breaker's, before anything was sent; the next claim of
+        the same request replaces it)."""
         history = json.dumps([a.as_dict() for a in attempts])
-        script, args = self.script(FINISH), [n, history, meta, body, self.ttl_ms]
+        script = self.script(FINISH)
+        args = [n, history, meta, body, self.ttl_ms, "1" if refused else ""]
         until = time.time() + KEEP_TRYING
         self.persist(
             f"finish attempt {n} of {name!r}", lambda: script(keys=[name], args=args), until
@@ -252,8 +264,10 @@ class FetchKeys:
         ident: str,
         method: str,
         masked: str,
+        circuit: tuple[str, float] | None = None,
     ) -> None:
-        """Store the outcome: the answer ``got`` when it is a response, else the reason."""
+        """Store the outcome: the answer ``got`` when it is a response, else the reason
+        (``circuit``: the circuit breaker ended it, ``(origin, half-open time)``)."""
         status = None if got is None else got["status"]
         headers: tuple[tuple[str, str], ...] = ()
         if got is not None and status is not None:
@@ -267,8 +281,10 @@ class FetchKeys:
             headers=headers,
             body=body,
             reason=reason,
+            circuit=circuit,
         )
-        self.finish(name, n, attempts, result.to_json(), result.body)
+        refused = circuit is not None and not attempts
+        self.finish(name, n, attempts, result.to_json(), result.body, refused)
 
 
 class CeleryFetch(Generic[T]):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from ._redact import url_credentials
 from ._store import StoredResult
 
 __all__ = [
+    "CircuitOpenFetchError",
     "FetchError",
     "compose_policy",
     "data_of",
@@ -60,6 +62,61 @@ class FetchError(Exception):
         self.headers = headers
         self.body = body
         self.attempts = attempts
+
+    def __reduce__(self) -> Any:
+        # the exception's own args are only the message: rebuild from every field
+        state = {k: v for k, v in self.__dict__.items() if k not in _FIELDS}
+        return (
+            type(self),
+            (self.status, self.headers, self.body, self.attempts, str(self)),
+            state or None,
+        )
+
+
+_FIELDS = frozenset({"status", "headers", "body", "attempts"})
+
+
+class CircuitOpenFetchError(FetchError):
+    """The circuit breaker (``breaker=``) ended a background fetch: its origin failed too
+    often lately.  ``origin`` is ``scheme://host:port``; ``retry_after`` the seconds
+    until the circuit lets a probe through, from the moment the error was raised.
+
+    A fetch refused before anything was sent is not kept as the key's result: fetching
+    the key again sends its request.  One refused after attempts were made (a retry
+    whose wait would pass its deadline) is kept, as any failure is.
+    """
+
+    def __init__(
+        self,
+        status: int | None,
+        headers: urllib3.HTTPHeaderDict,
+        body: bytes,
+        attempts: tuple[Attempt, ...],
+        message: str,
+        origin: str = "",
+        retry_after: float = 0.0,
+    ) -> None:
+        super().__init__(status, headers, body, attempts, message)
+        self.origin = origin
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> Any:
+        return (
+            type(self),
+            (
+                self.status,
+                self.headers,
+                self.body,
+                self.attempts,
+                str(self),
+                self.origin,
+                self.retry_after,
+            ),
+            {k: v for k, v in self.__dict__.items() if k not in _CIRCUIT_FIELDS} or None,
+        )
+
+
+_CIRCUIT_FIELDS = _FIELDS | {"origin", "retry_after"}
 
 
 def identity(method: str, url: str, body: bytes | None) -> str:
@@ -138,13 +195,15 @@ def stored_result(
     headers: Iterable[tuple[str, str]] = (),
     body: bytes = b"",
     reason: str | None = None,
+    circuit: tuple[str, float] | None = None,
 ) -> StoredResult:
     """What a store keeps of a finished fetch of ``method url`` (``url`` already masked):
     the final response (``status``, the ``headers`` it keeps, ``body``), or, with
-    ``status=None``, the ``reason`` the call ended without one; and every attempt."""
+    ``status=None``, the ``reason`` the call ended without one (``circuit``: the circuit
+    breaker's ``(origin, half-open time)`` when it ended it); and every attempt."""
     history = tuple(a.as_dict() for a in attempts)
     if status is None:
-        return StoredResult(ident, method, url, None, (), b"", history, reason or "failed")
+        return StoredResult(ident, method, url, None, (), b"", history, reason or "failed", circuit)
     return StoredResult(ident, method, url, status, tuple(headers), body, history, None)
 
 
@@ -180,6 +239,13 @@ def _raise_unless_2xx(r: StoredResult) -> None:
     headers = urllib3.HTTPHeaderDict(r.headers)
     n = len(attempts)
     plural = "s" if n != 1 else ""
+    if r.status is None and r.circuit is not None:
+        origin, until = r.circuit
+        raise circuit_fetch_error(
+            RetryError(r.method, r.url, attempts, r.reason or "circuit open"),
+            origin,
+            max(until - time.time(), 0.0),
+        )
     if r.status is None:
         cause = RetryError(r.method, r.url, attempts, r.reason or "failed")
         err = FetchError(None, headers, b"", attempts, str(cause))
@@ -204,3 +270,20 @@ def response_of(r: StoredResult) -> tuple[int, urllib3.HTTPHeaderDict, Any]:
     _raise_unless_2xx(r)
     assert r.status is not None
     return r.status, urllib3.HTTPHeaderDict(r.headers), _json(r.body)
+
+
+def circuit_fetch_error(
+    cause: RetryError, origin: str, retry_after: float
+) -> CircuitOpenFetchError:
+    """The ``CircuitOpenFetchError`` a caller sees for ``cause`` (chained to it)."""
+    err = CircuitOpenFetchError(
+        None,
+        urllib3.HTTPHeaderDict(),
+        b"",
+        cause.attempts,
+        str(cause),
+        origin=origin,
+        retry_after=retry_after,
+    )
+    err.__cause__ = cause
+    return err

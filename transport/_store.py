@@ -51,20 +51,23 @@ class StoredResult:
     body: bytes
     attempts: tuple[dict[str, Any], ...]
     reason: str | None  # the RetryError reason when status is None
+    #: When the circuit breaker ended the fetch: ``(origin, the epoch time it half-opens)``.
+    circuit: tuple[str, float] | None = None
 
     def to_json(self) -> str:
         """Everything but the body, as JSON."""
-        return json.dumps(
-            {
-                "identity": self.identity,
-                "method": self.method,
-                "url": self.url,
-                "status": self.status,
-                "headers": [list(h) for h in self.headers],
-                "attempts": list(self.attempts),
-                "reason": self.reason,
-            }
-        )
+        d: dict[str, Any] = {
+            "identity": self.identity,
+            "method": self.method,
+            "url": self.url,
+            "status": self.status,
+            "headers": [list(h) for h in self.headers],
+            "attempts": list(self.attempts),
+            "reason": self.reason,
+        }
+        if self.circuit is not None:
+            d["circuit"] = list(self.circuit)
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str, body: bytes) -> StoredResult:
@@ -78,7 +81,15 @@ class StoredResult:
             body=body,
             attempts=tuple(d["attempts"]),
             reason=d["reason"],
+            circuit=_circuit_of(d.get("circuit")),
         )
+
+
+def _circuit_of(value: Any) -> tuple[str, float] | None:
+    """A stored ``circuit`` field (``None`` in results stored before it existed)."""
+    if isinstance(value, list) and len(value) == 2:
+        return str(value[0]), float(value[1])
+    return None
 
 
 class Store(Protocol):
