@@ -33,17 +33,22 @@ def resilience(linter: Any) -> None:
     name = f"breaker={breaker.threshold}{'%' if breaker.ratio else ''}"
     open_text = duration(breaker.open_ms)
     if not breaker.ratio:
-        most, worst = 0, ""
+        # Every strategy position counts its own retries (a call failing with a 503, then
+        # a timeout, then a 503 retries by two rules): the worst call makes one request
+        # plus every failing rule's retries, at most ``attempts=``.
+        retries, seen, failing = 0, set(), []
         for origin in linter.origins:
             rule = origin.rule
             matched = [m for m in rule.matchers if _fails(m)]
-            if not matched:
+            if not matched or id(rule) in seen:
                 continue
-            requests = 1 + sum(getattr(s, "limit", 0) for s in rule.strategies)
-            if p.attempts is not None:
-                requests = min(requests, p.attempts)
-            if requests > most:
-                most, worst = requests, ",".join(render_matcher(m) for m in matched)
+            seen.add(id(rule))
+            retries += sum(getattr(s, "limit", 0) for s in rule.strategies)
+            failing.extend(render_matcher(m) for m in matched)
+        most = 1 + retries if failing else 0
+        if p.attempts is not None:
+            most = min(most, p.attempts)
+        worst = ",".join(dict.fromkeys(failing))
         if most >= breaker.threshold:
             linter.add(
                 "W112",

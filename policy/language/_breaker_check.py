@@ -78,8 +78,8 @@ def read_breaker(self: ValueReader, raw: RawSetting, span: Span) -> BreakerSetti
     else:
         self.bad(
             tok,
-            f"breaker is failed attempts in a row (breaker=5) or a percentage (breaker=50%) "
-            f"(got {cut(s, 16)!r})",
+            "breaker= takes a number of failed attempts in a row (breaker=5) or a percentage "
+            f"(breaker=50%) (got {cut(s, 16)!r})",
             syntax=True,
         )
         threshold = None
