@@ -228,12 +228,12 @@ def test_several_policies_without_clients_is_a_usage_error(
 
 
 def test_the_pictures_in_the_docs_exist() -> None:
-    """docs/fleet.md shows the two committed PNGs, each with the command that made it."""
+    """docs/fleet.md shows the committed PNGs, each with the command that made it."""
     from PIL import Image
 
     docs = Path(__file__).resolve().parents[1] / "docs"
     text = (docs / "fleet.md").read_text("utf-8")
-    for name in ("fleet-herd.png", "explain-envelope.png"):
+    for name in ("fleet-herd.png", "explain-envelope.png", "fleet-outage.png", "fleet-adaptive.png"):
         assert f"]({name})" in text and f"--plot docs/{name}" in text
         with Image.open(docs / name) as img:
             assert img.format == "PNG"
