@@ -13,7 +13,7 @@ Plain script::
    urllib3's, wall ≤ 1.3×).
 2. **Breaker through an outage** -- ``simulate_fleet``: 100 clients × 100 successes each,
    capacity 100/s, the server down from 60 s to 120 s of 300 (503s, or refused
-   connections with ``refuse``); ``OUTAGE`` with and without ``breaker=5/open=30s`` shared
+   connections with ``refuse``); ``OUTAGE`` with and without ``breaker=25/open=30s`` shared
    by the fleet (bar: requests while down ≤ 1/10, every client served again ≤ open + 2 s).
 """
 
@@ -133,7 +133,7 @@ def bench_adaptive(rounds: int = 3, per: int = 25) -> dict[str, Any]:
 
 def bench_outage(clients: int = 100, work: int = 100) -> dict[str, Any]:
     p = policy.parse(OUTAGE)
-    b = policy.parse(OUTAGE + " breaker=5/open=30s")
+    b = policy.parse(OUTAGE + " breaker=25/open=30s")
     out: dict[str, Any] = {}
     for refuse in (False, True):
         plain, guarded = simulate_fleet(
@@ -148,7 +148,7 @@ def bench_outage(clients: int = 100, work: int = 100) -> dict[str, Any]:
         )
         out["refused" if refuse else "503"] = {
             "while down, no breaker": plain.while_down,
-            "while down, breaker=5/open=30s": guarded.while_down,
+            "while down, breaker=25/open=30s": guarded.while_down,
             "ratio": guarded.while_down / max(plain.while_down, 1),
             "recover s, no breaker": plain.recover,
             "recover s, breaker": guarded.recover,
