@@ -233,7 +233,8 @@ def test_the_pictures_in_the_docs_exist() -> None:
 
     docs = Path(__file__).resolve().parents[1] / "docs"
     text = (docs / "fleet.md").read_text("utf-8")
-    for name in ("fleet-herd.png", "explain-envelope.png", "fleet-outage.png", "fleet-adaptive.png"):
+    pictures = ("fleet-herd.png", "explain-envelope.png", "fleet-outage.png", "fleet-adaptive.png")
+    for name in pictures:
         assert f"]({name})" in text and f"--plot docs/{name}" in text
         with Image.open(docs / name) as img:
             assert img.format == "PNG"

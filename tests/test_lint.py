@@ -52,6 +52,8 @@ TRIGGERS = [
     ("W112", "timeout:backoff(2,jitter) attempts=3 breaker=3/open=10s", "breaker=3/open=10s"),
     # each rule counts its own retries: 1 + 2 + 2 failed attempts in one call
     ("W112", "5xx:backoff(2,jitter) timeout:backoff(2,jitter) breaker=5", "breaker=5"),
+    # a ratio whose min= one call's failures reach alone
+    ("W112", "5xx:backoff(4,jitter) breaker=50%/min=5", "breaker=50%/min=5"),
     ("I201", "5xx:never", "5xx:never"),
     ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
     ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
@@ -97,6 +99,7 @@ CLEAN = [
     ("W112", "5xx:backoff(3,jitter) breaker=5"),
     ("W112", "5xx:backoff(9,jitter) attempts=3 breaker=4"),
     ("W112", "5xx:backoff(2,jitter) timeout:backoff(2,jitter) breaker=6"),
+    ("W112", "5xx:backoff(4,jitter) breaker=50%/min=6"),
     ("W112", "5xx:backoff(2,jitter) timeout:backoff(2,jitter) attempts=4 breaker=5"),
     ("W112", "5xx:backoff(3,jitter) breaker=50%"),
     ("W112", "429:headers() breaker=2"),

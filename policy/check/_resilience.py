@@ -24,7 +24,7 @@ def _fails(m: Any) -> bool:
 
 
 def resilience(linter: Any) -> None:
-    """W112: ``breaker=N`` that one call's own retries can trip; I206: how ``breaker=``
+    """W112: a breaker that one call's own retries can trip; I206: how ``breaker=``
     and ``budget=`` compose."""
     p = linter.policy
     breaker = p.breaker
@@ -32,33 +32,44 @@ def resilience(linter: Any) -> None:
         return
     name = f"breaker={breaker.threshold}{'%' if breaker.ratio else ''}"
     open_text = duration(breaker.open_ms)
-    if not breaker.ratio:
-        # Every strategy position counts its own retries (a call failing with a 503, then
-        # a timeout, then a 503 retries by two rules): the worst call makes one request
-        # plus every failing rule's retries, at most ``attempts=``.
-        retries, seen, failing = 0, set(), []
-        for origin in linter.origins:
-            rule = origin.rule
-            matched = [m for m in rule.matchers if _fails(m)]
-            if not matched or id(rule) in seen:
-                continue
-            seen.add(id(rule))
-            retries += sum(getattr(s, "limit", 0) for s in rule.strategies)
-            failing.extend(render_matcher(m) for m in matched)
-        most = 1 + retries if failing else 0
-        if p.attempts is not None:
-            most = min(most, p.attempts)
-        worst = ",".join(dict.fromkeys(failing))
-        if most >= breaker.threshold:
-            linter.add(
-                "W112",
-                f"{name} opens after {breaker.threshold} failed attempts in a row, and one "
-                f"call can make {most} on {worst}: a single request that keeps failing (a "
-                f"payload the server chokes on, one slow query) opens the circuit for every "
-                f"call to the origin for {open_text}; make it larger than one call's attempts "
-                f"(breaker={2 * most}) or a ratio (breaker=50%)",
-                breaker.span,
-            )
+    # Every strategy position counts its own retries (a call failing with a 503, then a
+    # timeout, then a 503 retries by two rules): the worst call makes one request plus
+    # every failing rule's retries, at most ``attempts=``.
+    retries, seen = 0, set()
+    failing: list[str] = []
+    for origin in linter.origins:
+        rule = origin.rule
+        matched = [m for m in rule.matchers if _fails(m)]
+        if not matched or id(rule) in seen:
+            continue
+        seen.add(id(rule))
+        retries += sum(getattr(s, "limit", 0) for s in rule.strategies)
+        failing.extend(render_matcher(m) for m in matched)
+    most = 1 + retries if failing else 0
+    if p.attempts is not None:
+        most = min(most, p.attempts)
+    worst = ",".join(dict.fromkeys(failing))
+    harm = (
+        "a single request that keeps failing (a payload the server chokes on, one slow "
+        f"query) opens the circuit for every call to the origin for {open_text}"
+    )
+    if not breaker.ratio and most >= breaker.threshold:
+        linter.add(
+            "W112",
+            f"{name} opens after {breaker.threshold} failed attempts in a row, and one "
+            f"call can make {most} on {worst}: {harm}; make it larger than one call's "
+            f"attempts (breaker={2 * most}) or a ratio (breaker=50%)",
+            breaker.span,
+        )
+    elif breaker.ratio and most >= breaker.min:
+        # a quiet origin: one call's failures alone fill the window past min=
+        linter.add(
+            "W112",
+            f"{name} with min={breaker.min} opens once {breaker.min} attempts in its window "
+            f"failed that much, and one call can make {most} on {worst}: on a quiet origin "
+            f"{harm}; make min= larger than one call's attempts (min={max(20, 2 * most)})",
+            breaker.span,
+        )
     budget = next((i for i in p.items if isinstance(i, BudgetSetting)), None)
     if budget is not None:
         percent = f"{float(budget.percent):g}%"
