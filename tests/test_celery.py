@@ -643,3 +643,83 @@ def test_workers_share_the_circuit_and_a_refusal_is_not_kept(
     time.sleep(e.retry_after + 0.1)
     assert fleet.fetcher.fetch(f"b-{run}", url, retry=p).result(timeout=30) == "up"
     assert len(http.requests_to("/down")) == 4
+
+
+def _trip(p: policy.Policy, state: transport.LocalState, origin: str, times: int) -> None:
+    """``times`` failed attempts to ``origin`` through ``state`` (another call's)."""
+    from policy.loop import Call
+
+    for _ in range(times):
+        c = Call(p, now=time.time(), origin=origin, state=state, rand=lambda: 0.5)
+        c.before(time.time())
+        c.after(policy.Response(503), time.time())
+
+
+def _local_fleet(server: RedisServer) -> tuple[Any, transport.LocalState, list[dict[str, Any]]]:
+    """A CeleryFetcher whose breaker state the test holds, and the messages it sends (the
+    test plays the worker: ``fetcher._run``)."""
+    from celery import Celery
+
+    app = Celery("retry_policy_circuit_tests", broker=server.db_url(_fresh_db()))
+    state = transport.LocalState()
+    fetcher = transport.CeleryFetcher(app, prefix=f"c{uuid.uuid4().hex[:6]}:", state=state)
+    sent: list[dict[str, Any]] = []
+    publish = fetcher._send
+
+    def record(m: Any, countdown: float | None) -> None:
+        sent.append(dict(m))
+        publish(m, countdown)
+
+    fetcher._send = record  # type: ignore[method-assign]
+    return fetcher, state, sent
+
+
+def test_a_kept_answer_is_followed_though_the_circuit_opened(
+    redis_server: RedisServer, http: LoopbackServer
+) -> None:
+    """A worker kept attempt 1's answer (a 201 to a POST) and died; the circuit opened
+    meanwhile.  The message delivered again follows the kept answer -- the fetch's
+    result is the 201 -- and never stores a circuit refusal that a later fetch of the key
+    would replace by sending the POST again."""
+    from transport._celery_keys import BEGIN
+
+    pol = "5xx[POST]:backoff(2,1s..2s,jitter) breaker=3"
+    url = http.route("/pay", Reply(201, body=b'{"ok": 1}'))
+    fetcher, state, sent = _local_fleet(redis_server)
+    fetcher.fetch_response("k", url, method="POST", body=b"pay", retry=pol)
+    m = sent[0]
+    keys, name, now = fetcher._keys, fetcher._keys.name("k"), time.time()
+    keys.script(BEGIN)(keys=[name], args=[1, "tokX", repr(now), repr(now + 30), m["id"], 0])
+    kept = json.dumps({"status": 201, "headers": [], "final": None})
+    keys.keep_answer(name, 1, kept, b'{"ok": 1}', now + 10)
+    _trip(policy.parse(pol), state, url.rsplit("/", 1)[0], 3)
+    assert fetcher._run("tokY", json.dumps(m)) == "done"
+    again = fetcher.fetch_response("k", url, method="POST", body=b"pay", retry=pol)
+    assert again.result(timeout=5)[0] == 201
+    assert len(sent) == 1 and http.requests_to("/pay") == []
+
+
+def test_a_message_that_sends_nothing_gives_its_probe_back(
+    redis_server: RedisServer, http: LoopbackServer
+) -> None:
+    """Half-open, a duplicate message of a finished key is let through as the probe, then
+    finds the key finished and sends nothing: the probe's place goes to the next call at
+    once (it does not wait for a probe that never went)."""
+    from policy.loop import Call, Send
+
+    pol = "5xx:backoff(2,1s..2s,jitter) timeout=20s breaker=3/open=500ms"
+    url = http.route("/x", Reply(200, body=b"{}"))
+    fetcher, state, sent = _local_fleet(redis_server)
+    fetcher.fetch_response("k", url, retry=pol)
+    m, keys = sent[0], fetcher._keys
+    keys.store(
+        keys.name("k"), 1, [], {"status": 200, "headers": []}, b"{}", None, m["id"], "GET", url
+    )
+    p = policy.parse(pol)
+    origin = url.rsplit("/", 1)[0]
+    _trip(p, state, origin, 3)
+    time.sleep(0.6)  # half-open
+    assert fetcher._run("tokD", json.dumps(m)) == "finished"
+    c = Call(p, now=time.time(), origin=origin, state=state, rand=lambda: 0.5, timeout=20)
+    assert type(c.before(time.time())) is Send
+    assert http.requests_to("/x") == []

@@ -428,3 +428,18 @@ def test_a_call_failed_fast_is_issued_again_when_the_circuit_half_opens() -> Non
     probes = [t for t in sends if 0.0 < t < 50.0]
     assert [round(t) for t in probes] == [10, 20, 30, 40]
     assert r.while_down == 20 + len(probes)
+
+
+def test_a_retry_the_circuit_ends_is_not_counted_as_failed_fast() -> None:
+    """``failed_fast`` counts the calls refused before sending anything: one client whose
+    every call sends (a first attempt, or the probe at half-open) and is then ended by
+    the open circuit past its deadline has give-ups and no fail-fast."""
+    (r,) = simulate_fleet(
+        [policy.parse("5xx:backoff(5,1s) deadline=3s breaker=2/open=10s")],
+        clients=1,
+        capacity=100,
+        horizon=60,
+        outage=(0.0, 40.0),
+    )
+    assert r.gave_up >= 3 and r.failed_fast == 0 and r.done == 1
+    assert r.while_down == r.requests - 1  # every request but the last met the outage

@@ -54,6 +54,8 @@ TRIGGERS = [
     ("W112", "5xx:backoff(2,jitter) timeout:backoff(2,jitter) breaker=5", "breaker=5"),
     # a ratio whose min= one call's failures reach alone
     ("W112", "5xx:backoff(4,jitter) breaker=50%/min=5", "breaker=50%/min=5"),
+    ("W112", "all:backoff(5,jitter) breaker=3", "breaker=3"),
+    ("W112", "429:headers() breaker=1", "breaker=1"),  # any first attempt can fail
     ("I201", "5xx:never", "5xx:never"),
     ("I203", "5xx:backoff(2,1s,jitter) budget=20%", "budget=20%"),
     ("I204", "5xx:backoff(2,1s,jitter) pace=on", "pace=on"),
@@ -100,6 +102,9 @@ CLEAN = [
     ("W112", "5xx:backoff(9,jitter) attempts=3 breaker=4"),
     ("W112", "5xx:backoff(2,jitter) timeout:backoff(2,jitter) breaker=6"),
     ("W112", "5xx:backoff(4,jitter) breaker=50%/min=6"),
+    # a rule shadowed for 5xx retries no 5xx; a 429 is not a failure
+    ("W112", "5xx:backoff(3,jitter) 5xx:backoff(1,jitter) breaker=5"),
+    ("W112", "5xx,429:backoff(5,jitter) 5xx:backoff(1,jitter) breaker=5"),
     ("W112", "5xx:backoff(2,jitter) timeout:backoff(2,jitter) attempts=4 breaker=5"),
     ("W112", "5xx:backoff(3,jitter) breaker=50%"),
     ("W112", "429:headers() breaker=2"),

@@ -96,6 +96,10 @@ TASK_NAME: Final = "retry_policy.fetch"
 DEFAULT_TTL: Final = 7 * 24 * 3600.0
 #: How long past its timeout an attempt's lease lasts (seconds).
 LEASE_GRACE: Final = 2.0
+#: A message held (pacing, the adaptive limiter, a circuit not yet closed) comes back no
+#: sooner than this (seconds): a half-open circuit's probe may take ``open`` seconds to
+#: answer, and asking every 50 ms meanwhile would flood the broker.
+HELD_MIN_S: Final = 0.25
 
 
 _fetchers: weakref.WeakKeyDictionary[Any, CeleryFetcher] = weakref.WeakKeyDictionary()
@@ -309,19 +313,20 @@ class CeleryFetcher:
         shared = p.pace or p.budget is not None or p.breaker is not None or p.adaptive
         state = keys.state() if shared else None  # the fleet's: holds, budget, circuit
         origin, rand = origin_of(str(url)), random.random
-        if restored is None:
-            call = Call(
-                p,
-                method=method,
-                now=now,
-                timeout=per_attempt,
-                origin=origin,
-                display=masked,
-                state=state,
-                rand=rand,
-            )
-        else:
-            call = Call.resume(
+
+        def make(state: State | None) -> Call:
+            if restored is None:
+                return Call(
+                    p,
+                    method=method,
+                    now=now,
+                    timeout=per_attempt,
+                    origin=origin,
+                    display=masked,
+                    state=state,
+                    rand=rand,
+                )
+            return Call.resume(
                 p,
                 state_from(restored),
                 [Attempt.from_dict(a) for a in m["attempts"]],
@@ -332,18 +337,28 @@ class CeleryFetcher:
                 state=state,
                 rand=rand,
             )
+
+        call = make(state)
         step = call.before(now)
-        if type(step) is Wait:  # a pacing hold, half-open soon: come back (nothing sent)
-            self._send(m, step.seconds)
+        if type(step) is Wait:  # a pacing hold, the circuit: come back later (nothing sent)
+            self._send(m, max(step.seconds, HELD_MIN_S))
             return "held"
-        if type(step) is Done:  # the hold would pass the deadline, or the circuit is open
+        if type(step) is Done:  # a hold past the deadline, or the circuit is open
             circuit = circuit_of(call)
             half_open = None if circuit is None else (circuit[0], now + circuit[1])
-            keys.store(
-                name, n, call.attempts, None, b"", step.reason, m["id"], method, masked, half_open
+            what = keys.refuse(
+                name, n, call.attempts, step.reason, m["id"], method, masked, half_open
             )
-            return "gave up" if circuit is None else "circuit open"
-        limit = step.timeout  # type: ignore[union-attr]
+            if what == "stored":
+                return "gave up" if circuit is None else "circuit open"
+            if what != "taken":
+                return what  # finished, stale: nothing to do
+            # A delivery of attempt n began it before: follow that one (its answer kept,
+            # or its loss), never a request of this message's own.
+            call = make(None)
+            limit = min(per_attempt, max(call.deadline_at - now, 0.0))
+        else:
+            limit = step.timeout  # type: ignore[union-attr]
         begin = keys.script(BEGIN)
         args = [n, token, repr(now), repr(now + limit + LEASE_GRACE), m["id"], keys.ttl_ms]
         verdict = keys.persist(
@@ -352,10 +367,14 @@ class CeleryFetcher:
             time.time() + KEEP_TRYING,
         )
         what = text(verdict[0])
+        if what in ("finished", "dup", "stale", "wait") or (what == "go" and type(step) is Done):
+            call.abandon(now)  # nothing goes: a probe this call was let through is given back
         if what in ("finished", "dup", "stale"):
             return what
-        if what == "wait":  # another delivery is making this attempt: look again later
-            self._send(m, max(0.05, float(text(verdict[1])) - now + 0.05))
+        if what == "wait" or (what == "go" and type(step) is Done):
+            # another delivery is making this attempt: look again when its lease ends
+            lease = float(text(verdict[1])) if what == "wait" else now + limit + LEASE_GRACE
+            self._send(m, max(0.05, lease - now + 0.05))
             return "wait"
         if what == "answered":  # the worker that made it died after the answer came
             got, body = json.loads(text(verdict[1])), bytes(verdict[2] or b"")
@@ -369,7 +388,8 @@ class CeleryFetcher:
             until = max(now + limit + LEASE_GRACE, time.time() + KEEP_TRYING)
             keys.keep_answer(name, n, json.dumps(got), body, until)
         outcome = outcome_of_answer(got)
-        if got["final"] is not None:
+        if got["final"] is not None:  # it ended before an answer (a secret not found)
+            call.abandon(now)
             call.attempts.append(Attempt(n, outcome, None, got["final"], None))
             keys.store(name, n, call.attempts, None, b"", got["final"], m["id"], method, masked)
             return "gave up"

@@ -32,6 +32,7 @@ __all__ = [
     "CLAIM",
     "FINISH",
     "KEEP_TRYING",
+    "REFUSE",
     "CeleryFetch",
     "FetchKeys",
     "redis_url_of",
@@ -98,10 +99,27 @@ redis.call('HSET', KEYS[1], 'attempt:' .. ARGV[1], 'done', 'attempts', ARGV[2])
 redis.call('HDEL', KEYS[1], 'answer:' .. ARGV[1], 'answer_body:' .. ARGV[1])
 if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], 'result') == 0 then
   redis.call('HSET', KEYS[1], 'result', ARGV[3], 'body', ARGV[4])
-  if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'refused', '1') end
 end
 if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 1
+"""
+
+
+# Attempt N never went (a pacing hold past the deadline, an open circuit): store that
+# outcome only while nothing else of the key says otherwise -- no outcome yet, the same
+# request, and no delivery of attempt N began it (one that did is followed instead:
+# 'taken').  Then as FINISH, and 'refused' when the circuit refused a first attempt.
+REFUSE = """
+if redis.call('HEXISTS', KEYS[1], 'result') == 1 then return 'finished' end
+local id = redis.call('HGET', KEYS[1], 'identity')
+if id and id ~= ARGV[2] then return 'stale' end
+if redis.call('HEXISTS', KEYS[1], 'attempt:' .. ARGV[1]) == 1 then return 'taken' end
+if not id then redis.call('HSET', KEYS[1], 'identity', ARGV[2]) end
+redis.call('HSET', KEYS[1], 'attempt:' .. ARGV[1], 'done', 'attempts', ARGV[3],
+           'result', ARGV[4], 'body', ARGV[5])
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'refused', '1') end
+if tonumber(ARGV[6]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+return 'stored'
 """
 
 
@@ -234,20 +252,11 @@ class FetchKeys:
         return text(verdict), text(held)
 
     def finish(
-        self,
-        name: str,
-        n: int,
-        attempts: Iterable[Attempt],
-        meta: str,
-        body: bytes,
-        refused: bool = False,
+        self, name: str, n: int, attempts: Iterable[Attempt], meta: str, body: bytes
     ) -> None:
-        """Attempt ``n`` of ``name`` is done: keep the history, and the outcome if final
-        (``refused``: the circuit breaker's, before anything was sent; the next claim of
-        the same request replaces it)."""
+        """Attempt ``n`` of ``name`` is done: keep the history, and the outcome if final."""
         history = json.dumps([a.as_dict() for a in attempts])
-        script = self.script(FINISH)
-        args = [n, history, meta, body, self.ttl_ms, "1" if refused else ""]
+        script, args = self.script(FINISH), [n, history, meta, body, self.ttl_ms]
         until = time.time() + KEEP_TRYING
         self.persist(
             f"finish attempt {n} of {name!r}", lambda: script(keys=[name], args=args), until
@@ -264,10 +273,8 @@ class FetchKeys:
         ident: str,
         method: str,
         masked: str,
-        circuit: tuple[str, float] | None = None,
     ) -> None:
-        """Store the outcome: the answer ``got`` when it is a response, else the reason
-        (``circuit``: the circuit breaker ended it, ``(origin, half-open time)``)."""
+        """Store the outcome: the answer ``got`` when it is a response, else the reason."""
         status = None if got is None else got["status"]
         headers: tuple[tuple[str, str], ...] = ()
         if got is not None and status is not None:
@@ -281,10 +288,38 @@ class FetchKeys:
             headers=headers,
             body=body,
             reason=reason,
-            circuit=circuit,
         )
-        refused = circuit is not None and not attempts
-        self.finish(name, n, attempts, result.to_json(), result.body, refused)
+        self.finish(name, n, attempts, result.to_json(), result.body)
+
+    def refuse(
+        self,
+        name: str,
+        n: int,
+        attempts: Sequence[Attempt],
+        reason: str,
+        ident: str,
+        method: str,
+        masked: str,
+        circuit: tuple[str, float] | None,
+    ) -> str:
+        """Attempt ``n`` never went: store the give-up (``circuit``: the breaker's
+        ``(origin, half-open time)``) unless the key says otherwise (``REFUSE``):
+        ``stored``, ``finished``, ``stale`` or ``taken`` (a delivery of attempt ``n``
+        began it: follow that one).  A first attempt the circuit refused is marked so
+        that the next claim of the same request replaces it (nothing was sent)."""
+        result = stored_result(
+            ident, method, masked, attempts, status=None, reason=reason, circuit=circuit
+        )
+        history = json.dumps([a.as_dict() for a in attempts])
+        refused = "1" if circuit is not None and not attempts else ""
+        args = [n, ident, history, result.to_json(), b"", self.ttl_ms, refused]
+        script = self.script(REFUSE)
+        verdict = self.persist(
+            f"store the give-up of attempt {n} of {name!r}",
+            lambda: script(keys=[name], args=args),
+            time.time() + KEEP_TRYING,
+        )
+        return text(verdict)
 
 
 class CeleryFetch(Generic[T]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..language._ast import StatusClass, StatusCode, StatusRange
+from ..language._ast import AllErrors, StatusClass, StatusCode, StatusRange
 from ..language._render import duration, render_matcher
 from ..language._settings import BudgetSetting
 from ._rules import outcome_key
@@ -12,9 +12,16 @@ from ._rules import outcome_key
 __all__ = ["resilience"]
 
 
+def _failure(outcome: object) -> bool:
+    """Whether the breaker counts ``outcome`` as failed: a 5xx, ``timeout``, ``connect``,
+    ``reset``, ``error`` (429 and the other 4xx say the server is up)."""
+    status = getattr(outcome, "status", None)
+    return status >= 500 if type(status) is int else True
+
+
 def _fails(m: Any) -> bool:
     """Whether matcher ``m`` matches an outcome the breaker counts as failed."""
-    if outcome_key(m) is not None:
+    if outcome_key(m) is not None or isinstance(m, AllErrors):
         return True
     if isinstance(m, StatusCode):
         return m.code >= 500
@@ -35,20 +42,23 @@ def resilience(linter: Any) -> None:
     # Every strategy position counts its own retries (a call failing with a 503, then a
     # timeout, then a 503 retries by two rules): the worst call makes one request plus
     # every failing rule's retries, at most ``attempts=``.
+    # Only the rules that decide some failure count (by the evaluator's precedence: a
+    # rule another one shadows for 5xx retries no 5xx), and only those that retry.
     retries, seen = 0, set()
     failing: list[str] = []
-    for origin in linter.origins:
+    for i, origin in enumerate(linter.origins):
         rule = origin.rule
-        matched = [m for m in rule.matchers if _fails(m)]
-        if not matched or id(rule) in seen:
+        if id(rule) in seen or not any(_failure(o) for o in linter.wins[i]):
             continue
         seen.add(id(rule))
-        retries += sum(getattr(s, "limit", 0) for s in rule.strategies)
-        failing.extend(render_matcher(m) for m in matched)
-    most = 1 + retries if failing else 0
+        granted = sum(getattr(s, "limit", 0) for s in rule.strategies)
+        if granted:
+            retries += granted
+            failing.extend(render_matcher(m) for m in rule.matchers if _fails(m))
+    most = 1 + retries
     if p.attempts is not None:
         most = min(most, p.attempts)
-    worst = ",".join(dict.fromkeys(failing))
+    worst = ",".join(dict.fromkeys(failing)) or "its first attempt alone"
     harm = (
         "a single request that keeps failing (a payload the server chokes on, one slow "
         f"query) opens the circuit for every call to the origin for {open_text}"

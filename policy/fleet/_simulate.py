@@ -92,7 +92,8 @@ class FleetResult:
     #: Seconds from the outage's end until every client that still had work then got a
     #: success (``inf``: some never did; ``None``: no outage in the run).
     recover: float | None = None
-    #: Calls the circuit breaker failed fast (nothing sent).
+    #: Calls the circuit breaker failed fast, before anything was sent (a retry the open
+    #: circuit ended after attempts counts in ``gave_up`` only).
     failed_fast: int = 0
     #: Of ``per_second``: the requests refused for being over capacity, each second.
     refused_per_second: tuple[int, ...] = attrs.field(default=(), repr=False)
@@ -235,12 +236,13 @@ def _run(
             continue
         assert type(step) is Done
         circuit = circuit_of(live[i])
+        sent_none = not live[i].attempts
         live[i] = None
         calls += 1
         if circuit is not None:
-            # Failed fast, nothing sent (CircuitOpenError): the application issues the
-            # call again when its retry_after says the circuit half-opens.
-            failed_fast += 1
+            # Ended by the circuit (CircuitOpenError): the application issues the call
+            # again when its retry_after says the circuit lets a probe through.
+            failed_fast += sent_none  # refused before sending anything
             gave_up += 1
             heapq.heappush(events, (now + max(circuit[1], _FAST_AGAIN_S), seq, i))
             seq += 1
@@ -289,8 +291,8 @@ def _run(
     )
 
 
-#: A call failed fast while the probes were out (``retry_after`` 0) is issued again
-#: after this long: the probes' answers take a round trip or two.
+#: The least pause before a call the circuit ended is issued again (its ``retry_after``
+#: is 0 when the probes' answers were due already).
 _FAST_AGAIN_S: Final = 0.05
 
 
