@@ -65,11 +65,11 @@ from ._celery_wire import (
     VERSION,
     answer,
     answer_of,
+    call_of,
     encode_headers,
     encode_url,
     first_message,
     outcome_of_answer,
-    state_from,
     state_json,
     text,
 )
@@ -306,37 +306,15 @@ class CeleryFetcher:
         if isinstance(url, dict):  # Redacted.env: revealed when the request is sent
             url = Redacted.env(url["template"], *url["env"])
         masked = mask_url(str(url))
-        restored = m["state"]
         now = time.time()
         t = p.timeout_ms
         per_attempt = float(m["timeout"] or (t / 1000 if t is not None else DEFAULT_TIMEOUT))
         shared = p.pace or p.budget is not None or p.breaker is not None or p.adaptive
         state = keys.state() if shared else None  # the fleet's: holds, budget, circuit
-        origin, rand = origin_of(str(url)), random.random
+        origin = origin_of(str(url))
 
         def make(state: State | None) -> Call:
-            if restored is None:
-                return Call(
-                    p,
-                    method=method,
-                    now=now,
-                    timeout=per_attempt,
-                    origin=origin,
-                    display=masked,
-                    state=state,
-                    rand=rand,
-                )
-            return Call.resume(
-                p,
-                state_from(restored),
-                [Attempt.from_dict(a) for a in m["attempts"]],
-                method=method,
-                timeout=per_attempt,
-                origin=origin,
-                display=masked,
-                state=state,
-                rand=rand,
-            )
+            return call_of(m, p, now, per_attempt, origin, masked, state, random.random)
 
         call = make(state)
         step = call.before(now)

@@ -18,7 +18,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import policy
-from policy.loop import label_of
+from policy.loop import Attempt, Call, State, label_of
 
 from ._attempt import SENT_BY, AttemptFailed, CallEnded, Sender, send_attempt
 from ._redact import Redacted, mask_url, reveal_headers
@@ -28,6 +28,7 @@ __all__ = [
     "VERSION",
     "answer",
     "answer_of",
+    "call_of",
     "decode_headers",
     "encode_headers",
     "encode_url",
@@ -241,3 +242,39 @@ def answer_of(
     headers = [list(h) for h in kept_headers(resp.headers.iteritems())]
     sent_by = getattr(resp, SENT_BY, None)
     return answer(str(resp.status), resp.status, headers, sent_by=sent_by), resp.data or b""
+
+
+def call_of(
+    m: Mapping[str, Any],
+    p: policy.Policy,
+    now: float,
+    timeout: float,
+    origin: str,
+    display: str,
+    state: State | None,
+    rand: Any,
+) -> Call:
+    """The call a message carries on: a new one for its first attempt, else the one its
+    attempt state and attempts so far describe."""
+    if m["state"] is None:
+        return Call(
+            p,
+            method=m["method"],
+            now=now,
+            timeout=timeout,
+            origin=origin,
+            display=display,
+            state=state,
+            rand=rand,
+        )
+    return Call.resume(
+        p,
+        state_from(m["state"]),
+        [Attempt.from_dict(a) for a in m["attempts"]],
+        method=m["method"],
+        timeout=timeout,
+        origin=origin,
+        display=display,
+        state=state,
+        rand=rand,
+    )
