@@ -256,6 +256,56 @@ def test_the_herd_at_a_reset_waits_for_the_new_count() -> None:
     assert [s.take("o", 102.0 + IN_FLIGHT + 0.5) for _ in range(8)] == [None] * 8
 
 
+def test_late_answers_of_the_last_window_are_not_this_windows() -> None:
+    """A failure seen in CI (tests/test_cost_adapters.py, the fetcher), replayed: a fixed
+    window of 4 requests per second, each answer telling what is left and the reset
+    counted from when the server decided (as OpenAI's Go durations do).  Two answers of
+    window [0, 1) stall past the boundary and arrive after window [1, 2) started: their
+    resets, counted from their arrival, are not a second later, so they are read as that
+    window's reports.  Counted as its answers they hid its requests still in flight, and
+    a fifth request went into it.  Taken as the last window's, no request is refused,
+    and once every answer is in the fourth goes (nothing is left unused)."""
+    s = LocalState()
+    used: dict[int, int] = {}  # the server's count per window
+    refused: list[float] = []
+    wire: dict[str, tuple[int, float]] = {}  # sent, answer not read: (left, reset in)
+
+    def send(name: str, t: float) -> None:
+        if s.take("o", t) is not None:
+            return  # told to wait
+        w = int(t)
+        if used.get(w, 0) == 4:
+            refused.append(t)
+        used[w] = min(used.get(w, 0) + 1, 4)
+        wire[name] = (4 - used[w], w + 1 - t)
+
+    def answer(name: str, t: float) -> None:
+        left, reset_in = wire.pop(name)
+        s.set_quota("o", left, t + reset_in, t)
+
+    for name in ("a1", "a2", "a3"):
+        send(name, 0.78)  # blind, counted by the server: 3, 2, 1 left
+    answer("a1", 0.782)
+    send("a4", 0.782)
+    answer("a4", 0.783)
+    send("a5", 0.79)
+    assert list(wire) == ["a2", "a3"]  # the window is spent; a2 and a3 stall
+    send("b1", 1.003)  # past the reset: the herd's first, blind
+    answer("b1", 1.005)  # the new window: 3 left
+    send("b2", 1.005)
+    answer("a2", 1.047)  # late: "2 left, reset in 0.22 s", read as [1, 2)'s
+    send("b3", 1.048)
+    answer("b2", 1.064)
+    send("b4", 1.065)
+    if "b3" in wire:
+        answer("b3", 1.10)
+    send("b5", 1.10)
+    answer("a3", 1.16)  # the last late one
+    send("b6", 1.16)
+    assert refused == []
+    assert used == {0: 4, 1: 4}
+
+
 def test_local_state_quota_is_thread_safe() -> None:
     """Many threads taking at once spend exactly the quota, no unit twice."""
     s = LocalState()

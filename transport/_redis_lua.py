@@ -23,7 +23,8 @@ The hash's fields:
   request count, ``"<family>:"`` for another family, e.g. ``"tokens:u"``): ``u`` the reset,
   ``lo`` the lowest remaining reported in the window, ``s`` the units sent in it, ``a``
   the units answered, ``L`` the window's size, ``b``/``bs`` the units sent while no
-  quota was known and since when;
+  quota was known and since when, ``p``/``pd`` the previous window's units whose answers
+  are still due and the answers taken as theirs;
 * ``F`` -- reserved: the field prefixes of the families recorded other than ``""``,
   space-separated (costs: so ``BEFORE`` spends every family it knows of);
 * ``cb:<config>:*`` -- a circuit breaker (phase, failures in a row, until, probes, the
@@ -217,15 +218,23 @@ for i = 12, #ARGV, 4 do
   local f, rem, untils, c = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
   local until_ = tonumber(untils)
   if until_ > now then
-    local v = redis.call('HMGET', KEYS[1], f..'u', f..'lo', f..'s', f..'a', f..'b', f..'bs', f..'L')
+    local v = redis.call('HMGET', KEYS[1], f..'u', f..'lo', f..'s', f..'a', f..'b', f..'bs', f..'L',
+      f..'p', f..'pd')
     local cu = tonumber(v[1] or '')
     local live = cu ~= nil and cu > now
     if not live or until_ >= cu + NEW_WINDOW then
       local sent = c
       local b, bs = num(v[5], 0), tonumber(v[6] or '')
-      if not live and bs ~= nil and now - bs <= IN_FLIGHT and b > c then sent = b end
+      local recent = not live and bs ~= nil and now - bs <= IN_FLIGHT
+      if recent and b > c then sent = b end
+      local due = 0
+      if cu ~= nil and now - cu <= IN_FLIGHT then
+        due = num(v[3], 0) - num(v[4], 0) - num(v[9], 0)
+      end
+      if not (recent and b ~= 0) then due = due - c end
       redis.call('HSET', KEYS[1], f..'u', untils, f..'lo', rem, f..'s', str(sent),
-        f..'a', str(c), f..'b', 0, f..'L', str(math.min(rem + c, MAX_QUOTA)))
+        f..'a', str(c), f..'b', 0, f..'L', str(math.min(rem + c, MAX_QUOTA)),
+        f..'p', str(math.max(0, due)), f..'pd', 0)
       ttl(math.floor((until_ - now) * 1000) + BLIND_MS)
       r = rem - (sent - c)
     else
@@ -234,7 +243,13 @@ for i = 12, #ARGV, 4 do
       if rem + c > num(v[7], 0) then
         redis.call('HSET', KEYS[1], f..'L', str(math.min(rem + c, MAX_QUOTA)))
       end
-      if a < s then a = math.min(a + c, s); redis.call('HSET', KEYS[1], f..'a', str(a)) end
+      local p = num(v[8], 0)
+      if p > 0 then
+        redis.call('HSET', KEYS[1], f..'p', str(math.max(0, p - c)),
+          f..'pd', str(num(v[9], 0) + math.min(c, p)))
+      elseif a < s then
+        a = math.min(a + c, s); redis.call('HSET', KEYS[1], f..'a', str(a))
+      end
       r = lo - (s - a)
       until_ = cu
     end

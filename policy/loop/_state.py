@@ -37,7 +37,15 @@ request go that the window has no room for, and once every answer is in it is ex
 report with a reset at least ``NEW_WINDOW`` later than the recorded one (or none live)
 starts a new window; otherwise only a lower count is kept and one more answer counted.
 Units sent while no quota was known (at a window's start, within ``IN_FLIGHT`` seconds
-of the first of them) are the new window's first ``sent``.
+of the first of them) are the new window's first ``sent``.  Answers of the previous
+window may still be on the wire when a new one starts (a slow answer told "200 left,
+reset in 0.2 s" just before the boundary arrives after the new window's first report,
+and its reset, counted from its arrival, is not a second later): the units that window
+sent and had no answer for are the new one's ``prior``, and the next answers pay them
+off (``paid``) before any counts as this window's: which answer is which is not known,
+so the in-flight count errs high until all are in, never low.  A window passes on only
+its own unanswered units (less what it paid off: those may have been its own), so a
+request that is never answered is not carried from window to window.
 
 The herd at the reset.  When a window's quota runs out, every call waits for its reset
 and all of them wake at once, before any answer has told the new window's count.  So
@@ -150,12 +158,24 @@ class State(Protocol):
 class _Quota:
     """One family's quota window (see the module doc)."""
 
-    __slots__ = ("answered", "blind", "blind_since", "limit", "low", "sent", "until")
+    __slots__ = (
+        "answered",
+        "blind",
+        "blind_since",
+        "limit",
+        "low",
+        "paid",
+        "prior",
+        "sent",
+        "until",
+    )
 
     def __init__(self) -> None:
         self.low: float = 0  # the lowest remaining reported in the window
         self.sent: float = 0  # units sent in it (let through by take, or blind)
         self.answered: float = 0  # units answered in it (at most sent)
+        self.prior: float = 0  # units the previous window sent, answers still due
+        self.paid: float = 0  # answers taken as the previous window's (prior paid off)
         self.limit: float = 0  # the window's size, as its reports tell it (0: not known)
         self.until = 0.0  # its reset
         self.blind: float = 0  # units sent while no quota was known, since blind_since
@@ -330,6 +350,11 @@ def _set_quota(
     live = q.until > now
     if not live or until >= q.until + NEW_WINDOW:
         recent = not live and now - q.blind_since <= IN_FLIGHT
+        # The previous window's units still unanswered (their answers, late, are not
+        # this window's), less this answer's own unless it may have been sent blind.
+        due = q.sent - q.answered - q.paid if now - q.until <= IN_FLIGHT else 0
+        q.prior = max(0, due if recent and q.blind else due - c)
+        q.paid = 0
         q.low = remaining
         q.sent = max(c, q.blind) if recent else c  # the answer's own request at least
         q.answered = c
@@ -341,7 +366,10 @@ def _set_quota(
             q.low = remaining
         if remaining + c > q.limit:
             q.limit = min(remaining + c, MAX_QUOTA)
-        if q.answered < q.sent:
+        if q.prior > 0:  # perhaps a late answer of the previous window
+            q.paid += min(c, q.prior)
+            q.prior = max(0, q.prior - c)
+        elif q.answered < q.sent:
             q.answered = min(q.answered + c, q.sent)
 
 
