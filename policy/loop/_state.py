@@ -71,6 +71,7 @@ from ..language._ast import BUDGET_FLOOR, BUDGET_WINDOW_S
 from ._breaker import BreakerConfig
 from ._guard import guard_admit, guard_go, guard_record, guard_token
 from ._origin import origin_of
+from ._quota import BLIND_WAIT, IN_FLIGHT, MAX_QUOTA, NEW_WINDOW, Quota, set_quota, take
 
 __all__ = [
     "BLIND_WAIT",
@@ -91,24 +92,8 @@ WINDOW: float = BUDGET_WINDOW_S
 #: Retries a budget always allows per window, however few first attempts were made.
 FLOOR: int = BUDGET_FLOOR
 
-#: A reported reset this much later than the recorded one starts a new window (seconds):
-#: resets are known to the second (``Date`` and the reset headers), so two answers from
-#: one window may disagree by up to that much.
-NEW_WINDOW: float = 1.0
-
-#: Units sent while no quota was known (at a window's start) count against the first
-#: quota reported after them when sent within this many seconds of the first of them:
-#: the answer that reports it may have been counted before the others arrived.
-IN_FLIGHT: float = 2.0
-
 #: Slack for the budget's bound (``ratio × requests + floor`` is computed in floats).
 _EPSILON = 1e-9
-
-#: The herd at a reset waits this long at a time for the new window's count (seconds).
-BLIND_WAIT: float = 0.05
-
-#: A larger reported remaining is taken as this (it is never reached within a window).
-MAX_QUOTA: int = 2**31 - 1
 
 _INF = float("inf")
 
@@ -155,33 +140,6 @@ class State(Protocol):
     ) -> After: ...
 
 
-class _Quota:
-    """One family's quota window (see the module doc)."""
-
-    __slots__ = (
-        "answered",
-        "blind",
-        "blind_since",
-        "limit",
-        "low",
-        "paid",
-        "prior",
-        "sent",
-        "until",
-    )
-
-    def __init__(self) -> None:
-        self.low: float = 0  # the lowest remaining reported in the window
-        self.sent: float = 0  # units sent in it (let through by take, or blind)
-        self.answered: float = 0  # units answered in it (at most sent)
-        self.prior: float = 0  # units the previous window sent, answers still due
-        self.paid: float = 0  # answers taken as the previous window's (prior paid off)
-        self.limit: float = 0  # the window's size, as its reports tell it (0: not known)
-        self.until = 0.0  # its reset
-        self.blind: float = 0  # units sent while no quota was known, since blind_since
-        self.blind_since = 0.0
-
-
 class _Origin:
     __slots__ = ("bucket", "circuit", "firsts", "hold", "quotas", "retries")
 
@@ -189,7 +147,7 @@ class _Origin:
         self.circuit: Any = None  # ``_guard.Circuits`` (None: no breaker used yet)
         self.bucket: Any = None  # the adaptive bucket's state, None: not created
         self.hold = 0.0
-        self.quotas: dict[str, _Quota] = {}  # per family ("": the request count)
+        self.quotas: dict[str, Quota] = {}  # per family ("": the request count)
         self.firsts: deque[float] = deque()  # times of first attempts, sorted
         self.retries: deque[float] = deque()  # times of granted retries, sorted
 
@@ -243,7 +201,7 @@ class LocalState:
                 if wait is not None:
                     return wait
             if pace:
-                until = _take(o, now, cost or _ONE)
+                until = take(o.quotas, now, cost or _ONE)
                 if until is not None:
                     return ("quota", until)
             if first:
@@ -276,7 +234,7 @@ class LocalState:
                 o.hold = hold
             for family, remaining, until in quotas:
                 c = cost.get(family, 1) if cost else 1
-                _set_quota(o, family, remaining, until, now, c)
+                set_quota(o.quotas, family, remaining, until, now, c)
             if not retry:
                 return _NOTHING
             held = o.hold if o.hold > now else None
@@ -322,7 +280,7 @@ class LocalState:
     ) -> float | None:
         """Spend one request (or ``cost``) of the quotas: ``None``, else the time to wait until."""
         with self._lock:
-            return _take(self._get(origin), now, cost or _ONE)
+            return take(self._get(origin).quotas, now, cost or _ONE)
 
     def __repr__(self) -> str:
         return f"<LocalState: {len(self._origins)} origins>"
@@ -336,75 +294,6 @@ def _spend(o: _Origin, now: float, ratio: float, floor: int) -> tuple[bool, int]
         _add(o.retries, now)
         return True, requests
     return False, requests
-
-
-def _set_quota(
-    o: _Origin, family: str, remaining: float, until: float, now: float, c: float
-) -> None:
-    if until <= now:
-        return
-    remaining = min(max(0, int(remaining)), MAX_QUOTA)
-    q = o.quotas.get(family)
-    if q is None:
-        q = o.quotas[family] = _Quota()
-    live = q.until > now
-    if not live or until >= q.until + NEW_WINDOW:
-        recent = not live and now - q.blind_since <= IN_FLIGHT
-        # The previous window's units still unanswered (their answers, late, are not
-        # this window's), less this answer's own unless it may have been sent blind.
-        due = q.sent - q.answered - q.paid if now - q.until <= IN_FLIGHT else 0
-        q.prior = max(0, due if recent and q.blind else due - c)
-        q.paid = 0
-        q.low = remaining
-        q.sent = max(c, q.blind) if recent else c  # the answer's own request at least
-        q.answered = c
-        q.until = until
-        q.blind = 0
-        q.limit = min(remaining + c, MAX_QUOTA)
-    else:
-        if remaining < q.low:
-            q.low = remaining
-        if remaining + c > q.limit:
-            q.limit = min(remaining + c, MAX_QUOTA)
-        if q.prior > 0:  # perhaps a late answer of the previous window
-            q.paid += min(c, q.prior)
-            q.prior = max(0, q.prior - c)
-        elif q.answered < q.sent:
-            q.answered = min(q.answered + c, q.sent)
-
-
-def _take(o: _Origin, now: float, cost: Mapping[str, float]) -> float | None:
-    """Spend ``cost`` of every quota of ``o`` (all or none): ``None``, else the wait's end."""
-    quotas = o.quotas
-    for family in cost:
-        if family not in quotas:
-            quotas[family] = _Quota()  # counts what is sent blind, before its first report
-    wait = 0.0
-    for family, q in quotas.items():
-        c = cost.get(family, 1)
-        if q.until > now:
-            if q.low - (q.sent - q.answered) < c and q.until > wait:
-                wait = q.until
-        elif q.limit and _blind(q, now) + c > q.limit and now - q.until <= IN_FLIGHT:
-            wait = max(wait, now + BLIND_WAIT)  # the herd at the reset: wait for the count
-    if wait:
-        return wait
-    for family, q in quotas.items():
-        c = cost.get(family, 1)
-        if q.until > now:
-            q.sent += c
-        else:
-            if _blind(q, now) == 0:
-                q.blind_since = now  # a new run of blind requests starts with this one
-            q.blind += c
-    return None
-
-
-def _blind(q: _Quota, now: float) -> float:
-    """The units sent blind in the current run (a run older than ``IN_FLIGHT`` is over)."""
-    if q.blind and now - q.blind_since > IN_FLIGHT:
-        q.blind = 0
-    return q.blind
 
 
 def _trim(window: deque[float], now: float) -> None:
