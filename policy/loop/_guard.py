@@ -22,7 +22,6 @@ nothing for a ``breaker=N`` (closed, no failure counted) is a read without the l
 
 from __future__ import annotations
 
-from math import floor
 from typing import Any
 
 from ._adaptive import AdaptiveState
@@ -54,25 +53,35 @@ __all__ = [
     "record_answer",
 ]
 
+_INF = float("inf")
+
 Admitted = tuple[BreakerConfig, BreakerState, "tuple[str, float] | None", "str | None"]
 
 
 class Circuit:
     """One origin's breaker of one config: ``state`` (``_breaker.BreakerState``) and the
     successes tallied since: ``n`` of them, at ``t`` and later.  A success may be
-    tallied while ``floor(now / step) <= b`` (it counts in the newest bucket, ``b``) and
-    ``base + n >= min`` (``base``: the attempts the window held when ``b`` was set);
-    ``b`` is ``-1`` when none may (not closed, not a ratio, or the window changed)."""
+    tallied while ``now < edge`` (it counts in the newest bucket: ``edge`` is a hair
+    before that bucket's end, ``-inf`` when none may: not closed, not a ratio, or the
+    window changed) and ``n >= need`` (``min`` less the attempts the window held when
+    ``edge`` was set: the share is only checked from ``min`` attempts on)."""
 
-    __slots__ = ("b", "base", "n", "state", "step", "t")
+    __slots__ = ("edge", "n", "need", "state", "step", "t")
 
     def __init__(self, config: BreakerConfig) -> None:
         self.state = start(config)
         self.step = config.window / BUCKETS  # a bucket's seconds (``bucket_of``)
         self.n = 0
-        self.b = -1
-        self.base = 0
+        self.edge = -_INF
+        self.need = 0
         self.t = 0.0
+
+    def open_tally(self, config: BreakerConfig, new: BreakerState) -> None:
+        """Successes in ``new``'s newest bucket may be tallied (a closed ratio breaker):
+        until a hair before the bucket ends (near the edge the exact record decides)."""
+        end = (new.bucket + 1) * self.step
+        self.edge = end - abs(end) * 1e-12
+        self.need = config.min - sum(new.total)
 
     def current(self, config: BreakerConfig) -> BreakerState:
         """The state with the tallied successes recorded in it."""
@@ -99,7 +108,7 @@ class Circuits(dict[BreakerConfig, Circuit]):
         if was != now:
             self.tripped += 1 if now else -1
         c.state = new
-        c.b = -1
+        c.edge = -_INF
 
 
 def _circuits(o: Any) -> Circuits:
@@ -162,7 +171,7 @@ def guard_go(o: Any, admitted: Admitted | None, token: AdaptiveState | None, now
 def _record(o: Any, config: BreakerConfig, failed: bool, probe: bool, now: float) -> str | None:
     """Record an answer in the origin's breaker: the phase it moved to, else ``None``."""
     c = _circuit(o, config)
-    if not failed and floor(now / c.step) <= c.b and c.base + c.n >= config.min:
+    if not failed and now < c.edge and c.n >= c.need:
         if not c.n:
             c.t = now
         c.n += 1  # a success that cannot open the circuit: tallied
@@ -170,7 +179,7 @@ def _record(o: Any, config: BreakerConfig, failed: bool, probe: bool, now: float
     new, change = record(config, c.current(config), failed, now, probe)
     o.circuit.move(c, new)
     if config.ratio and new.phase == CLOSED:  # successes in its newest bucket may be tallied
-        c.b, c.base = new.bucket, sum(new.total)
+        c.open_tally(config, new)
     return change
 
 
@@ -240,7 +249,7 @@ def record_answer(
             # the common case, in one piece: a success that cannot open the circuit
             circuits = o.circuit
             c = circuits.get(breaker) if circuits is not None else None
-            if c is not None and floor(now / c.step) <= c.b and c.base + c.n >= breaker.min:
+            if c is not None and now < c.edge and c.n >= c.need:
                 if not c.n:
                     c.t = now
                 c.n += 1
