@@ -256,25 +256,15 @@ def call_of(
 ) -> Call:
     """The call a message carries on: a new one for its first attempt, else the one its
     attempt state and attempts so far describe."""
+    kw: dict[str, Any] = {
+        "method": m["method"],
+        "timeout": timeout,
+        "origin": origin,
+        "display": display,
+        "state": state,
+        "rand": rand,
+    }
     if m["state"] is None:
-        return Call(
-            p,
-            method=m["method"],
-            now=now,
-            timeout=timeout,
-            origin=origin,
-            display=display,
-            state=state,
-            rand=rand,
-        )
-    return Call.resume(
-        p,
-        state_from(m["state"]),
-        [Attempt.from_dict(a) for a in m["attempts"]],
-        method=m["method"],
-        timeout=timeout,
-        origin=origin,
-        display=display,
-        state=state,
-        rand=rand,
-    )
+        return Call(p, now=now, **kw)
+    attempts = [Attempt.from_dict(a) for a in m["attempts"]]
+    return Call.resume(p, state_from(m["state"]), attempts, **kw)

@@ -64,7 +64,8 @@ class FetchError(Exception):
         self.attempts = attempts
 
     def __reduce__(self) -> Any:
-        # the exception's own args are only the message: rebuild from every field
+        # the exception's own args are only the message: rebuild from the fields, and a
+        # subclass's own (CircuitOpenFetchError's origin, retry_after) come back as state
         state = {k: v for k, v in self.__dict__.items() if k not in _FIELDS}
         return (
             type(self),
@@ -99,24 +100,6 @@ class CircuitOpenFetchError(FetchError):
         super().__init__(status, headers, body, attempts, message)
         self.origin = origin
         self.retry_after = retry_after
-
-    def __reduce__(self) -> Any:
-        return (
-            type(self),
-            (
-                self.status,
-                self.headers,
-                self.body,
-                self.attempts,
-                str(self),
-                self.origin,
-                self.retry_after,
-            ),
-            {k: v for k, v in self.__dict__.items() if k not in _CIRCUIT_FIELDS} or None,
-        )
-
-
-_CIRCUIT_FIELDS = _FIELDS | {"origin", "retry_after"}
 
 
 def identity(method: str, url: str, body: bytes | None) -> str:

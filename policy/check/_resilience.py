@@ -5,18 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..language._ast import AllErrors, StatusClass, StatusCode, StatusRange
+from ..language._outcomes import is_failure
 from ..language._render import duration, render_matcher
 from ..language._settings import BudgetSetting
 from ._rules import outcome_key
 
 __all__ = ["resilience"]
-
-
-def _failure(outcome: object) -> bool:
-    """Whether the breaker counts ``outcome`` as failed: a 5xx, ``timeout``, ``connect``,
-    ``reset``, ``error`` (429 and the other 4xx say the server is up)."""
-    status = getattr(outcome, "status", None)
-    return status >= 500 if type(status) is int else True
 
 
 def _fails(m: Any) -> bool:
@@ -48,7 +42,7 @@ def resilience(linter: Any) -> None:
     failing: list[str] = []
     for i, origin in enumerate(linter.origins):
         rule = origin.rule
-        if id(rule) in seen or not any(_failure(o) for o in linter.wins[i]):
+        if id(rule) in seen or not any(is_failure(o) for o in linter.wins[i]):
             continue
         seen.add(id(rule))
         granted = sum(getattr(s, "limit", 0) for s in rule.strategies)

@@ -34,6 +34,7 @@ __all__ = [
     "Retry",
     "Timeout",
     "WorstCase",
+    "is_failure",
     "normalize_headers",
 ]
 
@@ -358,3 +359,13 @@ class WorstCase(NamedTuple):
 
     wait: float
     requests: int
+
+
+def is_failure(outcome: object) -> bool:
+    """Whether an outcome counts against the origin for a circuit breaker: a 5xx,
+    ``timeout``, ``connect``, ``reset``, ``error``.  Any other answer (429 and the other
+    4xx included) says the server is up: a success."""
+    status = getattr(outcome, "status", None)
+    if type(status) is int:
+        return status >= 500
+    return True  # Timeout, ConnectFailure, ConnectionReset, Error

@@ -49,6 +49,8 @@ from __future__ import annotations
 import math
 from typing import Final, NamedTuple
 
+from ..language._outcomes import is_failure
+
 __all__ = [
     "BUCKETS",
     "BUSY",
@@ -132,16 +134,6 @@ def start(config: BreakerConfig) -> BreakerState:
     return _RATIO_CLOSED if config.ratio else _COUNT_CLOSED
 
 
-def is_failure(outcome: object) -> bool:
-    """Whether an outcome counts against the origin: a 5xx, ``timeout``, ``connect``,
-    ``reset``, ``error``.  Any other answer (429 and the other 4xx included) says the
-    server is up: a success."""
-    status = getattr(outcome, "status", None)
-    if type(status) is int:
-        return status >= 500
-    return True  # Timeout, ConnectFailure, ConnectionReset, Error
-
-
 def admit(
     config: BreakerConfig, state: BreakerState, now: float, lease: float = 0.0
 ) -> tuple[BreakerState, str, float]:
@@ -171,11 +163,15 @@ def admit(
     return state, BUSY, state.until - now
 
 
-def release(config: BreakerConfig, state: BreakerState) -> BreakerState:
+def release(
+    config: BreakerConfig, state: BreakerState, now: float = -math.inf, due: float = math.inf
+) -> BreakerState:
     """A probe that ends without an answer (cancelled; an exception the policy does not
     classify) gives its place back: the next admission is a probe instead of waiting
-    for it.  Anything but a half-open breaker with a probe unanswered is unchanged."""
-    if state.phase != HALF_OPEN or state.sent <= state.passed:
+    for it.  A probe whose answer was ``due`` before ``now`` has no place left to give
+    (it lapsed: a new round may have begun, and its places are other probes').  Anything
+    but a half-open breaker with a probe unanswered is unchanged."""
+    if state.phase != HALF_OPEN or state.sent <= state.passed or due <= now:
         return state
     return state._replace(sent=state.sent - 1)
 
@@ -205,7 +201,11 @@ def record(
     if phase == OPEN or not probe:
         return state, None
     if failed:
-        return _opened(config, state, now), OPEN
+        opened = _opened(config, state, now)
+        if state.sent - state.passed > 1 and state.until > opened.until:
+            # the round's other probes are still out: half-open again once they are due
+            opened = opened._replace(until=state.until)
+        return opened, OPEN
     passed = state.passed + 1
     if passed >= config.probes:
         return start(config), CLOSED
