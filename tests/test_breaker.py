@@ -92,9 +92,10 @@ class Model:
             return self._new_round(now, lease), 0.0
         return BUSY, self.until - now
 
-    def release(self) -> None:
-        """A probe with no answer gives its place back."""
-        if self.phase == HALF_OPEN and self.sent > self.passed:
+    def release(self, now: float, due: float) -> None:
+        """A probe with no answer gives its place back, unless its answer was due already
+        (its place lapsed)."""
+        if self.phase == HALF_OPEN and self.sent > self.passed and now < due:
             self.sent -= 1
 
     def record(self, failed: bool, now: float, probe: bool) -> str | None:
@@ -112,7 +113,11 @@ class Model:
         if self.phase == OPEN or not probe:
             return None
         if failed:
-            return self._open(now)
+            others, until = self.sent - self.passed > 1, self.until
+            self._open(now)
+            if others:  # the round's other probes still out: no new round before they are due
+                self.until = max(self.until, until)
+            return OPEN
         self.passed += 1
         if self.passed >= cfg.probes:
             self.phase, self.log, self.newest = CLOSED, [], -1
@@ -169,9 +174,11 @@ def drive(cfg: BreakerConfig, steps: list[tuple[float, str, bool, float]]) -> It
             # never more probes out than ``probes``, until they are past due
             assert sum(1 for p, due in flight if p and due > now) <= cfg.probes
         elif action == "release":
-            if flight and flight.pop(0)[0]:
-                state = release(cfg, state)
-                model.release()
+            if flight:
+                probe, due = flight.pop(0)
+                if probe:
+                    state = release(cfg, state, now, due)
+                    model.release(now, due)
         else:
             probe = flight.pop(0)[0] if flight else False  # else: a late, unadmitted answer
             state, change = record(cfg, state, failed, now, probe=probe)
@@ -425,3 +432,42 @@ def test_a_probe_without_an_answer_gives_its_place_back() -> None:
     s, verdict, _ = admit(cfg, s, 10.5)
     assert verdict == PROBE
     assert release(cfg, start(cfg)) == start(cfg)  # nothing to give back when closed
+
+
+def test_a_lapsed_probe_has_no_place_to_give_back() -> None:
+    """A probe whose answer was due before it was given up has lapsed: a new round's
+    probe holds the place now, and the late release frees nothing (two probes would be
+    out with ``probes=1``)."""
+    cfg = BreakerConfig(1, open=0.5)
+    s, _ = record(cfg, start(cfg), True, 0.0)
+    s, verdict, _ = admit(cfg, s, 1.0)  # probe A, due 1.5
+    assert verdict == PROBE
+    s, verdict, _ = admit(cfg, s, 2.0)  # A lapsed: probe B, a new round, due 2.5
+    assert verdict == PROBE
+    assert release(cfg, s, 2.0, 1.5) == s  # A given up late
+    assert admit(cfg, s, 2.0)[1] == BUSY
+    assert admit(cfg, release(cfg, s, 2.0, 2.5), 2.0)[1] == PROBE  # B's own release
+
+
+def test_a_call_that_abandons_a_lapsed_probe_frees_no_other_probes_place() -> None:
+    """The same through the loop: call A's probe lapses, call B probes a new round, A
+    then ends without an answer (``Call.abandon``): call C still waits for B."""
+    from policy import parse
+    from policy.loop import Call, LocalState, Send, Wait
+
+    p = parse("breaker=1/open=500ms 5xx:never")
+    state, origin = LocalState(), "http://a.example:80"
+
+    def call(now: float) -> Call:
+        return Call(p, now=now, origin=origin, state=state, rand=lambda: 0.5)
+
+    opener = call(0.0)
+    opener.before(0.0)
+    opener.after(Response(503), 0.0)
+    a, b, c = call(1.0), call(2.0), call(2.0)
+    assert type(a.before(1.0)) is Send  # probe A, due 1.5
+    assert type(b.before(2.0)) is Send  # A lapsed: probe B
+    a.abandon(2.0)
+    assert type(c.before(2.0)) is Wait  # B's answer decides
+    b.abandon(2.1)
+    assert type(c.before(2.1)) is Send  # B gave its place back

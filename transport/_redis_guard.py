@@ -148,7 +148,12 @@ local function cb_record(cfg, st, failed, now, probe)
     return st, nil
   end
   if st.p == 'open' or not probe then return nil, nil end
-  if failed then return cb_opened(cfg, now), 'open' end
+  if failed then
+    local o = cb_opened(cfg, now)
+    -- the round's other probes still out: half-open again once they are due
+    if st.s - st.ok > 1 and st.u > o.u then o.u = st.u end
+    return o, 'open'
+  end
   local passed = st.ok + 1
   if passed >= cfg.probes then return cb_start(cfg), 'closed' end
   st.ok = passed

@@ -87,6 +87,7 @@ class Call:
         "_deadline_at",
         "_decide",
         "_display",
+        "_due",
         "_held_to",
         "_on_giveup",
         "_on_retry",
@@ -133,6 +134,7 @@ class Call:
         pace, budget = fleet_settings(p) if origin is not None else (False, None)
         self._res = guard_of(p) if origin is not None else None  # breaker=, pace=adaptive
         self._probe = False  # the request about to go (or on the wire) is a probe
+        self._due = 0.0  # ... whose answer is due by then (its place lapses after)
         self._circuit: tuple[str, float] | None = None  # the circuit that failed it fast
         if (pace or budget is not None or self._res) and state is None:
             state = LocalState()
@@ -246,6 +248,9 @@ class Call:
                 step = step_for(self, verdict[0], verdict[1], now)
                 if step is not None:
                     return step
+                if self._probe:  # as the breaker counts it: max(open, the lease)
+                    wait = res.breaker.open  # type: ignore[union-attr]
+                    self._due = now + (limit if wait < limit < _INF else wait)
         self._sent += 1
         send = self._send
         if send is None or send.timeout != limit:

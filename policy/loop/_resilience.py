@@ -61,6 +61,7 @@ class Call(Protocol):
     _origin: str | None
     _res: Any
     _probe: bool
+    _due: float
     _skipped: float
     _circuit: tuple[str, float] | None
     _state: Any
@@ -235,9 +236,13 @@ def heard(call: Call, outcome: Any, now: float) -> None:
 
 
 def abandon(call: Call, now: float) -> None:
-    """The probe ``call`` sent ended without an answer: its place goes to the next call."""
+    """The probe ``call`` sent ended without an answer: its place goes to the next call
+    (unless its answer was due already: then its place has lapsed, and another probe may
+    hold it now)."""
     call._probe = False
     res: Guard | None = call._res
+    if now >= call._due:
+        return
     if res is not None and res.breaker is not None and call._state is not None:
         call._state.after(call._origin or "", now, breaker=res.breaker, released=True)
 
