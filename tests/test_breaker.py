@@ -471,3 +471,20 @@ def test_a_call_that_abandons_a_lapsed_probe_frees_no_other_probes_place() -> No
     assert type(c.before(2.0)) is Wait  # B's answer decides
     b.abandon(2.1)
     assert type(c.before(2.1)) is Send  # B gave its place back
+
+
+def test_a_failed_probe_reopens_until_the_rounds_other_probes_are_due() -> None:
+    """probes=2: one probe fails while the other (a 5 s lease) is still out; the circuit
+    half-opens again only once that one is due, so no third probe joins it."""
+    cfg = BreakerConfig(1, open=0.5, probes=2)
+    s, _ = record(cfg, start(cfg), True, 0.0)
+    s, _, _ = admit(cfg, s, 1.0)  # probe 1, due 1.5
+    s, _, _ = admit(cfg, s, 1.0, 5.0)  # probe 2, due 6.0
+    s, change = record(cfg, s, True, 1.0, probe=True)
+    assert change == OPEN and s.until == 6.0
+    assert admit(cfg, s, 2.0)[1] == OPEN
+    # a lone probe's failure reopens for open, as always
+    one, _ = record(cfg, start(cfg), True, 0.0)
+    one, _, _ = admit(cfg, one, 1.0, 5.0)
+    one, _ = record(cfg, one, True, 1.0, probe=True)
+    assert one.until == 1.5
