@@ -133,8 +133,7 @@ class Call:
         self._display = display
         pace, budget = fleet_settings(p) if origin is not None else (False, None)
         self._res = guard_of(p) if origin is not None else None  # breaker=, pace=adaptive
-        self._probe = False  # the request about to go (or on the wire) is a probe
-        self._due = 0.0  # ... whose answer is due by then (its place lapses after)
+        self._probe, self._due = False, 0.0  # a probe goes (or is out), due by then
         self._circuit: tuple[str, float] | None = None  # the circuit that failed it fast
         if (pace or budget is not None or self._res) and state is None:
             state = LocalState()
@@ -245,12 +244,9 @@ class Call:
                     lease=limit if limit < _INF else 0.0,
                 )
             if verdict is not None:  # wait, or stop (see _resilience.step_for)
-                step = step_for(self, verdict[0], verdict[1], now)
+                step = step_for(self, verdict[0], verdict[1], now, limit)
                 if step is not None:
                     return step
-                if self._probe:  # as the breaker counts it: max(open, the lease)
-                    wait = res.breaker.open  # type: ignore[union-attr]
-                    self._due = now + (limit if wait < limit < _INF else wait)
         self._sent += 1
         send = self._send
         if send is None or send.timeout != limit:

@@ -94,6 +94,8 @@ __all__ = [
 log = logging.getLogger("policy")
 _Response: Final = policy.Response
 
+_INF: Final = float("inf")
+
 #: While the probes are out, a call looks again this often (seconds).
 BUSY_POLL: Final = 0.05
 
@@ -262,9 +264,12 @@ def _when(t: float, now: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t)) + f" (in {t - now:.3g}s)"
 
 
-def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | None:
+def step_for(
+    call: Call, why: str, until: float, now: float, limit: float = _INF
+) -> Wait | Done | None:
     """What ``call`` does on the state's verdict ``(why, until)`` (``None``: send now):
-    a pacing hold or quota, a breaker's or the adaptive bucket's."""
+    a pacing hold or quota, a breaker's or the adaptive bucket's.  ``limit``: the
+    attempt's time limit (a probe's answer is due ``max(open, limit)`` after it goes)."""
     if why == "hold" or why == "quota":
         if until <= now:
             return None
@@ -275,6 +280,8 @@ def step_for(call: Call, why: str, until: float, now: float) -> Wait | Done | No
         return call._wait(until - now, None)
     if why == "probe" or why == "half-open":
         call._probe = True
+        wait = call._res.breaker.open  # as the breaker counts it: max(open, the lease)
+        call._due = now + (limit if wait < limit < _INF else wait)
         if why == "half-open":
             report_change(call._origin or "", OPEN, HALF_OPEN)
         why = "rate"
